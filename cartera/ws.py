@@ -1,0 +1,56 @@
+"""GraphQL over WebSocket on /graphql: graphql-transport-ws, and legacy graphql-ws.
+
+Strawberry runs both protocols; this view supplies the context and authentication.
+Both protocols refuse any operation before an acknowledged connection_init
+(4401 / close), and connection_init must carry a valid bearer token (4403).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from schema.context import AppState, Context
+from services.auth import bearer, read_token
+from services.principal import load_principal
+
+
+class GraphQLWebSocket(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, app: AppState) -> None:
+        settings = app.settings
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.ws_max_operations,
+            allowed_origins=list(settings.allowed_origins),
+        )
+        self.app = app
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
+        return Context(app=self.app, request_id=uuid.uuid4().hex)
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization")
+        token = bearer(raw) if isinstance(raw, str) else None
+        user_id = read_token(token, secret_key=self.app.settings.secret_key) if token else None
+        if user_id is None:
+            raise ConnectionRejectionError({"message": "A valid bearer token is required in connection_init"})
+        async with self.app.sessionmaker() as session:
+            principal = await load_principal(session, user_id)
+        if principal is None:
+            raise ConnectionRejectionError({"message": "This user cannot sign in"})
+        context.token_user_id = user_id
+        return None

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engine, visibility scopes, keyset pagination, migrations."""

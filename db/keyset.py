@@ -1,0 +1,220 @@
+"""The one keyset paginator every connection uses (X1). No OFFSET anywhere.
+
+A cursor is the row's sort-key values plus its id, JSON encoded and base64url
+wrapped, so it stays valid when rows are inserted before it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute, aliased
+
+Row = TypeVar("Row")
+Kind = Literal["str", "int", "datetime", "bool"]
+
+
+class PaginationError(ValueError):
+    """The client asked for a page we will not serve (bad cursor, size out of range)."""
+
+
+# A mapped attribute (User.name) or any SQL expression.
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: Column
+    attr: str  # attribute of the selected row holding this key's value
+    kind: Kind
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def size(self, max_page_size: int) -> tuple[int, bool]:
+        """(page size, backwards)."""
+        if self.first is not None and self.last is not None:
+            raise PaginationError("Pass either first or last, not both")
+        if self.after is not None and self.before is not None:
+            raise PaginationError("Pass either after or before, not both")
+        backwards = self.last is not None or (self.before is not None and self.first is None)
+        size = self.last if backwards else self.first
+        if size is None:
+            return max_page_size, backwards
+        if size < 0:
+            raise PaginationError("Page size must not be negative")
+        if size > max_page_size:
+            raise PaginationError(f"Page size must be at most {max_page_size}")
+        return size, backwards
+
+
+@dataclass(frozen=True)
+class Page(Generic[Row]):
+    rows: list[Row]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def _encode_value(value: Any, kind: Kind) -> Any:
+    if kind == "datetime":
+        assert isinstance(value, datetime)
+        return value.isoformat()
+    return value
+
+
+def _decode_value(value: Any, kind: Kind) -> Any:
+    expected: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "bool": bool, "datetime": str}
+    if kind == "int" and isinstance(value, bool):
+        raise PaginationError("Invalid cursor")
+    if not isinstance(value, expected[kind]):
+        raise PaginationError("Invalid cursor")
+    if kind == "datetime":
+        assert isinstance(value, str)
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise PaginationError("Invalid cursor") from None
+    return value
+
+
+def encode_cursor(row: Any, keys: Sequence[SortKey]) -> str:
+    values = [_encode_value(getattr(row, k.attr), k.kind) for k in keys]
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise PaginationError("Invalid cursor") from None
+    if not isinstance(values, list) or len(values) != len(keys):
+        raise PaginationError("Invalid cursor")
+    return [_decode_value(v, k.kind) for v, k in zip(values, keys, strict=True)]
+
+
+def _beyond(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> ColumnElement[bool]:
+    """Rows strictly after the cursor in walking order."""
+
+    def later(key: SortKey) -> bool:
+        # Walking forward over an ascending key means "greater".
+        return key.descending == backwards
+
+    if len({k.descending for k in keys}) == 1:
+        # One direction: a row-value comparison, which both backends answer from the index.
+        left = tuple_(*(k.column for k in keys))
+        right = tuple_(*values)
+        return left > right if later(keys[0]) else left < right
+    clauses = []
+    for i, key in enumerate(keys):
+        equal = [keys[j].column == values[j] for j in range(i)]
+        step = key.column > values[i] if later(key) else key.column < values[i]
+        clauses.append(and_(*equal, step))
+    return or_(*clauses)
+
+
+def _walk(
+    stmt: Select[Any], keys: Sequence[SortKey], request: PageRequest, max_page_size: int
+) -> tuple[Select[Any], list[Any], int, bool]:
+    """Apply the cursor; return the statement, the walking order, the page size and the direction."""
+    size, backwards = request.size(max_page_size)
+    cursor = request.before if backwards else request.after
+    if cursor is not None:
+        stmt = stmt.where(_beyond(keys, decode_cursor(cursor, keys), backwards))
+    order = [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in keys]
+    return stmt, order, size, backwards
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    keys: Sequence[SortKey],
+    request: PageRequest,
+    max_page_size: int,
+    scalars: bool = True,
+) -> Page[Any]:
+    """One page of `stmt`; `keys` must end with a unique column (the id)."""
+    stmt, order, size, backwards = _walk(stmt, keys, request, max_page_size)
+    stmt = stmt.order_by(*order).limit(size + 1)
+    result = await session.execute(stmt)
+    return _page(list(result.scalars() if scalars else result.all()), size, backwards, keys, request)
+
+
+def _page(rows: list[Any], size: int, backwards: bool, keys: Sequence[SortKey], request: PageRequest) -> Page[Any]:
+    """Trim the one-extra row fetched to learn whether more exist, and restore display order."""
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    return Page(
+        rows=rows,
+        cursors=[encode_cursor(r, keys) for r in rows],
+        has_next_page=more if not backwards else request.before is not None,
+        has_previous_page=more if backwards else request.after is not None,
+    )
+
+
+async def count(session: AsyncSession, stmt: Select[Any]) -> int:
+    """Total rows of a (scoped, filtered) statement; only run when totalCount is selected."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return int(total or 0)
+
+
+async def paginate_many(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    entity: Any,
+    parent: Column,
+    parent_ids: Sequence[Any],
+    keys: Sequence[SortKey],
+    request: PageRequest,
+    max_page_size: int,
+) -> dict[Any, Page[Any]]:
+    """The same page of a nested list for many parents in one statement (ROW_NUMBER per parent).
+
+    `stmt` selects `entity` already scoped and joined so that `parent` is a column of it.
+    """
+    stmt, order, size, backwards = _walk(stmt.where(parent.in_(list(parent_ids))), keys, request, max_page_size)
+    numbered = stmt.add_columns(
+        parent.label("parent_key"),
+        func.row_number().over(partition_by=parent, order_by=order).label("rn"),
+    ).subquery()
+    row = aliased(entity, numbered)
+    outer = (
+        select(row, numbered.c.parent_key)
+        .where(numbered.c.rn <= size + 1)
+        .order_by(numbered.c.parent_key, numbered.c.rn)
+    )
+    grouped: dict[Any, list[Any]] = {pid: [] for pid in parent_ids}
+    for item, parent_key in (await session.execute(outer)).all():
+        grouped[parent_key].append(item)
+    return {pid: _page(rows, size, backwards, keys, request) for pid, rows in grouped.items()}
+
+
+async def count_many(
+    session: AsyncSession, stmt: Select[Any], *, parent: Column, parent_ids: Sequence[Any]
+) -> dict[Any, int]:
+    """Row counts of a nested list for many parents in one GROUP BY."""
+    sub = stmt.where(parent.in_(list(parent_ids))).add_columns(parent.label("parent_key")).subquery()
+    rows = (await session.execute(select(sub.c.parent_key, func.count()).group_by(sub.c.parent_key))).all()
+    counts = {pid: 0 for pid in parent_ids}
+    counts.update({pk: int(n) for pk, n in rows})
+    return counts

@@ -1,0 +1,1 @@
+"""Root Query/Mutation fields, the operation lifecycle and the assembled schema."""

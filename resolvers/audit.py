@@ -1,0 +1,45 @@
+"""Root field for the audit trail (AU2)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from db import keyset
+from db.keyset import PageRequest
+from schema.connection import Connection, connection
+from schema.inputs import AuditEventFilter
+from schema.types import AuditEvent, CursorArg, Info, PageArg
+from services import audit
+
+
+@strawberry.type
+class AuditQueries:
+    @strawberry.field(description="Audit events, newest first (ADMIN: all; SUPERVISOR: its subtrees).")
+    async def audit_events(
+        self,
+        info: Info,
+        filter: AuditEventFilter | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[AuditEvent]:
+        ctx = info.context
+        flt = filter or AuditEventFilter()
+        page, stmt = await audit.list_events(
+            ctx.session,
+            ctx.principal,
+            audit.AuditFilter(
+                text=flt.text,
+                actions=tuple(flt.actions or ()),
+                resource_types=tuple(flt.resource_types or ()),
+                period=flt.period,
+                since=flt.from_,
+                until=flt.to,
+            ),
+            PageRequest(first=first, after=after, last=last, before=before),
+            zone=ctx.settings.zone,
+            max_page_size=ctx.settings.max_page_size,
+        )
+        session = ctx.session
+        return connection(page, AuditEvent.from_row, lambda: keyset.count(session, stmt))

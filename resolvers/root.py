@@ -1,0 +1,56 @@
+"""The assembled schema: root types from each resource plus the operation extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from resolvers.audit import AuditQueries
+from resolvers.lifecycle import OperationLifecycle
+from resolvers.node import NodeQueries
+from resolvers.teams import TeamMutations, TeamQueries
+from resolvers.users import UserMutations, UserQueries
+from schema.types import AuditEvent, Team, User
+from services.settings import Settings
+
+
+@strawberry.type
+class Query(NodeQueries, UserQueries, TeamQueries, AuditQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(UserMutations, TeamMutations):
+    pass
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    # Rule classes built once: the validation cache keys on them, so a fresh class per
+    # request (what the limiter extensions make) would never hit the cache.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
+    if not settings.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    max_tokens = settings.max_tokens
+    extensions: list[Callable[[], SchemaExtension]] = [
+        # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=512),
+        OperationLifecycle,
+    ]
+    return strawberry.Schema(query=Query, mutation=Mutation, types=[User, Team, AuditEvent], extensions=extensions)

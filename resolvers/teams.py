@@ -1,0 +1,125 @@
+"""Root fields for teams, memberships and supervisors."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import keyset
+from db.keyset import PageRequest
+from db.models import Team as TeamRow
+from resolvers.ids import optional_pk, require_pk
+from resolvers.uow import mutate
+from schema.connection import Connection, connection
+from schema.errors import UserError
+from schema.inputs import CreateTeamInput, TeamFilter
+from schema.node import to_global_id
+from schema.payloads import DeleteTeamPayload, TeamPayload
+from schema.types import CursorArg, Info, PageArg, Team
+from services import teams
+from services.principal import Principal
+
+
+def _team_payload(result: TeamRow | list[UserError]) -> TeamPayload:
+    if isinstance(result, list):
+        return TeamPayload(user_errors=result)
+    return TeamPayload(team=Team.from_row(result))
+
+
+@strawberry.type
+class TeamQueries:
+    @strawberry.field(description="Teams you can see, by name; `filter.roots` gives the top of your tree.")
+    async def teams(
+        self,
+        info: Info,
+        filter: TeamFilter | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[Team]:
+        ctx = info.context
+        flt = filter or TeamFilter()
+        page, stmt = await teams.list_teams(
+            ctx.session,
+            ctx.principal,
+            teams.TeamFilter(
+                search=flt.search,
+                parent_id=optional_pk(flt.parent_id, "Team", "filter.parentId"),
+                roots=flt.roots,
+            ),
+            PageRequest(first=first, after=after, last=last, before=before),
+            max_page_size=ctx.settings.max_page_size,
+        )
+        session = ctx.session
+        return connection(page, Team.from_row, lambda: keyset.count(session, stmt))
+
+
+@strawberry.type
+class TeamMutations:
+    @strawberry.mutation(description="Create a team, at the top or under a parent (ADMIN).")
+    async def create_team(self, info: Info, input: CreateTeamInput) -> TeamPayload:
+        async def work(session: AsyncSession, actor: Principal) -> TeamRow:
+            parent = optional_pk(input.parent_id, "Team", "parentId")
+            return await teams.create_team(session, actor, name=input.name, parent_id=parent)
+
+        return _team_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(description="Rename a team (ADMIN).")
+    async def update_team(self, info: Info, id: strawberry.ID, name: str) -> TeamPayload:
+        async def work(session: AsyncSession, actor: Principal) -> TeamRow:
+            return await teams.rename_team(session, actor, require_pk(id, "Team", "id"), name=name)
+
+        return _team_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(
+        description="Move a team and its subtree under another parent, or to the top with null (ADMIN)."
+    )
+    async def move_team(self, info: Info, id: strawberry.ID, parent_id: strawberry.ID | None) -> TeamPayload:
+        async def work(session: AsyncSession, actor: Principal) -> TeamRow:
+            parent = optional_pk(parent_id, "Team", "parentId")
+            return await teams.move_team(session, actor, require_pk(id, "Team", "id"), parent_id=parent)
+
+        return _team_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(description="Delete a team that has no subteams; its memberships go with it (ADMIN).")
+    async def delete_team(self, info: Info, id: strawberry.ID) -> DeleteTeamPayload:
+        async def work(session: AsyncSession, actor: Principal) -> int:
+            return await teams.delete_team(session, actor, require_pk(id, "Team", "id"))
+
+        result = await mutate(info.context, work)
+        if isinstance(result, list):
+            return DeleteTeamPayload(user_errors=result)
+        return DeleteTeamPayload(deleted_team_id=to_global_id("Team", result))
+
+    @strawberry.mutation(
+        description="Make a user a member of a team (ADMIN). Adding an existing member changes nothing."
+    )
+    async def add_team_member(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+        return await _link(info, team_id, user_id, supervisor=False, present=True)
+
+    @strawberry.mutation(description="Remove a user from a team (ADMIN).")
+    async def remove_team_member(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+        return await _link(info, team_id, user_id, supervisor=False, present=False)
+
+    @strawberry.mutation(description="Make a SUPERVISOR supervise a team and its subtree (ADMIN).")
+    async def add_team_supervisor(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+        return await _link(info, team_id, user_id, supervisor=True, present=True)
+
+    @strawberry.mutation(description="Stop a user supervising a team (ADMIN).")
+    async def remove_team_supervisor(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+        return await _link(info, team_id, user_id, supervisor=True, present=False)
+
+
+async def _link(info: Info, team_id: str, user_id: str, *, supervisor: bool, present: bool) -> TeamPayload:
+    async def work(session: AsyncSession, actor: Principal) -> TeamRow:
+        return await teams.set_link(
+            session,
+            actor,
+            team_id=require_pk(team_id, "Team", "teamId"),
+            user_id=require_pk(user_id, "User", "userId"),
+            supervisor=supervisor,
+            present=present,
+        )
+
+    return _team_payload(await mutate(info.context, work))

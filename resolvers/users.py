@@ -1,0 +1,146 @@
+"""Root fields for users and sign-in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import keyset
+from db.keyset import PageRequest
+from db.models import User as UserRow
+from resolvers.ids import pks, require_pk
+from resolvers.uow import mutate, transaction
+from schema.connection import Connection, connection
+from schema.enums import OrderDirection
+from schema.errors import UserError
+from schema.inputs import CreateUserInput, UpdateUserInput, UserFilter, UserOrder
+from schema.payloads import LoginResult, LoginSuccess, UserPayload
+from schema.types import CursorArg, Info, PageArg, User
+from services import auth, users
+from services.common import UNSET, Maybe
+from services.errors import ErrorCode, fail
+from services.principal import Principal, load_principal
+
+T = TypeVar("T")
+
+
+def _given(value: T | None, field: str) -> Maybe[T]:
+    """UNSET stays UNSET; an explicit null on a field that cannot be empty is refused."""
+    if value is strawberry.UNSET:
+        return UNSET
+    if value is None:
+        raise fail(ErrorCode.REQUIRED, "Must not be null", field)
+    return value
+
+
+@strawberry.type
+class UserQueries:
+    @strawberry.field(description="The signed-in user.")
+    async def me(self, info: Info) -> User:
+        row = await info.context.loaders.user_by_id.load(info.context.principal.user_id)
+        assert row is not None
+        return User.from_row(row)
+
+    @strawberry.field(description="Users you can see (R3), as a cursor connection.")
+    async def users(
+        self,
+        info: Info,
+        filter: UserFilter | None = None,
+        order_by: UserOrder | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[User]:
+        ctx = info.context
+        flt = filter or UserFilter()
+        order = order_by or UserOrder()
+        page, stmt = await users.list_users(
+            ctx.session,
+            ctx.principal,
+            users.UserFilter(
+                search=flt.search,
+                roles=tuple(flt.roles or ()),
+                active=flt.active,
+                team_ids=pks(flt.team_ids, "Team", "filter.teamIds"),
+            ),
+            PageRequest(first=first, after=after, last=last, before=before),
+            order=order.field,
+            descending=order.direction is OrderDirection.DESC,
+            max_page_size=ctx.settings.max_page_size,
+        )
+        session = ctx.session
+        return connection(page, User.from_row, lambda: keyset.count(session, stmt))
+
+
+def _user_payload(result: UserRow | list[UserError]) -> UserPayload:
+    if isinstance(result, list):
+        return UserPayload(user_errors=result)
+    return UserPayload(user=User.from_row(result))
+
+
+@strawberry.type
+class UserMutations:
+    @strawberry.mutation(description="Sign in with email and password (R5).")
+    async def login(self, info: Info, email: str, password: str) -> LoginResult:
+        ctx = info.context
+        settings = ctx.settings
+
+        async def work(session: AsyncSession) -> LoginSuccess:
+            user = await auth.authenticate(session, email=email, password=password)
+            principal = await load_principal(session, user.id)
+            assert principal is not None
+            ctx.act_as(principal)
+            now = datetime.now(UTC)
+            token = auth.issue_token(
+                secret_key=settings.secret_key, user_id=user.id, ttl_seconds=settings.token_ttl_seconds, now=now
+            )
+            expires = now.replace(microsecond=0) + timedelta(seconds=settings.token_ttl_seconds)
+            return LoginSuccess(token=token, expires_at=expires, user=User.from_row(user))
+
+        result = await transaction(ctx, work)
+        return result[0] if isinstance(result, list) else result
+
+    @strawberry.mutation(description="Create a user (ADMIN).")
+    async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
+        async def work(session: AsyncSession, actor: Principal) -> UserRow:
+            return await users.create_user(
+                session, actor, email=input.email, name=input.name, role=input.role, password=input.password
+            )
+
+        return _user_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(description="Change a user's email, name, role or password (ADMIN).")
+    async def update_user(self, info: Info, id: strawberry.ID, input: UpdateUserInput) -> UserPayload:
+        async def work(session: AsyncSession, actor: Principal) -> UserRow:
+            return await users.update_user(
+                session,
+                actor,
+                require_pk(id, "User", "id"),
+                email=_given(input.email, "email"),
+                name=_given(input.name, "name"),
+                role=_given(input.role, "role"),
+                password=_given(input.password, "password"),
+            )
+
+        return _user_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(description="Stop a user from signing in; its tokens stop working at once (ADMIN).")
+    async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+        async def work(session: AsyncSession, actor: Principal) -> UserRow:
+            return await users.set_active(session, actor, require_pk(id, "User", "id"), active=False)
+
+        return _user_payload(await mutate(info.context, work))
+
+    @strawberry.mutation(description="Let a deactivated user sign in again (ADMIN).")
+    async def activate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+        async def work(session: AsyncSession, actor: Principal) -> UserRow:
+            return await users.set_active(session, actor, require_pk(id, "User", "id"), active=True)
+
+        return _user_payload(await mutate(info.context, work))
+
+
+__all__ = ["UserError", "UserMutations", "UserQueries"]

@@ -1,0 +1,1 @@
+"""GraphQL shapes: strawberry types, inputs, enums, Node, connections, the request context."""

@@ -1,0 +1,100 @@
+"""The request context: what every resolver may reach (ARCHITECTURE.md, "Request context").
+
+A Context lives as long as an HTTP request or a WebSocket connection. What belongs
+to one operation (session, principal, dataloaders) sits in a ContextVar, because
+one WebSocket connection runs several operations at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.errors import Unauthenticated
+from services.principal import Principal
+from services.settings import Settings
+
+if TYPE_CHECKING:
+    from broadcaster import Broadcast
+
+    from schema.loaders import Loaders
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Process-wide resources, built once by the composition root."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    broadcast: Broadcast
+
+
+@dataclass
+class OperationState:
+    session: AsyncSession
+    principal: Principal | None
+    loaders: Loaders
+    # Run after the operation's transaction commits (publishing events, for one).
+    after_commit: list[Callable[[], Any]] = field(default_factory=list)
+
+
+_operation: ContextVar[OperationState | None] = ContextVar("cartera_operation", default=None)
+
+
+@dataclass
+class Context:
+    app: AppState
+    request_id: str
+    # The user id a verified token names; whether that user is still active is checked per operation.
+    token_user_id: int | None = None
+    # Set by strawberry from the WebSocket connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    # The executed operation's name, for the request log line.
+    operation_name: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def operation(self) -> OperationState:
+        state = _operation.get()
+        if state is None:
+            raise RuntimeError("no operation is running in this task")
+        return state
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.operation.session
+
+    @property
+    def loaders(self) -> Loaders:
+        return self.operation.loaders
+
+    @property
+    def principal(self) -> Principal:
+        principal = self.operation.principal
+        if principal is None:
+            raise Unauthenticated("Sign in first: send a valid bearer token")
+        return principal
+
+    @property
+    def principal_or_none(self) -> Principal | None:
+        return self.operation.principal
+
+    def act_as(self, principal: Principal) -> None:
+        """After sign-in, the rest of the operation sees what the new user sees."""
+        self.operation.principal = principal
+        self.operation.loaders.act_as(principal)
+
+
+def begin_operation(state: OperationState) -> Token[OperationState | None]:
+    return _operation.set(state)
+
+
+def end_operation(token: Token[OperationState | None]) -> None:
+    _operation.reset(token)

@@ -1,0 +1,105 @@
+"""Per-operation dataloaders (`<Thing>By<Key>`): one IN (...) query per batch, scoped to the viewer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import batches
+from db.batches import NestedList
+from db.keyset import Page, PageRequest
+from services.errors import Unauthenticated
+from services.principal import Principal
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _ByKey(DataLoader[K, V | None]):
+    """Loads rows by key with one batched call; a key the viewer may not see loads as None."""
+
+    def __init__(self, fetch: Callable[[Sequence[K]], Awaitable[dict[K, V]]]) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    async def batch_load_fn(self, keys: list[K]) -> list[V | None]:
+        found = await self._fetch(keys)
+        return [found.get(k) for k in keys]
+
+
+class NestedPageLoader(DataLoader[tuple[int, PageRequest], Page[Any]]):
+    """Pages of a nested connection for many parents: one statement per distinct page request."""
+
+    def __init__(self, loaders: Loaders, nested: NestedList) -> None:
+        super().__init__()
+        self._loaders = loaders
+        self._nested = nested
+
+    async def batch_load_fn(self, keys: list[tuple[int, PageRequest]]) -> list[Page[Any]]:
+        by_request: dict[PageRequest, list[int]] = defaultdict(list)
+        for parent_id, request in keys:
+            by_request[request].append(parent_id)
+        pages: dict[tuple[int, PageRequest], Page[Any]] = {}
+        for request, parent_ids in by_request.items():
+            found = await self._nested.pages(
+                self._loaders.session,
+                self._loaders.viewer,
+                parent_ids,
+                request,
+                self._loaders.max_page_size,
+            )
+            pages.update({(pid, request): page for pid, page in found.items()})
+        return [pages[k] for k in keys]
+
+
+class NestedCountLoader(DataLoader[int, int]):
+    def __init__(self, loaders: Loaders, nested: NestedList) -> None:
+        super().__init__()
+        self._loaders = loaders
+        self._nested = nested
+
+    async def batch_load_fn(self, keys: list[int]) -> list[int]:
+        counts = await self._nested.counts(self._loaders.session, self._loaders.viewer, keys)
+        return [counts[k] for k in keys]
+
+
+class Loaders:
+    """Built per operation, so caches never outlive it nor cross users."""
+
+    def __init__(self, session: AsyncSession, principal: Principal | None, max_page_size: int) -> None:
+        self.session = session
+        self._principal = principal
+        self.max_page_size = max_page_size
+        self.user_by_id = _ByKey(lambda ids: batches.users_by_id(session, self.viewer, ids))
+        self.team_by_id = _ByKey(lambda ids: batches.teams_by_id(session, self.viewer, ids))
+        self.audit_event_by_id = _ByKey(lambda ids: batches.audit_events_by_id(session, self.viewer, ids))
+        self.team_members = NestedPageLoader(self, batches.TEAM_MEMBERS)
+        self.team_member_count = NestedCountLoader(self, batches.TEAM_MEMBERS)
+        self.team_supervisors = NestedPageLoader(self, batches.TEAM_SUPERVISORS)
+        self.team_supervisor_count = NestedCountLoader(self, batches.TEAM_SUPERVISORS)
+        self.team_children = NestedPageLoader(self, batches.TEAM_CHILDREN)
+        self.team_children_count = NestedCountLoader(self, batches.TEAM_CHILDREN)
+        self.user_teams = NestedPageLoader(self, batches.USER_TEAMS)
+        self.user_team_count = NestedCountLoader(self, batches.USER_TEAMS)
+        self.user_supervised_teams = NestedPageLoader(self, batches.USER_SUPERVISED_TEAMS)
+        self.user_supervised_team_count = NestedCountLoader(self, batches.USER_SUPERVISED_TEAMS)
+
+    @property
+    def viewer(self) -> Principal:
+        if self._principal is None:
+            raise Unauthenticated("Sign in first: send a valid bearer token")
+        return self._principal
+
+    def act_as(self, principal: Principal) -> None:
+        self._principal = principal
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every cached row (after a write, or when the viewer changes)."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()

@@ -1,0 +1,204 @@
+"""Object types. Scalars are plain attributes; nested fields go through the operation's dataloaders."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db import models
+from db.keyset import PageRequest
+from schema.connection import Connection, connection
+from schema.context import Context
+from schema.enums import AuditAction, ResourceType, Role
+from schema.loaders import NestedCountLoader, NestedPageLoader
+from schema.node import Node, to_global_id
+
+Info = strawberry.Info[Context, None]
+
+PageArg = Annotated[int | None, strawberry.argument(description="Page size (at most the server's limit).")]
+CursorArg = Annotated[str | None, strawberry.argument(description="An opaque cursor from a previous page.")]
+
+
+async def nested_connection(
+    pages: NestedPageLoader,
+    counts: NestedCountLoader,
+    parent_id: int,
+    request: PageRequest,
+    convert: Any,
+) -> Connection[Any]:
+    page = await pages.load((parent_id, request))
+    return connection(page, convert, lambda: counts.load(parent_id))
+
+
+@strawberry.type(description="Someone who signs in: an admin, a supervisor or an agent.")
+class User(Node):
+    pk: strawberry.Private[int]
+    email: str
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.User) -> "User":
+        return cls(
+            id=to_global_id("User", row.id),
+            pk=row.id,
+            email=row.email,
+            name=row.name,
+            role=Role(row.role),
+            active=row.is_active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="Teams this user is a member of (that you can see).")
+    async def teams(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection["Team"]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(loaders.user_teams, loaders.user_team_count, self.pk, request, Team.from_row)
+
+    @strawberry.field(description="Teams this user supervises, with their subtrees (that you can see).")
+    async def supervised_teams(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection["Team"]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            loaders.user_supervised_teams, loaders.user_supervised_team_count, self.pk, request, Team.from_row
+        )
+
+
+@strawberry.type(description="A group of users; teams form a tree of any depth.")
+class Team(Node):
+    pk: strawberry.Private[int]
+    parent_pk: strawberry.Private[int | None]
+    name: str
+    depth: int = strawberry.field(description="0 for a top-level team.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Team) -> "Team":
+        return cls(
+            id=to_global_id("Team", row.id),
+            pk=row.id,
+            parent_pk=row.parent_id,
+            name=row.name,
+            depth=row.path.count("/") - 2,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The parent team; null at the top or when you cannot see it.")
+    async def parent(self, info: Info) -> "Team | None":
+        if self.parent_pk is None:
+            return None
+        row = await info.context.loaders.team_by_id.load(self.parent_pk)
+        return Team.from_row(row) if row else None
+
+    @strawberry.field(description="Direct subteams.")
+    async def children(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection["Team"]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            loaders.team_children, loaders.team_children_count, self.pk, request, Team.from_row
+        )
+
+    @strawberry.field(description="Members of this team (that you can see).")
+    async def members(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[User]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(loaders.team_members, loaders.team_member_count, self.pk, request, User.from_row)
+
+    @strawberry.field(description="Supervisors of this team (that you can see).")
+    async def supervisors(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[User]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            loaders.team_supervisors, loaders.team_supervisor_count, self.pk, request, User.from_row
+        )
+
+
+@strawberry.type(description="One changed field of an audited resource.")
+class AuditChange:
+    field: str
+    before: JSON | None
+    after: JSON | None
+
+
+# GraphQL type name of each audited resource type, for its global id.
+RESOURCE_TYPE_NAMES = {"USER": "User", "TEAM": "Team"}
+
+
+@strawberry.type(description="Who did what to which resource, and when (AU1).")
+class AuditEvent(Node):
+    actor_pk: strawberry.Private[int | None]
+    occurred_at: datetime
+    actor_name: str = strawberry.field(description="The actor's name when it acted.")
+    action: AuditAction
+    resource_type: ResourceType
+    resource_id: strawberry.ID = strawberry.field(description="Global id of the resource (it may since be deleted).")
+    resource_name: str
+    changes: list[AuditChange]
+    request_id: str | None
+
+    @classmethod
+    def from_row(cls, row: models.AuditEvent) -> "AuditEvent":
+        return cls(
+            id=to_global_id("AuditEvent", row.id),
+            actor_pk=row.actor_id,
+            occurred_at=row.occurred_at,
+            actor_name=row.actor_name,
+            action=AuditAction(row.action),
+            resource_type=ResourceType(row.resource_type),
+            resource_id=to_global_id(RESOURCE_TYPE_NAMES[row.resource_type], row.resource_id),
+            resource_name=row.resource_name,
+            changes=[
+                AuditChange(field=name, before=change.get("before"), after=change.get("after"))
+                for name, change in row.changes.items()
+            ],
+            request_id=row.request_id,
+        )
+
+    @strawberry.field(description="The user who acted; null for the system or when you cannot see them.")
+    async def actor(self, info: Info) -> User | None:
+        if self.actor_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.actor_pk)
+        return User.from_row(row) if row else None

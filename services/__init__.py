@@ -1,0 +1,1 @@
+"""The rules of Cartera. Services take (session, principal, ...) and never commit."""

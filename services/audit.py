@@ -1,0 +1,161 @@
+"""The audit trail (AU1, AU2): one call every mutating service makes, in its own transaction."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import scopes
+from db.base import utcnow
+from db.keyset import Page, PageRequest, SortKey, paginate
+from db.models import AuditEvent, AuditEventTeam
+from db.search import contains
+from services.errors import ErrorCode, fail
+from services.principal import Principal
+
+# Set by the HTTP/WebSocket layer so every audit row names the request that wrote it.
+request_id_var: ContextVar[str | None] = ContextVar("cartera_request_id", default=None)
+
+
+class AuditAction(enum.StrEnum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    ACTIVATED = "ACTIVATED"
+    DEACTIVATED = "DEACTIVATED"
+    DELETED = "DELETED"
+    MOVED = "MOVED"
+    MEMBER_ADDED = "MEMBER_ADDED"
+    MEMBER_REMOVED = "MEMBER_REMOVED"
+    SUPERVISOR_ADDED = "SUPERVISOR_ADDED"
+    SUPERVISOR_REMOVED = "SUPERVISOR_REMOVED"
+
+
+class ResourceType(enum.StrEnum):
+    USER = "USER"
+    TEAM = "TEAM"
+
+
+class Period(enum.StrEnum):
+    TODAY = "TODAY"
+    THIS_WEEK = "THIS_WEEK"
+    THIS_MONTH = "THIS_MONTH"
+    THIS_YEAR = "THIS_YEAR"
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Before/after of the fields that differ."""
+    return {
+        key: {"before": before.get(key), "after": after.get(key)}
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: AuditAction,
+    resource_type: ResourceType,
+    resource_id: int,
+    resource_name: str,
+    team_ids: Iterable[int] = (),
+    changed: Mapping[str, Any] | None = None,
+) -> int:
+    """Write one audit event (and its team scope) in the caller's transaction."""
+    event_id = await session.scalar(
+        insert(AuditEvent)
+        .values(
+            occurred_at=utcnow(),
+            actor_id=actor.user_id if actor else None,
+            actor_name=actor.name if actor else "system",
+            action=action.value,
+            resource_type=resource_type.value,
+            resource_id=resource_id,
+            resource_name=resource_name[:400],
+            changes=dict(changed or {}),
+            request_id=request_id_var.get(),
+        )
+        .returning(AuditEvent.id)
+    )
+    assert isinstance(event_id, int)
+    teams = sorted(set(team_ids))
+    if teams:
+        await session.execute(insert(AuditEventTeam), [{"event_id": event_id, "team_id": t} for t in teams])
+    return event_id
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    text: str | None = None
+    actions: tuple[AuditAction, ...] = ()
+    resource_types: tuple[ResourceType, ...] = ()
+    period: Period | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def period_bounds(period: Period, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a preset in the account's time zone; weeks start on Monday."""
+    today = now.astimezone(zone).date()
+    if period is Period.TODAY:
+        start, end = today, today + timedelta(days=1)
+    elif period is Period.THIS_WEEK:
+        start = today - timedelta(days=today.weekday())
+        end = start + timedelta(days=7)
+    elif period is Period.THIS_MONTH:
+        start = today.replace(day=1)
+        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    else:
+        start, end = date(today.year, 1, 1), date(today.year + 1, 1, 1)
+    return (datetime.combine(start, time(), zone), datetime.combine(end, time(), zone))
+
+
+AUDIT_KEYS = (
+    SortKey(AuditEvent.occurred_at, "occurred_at", "datetime", descending=True),
+    SortKey(AuditEvent.id, "id", "int", descending=True),
+)
+
+
+def _filtered(viewer: Principal, flt: AuditFilter, zone: ZoneInfo) -> Select[AuditEvent]:
+    if flt.since and flt.until and flt.since > flt.until:
+        raise fail(ErrorCode.INVALID, "from must not be after to", "filter.from")
+    stmt = scopes.audit_events(select(AuditEvent), viewer)
+    if flt.text and flt.text.strip():
+        stmt = stmt.where(contains(flt.text, AuditEvent.actor_name, AuditEvent.resource_name))
+    if flt.actions:
+        stmt = stmt.where(AuditEvent.action.in_([a.value for a in flt.actions]))
+    if flt.resource_types:
+        stmt = stmt.where(AuditEvent.resource_type.in_([r.value for r in flt.resource_types]))
+    if flt.period is not None:
+        start, end = period_bounds(flt.period, utcnow(), zone)
+        stmt = stmt.where(AuditEvent.occurred_at >= start, AuditEvent.occurred_at < end)
+    if flt.since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at <= flt.until)
+    return stmt
+
+
+async def list_events(
+    session: AsyncSession,
+    viewer: Principal,
+    flt: AuditFilter,
+    page: PageRequest,
+    *,
+    zone: ZoneInfo,
+    max_page_size: int,
+) -> tuple[Page[AuditEvent], Select[AuditEvent]]:
+    """A page of the events the viewer may see, newest first, and the statement for totalCount."""
+    if viewer.role.value == "AGENT":
+        raise fail(ErrorCode.FORBIDDEN, "Only admins and supervisors read the audit trail")
+    stmt = _filtered(viewer, flt, zone)
+    return await paginate(session, stmt, keys=AUDIT_KEYS, request=page, max_page_size=max_page_size), stmt

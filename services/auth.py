@@ -1,0 +1,95 @@
+"""Passwords (argon2) and signed bearer tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import User
+from services.errors import ErrorCode, fail
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a miss costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_ALGORITHM = "HS256"
+_ISSUER = "cartera"
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise fail(ErrorCode.INVALID, f"Password must have at least {MIN_PASSWORD_LENGTH} characters", field)
+    if len(password) > 256:
+        raise fail(ErrorCode.TOO_LONG, "Password must have at most 256 characters", field)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
+    """The active user with these credentials; one error for every kind of miss."""
+    user = (
+        await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))
+    ).scalar_one_or_none()
+    ok = _verify(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok or not user.is_active:
+        raise fail(ErrorCode.INVALID_CREDENTIALS, "Email or password is incorrect")
+    return user
+
+
+def issue_token(*, secret_key: str, user_id: int, ttl_seconds: int, now: datetime | None = None) -> str:
+    issued = now or datetime.now(UTC)
+    claims = {
+        "iss": _ISSUER,
+        "sub": str(user_id),
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(seconds=ttl_seconds)).timestamp()),
+    }
+    return jwt.encode(claims, secret_key, algorithm=_ALGORITHM)
+
+
+def read_token(token: str, *, secret_key: str) -> int | None:
+    """The user id a valid, unexpired token names, else None. No database access."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret_key,
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["exp", "sub", "iat"]},
+        )
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        return None
+
+
+def token_expiry(token: str) -> datetime | None:
+    """When an already verified token expires (for closing sockets on time)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (jwt.PyJWTError, KeyError, ValueError):
+        return None
+
+
+def bearer(header_value: str | None) -> str | None:
+    if not header_value:
+        return None
+    scheme, _, token = header_value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

@@ -1,0 +1,39 @@
+"""Small shared pieces of the services: the UNSET marker and input checks."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, TypeAlias, TypeVar, Union
+
+from services.errors import ErrorCode, Problem, fail
+from services.principal import Principal
+
+T = TypeVar("T")
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+
+# "Not given" in a partial update, as opposed to an explicit null.
+UNSET: Final = _Unset.UNSET
+Maybe: TypeAlias = Union[T, _Unset]  # noqa: UP007  (a generic alias needs Union)
+
+
+def require_admin(actor: Principal, what: str) -> None:
+    if not actor.is_admin:
+        raise fail(ErrorCode.FORBIDDEN, f"Only admins can {what}")
+
+
+def clean_name(value: str, field: str, *, max_length: int = 200) -> str:
+    """Trimmed, non-empty, bounded text: the rule for every name in Cartera."""
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise fail(ErrorCode.REQUIRED, "Must not be blank", field)
+    if len(cleaned) > max_length:
+        raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
+    return cleaned
+
+
+def problem(code: ErrorCode, message: str, field: str | None = None) -> Problem:
+    return Problem(code=code, message=message, field=field)

@@ -1,0 +1,146 @@
+"""Settings read from the environment; every one is documented in README.md."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class SettingsError(Exception):
+    """The environment describes a configuration Cartera refuses to run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, sqlite:///) and pick the async drivers."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in {"postgres", "postgresql"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    else:
+        raise SettingsError(f"DATABASE_URL must be PostgreSQL or SQLite, got {backend!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    token_ttl_seconds: int = 12 * 3600
+    max_page_size: int = 100
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 4000
+    max_body_bytes: int = 1024 * 1024
+    introspection: bool = True
+    graphiql: bool = True
+    ws_init_timeout_seconds: int = 10
+    ws_max_operations: int = 100
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    timezone: str = "UTC"
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def broadcast_url(self) -> str:
+        return self.redis_url or "memory://"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        database_url = normalise_database_url(env.get("DATABASE_URL") or f"sqlite:///{Path.cwd() / 'cartera.db'}")
+        timezone = env.get("CARTERA_TIMEZONE") or "UTC"
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"CARTERA_TIMEZONE is not a known time zone: {timezone!r}") from None
+        origins = tuple(o.strip().rstrip("/") for o in env.get("CARTERA_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            database_url=database_url,
+            secret_key=_secret_key(env, database_url),
+            redis_url=env.get("REDIS_URL") or None,
+            token_ttl_seconds=_int(env, "CARTERA_TOKEN_TTL_SECONDS", cls.token_ttl_seconds, minimum=60),
+            max_page_size=_int(env, "CARTERA_MAX_PAGE_SIZE", cls.max_page_size),
+            max_query_depth=_int(env, "CARTERA_MAX_QUERY_DEPTH", cls.max_query_depth),
+            max_aliases=_int(env, "CARTERA_MAX_ALIASES", cls.max_aliases),
+            max_tokens=_int(env, "CARTERA_MAX_TOKENS", cls.max_tokens),
+            max_body_bytes=_int(env, "CARTERA_MAX_BODY_BYTES", cls.max_body_bytes),
+            introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
+            graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),
+            ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),
+            ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
+            allowed_origins=origins,
+            timezone=timezone,
+            log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _secret_key(env: Mapping[str, str], database_url: str) -> str:
+    key = env.get("CARTERA_SECRET_KEY")
+    if key:
+        if len(key) < 32:
+            raise SettingsError("CARTERA_SECRET_KEY must be at least 32 characters")
+        return key
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        raise SettingsError("CARTERA_SECRET_KEY is required with PostgreSQL: tokens must verify on every API process")
+    # Embedded default: keep a generated key beside the database so tokens survive restarts.
+    key_file = Path(url.database).with_suffix(".secret")
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(48)
+    # Write aside, then link into place: a concurrent starter never reads a half-written key.
+    tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(generated)
+    try:
+        os.link(tmp, key_file)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    finally:
+        tmp.unlink()
+    return generated

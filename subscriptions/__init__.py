@@ -1,0 +1,1 @@
+"""Real-time delivery: broadcaster backends, channels, relay, live streams, presence."""

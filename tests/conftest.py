@@ -1,0 +1,216 @@
+"""Test harness: a migrated database per run, the real app served by uvicorn, HTTP and WebSocket clients.
+
+Backends come from the environment, as in CI:
+  CARTERA_TEST_POSTGRES_URL  run against PostgreSQL (a fresh database per run, dropped after)
+  CARTERA_TEST_REDIS_URL     broadcast through Redis instead of memory
+Unset, the suite runs on an SQLite file in a temporary directory with in-memory broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import delete, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cartera.app import create_app
+from db import migrate
+from db.base import Base
+from db.engine import create_engine
+from services.settings import Settings, normalise_database_url
+from tests.factories import Factory
+
+POSTGRES_URL = os.environ.get("CARTERA_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("CARTERA_TEST_REDIS_URL")
+SECRET = "test-secret-key-" + "x" * 32
+
+
+async def _fresh_postgres_database() -> tuple[str, str]:
+    """Create an empty database for this run; return (its URL, its name)."""
+    assert POSTGRES_URL
+    admin_url = normalise_database_url(POSTGRES_URL)
+    name = f"cartera_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    assert POSTGRES_URL
+    admin = create_async_engine(normalise_database_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend_name() -> str:
+    return "postgresql" if POSTGRES_URL else "sqlite"
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if POSTGRES_URL:
+        url, name = await _fresh_postgres_database()
+    else:
+        url, name = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cartera.db'}", ""
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    yield url
+    if POSTGRES_URL:
+        await _drop_postgres_database(name)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "redis_url": REDIS_URL,
+        "ws_init_timeout_seconds": 10,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+class Server:
+    """The real app under uvicorn on an ephemeral port, in the test's event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/graphql"
+        config = uvicorn.Config(self.app, log_config=None, ws="websockets-sansio", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        engine: AsyncEngine = self.app.state.engine
+        return engine
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:  # noqa: ASYNC110  (uvicorn offers no startup event)
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task:
+            await self.task
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+async def server(database_url: str) -> AsyncIterator[Server]:
+    srv = Server(make_settings(database_url))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts from empty tables (runs never share a database, tests never share rows)."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(delete(table))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def factory(server: Server) -> Factory:
+    return Factory(server.app.state.cartera.sessionmaker, SECRET)
+
+
+class GraphQLClient:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.AsyncClient(base_url=server.url, timeout=30)
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        headers.update(kw.pop("headers", {}))
+        return await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers, **kw)
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """Execute and return the whole response body; the HTTP status must be 200."""
+        response = await self.post(query, variables, token)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """Execute and return `data`, failing on any GraphQL error."""
+        body = await self.gql(query, variables, token)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+async def client(server: Server) -> AsyncIterator[GraphQLClient]:
+    c = GraphQLClient(server)
+    yield c
+    await c.http.aclose()
+
+
+class StatementCounter:
+    """Counts SQL statements the app sends (transaction control excluded: backends differ there)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        if head not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_sql(server: Server) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

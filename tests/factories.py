@@ -1,0 +1,102 @@
+"""Typed helpers that build data through the models (no hand-written SQL fixtures)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.base import utcnow
+from db.models import AuditEvent, Role, Team, TeamMember, TeamSupervisor, User
+from schema.node import to_global_id
+from services.auth import hash_password, issue_token
+
+PASSWORD = "correct horse battery"
+# Hashing is deliberately slow; every factory user shares one hash of PASSWORD.
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+class Factory:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], secret_key: str) -> None:
+        self.sessionmaker = sessionmaker
+        self.secret_key = secret_key
+        self._n = 0
+
+    def _next(self) -> int:
+        self._n += 1
+        return self._n
+
+    async def user(
+        self,
+        role: Role = Role.AGENT,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        active: bool = True,
+        teams: list[Team] | None = None,
+        supervises: list[Team] | None = None,
+    ) -> User:
+        n = self._next()
+        async with self.sessionmaker() as session:
+            user = User(
+                email=email or f"user{n}@example.com",
+                name=name or f"User {n:03d}",
+                role=role.value,
+                password_hash=_PASSWORD_HASH,
+                is_active=active,
+            )
+            session.add(user)
+            await session.flush()
+            for team in teams or []:
+                session.add(TeamMember(team_id=team.id, user_id=user.id))
+            for team in supervises or []:
+                session.add(TeamSupervisor(team_id=team.id, user_id=user.id))
+            await session.commit()
+            return user
+
+    async def team(self, name: str | None = None, *, parent: Team | None = None) -> Team:
+        n = self._next()
+        async with self.sessionmaker() as session:
+            team = Team(name=name or f"Team {n:03d}", parent_id=parent.id if parent else None, path="")
+            session.add(team)
+            await session.flush()
+            team.path = f"{parent.path if parent else '/'}{team.id}/"
+            await session.commit()
+            return team
+
+    async def audit_event(self, *, occurred_at: datetime, actor: User | None = None, **fields: Any) -> AuditEvent:
+        async with self.sessionmaker() as session:
+            values: dict[str, Any] = {
+                "action": "UPDATED",
+                "resource_type": "USER",
+                "resource_id": 1,
+                "resource_name": "Someone",
+                "changes": {},
+            }
+            values.update(fields)
+            event = AuditEvent(
+                occurred_at=occurred_at,
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else "system",
+                **values,
+            )
+            session.add(event)
+            await session.commit()
+            return event
+
+    def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
+        return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())
+
+    async def count(self, model: Any) -> int:
+        async with self.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def audit_rows(self) -> list[AuditEvent]:
+        async with self.sessionmaker() as session:
+            return list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+
+
+def gid(obj: User | Team) -> str:
+    return to_global_id(type(obj).__name__, obj.id)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Serve Cartera from a fresh plain install in an empty directory, then run the graphql-http
+# audits against it; fails on any MUST or SHOULD that does not pass.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet "$root"
+(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund graphql-http@1.23.1 graphql@16 >/dev/null)
+cp "$here/audit.mjs" "$work/"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$work" && exec env -u DATABASE_URL -u REDIS_URL -u CARTERA_SECRET_KEY "$work/venv/bin/cartera" serve --port "$port" >"$work/serve.log" 2>&1) &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+(cd "$work" && node audit.mjs "http://127.0.0.1:$port/graphql") || { cat "$work/serve.log"; exit 1; }
