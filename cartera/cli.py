@@ -44,16 +44,21 @@ async def _pending(settings: Settings) -> bool:
         await engine.dispose()
 
 
+def _prepare_database(settings: Settings) -> None:
+    """The embedded database migrates itself; a configured one must be migrated by its operator."""
+    if settings.is_sqlite:
+        asyncio.run(_migrate(settings))
+    elif asyncio.run(_pending(settings)):
+        raise CommandError("The database is behind this version: run `cartera migrate` first")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     settings = _settings()
     if args.workers > 1 and not settings.redis_url:
         raise CommandError("--workers above 1 needs REDIS_URL: processes share live events through Redis")
-    if settings.is_sqlite:
-        asyncio.run(_migrate(settings))
-    elif asyncio.run(_pending(settings)):
-        raise CommandError("The database is behind this version: run `cartera migrate` first")
+    _prepare_database(settings)
     print(f"Cartera on http://{args.host}:{args.port}/graphql", file=sys.stderr)
     uvicorn.run(
         "cartera.asgi:create",
@@ -80,8 +85,9 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     except ValueError:
         raise CommandError(f"--role must be one of {', '.join(r.value for r in Role)}") from None
 
+    _prepare_database(settings)
+
     async def run() -> int:
-        await _migrate(settings) if settings.is_sqlite else None
         engine = create_engine(settings.database_url)
         try:
             async with create_sessionmaker(engine)() as session:
@@ -107,6 +113,7 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 
 def cmd_token(args: argparse.Namespace) -> None:
     settings = _settings()
+    _prepare_database(settings)
 
     async def run() -> int | None:
         engine = create_engine(settings.database_url)

@@ -39,7 +39,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         self.app = app
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
-        return Context(app=self.app, request_id=uuid.uuid4().hex)
+        return Context(app=self.app, request_id=uuid.uuid4().hex, transport="ws")
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}

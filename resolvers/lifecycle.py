@@ -7,6 +7,7 @@ runs no SQL at all.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -64,6 +65,7 @@ class OperationLifecycle(SchemaExtension):
             audit.request_id_var.reset(request_token)
 
     def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
         yield
         ctx: Context = self.execution_context.context
         result = self.execution_context.result
@@ -71,3 +73,14 @@ class OperationLifecycle(SchemaExtension):
         if errors:
             result.errors = [present_error(e, ctx.request_id) for e in errors]  # type: ignore[union-attr]
         ctx.operation_name = self.execution_context.operation_name
+        if ctx.transport == "ws":
+            log.info(
+                "graphql operation",
+                extra={
+                    "request_id": ctx.request_id,
+                    "transport": "ws",
+                    "operation": ctx.operation_name,
+                    "outcome": "partial" if errors else "ok",
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -15,6 +16,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.types import ExecutionContext
 
 from resolvers.audit import AuditQueries
 from resolvers.lifecycle import OperationLifecycle
@@ -35,6 +37,14 @@ class Mutation(UserMutations, TeamMutations):
     pass
 
 
+class CarteraSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Strawberry logs every error at ERROR level. Expected ones (validation, permission,
+        # typed domain errors) are answers, not incidents; the lifecycle logs the unexpected
+        # ones once, with their request id.
+        return
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes built once: the validation cache keys on them, so a fresh class per
     # request (what the limiter extensions make) would never hit the cache.
@@ -53,4 +63,4 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
         OperationLifecycle,
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, types=[User, Team, AuditEvent], extensions=extensions)
+    return CarteraSchema(query=Query, mutation=Mutation, types=[User, Team, AuditEvent], extensions=extensions)

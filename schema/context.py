@@ -55,6 +55,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     # The executed operation's name, for the request log line.
     operation_name: str | None = None
+    # "http": the endpoint logs one line per request; "ws": the lifecycle logs one per operation.
+    transport: str = "http"
 
     @property
     def settings(self) -> Settings:

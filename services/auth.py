@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +27,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+async def hash_password_off_loop(password: str) -> str:
+    """hash_password in a worker thread, for request handlers."""
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
 def check_password_rules(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise fail(ErrorCode.INVALID, f"Password must have at least {MIN_PASSWORD_LENGTH} characters", field)
@@ -45,7 +51,8 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> U
     user = (
         await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))
     ).scalar_one_or_none()
-    ok = _verify(user.password_hash if user else _DUMMY_HASH, password)
+    # argon2 takes tens of milliseconds by design; a thread keeps the event loop serving others.
+    ok = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
         raise fail(ErrorCode.INVALID_CREDENTIALS, "Email or password is incorrect")
     return user

@@ -16,7 +16,7 @@ from db.models import Role, TeamMember, TeamSupervisor, User
 from db.search import contains
 from services import audit
 from services.audit import AuditAction, ResourceType
-from services.auth import check_password_rules, hash_password
+from services.auth import check_password_rules, hash_password_off_loop
 from services.common import UNSET, Maybe, clean_name, require_admin
 from services.errors import ErrorCode, fail, not_found
 from services.principal import Principal
@@ -131,7 +131,8 @@ async def create_user(
     check_password_rules(password)
     if await _email_taken(session, email):
         raise fail(ErrorCode.ALREADY_EXISTS, "A user with this email already exists", "email")
-    user = User(email=email, name=name, role=role.value, password_hash=hash_password(password), is_active=True)
+    password_hash = await hash_password_off_loop(password)
+    user = User(email=email, name=name, role=role.value, password_hash=password_hash, is_active=True)
     session.add(user)
     await _flush_unique_email(session, "email")
     await audit.record(
@@ -178,7 +179,7 @@ async def update_user(
     changed = audit.changes(before, _snapshot(user))
     if password is not UNSET:
         check_password_rules(password, "password")
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
         # The trail says that it changed, never what it is.
         changed["password"] = {"before": None, "after": "changed"}
     if not changed:

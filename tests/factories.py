@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
-from db.models import AuditEvent, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import AuditEvent, AuditEventTeam, Role, Team, TeamMember, TeamSupervisor, User
 from schema.node import to_global_id
 from services.auth import hash_password, issue_token
 
@@ -85,6 +85,12 @@ class Factory:
             session.add(event)
             await session.commit()
             return event
+
+    async def tag_event(self, event: AuditEvent, team: Team) -> None:
+        """Scope an event to a team, as services do through audit.record(team_ids=...)."""
+        async with self.sessionmaker() as session:
+            session.add(AuditEventTeam(event_id=event.id, team_id=team.id))
+            await session.commit()
 
     def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
         return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())

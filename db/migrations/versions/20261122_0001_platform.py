@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("created_at", Stamp, nullable=False),
         sa.Column("updated_at", Stamp, nullable=False),
-        sa.ForeignKeyConstraint(["parent_id"], ["teams.id"], name="fk_teams_parent_id_teams", ondelete="RESTRICT"),
+        # NO ACTION, not RESTRICT: SQLite checks RESTRICT row by row, so one statement
+        # deleting or re-pointing a parent together with its children would fail halfway.
+        sa.ForeignKeyConstraint(["parent_id"], ["teams.id"], name="fk_teams_parent_id_teams"),
         sa.PrimaryKeyConstraint("id", name="pk_teams"),
     )
     op.create_index("ix_teams_name_id", "teams", ["name", "id"])

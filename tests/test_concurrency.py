@@ -1,0 +1,72 @@
+"""Concurrent mutations: every request gets an outcome, and uniqueness holds in the database."""
+
+import asyncio
+
+from sqlalchemy import event
+
+from db.models import Role, Team, User
+from tests.conftest import GraphQLClient, Server
+from tests.factories import Factory
+
+CREATE_TEAM = """
+mutation($name: String!) { createTeam(input: {name: $name}) { team { id } userErrors { code field } } }
+"""
+CREATE_USER = """
+mutation($email: String!) {
+  createUser(input: {email: $email, name: "Agente", role: AGENT, password: "secret123"}) {
+    user { id } userErrors { code field }
+  }
+}
+"""
+
+
+async def test_concurrent_writers_all_get_an_answer(client: GraphQLClient, factory: Factory) -> None:
+    admin = await factory.user(Role.ADMIN)
+    token = factory.token(admin)
+    results = await asyncio.gather(*(client.data(CREATE_TEAM, {"name": f"Equipo {i}"}, token) for i in range(12)))
+    assert all(r["createTeam"]["userErrors"] == [] for r in results)
+    assert await factory.count(Team) == 12
+
+
+async def test_same_name_raced_yields_one_team(client: GraphQLClient, factory: Factory) -> None:
+    admin = await factory.user(Role.ADMIN)
+    token = factory.token(admin)
+    results = await asyncio.gather(*(client.data(CREATE_TEAM, {"name": "Cobranzas"}, token) for _ in range(8)))
+    outcomes = sorted(
+        "ok" if not r["createTeam"]["userErrors"] else r["createTeam"]["userErrors"][0]["code"] for r in results
+    )
+    assert outcomes == ["ALREADY_EXISTS"] * 7 + ["ok"]
+    assert await factory.count(Team) == 1
+    assert len(await factory.audit_rows()) == 1
+
+
+async def test_same_email_raced_in_different_case_yields_one_user(client: GraphQLClient, factory: Factory) -> None:
+    admin = await factory.user(Role.ADMIN)
+    token = factory.token(admin)
+    emails = ["ana@example.com", "ANA@example.com", "Ana@Example.com", "ana@EXAMPLE.com"]
+    results = await asyncio.gather(*(client.data(CREATE_USER, {"email": e}, token) for e in emails))
+    created = [r for r in results if not r["createUser"]["userErrors"]]
+    refused = [r["createUser"]["userErrors"] for r in results if r["createUser"]["userErrors"]]
+    assert len(created) == 1
+    assert refused == [[{"code": "ALREADY_EXISTS", "field": "email"}]] * 3
+    assert await factory.count(User) == 2
+
+
+async def test_sqlite_writes_take_the_lock_up_front(server: Server, client: GraphQLClient, factory: Factory) -> None:
+    """On SQLite a mutation's transaction begins IMMEDIATE, so a concurrent writer waits instead of failing."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("BEGIN"):
+            seen.append(statement)
+
+    event.listen(server.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        admin = await factory.user(Role.ADMIN)
+        await client.data(CREATE_TEAM, {"name": "Uno"}, factory.token(admin))
+    finally:
+        event.remove(server.engine.sync_engine, "before_cursor_execute", record)
+    if server.engine.dialect.name == "sqlite":
+        assert "BEGIN IMMEDIATE" in seen
+    else:
+        assert seen == []
