@@ -1,12 +1,12 @@
 """The audit trail (AU1, AU2): who sees it, its filters and presets, and that failures leave nothing."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from db.models import Role, Team, User
+from schema.node import to_global_id
 from services import audit
 from tests.conftest import GraphQLClient, Server, make_settings
 from tests.factories import Factory, gid
@@ -169,11 +169,11 @@ class TestTrail:
 
 class TestVisibility:
     @pytest.fixture
-    async def tree(self, factory: Factory) -> AsyncIterator[dict[str, Team]]:
+    async def tree(self, factory: Factory) -> dict[str, Team]:
         north = await factory.team("Norte")
         north_sales = await factory.team("Ventas Norte", parent=north)
         south = await factory.team("Sur")
-        yield {"north": north, "north_sales": north_sales, "south": south}
+        return {"north": north, "north_sales": north_sales, "south": south}
 
     async def test_supervisor_sees_events_of_its_subtrees_only(
         self, client: GraphQLClient, factory: Factory, tree: dict[str, Team]
@@ -207,6 +207,4 @@ class TestVisibility:
 
 
 def gid_event(pk: int) -> str:
-    from schema.node import to_global_id
-
     return to_global_id("AuditEvent", pk)

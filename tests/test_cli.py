@@ -18,7 +18,7 @@ CARTERA = str(Path(sys.executable).with_name("cartera"))
 
 def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CARTERA_SECRET_KEY"}}
-    return subprocess.run(  # noqa: PLW1510  (callers assert on returncode)
+    return subprocess.run(
         [CARTERA, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=120
     )
 
@@ -100,7 +100,7 @@ class TestEmbeddedDefault:
                     pass
                 assert time.monotonic() < deadline, "cartera serve did not come up"
                 assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                time.sleep(0.1)  # noqa: ASYNC251  (sync test polling a subprocess)
+                time.sleep(0.1)
             ide = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
             assert ide.status_code == 200
             assert "graphiql" in ide.text.lower()
