@@ -7,7 +7,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db import models
-from db.keyset import PageRequest
+from db.keyset import Page, PageRequest
 from schema.connection import Connection, connection
 from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
@@ -20,14 +20,35 @@ PageArg = Annotated[int | None, strawberry.argument(description="Page size (at m
 CursorArg = Annotated[str | None, strawberry.argument(description="An opaque cursor from a previous page.")]
 
 
+def rows_selected(info: "Info") -> bool:
+    """Whether the client asked for rows (edges, nodes, pageInfo) and not only totalCount."""
+
+    def wants(selections: list[Any]) -> bool:
+        for selection in selections:
+            name = getattr(selection, "name", None)
+            if name is None or name in ("edges", "nodes", "pageInfo"):
+                # A fragment: look inside; a row field: yes.
+                if name is not None or wants(selection.selections):
+                    return True
+        return False
+
+    return any(wants(field.selections) for field in info.selected_fields)
+
+
 async def nested_connection(
+    info: "Info",
     pages: NestedPageLoader,
     counts: NestedCountLoader,
     parent_id: int,
     request: PageRequest,
     convert: Any,
 ) -> Connection[Any]:
-    page = await pages.load((parent_id, request))
+    """A nested connection page; skips the rows query when only totalCount is selected."""
+    if rows_selected(info):
+        page = await pages.load((parent_id, request))
+    else:
+        request.size(info.context.settings.max_page_size)  # refuse bad arguments all the same
+        page = Page(rows=[], cursors=[], has_next_page=False, has_previous_page=False)
     return connection(page, convert, lambda: counts.load(parent_id))
 
 
@@ -65,7 +86,9 @@ class User(Node):
     ) -> Connection["Team"]:
         loaders = info.context.loaders
         request = PageRequest(first=first, after=after, last=last, before=before)
-        return await nested_connection(loaders.user_teams, loaders.user_team_count, self.pk, request, Team.from_row)
+        return await nested_connection(
+            info, loaders.user_teams, loaders.user_team_count, self.pk, request, Team.from_row
+        )
 
     @strawberry.field(description="Teams this user supervises, with their subtrees (that you can see).")
     async def supervised_teams(
@@ -79,7 +102,7 @@ class User(Node):
         loaders = info.context.loaders
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await nested_connection(
-            loaders.user_supervised_teams, loaders.user_supervised_team_count, self.pk, request, Team.from_row
+            info, loaders.user_supervised_teams, loaders.user_supervised_team_count, self.pk, request, Team.from_row
         )
 
 
@@ -123,7 +146,7 @@ class Team(Node):
         loaders = info.context.loaders
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await nested_connection(
-            loaders.team_children, loaders.team_children_count, self.pk, request, Team.from_row
+            info, loaders.team_children, loaders.team_children_count, self.pk, request, Team.from_row
         )
 
     @strawberry.field(description="Members of this team (that you can see).")
@@ -137,7 +160,9 @@ class Team(Node):
     ) -> Connection[User]:
         loaders = info.context.loaders
         request = PageRequest(first=first, after=after, last=last, before=before)
-        return await nested_connection(loaders.team_members, loaders.team_member_count, self.pk, request, User.from_row)
+        return await nested_connection(
+            info, loaders.team_members, loaders.team_member_count, self.pk, request, User.from_row
+        )
 
     @strawberry.field(description="Supervisors of this team (that you can see).")
     async def supervisors(
@@ -151,7 +176,7 @@ class Team(Node):
         loaders = info.context.loaders
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await nested_connection(
-            loaders.team_supervisors, loaders.team_supervisor_count, self.pk, request, User.from_row
+            info, loaders.team_supervisors, loaders.team_supervisor_count, self.pk, request, User.from_row
         )
 
 
