@@ -26,10 +26,10 @@ def rows_selected(info: "Info") -> bool:
     def wants(selections: list[Any]) -> bool:
         for selection in selections:
             name = getattr(selection, "name", None)
-            if name is None or name in ("edges", "nodes", "pageInfo"):
-                # A fragment: look inside; a row field: yes.
-                if name is not None or wants(selection.selections):
-                    return True
+            if name in ("edges", "nodes", "pageInfo"):
+                return True
+            if name is None and wants(selection.selections):  # a fragment: look inside
+                return True
         return False
 
     return any(wants(field.selections) for field in info.selected_fields)
