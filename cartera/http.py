@@ -23,6 +23,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
 
@@ -240,9 +241,15 @@ class GraphQLEndpoint:
         except CannotGetOperationTypeError as error:
             return _request_error(RequestError(error.as_http_error_reason()), media), "rejected"
 
-        errors = [e.formatted for e in result.errors or []]
+        # Errors raised before execution (the lifecycle's setup: loading the principal, say)
+        # never pass through the lifecycle's own presentation; mask and log them here too.
+        presented = [present_error(e, context.request_id) for e in result.errors or []]
+        errors = [e.formatted for e in presented]
         if isinstance(result, PreExecutionError) or _is_request_error(result.data, result.errors or []):
-            # A request error: nothing executed, so there is no `data` entry.
+            # Nothing executed, so there is no `data` entry.
+            if any((e.extensions or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in presented):
+                return _respond({"errors": errors}, media, 500 if media == GRAPHQL_RESPONSE else 200), "error"
+            # A request error.
             status = 400 if media == GRAPHQL_RESPONSE else 200
             return _respond({"errors": errors}, media, status), "rejected"
         payload: dict[str, Any] = {"data": result.data}

@@ -18,13 +18,40 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
 from services.principal import load_principal
 
+# Strawberry's handlers trust a message's shape (the transport one catches a missing key, the
+# legacy one nothing): JSON that is not an object, or an id or payload of the wrong type, raised
+# out of the connection handler, dropping the socket without a close frame and logging a traceback.
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Message) -> None:
+        try:
+            await super().handle_message(message)
+        except TypeError:
+            await self.handle_invalid_message("Failed to parse message")
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_message(self, message: OperationMessage) -> None:
+        try:
+            await super().handle_message(message)
+        except (KeyError, TypeError):
+            await self.websocket.close(code=1002, reason="Failed to parse message")
+
 
 class GraphQLWebSocket(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(self, schema: BaseSchema, app: AppState) -> None:
         settings = app.settings
         super().__init__(

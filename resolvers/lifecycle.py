@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.keyset import PaginationError
 from schema.context import Context, OperationState, begin_operation, end_operation
@@ -23,12 +26,16 @@ from services.errors import DomainError, Unauthenticated
 from services.principal import load_principal
 
 log = logging.getLogger("cartera.graphql")
+# Strawberry's own refusals of a request. Over HTTP they never reach an error list (the view
+# answers them); over WebSocket they arrive as results the transport must see intact, since it
+# answers by their type (an unknown operation name closes the socket with 4400).
+_REQUEST_REFUSALS = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 
 
 def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
     """Expected failures keep their words and gain a code; anything else is masked and logged."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    if original is None or isinstance(original, (GraphQLError, *_REQUEST_REFUSALS)):
         return error
     if isinstance(original, DomainError):
         first = original.problems[0]
@@ -48,10 +55,50 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
 
 
 class OperationLifecycle(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        ctx: Context = self.execution_context.context
+        # One id per operation: an HTTP request's own, or a fresh one for each operation on a
+        # socket. Audit rows, masked errors and log lines all read it from here.
+        request_id = ctx.request_id if ctx.transport == "http" else uuid.uuid4().hex
+        token = audit.request_id_var.set(request_id)
+        try:
+            yield
+        finally:
+            # Also when the operation raised (a GET mutation, a failure before execution): the log names it.
+            ctx.operation_name = self.execution_context.operation_name
+            audit.request_id_var.reset(token)
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [present_error(e, request_id) for e in errors]  # type: ignore[union-attr]
+        if ctx.transport == "ws":
+            log.info(
+                "graphql operation",
+                extra={
+                    "request_id": request_id,
+                    "transport": "ws",
+                    "operation": ctx.operation_name,
+                    "outcome": "partial" if errors else "ok",
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    def on_validate(self) -> Iterator[None]:
+        # Strawberry runs the first operation when a document holds several and no
+        # operationName says which; the GraphQL spec calls that a request error.
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        if ctx._provided_operation_name is None and document is not None:  # noqa: SLF001  (no public accessor)
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                error = GraphQLError("Must provide operationName when the document has several operations")
+                ctx.pre_execution_errors = [*(ctx.pre_execution_errors or []), error]
+        yield
+
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: Context = self.execution_context.context
         session = ctx.app.sessionmaker()
-        request_token = audit.request_id_var.set(ctx.request_id)
         try:
             principal = await load_principal(session, ctx.token_user_id) if ctx.token_user_id else None
             loaders = Loaders(session, principal, ctx.settings.max_page_size)
@@ -62,25 +109,13 @@ class OperationLifecycle(SchemaExtension):
                 end_operation(token)
         finally:
             await session.close()
-            audit.request_id_var.reset(request_token)
 
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        ctx: Context = self.execution_context.context
-        result = self.execution_context.result
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Over WebSocket (Schema.stream) a result is sent before on_operation resumes: present
+        # its errors here, or they go out unmasked and without codes. on_operation presenting
+        # them again changes nothing: a presented error keeps no original error.
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [present_error(e, ctx.request_id) for e in errors]  # type: ignore[union-attr]
-        ctx.operation_name = self.execution_context.operation_name
-        if ctx.transport == "ws":
-            log.info(
-                "graphql operation",
-                extra={
-                    "request_id": ctx.request_id,
-                    "transport": "ws",
-                    "operation": ctx.operation_name,
-                    "outcome": "partial" if errors else "ok",
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            request_id = audit.request_id_var.get() or self.execution_context.context.request_id
+            result.errors = [present_error(e, request_id) for e in errors]
+        yield

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 
 import strawberry
 from graphql import GraphQLError
@@ -37,6 +38,23 @@ class Mutation(UserMutations, TeamMutations):
     pass
 
 
+class ReportingParserCache(ParserCache):
+    """ParserCache whose parse failures are reported in the operation's result.
+
+    ParserCache parses in on_parse, outside the try where strawberry turns a parse error into
+    an error result. Schema.execute (HTTP) catches it further out; Schema.stream (WebSocket)
+    does not, so an unparsable or over-long document over a socket got a bare `complete`.
+    On failure the document stays unset: strawberry parses it again itself and reports why.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        # Whatever this raises, strawberry's own parse raises again and reports.
+        with suppress(Exception):
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        yield
+
+
 class CarteraSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Strawberry logs every error at ERROR level. Expected ones (validation, permission,
@@ -58,7 +76,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=512),
+        lambda: ReportingParserCache(maxsize=512),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
         OperationLifecycle,

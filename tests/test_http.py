@@ -1,0 +1,746 @@
+"""GraphQL over HTTP through the real server (cartera/http.py).
+
+Media types and request errors follow the GraphQL-over-HTTP draft: under application/json
+every GraphQL response is 200; under application/graphql-response+json a request error
+(nothing executed) is 400 and carries no `data`.
+"""
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import resolvers.lifecycle
+import services.users
+from db.base import utcnow
+from db.models import Role, User
+from services.auth import issue_token
+from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings
+from tests.factories import Factory, gid
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+MEDIA_TYPES = [JSON, GRAPHQL_RESPONSE]
+# The status of a request error (a request that executes nothing), per response media type.
+REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
+
+TYPENAME_QUERY = "{ __typename }"
+ME_QUERY = "query Me { me { id name } }"
+ANONYMOUS_ME_QUERY = "query { me { id } }"
+NODE_QUERY = "query Node($id: ID!) { node(id: $id) { id ... on User { name } } }"
+TWO_OPERATIONS = """
+query Typename { __typename }
+query Me { me { name } }
+"""
+USERS_QUERY = "query Users { users(first: 5) { nodes { id } } }"
+CREATE_USER_MUTATION = """
+mutation CreateUser {
+  createUser(input: {email: "new@example.com", name: "New", role: AGENT, password: "long enough"}) {
+    user { id }
+  }
+}
+"""
+SCHEMA_QUERY = "{ __schema { queryType { name } } }"
+SYNTAX_ERROR_QUERY = "{ me { id }"
+UNKNOWN_FIELD_QUERY = "{ nope }"
+NAMED_UNKNOWN_FIELD_QUERY = "query Nope { nope }"
+
+# For the server with small limits: depth 3, 2 aliases, 50 tokens, 2000-byte bodies.
+LIMITS = {"max_query_depth": 3, "max_aliases": 2, "max_tokens": 50, "max_body_bytes": 2000}
+# Each within every limit but the one it is named for. Depth counts from 0 at the root field.
+AT_DEPTH_LIMIT_QUERY = "query Deep { me { teams { nodes { name } } } }"
+TOO_DEEP_QUERY = "query Deep { me { teams { nodes { members { totalCount } } } } }"
+TOO_MANY_ALIASES_QUERY = "query Aliases { a: me { id } b: me { id } c: me { id } }"
+TOO_MANY_TOKENS_QUERY = "query Tokens { me { " + " ".join(["id"] * 60) + " } }"
+
+UNAUTHENTICATED_ERROR = {
+    "message": "Sign in first: send a valid bearer token",
+    "locations": [{"line": 1, "column": 9}],
+    "path": ["me"],
+    "extensions": {"code": "UNAUTHENTICATED"},
+}
+
+
+def auth(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+async def post_body(
+    http: httpx.AsyncClient,
+    content: bytes | str,
+    *,
+    accept: str = JSON,
+    content_type: str = JSON,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    merged = {"content-type": content_type, "accept": accept, **(headers or {})}
+    return await http.post("/graphql", content=content, headers=merged)
+
+
+async def post_query(
+    http: httpx.AsyncClient,
+    query: str,
+    *,
+    variables: dict[str, Any] | None = None,
+    accept: str = JSON,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    return await post_body(http, json.dumps(body), accept=accept, headers={**auth(token), **(headers or {})})
+
+
+def assert_media(response: httpx.Response, media: str) -> None:
+    assert response.headers["content-type"] == f"{media}; charset=utf-8"
+
+
+def assert_request_error(response: httpx.Response, media: str, errors: list[dict[str, Any]]) -> None:
+    """Nothing executed: only `errors`, with the status the media type gives a request error."""
+    assert response.status_code == REQUEST_ERROR_STATUS[media], response.text
+    assert_media(response, media)
+    assert response.json() == {"errors": errors}
+
+
+@contextmanager
+def counting_sql(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    """What the count_sql fixture does, for a server other than the session's."""
+    counter = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", counter)
+
+
+@asynccontextmanager
+async def running(database_url: str, **overrides: Any) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
+    """A second server on the same database with other settings, and a client for it."""
+    server = Server(make_settings(database_url, **overrides))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            yield server, http
+    finally:
+        await server.stop()
+
+
+class TestMediaTypes:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_typename_without_token(self, client: GraphQLClient, media: str) -> None:
+        response = await post_query(client.http, TYPENAME_QUERY, accept=media)
+        assert response.status_code == 200
+        assert_media(response, media)
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_query_with_token_and_variables(self, client: GraphQLClient, factory: Factory, media: str) -> None:
+        user = await factory.user(name="Ñandú Pérez")
+        response = await post_query(
+            client.http, NODE_QUERY, variables={"id": gid(user)}, accept=media, token=factory.token(user)
+        )
+        assert response.status_code == 200
+        assert_media(response, media)
+        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ñandú Pérez"}}}
+        # Text goes out as UTF-8, not as \u escapes.
+        assert "Ñandú Pérez".encode() in response.content
+
+    async def test_no_accept_header_gets_json(self, client: GraphQLClient) -> None:
+        request = client.http.build_request("POST", "/graphql", json={"query": TYPENAME_QUERY})
+        del request.headers["accept"]
+        response = await client.http.send(request)
+        assert response.status_code == 200
+        assert_media(response, JSON)
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+    @pytest.mark.parametrize(
+        ("accept", "media"),
+        [
+            (f"{GRAPHQL_RESPONSE}, {JSON};q=0.9", GRAPHQL_RESPONSE),
+            (f"{JSON};q=0.5, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+            (f"{JSON}, {GRAPHQL_RESPONSE}", JSON),
+            (f"{GRAPHQL_RESPONSE};q=0, {JSON}", JSON),
+            ("text/html, application/*;q=0.8", JSON),
+            ("*/*", JSON),
+        ],
+    )
+    async def test_accept_negotiation(self, client: GraphQLClient, accept: str, media: str) -> None:
+        response = await post_query(client.http, TYPENAME_QUERY, accept=accept)
+        assert response.status_code == 200
+        assert_media(response, media)
+
+    async def test_request_content_type_may_name_a_charset(self, client: GraphQLClient) -> None:
+        response = await post_body(
+            client.http, json.dumps({"query": TYPENAME_QUERY}), content_type="application/json; charset=utf-8"
+        )
+        assert response.status_code == 200
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+
+class TestRequestErrors:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize(
+        "body", [b'{"query": "{ __typename }"', b"", b'{"query": "\xff"}'], ids=["truncated", "empty", "not-utf8"]
+    )
+    async def test_invalid_json_is_400_under_both_media_types(
+        self, client: GraphQLClient, media: str, body: bytes
+    ) -> None:
+        response = await post_body(client.http, body, accept=media)
+        assert response.status_code == 400
+        assert_media(response, media)
+        assert response.json() == {"errors": [{"message": "The request body is not valid JSON"}]}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ({}, "The `query` parameter must be a non-empty string"),
+            ({"query": 1}, "The `query` parameter must be a non-empty string"),
+            ({"query": None}, "The `query` parameter must be a non-empty string"),
+            ({"query": "  "}, "The `query` parameter must be a non-empty string"),
+            ({"query": TYPENAME_QUERY, "variables": []}, "The `variables` parameter must be an object"),
+            ({"query": TYPENAME_QUERY, "variables": "{}"}, "The `variables` parameter must be an object"),
+            ({"query": TYPENAME_QUERY, "operationName": 3}, "The `operationName` parameter must be a string"),
+            ({"query": TYPENAME_QUERY, "extensions": 1}, "The `extensions` parameter must be an object"),
+            ([{"query": TYPENAME_QUERY}], "Batched requests are not supported: send one operation per request"),
+            (TYPENAME_QUERY, "The request body must be a JSON object"),
+        ],
+        ids=[
+            "missing-query",
+            "numeric-query",
+            "null-query",
+            "blank-query",
+            "array-variables",
+            "string-variables",
+            "numeric-operation-name",
+            "numeric-extensions",
+            "batch",
+            "json-string",
+        ],
+    )
+    async def test_malformed_request(self, client: GraphQLClient, media: str, body: Any, message: str) -> None:
+        response = await post_body(client.http, json.dumps(body), accept=media)
+        assert_request_error(response, media, [{"message": message}])
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_parse_error(self, client: GraphQLClient, media: str) -> None:
+        response = await post_query(client.http, SYNTAX_ERROR_QUERY, accept=media)
+        assert_request_error(
+            response,
+            media,
+            [{"message": "Syntax Error: Expected Name, found <EOF>.", "locations": [{"line": 1, "column": 12}]}],
+        )
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_validation_error(self, client: GraphQLClient, media: str) -> None:
+        response = await post_query(client.http, UNKNOWN_FIELD_QUERY, accept=media)
+        assert_request_error(
+            response,
+            media,
+            [
+                {
+                    "message": "Cannot query field 'nope' on type 'Query'. Did you mean 'node' or 'nodes'?",
+                    "locations": [{"line": 1, "column": 3}],
+                }
+            ],
+        )
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_missing_required_variable(self, client: GraphQLClient, media: str) -> None:
+        response = await post_query(client.http, NODE_QUERY, accept=media)
+        assert_request_error(
+            response,
+            media,
+            [
+                {
+                    "message": "Variable '$id' has invalid value: "
+                    "Expected a value of non-null type 'ID!' to be provided.",
+                    "locations": [{"line": 1, "column": 12}],
+                }
+            ],
+        )
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_unknown_operation_name(self, client: GraphQLClient, media: str) -> None:
+        body = {"query": TWO_OPERATIONS, "operationName": "Other"}
+        response = await post_body(client.http, json.dumps(body), accept=media)
+        assert_request_error(response, media, [{"message": 'Unknown operation named "Other".'}])
+
+    async def test_operation_name_picks_the_operation(self, client: GraphQLClient) -> None:
+        body = {"query": TWO_OPERATIONS, "operationName": "Typename"}
+        response = await post_body(client.http, json.dumps(body))
+        assert response.status_code == 200
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+
+class TestMethodsAndContentTypes:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize("content_type", ["text/plain", "application/graphql", "application/x-www-form-urlencoded"])
+    async def test_unsupported_content_type_is_415(self, client: GraphQLClient, media: str, content_type: str) -> None:
+        response = await post_body(client.http, TYPENAME_QUERY, accept=media, content_type=content_type)
+        assert response.status_code == 415
+        assert_media(response, media)
+        assert response.json() == {"errors": [{"message": "Send the request as application/json"}]}
+
+    @pytest.mark.parametrize("method", ["POST", "GET"])
+    async def test_no_acceptable_media_type_is_406(self, client: GraphQLClient, method: str) -> None:
+        response = await client.http.request(
+            method,
+            "/graphql",
+            params={"query": TYPENAME_QUERY} if method == "GET" else None,
+            json={"query": TYPENAME_QUERY} if method == "POST" else None,
+            headers={"accept": "text/csv"},
+        )
+        assert response.status_code == 406
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        assert response.text == f"Accept {JSON} or {GRAPHQL_RESPONSE}"
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    async def test_other_methods_are_405(self, client: GraphQLClient, method: str) -> None:
+        response = await client.http.request(method, "/graphql", json={"query": TYPENAME_QUERY})
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, POST"
+        assert response.content == b""
+
+
+class TestGet:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_query(self, client: GraphQLClient, media: str) -> None:
+        response = await client.http.get("/graphql", params={"query": TYPENAME_QUERY}, headers={"accept": media})
+        assert response.status_code == 200
+        assert_media(response, media)
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+    async def test_variables_and_operation_name(self, client: GraphQLClient, factory: Factory) -> None:
+        user = await factory.user(name="Ana")
+        params = {"query": NODE_QUERY, "variables": json.dumps({"id": gid(user)}), "operationName": "Node"}
+        response = await client.http.get("/graphql", params=params, headers=auth(factory.token(user)))
+        assert response.status_code == 200
+        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ana"}}}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_variables_that_are_not_json(self, client: GraphQLClient, media: str) -> None:
+        params = {"query": NODE_QUERY, "variables": "{id: 1}"}
+        response = await client.http.get("/graphql", params=params, headers={"accept": media})
+        assert_request_error(response, media, [{"message": "The `variables` parameter must be URL-encoded JSON"}])
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_without_query(self, client: GraphQLClient, media: str) -> None:
+        response = await client.http.get("/graphql", headers={"accept": media})
+        assert_request_error(response, media, [{"message": "The `query` parameter must be a non-empty string"}])
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_mutation_is_405_and_runs_nothing(
+        self, client: GraphQLClient, factory: Factory, count_sql: StatementCounter, media: str
+    ) -> None:
+        admin = await factory.user(Role.ADMIN)
+        users_before = await factory.count(User)
+        count_sql.statements.clear()  # the factory's own statements
+        response = await client.http.get(
+            "/graphql",
+            params={"query": CREATE_USER_MUTATION},
+            headers={"accept": media, **auth(factory.token(admin))},
+        )
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        assert_media(response, media)
+        assert response.json() == {"errors": [{"message": "Only queries may be sent with GET; use POST"}]}
+        assert count_sql.count == 0
+        assert await factory.count(User) == users_before
+
+    async def test_same_mutation_over_post_runs(self, client: GraphQLClient, factory: Factory) -> None:
+        admin = await factory.user(Role.ADMIN)
+        users_before = await factory.count(User)
+        data = await client.data(CREATE_USER_MUTATION, token=factory.token(admin))
+        assert data["createUser"]["user"]["id"]
+        assert await factory.count(User) == users_before + 1
+
+
+class TestGraphiQL:
+    async def test_browser_gets_the_ide(self, client: GraphQLClient) -> None:
+        response = await client.http.get("/graphql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert "<title>Strawberry GraphiQL</title>" in response.text
+
+    async def test_browser_with_a_query_gets_the_result(self, client: GraphQLClient) -> None:
+        response = await client.http.get(
+            "/graphql", params={"query": TYPENAME_QUERY}, headers={"accept": "text/html,*/*;q=0.8"}
+        )
+        assert response.status_code == 200
+        assert_media(response, JSON)
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+    async def test_disabled_is_404(self, database_url: str) -> None:
+        async with running(database_url, graphiql=False) as (_, http):
+            response = await http.get("/graphql", headers={"accept": "text/html"})
+            assert response.status_code == 404
+            assert response.headers["content-type"] == "text/plain; charset=utf-8"
+            assert response.text == "GraphiQL is disabled on this server"
+            # The API itself is unaffected.
+            response = await http.get("/graphql", params={"query": TYPENAME_QUERY})
+            assert response.status_code == 200
+            assert response.json() == {"data": {"__typename": "Query"}}
+
+
+class TestIntrospection:
+    async def test_enabled_by_default(self, client: GraphQLClient) -> None:
+        assert await client.data(SCHEMA_QUERY) == {"__schema": {"queryType": {"name": "Query"}}}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_disabled_refuses_schema(self, database_url: str, media: str) -> None:
+        async with running(database_url, introspection=False) as (_, http):
+            response = await post_query(http, SCHEMA_QUERY, accept=media)
+            assert_request_error(
+                response,
+                media,
+                [
+                    {
+                        "message": "GraphQL introspection has been disabled, but the requested query contained "
+                        "the field '__schema'.",
+                        "locations": [{"line": 1, "column": 3}],
+                    },
+                    {
+                        "message": "GraphQL introspection has been disabled, but the requested query contained "
+                        "the field 'queryType'.",
+                        "locations": [{"line": 1, "column": 14}],
+                    },
+                ],
+            )
+            # __typename is not introspection of the schema.
+            response = await post_query(http, TYPENAME_QUERY, accept=media)
+            assert response.status_code == 200
+            assert response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.fixture(scope="module")
+async def limited_server(database_url: str) -> AsyncIterator[Server]:
+    server = Server(make_settings(database_url, **LIMITS))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def limited(limited_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=limited_server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def limited_sql(limited_server: Server) -> Iterator[StatementCounter]:
+    with counting_sql(limited_server.engine) as counter:
+        yield counter
+
+
+class TestLimits:
+    """A refused document runs no SQL, though its valid token would otherwise load the principal."""
+
+    async def test_within_limits_runs_and_loads_the_principal(
+        self, limited: httpx.AsyncClient, limited_sql: StatementCounter, factory: Factory
+    ) -> None:
+        user = await factory.user()
+        response = await post_query(limited, AT_DEPTH_LIMIT_QUERY, token=factory.token(user))
+        assert response.status_code == 200
+        assert response.json() == {"data": {"me": {"teams": {"nodes": []}}}}
+        assert limited_sql.count > 0
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize(
+        ("query", "error"),
+        [
+            (
+                TOO_DEEP_QUERY,
+                {"message": "'Deep' exceeds maximum operation depth of 3", "locations": [{"line": 1, "column": 45}]},
+            ),
+            (TOO_MANY_ALIASES_QUERY, {"message": "3 aliases found. Allowed: 2"}),
+            (
+                TOO_MANY_TOKENS_QUERY,
+                {
+                    "message": "Syntax Error: Document contains more than 50 tokens. Parsing aborted.",
+                    "locations": [{"line": 1, "column": 156}],
+                },
+            ),
+        ],
+        ids=["depth", "aliases", "tokens"],
+    )
+    async def test_document_over_a_limit_is_refused_without_sql(
+        self,
+        limited: httpx.AsyncClient,
+        limited_sql: StatementCounter,
+        factory: Factory,
+        media: str,
+        query: str,
+        error: dict[str, Any],
+    ) -> None:
+        user = await factory.user()
+        response = await post_query(limited, query, accept=media, token=factory.token(user))
+        assert_request_error(response, media, [error])
+        assert limited_sql.count == 0
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    async def test_body_just_under_the_limit_runs(
+        self, limited: httpx.AsyncClient, factory: Factory, media: str
+    ) -> None:
+        user = await factory.user()
+        body = json.dumps({"query": ANONYMOUS_ME_QUERY, "variables": {"padding": "x" * 1900}})
+        assert len(body) <= LIMITS["max_body_bytes"]
+        response = await post_body(limited, body, accept=media, headers=auth(factory.token(user)))
+        assert response.status_code == 200
+        assert response.json() == {"data": {"me": {"id": gid(user)}}}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+    async def test_body_over_the_limit_is_413_without_sql(
+        self, limited: httpx.AsyncClient, limited_sql: StatementCounter, factory: Factory, media: str, chunked: bool
+    ) -> None:
+        user = await factory.user()
+        body = json.dumps({"query": ANONYMOUS_ME_QUERY, "variables": {"padding": "x" * 2100}}).encode()
+
+        async def stream() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 500):
+                yield body[start : start + 500]
+
+        headers = {"content-type": JSON, "accept": media, **auth(factory.token(user))}
+        # Without a declared length (chunked), the server counts while it reads.
+        content: bytes | AsyncIterator[bytes] = stream() if chunked else body
+        response = await limited.post("/graphql", content=content, headers=headers)
+        assert response.status_code == 413
+        assert_media(response, media)
+        assert response.json() == {"errors": [{"message": "Request body larger than 2000 bytes"}]}
+        assert limited_sql.count == 0
+
+
+async def _no_token(factory: Factory) -> str | None:
+    return None
+
+
+async def _garbage_token(factory: Factory) -> str | None:
+    return "not.a.token"
+
+
+async def _expired_token(factory: Factory) -> str | None:
+    user = await factory.user()
+    return factory.token(user, ttl_seconds=60, now=utcnow() - timedelta(hours=2))
+
+
+async def _foreign_token(factory: Factory) -> str | None:
+    user = await factory.user()
+    return issue_token(secret_key="another-secret-" + "y" * 32, user_id=user.id, ttl_seconds=3600)
+
+
+async def _unknown_user_token(factory: Factory) -> str | None:
+    return issue_token(secret_key=SECRET, user_id=999_999, ttl_seconds=3600)
+
+
+async def _deactivated_user_token(factory: Factory) -> str | None:
+    user = await factory.user(active=False)
+    return factory.token(user)
+
+
+TokenMaker = Callable[[Factory], Awaitable[str | None]]
+
+
+class TestAuthentication:
+    async def test_valid_token(self, client: GraphQLClient, factory: Factory) -> None:
+        user = await factory.user(name="Ana")
+        assert await client.data(ME_QUERY, token=factory.token(user)) == {"me": {"id": gid(user), "name": "Ana"}}
+
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize(
+        "make_token",
+        [
+            _no_token,
+            _garbage_token,
+            _expired_token,
+            _foreign_token,
+            _unknown_user_token,
+            _deactivated_user_token,
+        ],
+        ids=["none", "garbage", "expired", "other-secret", "unknown-user", "deactivated-user"],
+    )
+    async def test_me_is_unauthenticated(
+        self, client: GraphQLClient, factory: Factory, media: str, make_token: TokenMaker
+    ) -> None:
+        token = await make_token(factory)
+        response = await post_query(client.http, ANONYMOUS_ME_QUERY, accept=media, token=token)
+        # The operation executed (a field error, not a request error): 200 with `data` under both.
+        assert response.status_code == 200
+        assert_media(response, media)
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+
+    @pytest.mark.parametrize("make_token", [_garbage_token, _expired_token, _foreign_token], ids=lambda f: f.__name__)
+    async def test_a_token_that_does_not_verify_costs_no_sql(
+        self, client: GraphQLClient, factory: Factory, count_sql: StatementCounter, make_token: TokenMaker
+    ) -> None:
+        token = await make_token(factory)
+        count_sql.statements.clear()
+        response = await post_query(client.http, ANONYMOUS_ME_QUERY, token=token)
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+        assert count_sql.count == 0
+
+    async def test_non_bearer_scheme_is_no_token(self, client: GraphQLClient, factory: Factory) -> None:
+        user = await factory.user()
+        response = await post_query(
+            client.http, ANONYMOUS_ME_QUERY, headers={"authorization": f"Basic {factory.token(user)}"}
+        )
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+
+
+def _fail_with_secret(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("boom secret")
+
+
+class TestErrorMasking:
+    @pytest.fixture
+    def failing_users_list(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(services.users, "list_users", _fail_with_secret)
+
+    @pytest.mark.usefixtures("failing_users_list")
+    async def test_resolver_failure_is_masked_and_logged(
+        self, client: GraphQLClient, factory: Factory, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        user = await factory.user()
+        response = await client.post(USERS_QUERY, token=factory.token(user))
+        assert "boom secret" not in response.text
+        request_id = response.headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+        assert response.status_code == 200
+        assert response.json() == {
+            "data": None,
+            "errors": [
+                {
+                    "message": f"Unexpected error (request id {request_id})",
+                    "locations": [{"line": 1, "column": 15}],
+                    "path": ["users"],
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                }
+            ],
+        }
+        (record,) = [r for r in caplog.records if r.name == "cartera.graphql"]
+        assert record.levelno == logging.ERROR
+        assert record.request_id == request_id
+        assert record.exc_info is not None
+        assert isinstance(record.exc_info[1], RuntimeError)
+        # The full traceback, down to the failing function, is in the log.
+        assert "RuntimeError: boom secret" in caplog.text
+        assert "in _fail_with_secret" in caplog.text
+
+    @pytest.mark.usefixtures("failing_users_list")
+    async def test_client_request_id_is_echoed_and_named(self, client: GraphQLClient, factory: Factory) -> None:
+        user = await factory.user()
+        response = await client.post(USERS_QUERY, token=factory.token(user), headers={"x-request-id": "req-42"})
+        assert response.headers["x-request-id"] == "req-42"
+        (error,) = response.json()["errors"]
+        assert error["message"] == "Unexpected error (request id req-42)"
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
+
+    @pytest.mark.parametrize(("media", "status"), [(JSON, 200), (GRAPHQL_RESPONSE, 500)])
+    async def test_failure_before_execution_is_masked_and_logged(
+        self,
+        client: GraphQLClient,
+        factory: Factory,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        media: str,
+        status: int,
+    ) -> None:
+        # The lifecycle loads the principal before any resolver runs (a database outage, say).
+        monkeypatch.setattr(resolvers.lifecycle, "load_principal", _fail_with_secret)
+        user = await factory.user()
+        response = await post_query(client.http, ANONYMOUS_ME_QUERY, accept=media, token=factory.token(user))
+        assert "boom secret" not in response.text
+        request_id = response.headers["x-request-id"]
+        assert response.status_code == status
+        assert_media(response, media)
+        assert response.json() == {
+            "errors": [
+                {
+                    "message": f"Unexpected error (request id {request_id})",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                }
+            ]
+        }
+        (record,) = [r for r in caplog.records if r.name == "cartera.graphql"]
+        assert record.request_id == request_id
+        assert "RuntimeError: boom secret" in caplog.text
+
+    @pytest.mark.parametrize("sent", ["", "x" * 65])
+    async def test_unusable_request_id_is_replaced(self, client: GraphQLClient, sent: str) -> None:
+        response = await post_query(client.http, TYPENAME_QUERY, headers={"x-request-id": sent})
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+    async def test_request_id_on_responses_that_execute_nothing(self, client: GraphQLClient) -> None:
+        refused = [
+            await client.http.put("/graphql", headers={"x-request-id": "put-1"}),
+            await post_body(client.http, b"{", headers={"x-request-id": "json-1"}),
+            await post_body(client.http, TYPENAME_QUERY, content_type="text/plain", headers={"x-request-id": "ct-1"}),
+        ]
+        assert [r.headers["x-request-id"] for r in refused] == ["put-1", "json-1", "ct-1"]
+
+
+class TestRequestLog:
+    async def test_one_line_per_request(
+        self, client: GraphQLClient, factory: Factory, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="cartera.request")
+        user = await factory.user()
+        token = factory.token(user)
+        await post_query(client.http, ME_QUERY, token=token, headers={"x-request-id": "ok-1"})
+        await post_query(client.http, ME_QUERY, headers={"x-request-id": "partial-1"})
+        await post_query(client.http, NAMED_UNKNOWN_FIELD_QUERY, headers={"x-request-id": "invalid-1"})
+        await post_body(client.http, b"{", accept=GRAPHQL_RESPONSE, headers={"x-request-id": "json-1"})
+        await client.http.get("/graphql", params={"query": CREATE_USER_MUTATION}, headers={"x-request-id": "get-1"})
+        await client.http.put("/graphql", headers={"x-request-id": "put-1"})
+
+        records = [r for r in caplog.records if r.name == "cartera.request"]
+        assert [(r.request_id, r.method, r.operation, r.status, r.outcome) for r in records] == [
+            ("ok-1", "POST", "Me", 200, "ok"),
+            ("partial-1", "POST", "Me", 200, "partial"),
+            ("invalid-1", "POST", "Nope", 200, "rejected"),
+            ("json-1", "POST", None, 400, "rejected"),
+            ("get-1", "GET", "CreateUser", 405, "rejected"),
+            ("put-1", "PUT", None, 405, "rejected"),
+        ]
+        for record in records:
+            assert record.levelno == logging.INFO
+            assert record.getMessage() == "graphql request"
+            assert isinstance(record.duration_ms, float)
+            assert record.duration_ms >= 0
+
+    async def test_masked_failure_is_logged_as_error(
+        self, client: GraphQLClient, factory: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="cartera.request")
+        monkeypatch.setattr(resolvers.lifecycle, "load_principal", _fail_with_secret)
+        user = await factory.user()
+        await post_query(client.http, ME_QUERY, accept=GRAPHQL_RESPONSE, token=factory.token(user))
+        (record,) = [r for r in caplog.records if r.name == "cartera.request"]
+        assert (record.operation, record.status, record.outcome) == ("Me", 500, "error")
+
+
+A_AND_B = "query A { __typename } query B { __typename }"
+
+
+class TestSeveralOperations:
+    async def test_without_operation_name_is_a_request_error(self, client: GraphQLClient) -> None:
+        response = await client.http.post(
+            "/graphql", json={"query": A_AND_B}, headers={"accept": "application/graphql-response+json"}
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "errors": [{"message": "Must provide operationName when the document has several operations"}]
+        }
+
+    async def test_operation_name_picks_one(self, client: GraphQLClient) -> None:
+        response = await client.http.post("/graphql", json={"query": A_AND_B, "operationName": "B"})
+        assert response.json() == {"data": {"__typename": "Query"}}
