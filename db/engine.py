@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -45,5 +48,69 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+class SerialSession(AsyncSession):
+    """An AsyncSession that the tasks of one GraphQL operation can share: statements take turns.
+
+    graphql-core resolves sibling fields concurrently and every dataloader dispatches its
+    batch in a task of its own, but an AsyncSession must never run two statements at once
+    (SQLAlchemy raises IllegalStateChangeError). The lock is re-entrant per task, because
+    AsyncSession.scalars calls execute.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            yield
+            return
+        async with self._turn:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._exclusive():
+            return await super().execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._exclusive():
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._exclusive():
+            return await super().get(*args, **kwargs)
+
+    async def refresh(self, *args: Any, **kwargs: Any) -> None:
+        async with self._exclusive():
+            await super().refresh(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        async with self._exclusive():
+            await super().flush(*args, **kwargs)
+
+    async def connection(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._exclusive():
+            return await super().connection(*args, **kwargs)
+
+    async def commit(self) -> None:
+        async with self._exclusive():
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._exclusive():
+            await super().rollback()
+
+    async def close(self) -> None:
+        async with self._exclusive():
+            await super().close()
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=SerialSession, expire_on_commit=False, autoflush=False)
