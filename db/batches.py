@@ -11,7 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.keyset import Column, Page, PageRequest, SortKey, count_many, paginate_many
-from db.models import AuditEvent, Team, TeamMember, TeamSupervisor, User
+from db.models import (
+    AuditEvent,
+    Company,
+    Contact,
+    ContactAddress,
+    ContactChannel,
+    DocumentType,
+    Team,
+    TeamMember,
+    TeamSupervisor,
+    User,
+)
 from db.scopes import Viewer
 
 USER_KEYS = (SortKey(User.name, "name", "str"), SortKey(User.id, "id", "int"))
@@ -88,3 +99,38 @@ TEAM_SUPERVISORS = _users_of_teams(TeamSupervisor)
 USER_TEAMS = _teams_of_users(TeamMember)
 USER_SUPERVISED_TEAMS = _teams_of_users(TeamSupervisor)
 TEAM_CHILDREN = NestedList(Team, TEAM_KEYS, Team.parent_id, lambda viewer: scopes.teams(select(Team), viewer))
+
+
+async def companies_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Company]:
+    # Companies are a shared directory: every signed-in user may read them.
+    return {c.id: c for c in await session.scalars(select(Company).where(Company.id.in_(list(ids))))}
+
+
+async def document_types_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, DocumentType]:
+    return {d.id: d for d in await session.scalars(select(DocumentType).where(DocumentType.id.in_(list(ids))))}
+
+
+async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Contact]:
+    rows = await session.scalars(scopes.contacts(select(Contact).where(Contact.id.in_(list(ids))), viewer))
+    return {c.id: c for c in rows}
+
+
+async def channels_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactChannel]]:
+    """Channels of contacts the caller already resolved through the contacts scope."""
+    grouped: dict[int, list[ContactChannel]] = {i: [] for i in contact_ids}
+    stmt = select(ContactChannel).where(ContactChannel.contact_id.in_(list(contact_ids))).order_by(ContactChannel.id)
+    for channel in await session.scalars(stmt):
+        grouped[channel.contact_id].append(channel)
+    return grouped
+
+
+async def addresses_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactAddress]]:
+    grouped: dict[int, list[ContactAddress]] = {i: [] for i in contact_ids}
+    stmt = (
+        select(ContactAddress)
+        .where(ContactAddress.contact_id.in_(list(contact_ids)))
+        .order_by(ContactAddress.is_primary.desc(), ContactAddress.id)
+    )
+    for address in await session.scalars(stmt):
+        grouped[address.contact_id].append(address)
+    return grouped

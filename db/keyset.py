@@ -92,8 +92,15 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     return value
 
 
+def _read(row: Any, attr: str) -> Any:
+    # "Contact.last_names" reads a column of an entity inside a result row.
+    for part in attr.split("."):
+        row = getattr(row, part)
+    return row
+
+
 def encode_cursor(row: Any, keys: Sequence[SortKey]) -> str:
-    values = [_encode_value(getattr(row, k.attr), k.kind) for k in keys]
+    values = [_encode_value(_read(row, k.attr), k.kind) for k in keys]
     raw = json.dumps(values, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -12,9 +12,11 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -113,3 +115,168 @@ class AuditEventTeam(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True)
     # No foreign key: the trail outlives deleted teams.
     team_id: Mapped[int] = mapped_column(BigId, primary_key=True, index=True)
+
+
+class ChannelKind(enum.StrEnum):
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    WHATSAPP = "WHATSAPP"
+    MESSENGER = "MESSENGER"
+    INSTAGRAM = "INSTAGRAM"
+
+
+class CheckDigit(enum.StrEnum):
+    """Check-digit algorithms a document type may use (C6)."""
+
+    NONE = "NONE"
+    CUIT = "CUIT"  # Argentina CUIT/CUIL: mod 11 over weights 5432765432
+    CPF = "CPF"  # Brazil CPF: two mod-11 digits
+    RUC_PE = "RUC_PE"  # Peru RUC: mod 11 over weights 5432765432
+    CI_UY = "CI_UY"  # Uruguay cédula: mod 10 over weights 2987634
+    RUT_CL = "RUT_CL"  # Chile RUT: mod 11, K for 10
+
+
+class FieldType(enum.StrEnum):
+    TEXT = "TEXT"
+    NUMBER = "NUMBER"
+    DATE = "DATE"
+    BOOLEAN = "BOOLEAN"
+    CHOICE = "CHOICE"
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(300))
+    address: Mapped[str | None] = mapped_column(String(400))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    # fold(name): what contact search and company search match against.
+    search_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_companies_name_id", "name", "id"),
+        Index("ix_companies_search_name", "search_name"),
+        Index("uq_companies_tax_id", "tax_id", unique=True),
+    )
+
+
+class DocumentType(Base):
+    __tablename__ = "document_types"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    format_regex: Mapped[str] = mapped_column(String(200))
+    check_digit: Mapped[str] = mapped_column(String(16), default=CheckDigit.NONE.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CustomFieldDefinition(Base):
+    __tablename__ = "custom_field_definitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("type IN ('TEXT', 'NUMBER', 'DATE', 'BOOLEAN', 'CHOICE')", name="type"),)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    first_names: Mapped[str] = mapped_column(String(200))
+    last_names: Mapped[str] = mapped_column(String(200))
+    is_vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    document_type_id: Mapped[int | None] = mapped_column(ForeignKey("document_types.id"))
+    document_number: Mapped[str | None] = mapped_column(String(32))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Maintained by services.contacts (C5): "<name> | <document> | <company> | <channels>", folded,
+    # phones also as bare digits. search_name is the folded "first last" that ranks results.
+    search_text: Mapped[str] = mapped_column(Text)
+    search_name: Mapped[str] = mapped_column(String(401))
+    # Folded "last first": the accent-insensitive alphabetical order of lists.
+    sort_name: Mapped[str] = mapped_column(String(401))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_contacts_sort_name", "sort_name", "id"),
+        Index("ix_contacts_team_sort_name", "team_id", "sort_name", "id"),
+        Index("ix_contacts_company_id", "company_id"),
+        Index("ix_contacts_document_number", "document_number"),
+        Index("ix_contacts_created_at_id", "created_at", "id"),
+        # The trigram index PostgreSQL uses for LIKE '%term%' (SQLite scans).
+        Index(
+            "ix_contacts_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+            info={"postgresql_only": True},
+        ),
+    )
+
+
+class ContactChannel(Base):
+    __tablename__ = "contact_channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(320))
+    # E.164 for phones, the normalised address for emails, the lower-cased handle otherwise.
+    normalized: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('EMAIL', 'PHONE', 'WHATSAPP', 'MESSENGER', 'INSTAGRAM')", name="kind"),
+        Index("uq_contact_channels_contact_kind_normalized", "contact_id", "kind", "normalized", unique=True),
+        Index("ix_contact_channels_normalized", "normalized"),
+    )
+
+
+class ContactAddress(Base):
+    __tablename__ = "contact_addresses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    street: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str | None] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(50))
+    city: Mapped[str] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        # At most one primary address per contact, kept by the database (partial index on both backends).
+        Index(
+            "uq_contact_addresses_primary",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )

@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, exists, false, or_, select
 
-from db.models import AuditEvent, AuditEventTeam, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import AuditEvent, AuditEventTeam, Contact, Role, Team, TeamMember, TeamSupervisor, User
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -55,3 +55,11 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
         return stmt.where(false())
     in_scope = select(AuditEventTeam.event_id).where(AuditEventTeam.team_id.in_(scope))
     return stmt.where(AuditEvent.id.in_(in_scope))
+
+
+def contacts(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    return stmt.where(Contact.team_id.in_(scope)) if scope else stmt.where(false())

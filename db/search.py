@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_
@@ -15,3 +17,31 @@ def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) 
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
     return or_(*(func.lower(c).like(pattern, escape=LIKE_ESCAPE) for c in columns))
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s\-\.\(\)\+/]")
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, whitespace collapsed: "José  PÉREZ" -> "jose perez"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.casefold().split())
+
+
+def digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def search_terms(keyword: str) -> list[str]:
+    """The terms a keyword must all contain. A phone or document typed with punctuation
+    ("+54 9 11 4444-5555", "20-12345678-3") becomes its digits, matching however it was stored."""
+    compact = _PHONE_PUNCTUATION.sub("", keyword)
+    if len(compact) >= 3 and compact.isdigit():
+        return [compact]
+    return [term for term in fold(keyword).split(" ") if term]
+
+
+def search_document(*parts: str | None) -> str:
+    """The normalised text a contact is found by; each part folded, phones also as bare digits."""
+    return " ".join(fold(p) for p in parts if p)

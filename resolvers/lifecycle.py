@@ -89,7 +89,7 @@ class OperationLifecycle(SchemaExtension):
         # operationName says which; the GraphQL spec calls that a request error.
         ctx = self.execution_context
         document = ctx.graphql_document
-        if ctx._provided_operation_name is None and document is not None:  # noqa: SLF001  (no public accessor)
+        if ctx._provided_operation_name is None and document is not None:  # no public accessor
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             if len(operations) > 1:
                 error = GraphQLError("Must provide operationName when the document has several operations")

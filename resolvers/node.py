@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 
 from db.keyset import PaginationError
+from schema.contact_types import Company, Contact, DocumentType
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
 from schema.types import AuditEvent, Info, Team, User
@@ -18,6 +19,9 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "User": (lambda loaders: loaders.user_by_id, User.from_row),
     "Team": (lambda loaders: loaders.team_by_id, Team.from_row),
     "AuditEvent": (lambda loaders: loaders.audit_event_by_id, AuditEvent.from_row),
+    "Contact": (lambda loaders: loaders.contact_by_id, Contact.from_row),
+    "Company": (lambda loaders: loaders.company_by_id, Company.from_row),
+    "DocumentType": (lambda loaders: loaders.document_type_by_id, DocumentType.from_row),
 }
 
 

@@ -20,6 +20,8 @@ from strawberry.extensions import (
 from strawberry.types import ExecutionContext
 
 from resolvers.audit import AuditQueries
+from resolvers.catalog import CatalogMutations, CatalogQueries
+from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.lifecycle import OperationLifecycle
 from resolvers.node import NodeQueries
 from resolvers.teams import TeamMutations, TeamQueries
@@ -29,12 +31,12 @@ from services.settings import Settings
 
 
 @strawberry.type
-class Query(NodeQueries, UserQueries, TeamQueries, AuditQueries):
+class Query(NodeQueries, UserQueries, TeamQueries, ContactQueries, CatalogQueries, AuditQueries):
     pass
 
 
 @strawberry.type
-class Mutation(UserMutations, TeamMutations):
+class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations):
     pass
 
 

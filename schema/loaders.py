@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import batches
 from db.batches import NestedList
 from db.keyset import Page, PageRequest
+from db.models import CustomFieldDefinition
+from services import catalog
 from services.errors import Unauthenticated
 from services.principal import Principal
 
@@ -29,6 +31,18 @@ class _ByKey(DataLoader[K, V | None]):
     async def batch_load_fn(self, keys: list[K]) -> list[V | None]:
         found = await self._fetch(keys)
         return [found.get(k) for k in keys]
+
+
+class _ListByKey(DataLoader[K, list[V]]):
+    """Loads the rows owned by each key (a contact's channels) with one batched call."""
+
+    def __init__(self, fetch: Callable[[Sequence[K]], Awaitable[dict[K, list[V]]]]) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    async def batch_load_fn(self, keys: list[K]) -> list[list[V]]:
+        found = await self._fetch(keys)
+        return [found.get(k, []) for k in keys]
 
 
 class NestedPageLoader(DataLoader[tuple[int, PageRequest], Page[Any]]):
@@ -77,6 +91,12 @@ class Loaders:
         self.user_by_id = _ByKey(lambda ids: batches.users_by_id(session, self.viewer, ids))
         self.team_by_id = _ByKey(lambda ids: batches.teams_by_id(session, self.viewer, ids))
         self.audit_event_by_id = _ByKey(lambda ids: batches.audit_events_by_id(session, self.viewer, ids))
+        self.contact_by_id = _ByKey(lambda ids: batches.contacts_by_id(session, self.viewer, ids))
+        self.company_by_id = _ByKey(lambda ids: batches.companies_by_id(session, ids))
+        self.document_type_by_id = _ByKey(lambda ids: batches.document_types_by_id(session, ids))
+        self.channels_by_contact = _ListByKey(lambda ids: batches.channels_by_contact(session, ids))
+        self.addresses_by_contact = _ListByKey(lambda ids: batches.addresses_by_contact(session, ids))
+        self.custom_field_definitions = _ByKey(self._definitions)
         self.team_members = NestedPageLoader(self, batches.TEAM_MEMBERS)
         self.team_member_count = NestedCountLoader(self, batches.TEAM_MEMBERS)
         self.team_supervisors = NestedPageLoader(self, batches.TEAM_SUPERVISORS)
@@ -103,3 +123,8 @@ class Loaders:
         for loader in vars(self).values():
             if isinstance(loader, DataLoader):
                 loader.clear_all()
+
+    async def _definitions(self, keys: Sequence[bool]) -> dict[bool, list[CustomFieldDefinition]]:
+        # One key (True): every definition, loaded once per operation however many contacts ask.
+        rows = await catalog.list_custom_fields(self.session, include_inactive=True)
+        return dict.fromkeys(keys, rows)

@@ -188,7 +188,15 @@ class AuditChange:
 
 
 # GraphQL type name of each audited resource type, for its global id.
-RESOURCE_TYPE_NAMES = {"USER": "User", "TEAM": "Team"}
+RESOURCE_TYPE_NAMES = {
+    "USER": "User",
+    "TEAM": "Team",
+    "CONTACT": "Contact",
+    "COMPANY": "Company",
+    "DOCUMENT_TYPE": "DocumentType",
+    "CUSTOM_FIELD": "CustomFieldDefinition",
+    "BATCH": "AuditEvent",
+}
 
 
 @strawberry.type(description="Who did what to which resource, and when (AU1).")

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.base import utcnow
+from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import AuditEvent, AuditEventTeam
 from db.search import contains
@@ -27,6 +28,8 @@ request_id_var: ContextVar[str | None] = ContextVar("cartera_request_id", defaul
 
 class AuditAction(enum.StrEnum):
     CREATED = "CREATED"
+    BULK_CREATED = "BULK_CREATED"
+    ARCHIVED = "ARCHIVED"
     UPDATED = "UPDATED"
     ACTIVATED = "ACTIVATED"
     DEACTIVATED = "DEACTIVATED"
@@ -41,6 +44,12 @@ class AuditAction(enum.StrEnum):
 class ResourceType(enum.StrEnum):
     USER = "USER"
     TEAM = "TEAM"
+    CONTACT = "CONTACT"
+    COMPANY = "COMPANY"
+    DOCUMENT_TYPE = "DOCUMENT_TYPE"
+    CUSTOM_FIELD = "CUSTOM_FIELD"
+    # A bulk call: the event is its own resource and lists what the call did.
+    BATCH = "BATCH"
 
 
 class Period(enum.StrEnum):
@@ -159,3 +168,54 @@ async def list_events(
         raise fail(ErrorCode.FORBIDDEN, "Only admins and supervisors read the audit trail")
     stmt = _filtered(viewer, flt, zone)
     return await paginate(session, stmt, keys=AUDIT_KEYS, request=page, max_page_size=max_page_size), stmt
+
+
+async def point_to_self(session: AsyncSession, event_id: int) -> None:
+    """Make an event its own resource (a bulk call's record, listing what the call did)."""
+    await session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(resource_id=event_id))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a set-based audit write (see record_many)."""
+
+    resource_id: int
+    resource_name: str
+    team_ids: tuple[int, ...] = ()
+    changed: Mapping[str, Any] | None = None
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: AuditAction,
+    resource_type: ResourceType,
+    entries: Sequence[Entry],
+) -> list[int]:
+    """Write one audit event per entry in two statements (events, then their team scopes)."""
+    if not entries:
+        return []
+    now = utcnow()
+    request_id = request_id_var.get()
+    ids = await allocate_ids(session, AuditEvent, len(entries))
+    rows = [
+        {
+            "id": event_id,
+            "occurred_at": now,
+            "actor_id": actor.user_id if actor else None,
+            "actor_name": actor.name if actor else "system",
+            "action": action.value,
+            "resource_type": resource_type.value,
+            "resource_id": e.resource_id,
+            "resource_name": e.resource_name[:400],
+            "changes": dict(e.changed or {}),
+            "request_id": request_id,
+        }
+        for event_id, e in zip(ids, entries, strict=True)
+    ]
+    await session.execute(insert(AuditEvent), rows)
+    links = [{"event_id": i, "team_id": t} for i, e in zip(ids, entries, strict=True) for t in sorted(set(e.team_ids))]
+    if links:
+        await session.execute(insert(AuditEventTeam), links)
+    return ids

@@ -71,6 +71,8 @@ class Settings:
     ws_max_operations: int = 100
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     timezone: str = "UTC"
+    default_region: str = "AR"
+    max_bulk_contacts: int = 5000
     log_level: str = "INFO"
 
     @property
@@ -111,8 +113,17 @@ class Settings:
             ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
             allowed_origins=origins,
             timezone=timezone,
+            default_region=_region(env),
+            max_bulk_contacts=_int(env, "CARTERA_MAX_BULK_CONTACTS", cls.max_bulk_contacts),
             log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
         )
+
+
+def _region(env: Mapping[str, str]) -> str:
+    region = (env.get("CARTERA_DEFAULT_REGION") or "AR").strip().upper()
+    if len(region) != 2 or not region.isalpha():
+        raise SettingsError(f"CARTERA_DEFAULT_REGION must be a two-letter country code, got {region!r}")
+    return region
 
 
 def _secret_key(env: Mapping[str, str], database_url: str) -> str:

@@ -9,6 +9,7 @@ Unset, the suite runs on an SQLite file in a temporary directory with in-memory 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 import uuid
@@ -19,14 +20,15 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import delete, event, text
+from sqlalchemy import delete, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cartera.app import create_app
 from db import migrate
-from db.base import Base
+from db.base import Base, utcnow
 from db.engine import create_engine
+from db.models import DocumentType
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
 
@@ -126,9 +128,35 @@ async def server(database_url: str) -> AsyncIterator[Server]:
     await srv.stop()
 
 
+def _shipped_document_types() -> list[dict[str, Any]]:
+    """The reference rows migration 0002 ships, read from the migration itself."""
+    path = next((Path(migrate.MIGRATIONS) / "versions").glob("*_0002_contacts.py"))
+    spec = importlib.util.spec_from_file_location("migration_0002", path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    now = utcnow()
+    return [
+        {
+            "code": c,
+            "name": n,
+            "format_regex": r,
+            "check_digit": d,
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c, n, r, d in module.DOCUMENT_TYPES
+    ]
+
+
+SHIPPED_DOCUMENT_TYPES = _shipped_document_types()
+
+
 @pytest.fixture(autouse=True)
 async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test starts from empty tables (runs never share a database, tests never share rows)."""
+    """Every test starts from the freshly migrated state: empty tables but the shipped reference rows."""
     yield
     if "database_url" not in request.fixturenames:
         return
@@ -141,6 +169,7 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 await conn.execute(delete(table))
+        await conn.execute(insert(DocumentType), SHIPPED_DOCUMENT_TYPES)
     await engine.dispose()
 
 

@@ -1,0 +1,357 @@
+"""Root fields for contacts, their channels and addresses, and companies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import keyset
+from db.keyset import PageRequest
+from db.models import Company as CompanyRow
+from db.models import Contact as ContactRow
+from resolvers.ids import optional_pk, pks, require_pk
+from resolvers.uow import mutate
+from schema.connection import Connection, connection
+from schema.contact_inputs import (
+    AddressInput,
+    ChannelInput,
+    CompanyInput,
+    CompanyPayload,
+    ContactFilter,
+    ContactOrder,
+    ContactPayload,
+    ContactResult,
+    CreateContactInput,
+    CreateContactsPayload,
+    CustomFieldValueInput,
+    DocumentInput,
+    UpdateCompanyInput,
+    UpdateContactInput,
+)
+from schema.contact_types import Company, Contact
+from schema.enums import OrderDirection
+from schema.errors import UserError
+from schema.types import CursorArg, Info, PageArg
+from services import companies, contact_details, contacts
+from services.common import UNSET
+from services.companies import CompanyData
+from services.contacts import AddressData, ChannelData, ContactChanges, ContactData, DocumentData
+from services.errors import DomainError, ErrorCode, fail
+from services.principal import Principal
+
+
+def _filter(flt: ContactFilter) -> contacts.ContactFilter:
+    return contacts.ContactFilter(
+        search=flt.search,
+        team_ids=pks(flt.team_ids, "Team", "filter.teamIds"),
+        vip=flt.is_vip,
+        company_ids=pks(flt.company_ids, "Company", "filter.companyIds"),
+        channel_kinds=tuple(flt.channel_kinds or ()),
+        document_number=flt.document_number,
+        custom_field=(flt.custom_field.key, flt.custom_field.value) if flt.custom_field else None,
+        archived=flt.archived,
+    )
+
+
+def _custom(values: list[CustomFieldValueInput]) -> dict[str, object]:
+    return {v.key: v.value for v in values}
+
+
+def _address(a: AddressInput) -> AddressData:
+    return AddressData(
+        street=a.street,
+        city=a.city,
+        country=a.country,
+        label=a.label,
+        number=a.number,
+        unit=a.unit,
+        region=a.region,
+        postal_code=a.postal_code,
+        is_primary=a.is_primary,
+    )
+
+
+def _company(c: CompanyInput) -> CompanyData:
+    return CompanyData(
+        name=c.name, tax_id=c.tax_id, industry=c.industry, website=c.website, address=c.address, phone=c.phone
+    )
+
+
+def _document(d: DocumentInput | None, field: str) -> DocumentData | None:
+    if d is None:
+        return None
+    return DocumentData(type_id=require_pk(d.type_id, "DocumentType", f"{field}.typeId"), number=d.number)
+
+
+def contact_data(item: CreateContactInput) -> ContactData:
+    return ContactData(
+        first_names=item.first_names,
+        last_names=item.last_names,
+        team_id=require_pk(item.team_id, "Team", "teamId"),
+        is_vip=item.is_vip,
+        document=_document(item.document, "document"),
+        company_id=optional_pk(item.company_id, "Company", "companyId"),
+        new_company=_company(item.company) if item.company else None,
+        channels=tuple(ChannelData(kind=c.kind, value=c.value) for c in item.channels),
+        addresses=tuple(_address(a) for a in item.addresses),
+        custom_fields=_custom(item.custom_fields),
+    )
+
+
+def _payload(result: ContactRow | list[UserError]) -> ContactPayload:
+    if isinstance(result, list):
+        return ContactPayload(user_errors=result)
+    return ContactPayload(contact=Contact.from_row(result))
+
+
+async def _contact_mutation(
+    info: Info, work: Callable[[AsyncSession, Principal], Awaitable[ContactRow]]
+) -> ContactPayload:
+    return _payload(await mutate(info.context, work))
+
+
+@strawberry.type
+class ContactQueries:
+    @strawberry.field(description="Contacts you can see; with `filter.search`, by relevance then name (C5).")
+    async def contacts(
+        self,
+        info: Info,
+        filter: ContactFilter | None = None,
+        order_by: ContactOrder | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[Contact]:
+        ctx = info.context
+        page, stmt = await contacts.list_contacts(
+            ctx.session,
+            ctx.principal,
+            _filter(filter or ContactFilter()),
+            PageRequest(first=first, after=after, last=last, before=before),
+            order=contacts.ContactOrder(order_by.field.value) if order_by else None,
+            descending=bool(order_by and order_by.direction is OrderDirection.DESC),
+            max_page_size=ctx.settings.max_page_size,
+        )
+        session = ctx.session
+        return connection(page, Contact.from_row, lambda: keyset.count(session, stmt))
+
+    @strawberry.field(description="Companies by name; `search` matches any part of the name.")
+    async def companies(
+        self,
+        info: Info,
+        search: str | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[Company]:
+        ctx = info.context
+        ctx.principal  # noqa: B018  (signed-in users only)
+        page, stmt = await companies.list_companies(
+            ctx.session,
+            search,
+            PageRequest(first=first, after=after, last=last, before=before),
+            max_page_size=ctx.settings.max_page_size,
+        )
+        session = ctx.session
+        return connection(page, Company.from_row, lambda: keyset.count(session, stmt))
+
+
+@strawberry.type
+class ContactMutations:
+    @strawberry.mutation(description="Create a contact, with a company picked by id or created inline (C3).")
+    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload:
+        region = info.context.settings.default_region
+
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            return await contacts.create_contact(session, actor, contact_data(input), default_region=region)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Create many contacts; each item is created or rejected on its own (X2).")
+    async def create_contacts(self, info: Info, input: list[CreateContactInput]) -> CreateContactsPayload:
+        ctx = info.context
+        settings = ctx.settings
+        parse_errors: dict[int, list[UserError]] = {}
+
+        async def work(session: AsyncSession, actor: Principal) -> tuple[contacts.BulkOutcome, ...]:
+            items: list[ContactData] = []
+            positions: list[int] = []
+            if len(input) > settings.max_bulk_contacts:
+                raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {settings.max_bulk_contacts} contacts per call", "input")
+            for index, item in enumerate(input):
+                try:
+                    items.append(contact_data(item))
+                    positions.append(index)
+                except DomainError as error:
+                    parse_errors[index] = [UserError.from_problem(p) for p in error.problems]
+            outcomes = await contacts.create_contacts(
+                session, actor, items, default_region=settings.default_region, limit=settings.max_bulk_contacts
+            )
+            return tuple(contacts.BulkOutcome(positions[o.index], o.contact_id, o.problems) for o in outcomes)
+
+        outcomes = await mutate(ctx, work)
+        if isinstance(outcomes, list):
+            return CreateContactsPayload(user_errors=outcomes)
+        loaded = await ctx.loaders.contact_by_id.load_many([o.contact_id for o in outcomes if o.contact_id])
+        by_id = {row.id: row for row in loaded if row is not None}
+        results = [
+            ContactResult(index=index, contact=None, user_errors=errors) for index, errors in parse_errors.items()
+        ]
+        for o in outcomes:
+            row = by_id.get(o.contact_id) if o.contact_id else None
+            results.append(
+                ContactResult(
+                    index=o.index,
+                    contact=Contact.from_row(row) if row else None,
+                    user_errors=[UserError.from_problem(p) for p in o.problems],
+                )
+            )
+        results.sort(key=lambda r: r.index)
+        created = sum(1 for r in results if r.contact is not None)
+        return CreateContactsPayload(created_count=created, rejected_count=len(results) - created, results=results)
+
+    @strawberry.mutation(description="Change the given fields of a contact (C3).")
+    async def update_contact(self, info: Info, id: strawberry.ID, input: UpdateContactInput) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            def given_name(value: str | None, field: str) -> object:
+                if value is strawberry.UNSET:
+                    return UNSET
+                if value is None:
+                    raise fail(ErrorCode.REQUIRED, "Must not be null", field)
+                return value
+
+            changes = ContactChanges(
+                first_names=given_name(input.first_names, "firstNames"),  # type: ignore[arg-type]
+                last_names=given_name(input.last_names, "lastNames"),  # type: ignore[arg-type]
+                is_vip=given_name(input.is_vip, "isVip"),  # type: ignore[arg-type]
+                document=UNSET if input.document is strawberry.UNSET else _document(input.document, "document"),
+                company_id=(
+                    UNSET
+                    if input.company_id is strawberry.UNSET
+                    else optional_pk(input.company_id, "Company", "companyId")
+                ),
+                team_id=(
+                    UNSET
+                    if input.team_id is strawberry.UNSET
+                    else require_pk(str(given_name(input.team_id, "teamId")), "Team", "teamId")
+                ),
+                custom_fields=(
+                    UNSET
+                    if input.custom_fields is strawberry.UNSET
+                    else _custom(given_name(input.custom_fields, "customFields"))  # type: ignore[arg-type]
+                ),
+            )
+            return await contacts.update_contact(session, actor, require_pk(id, "Contact", "id"), changes)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Mark or unmark a contact as VIP.")
+    async def set_contact_vip(self, info: Info, id: strawberry.ID, vip: bool) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            return await contacts.set_vip(session, actor, require_pk(id, "Contact", "id"), vip=vip)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Hide a contact from lists; it and its history are kept.")
+    async def archive_contact(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            return await contacts.archive_contact(session, actor, require_pk(id, "Contact", "id"))
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation
+    async def add_contact_channel(self, info: Info, contact_id: strawberry.ID, input: ChannelInput) -> ContactPayload:
+        region = info.context.settings.default_region
+
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            pk = require_pk(contact_id, "Contact", "contactId")
+            await contact_details.add_channel(
+                session, actor, pk, kind=input.kind, value=input.value, default_region=region
+            )
+            return await contacts.get_visible(session, actor, pk)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation
+    async def remove_contact_channel(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            return await contact_details.remove_channel(session, actor, require_pk(id, "ContactChannel", "id"))
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Add an address; the first one becomes primary.")
+    async def add_contact_address(self, info: Info, contact_id: strawberry.ID, input: AddressInput) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            pk = require_pk(contact_id, "Contact", "contactId")
+            await contact_details.add_address(session, actor, pk, _address(input))
+            return await contacts.get_visible(session, actor, pk)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(
+        description="Replace an address's fields (isPrimary is ignored: use setPrimaryContactAddress)."
+    )
+    async def update_contact_address(self, info: Info, id: strawberry.ID, input: AddressInput) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            address = await contact_details.update_address(
+                session, actor, require_pk(id, "ContactAddress", "id"), _address(input)
+            )
+            return await contacts.get_visible(session, actor, address.contact_id)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Remove an address; if it was primary, the oldest remaining one becomes primary.")
+    async def remove_contact_address(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            return await contact_details.remove_address(session, actor, require_pk(id, "ContactAddress", "id"))
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation
+    async def set_primary_contact_address(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
+            address = await contact_details.set_primary_address(session, actor, require_pk(id, "ContactAddress", "id"))
+            return await contacts.get_visible(session, actor, address.contact_id)
+
+        return await _contact_mutation(info, work)
+
+    @strawberry.mutation(description="Create a company.")
+    async def create_company(self, info: Info, input: CompanyInput) -> CompanyPayload:
+        region = info.context.settings.default_region
+
+        async def work(session: AsyncSession, actor: Principal) -> CompanyRow:
+            return await companies.create_company(session, actor, _company(input), default_region=region, prefix="")
+
+        result = await mutate(info.context, work)
+        if isinstance(result, list):
+            return CompanyPayload(user_errors=result)
+        return CompanyPayload(company=Company.from_row(result))
+
+    @strawberry.mutation(description="Change the given fields of a company (ADMIN, SUPERVISOR).")
+    async def update_company(self, info: Info, id: strawberry.ID, input: UpdateCompanyInput) -> CompanyPayload:
+        region = info.context.settings.default_region
+
+        async def work(session: AsyncSession, actor: Principal) -> CompanyRow:
+            if input.name is None:
+                raise fail(ErrorCode.REQUIRED, "Must not be null", "name")
+            return await companies.update_company(
+                session,
+                actor,
+                require_pk(id, "Company", "id"),
+                name=UNSET if input.name is strawberry.UNSET else input.name,
+                tax_id=UNSET if input.tax_id is strawberry.UNSET else input.tax_id,
+                industry=UNSET if input.industry is strawberry.UNSET else input.industry,
+                website=UNSET if input.website is strawberry.UNSET else input.website,
+                address=UNSET if input.address is strawberry.UNSET else input.address,
+                phone=UNSET if input.phone is strawberry.UNSET else input.phone,
+                default_region=region,
+            )
+
+        result = await mutate(info.context, work)
+        if isinstance(result, list):
+            return CompanyPayload(user_errors=result)
+        return CompanyPayload(company=Company.from_row(result))

@@ -1,0 +1,245 @@
+"""Contact types (C1, C2, C4). The interaction history of C4 (conversations, calls, gestiones)
+will be a connection field on Contact, `history(first, after)`, of an `Interaction` union,
+when those resources exist: it is not stubbed here."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db import models
+from db.models import ChannelKind, CheckDigit, FieldType
+from schema.node import Node, to_global_id
+from schema.types import Info, Team
+
+strawberry.enum(ChannelKind, name="ChannelKind")
+strawberry.enum(CheckDigit, name="CheckDigit", description="Check-digit algorithm of a document type.")
+strawberry.enum(FieldType, name="CustomFieldType")
+
+
+@strawberry.type(description="A company contacts work for; a shared directory.")
+class Company(Node):
+    name: str
+    tax_id: str | None
+    industry: str | None
+    website: str | None
+    address: str | None
+    phone: str | None = strawberry.field(description="E.164.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Company) -> "Company":
+        return cls(
+            id=to_global_id("Company", row.id),
+            name=row.name,
+            tax_id=row.tax_id,
+            industry=row.industry,
+            website=row.website,
+            address=row.address,
+            phone=row.phone,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type(description="A kind of identity document, with its format and check digit (C6).")
+class DocumentType(Node):
+    code: str
+    name: str
+    format_regex: str
+    check_digit: CheckDigit
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: models.DocumentType) -> "DocumentType":
+        return cls(
+            id=to_global_id("DocumentType", row.id),
+            code=row.code,
+            name=row.name,
+            format_regex=row.format_regex,
+            check_digit=CheckDigit(row.check_digit),
+            active=row.active,
+        )
+
+
+@strawberry.type(description="A field an admin added to every contact (C7).")
+class CustomFieldDefinition(Node):
+    key: str
+    label: str
+    type: FieldType
+    options: list[str]
+    required: bool
+    position: int
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: models.CustomFieldDefinition) -> "CustomFieldDefinition":
+        return cls(
+            id=to_global_id("CustomFieldDefinition", row.id),
+            key=row.key,
+            label=row.label,
+            type=FieldType(row.type),
+            options=list(row.options or []),
+            required=row.required,
+            position=row.position,
+            active=row.active,
+        )
+
+
+@strawberry.type
+class CustomFieldValue:
+    definition: CustomFieldDefinition
+    value: JSON
+
+
+@strawberry.type(description="One way to reach a contact.")
+class ContactChannel(Node):
+    kind: ChannelKind
+    value: str = strawberry.field(description="As it was typed.")
+    normalized: str = strawberry.field(description="E.164 for phones, the normalised address or handle otherwise.")
+
+    @classmethod
+    def from_row(cls, row: models.ContactChannel) -> "ContactChannel":
+        return cls(
+            id=to_global_id("ContactChannel", row.id),
+            kind=ChannelKind(row.kind),
+            value=row.value,
+            normalized=row.normalized,
+        )
+
+
+@strawberry.type(description="A contact's channels of one kind (C4).")
+class ChannelGroup:
+    kind: ChannelKind
+    channels: list[ContactChannel]
+
+
+@strawberry.type
+class ContactAddress(Node):
+    label: str | None
+    street: str
+    number: str | None
+    unit: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str = strawberry.field(description="ISO 3166 alpha-2.")
+    is_primary: bool
+
+    @classmethod
+    def from_row(cls, row: models.ContactAddress) -> "ContactAddress":
+        return cls(
+            id=to_global_id("ContactAddress", row.id),
+            label=row.label,
+            street=row.street,
+            number=row.number,
+            unit=row.unit,
+            city=row.city,
+            region=row.region,
+            postal_code=row.postal_code,
+            country=row.country,
+            is_primary=row.is_primary,
+        )
+
+
+@strawberry.type
+class ContactDocument:
+    type_pk: strawberry.Private[int]
+    number: str
+
+    @strawberry.field
+    async def type(self, info: Info) -> DocumentType:
+        row = await info.context.loaders.document_type_by_id.load(self.type_pk)
+        assert row is not None
+        return DocumentType.from_row(row)
+
+
+@strawberry.type(description="A person the contact centre talks to.")
+class Contact(Node):
+    pk: strawberry.Private[int]
+    company_pk: strawberry.Private[int | None]
+    team_pk: strawberry.Private[int]
+    values: strawberry.Private[dict[str, Any]]
+    first_names: str
+    last_names: str
+    full_name: str
+    initials: str = strawberry.field(description="First letter of the first and of the last names (C2).")
+    is_vip: bool
+    document: ContactDocument | None
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = strawberry.field(
+        description="Set when archived: hidden from lists, kept for history."
+    )
+
+    @classmethod
+    def from_row(cls, row: models.Contact) -> "Contact":
+        document = (
+            ContactDocument(type_pk=row.document_type_id, number=row.document_number)
+            if row.document_type_id is not None and row.document_number
+            else None
+        )
+        return cls(
+            id=to_global_id("Contact", row.id),
+            pk=row.id,
+            company_pk=row.company_id,
+            team_pk=row.team_id,
+            values=dict(row.custom_fields or {}),
+            first_names=row.first_names,
+            last_names=row.last_names,
+            full_name=f"{row.first_names} {row.last_names}",
+            initials=(row.first_names[:1] + row.last_names[:1]).upper(),
+            is_vip=row.is_vip,
+            document=document,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            archived_at=row.archived_at,
+        )
+
+    @strawberry.field
+    async def company(self, info: Info) -> Company | None:
+        if self.company_pk is None:
+            return None
+        row = await info.context.loaders.company_by_id.load(self.company_pk)
+        return Company.from_row(row) if row else None
+
+    @strawberry.field(description="The owning team; null when you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        row = await info.context.loaders.team_by_id.load(self.team_pk)
+        return Team.from_row(row) if row else None
+
+    @strawberry.field
+    async def channels(self, info: Info) -> list[ContactChannel]:
+        return [ContactChannel.from_row(c) for c in await info.context.loaders.channels_by_contact.load(self.pk)]
+
+    @strawberry.field(description="The kinds of channel the contact has, for list rows (C2).")
+    async def channel_kinds(self, info: Info) -> list[ChannelKind]:
+        rows = await info.context.loaders.channels_by_contact.load(self.pk)
+        return [ChannelKind(k) for k in dict.fromkeys(c.kind for c in rows)]
+
+    @strawberry.field(description="Channels grouped by kind, in the order kinds first appear (C4).")
+    async def channels_by_kind(self, info: Info) -> list[ChannelGroup]:
+        groups: dict[str, list[ContactChannel]] = {}
+        for row in await info.context.loaders.channels_by_contact.load(self.pk):
+            groups.setdefault(row.kind, []).append(ContactChannel.from_row(row))
+        return [ChannelGroup(kind=ChannelKind(k), channels=v) for k, v in groups.items()]
+
+    @strawberry.field(description="Primary first.")
+    async def addresses(self, info: Info) -> list[ContactAddress]:
+        return [ContactAddress.from_row(a) for a in await info.context.loaders.addresses_by_contact.load(self.pk)]
+
+    @strawberry.field
+    async def primary_address(self, info: Info) -> ContactAddress | None:
+        rows = await info.context.loaders.addresses_by_contact.load(self.pk)
+        return next((ContactAddress.from_row(a) for a in rows if a.is_primary), None)
+
+    @strawberry.field(description="Values of the custom fields, in the definitions' order.")
+    async def custom_fields(self, info: Info) -> list[CustomFieldValue]:
+        definitions = await info.context.loaders.custom_field_definitions.load(True) or []
+        return [
+            CustomFieldValue(definition=CustomFieldDefinition.from_row(d), value=self.values[d.key])
+            for d in definitions
+            if d.key in self.values
+        ]

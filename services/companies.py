@@ -1,0 +1,177 @@
+"""Companies (C1, C3): shared by contacts; anyone who manages contacts may create and edit them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.keyset import Page, PageRequest, SortKey, paginate
+from db.models import Company, Contact, Role
+from db.search import fold
+from services import audit, validation
+from services.audit import AuditAction, ResourceType
+from services.common import UNSET, Maybe, clean_name
+from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
+from services.principal import Principal
+
+COMPANY_KEYS = (SortKey(Company.name, "name", "str"), SortKey(Company.id, "id", "int"))
+
+
+@dataclass(frozen=True)
+class CompanyData:
+    name: str
+    tax_id: str | None = None
+    industry: str | None = None
+    website: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+
+def _optional(value: str | None, field: str, max_length: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    cleaned = " ".join(value.split())
+    if len(cleaned) > max_length:
+        raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
+    return cleaned
+
+
+def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, object]:
+    problems: list[Problem] = []
+    values: dict[str, object] = {}
+    checks: dict[str, Callable[[], object]] = {
+        "name": lambda: clean_name(data.name, f"{prefix}name"),
+        "tax_id": lambda: validation.normalise_document_number(data.tax_id) or None if data.tax_id else None,
+        "industry": lambda: _optional(data.industry, f"{prefix}industry", 100),
+        "website": lambda: _optional(data.website, f"{prefix}website", 300),
+        "address": lambda: _optional(data.address, f"{prefix}address", 400),
+        "phone": lambda: (
+            validation.normalise_phone(data.phone, default_region=default_region, field=f"{prefix}phone")
+            if data.phone and data.phone.strip()
+            else None
+        ),
+    }
+    for key, check in checks.items():
+        try:
+            values[key] = check()
+        except DomainError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise DomainError(*problems)
+    return values
+
+
+async def _flush_unique(session: AsyncSession, field: str) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", field) from None
+
+
+async def create_company(
+    session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
+) -> Company:
+    values = _clean(data, default_region, prefix)
+    if values["tax_id"] and await session.scalar(select(Company.id).where(Company.tax_id == values["tax_id"])):
+        raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", f"{prefix}taxId")
+    company = Company(**values, search_name=fold(str(values["name"])))
+    session.add(company)
+    await _flush_unique(session, f"{prefix}taxId")
+    await audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.CREATED,
+        resource_type=ResourceType.COMPANY,
+        resource_id=company.id,
+        resource_name=company.name,
+        changed=audit.changes({}, {k: v for k, v in values.items() if v is not None}),
+    )
+    return company
+
+
+async def update_company(
+    session: AsyncSession,
+    actor: Principal,
+    company_id: int,
+    *,
+    name: Maybe[str] = UNSET,
+    tax_id: Maybe[str | None] = UNSET,
+    industry: Maybe[str | None] = UNSET,
+    website: Maybe[str | None] = UNSET,
+    address: Maybe[str | None] = UNSET,
+    phone: Maybe[str | None] = UNSET,
+    default_region: str = "AR",
+) -> Company:
+    """Change the given fields (ADMIN, SUPERVISOR); a rename reaches its contacts' search text at once."""
+    if actor.role is Role.AGENT:
+        raise forbidden("Only admins and supervisors can edit companies")
+    company = await session.get(Company, company_id, with_for_update=True)
+    if company is None:
+        raise not_found("Company", "id")
+    current = {k: getattr(company, k) for k in ("name", "tax_id", "industry", "website", "address", "phone")}
+    given = {
+        "name": name,
+        "tax_id": tax_id,
+        "industry": industry,
+        "website": website,
+        "address": address,
+        "phone": phone,
+    }
+    merged = CompanyData(**{k: (current[k] if v is UNSET else v) for k, v in given.items()})  # type: ignore[arg-type]
+    values = _clean(merged, default_region, "")
+    if values["tax_id"] != company.tax_id and values["tax_id"]:
+        taken = await session.scalar(
+            select(Company.id).where(Company.tax_id == values["tax_id"], Company.id != company.id)
+        )
+        if taken:
+            raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", "taxId")
+    changed = audit.changes(current, values)
+    if not changed:
+        return company
+    old_name = company.name
+    for key, value in values.items():
+        setattr(company, key, value)
+    company.search_name = fold(company.name)
+    await _flush_unique(session, "taxId")
+    if company.name != old_name:
+        await rename_company_in_search(session, company.id, old_name, company.name)
+    await audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.UPDATED,
+        resource_type=ResourceType.COMPANY,
+        resource_id=company.id,
+        resource_name=company.name,
+        changed=changed,
+    )
+    return company
+
+
+def filtered(search: str | None) -> Select[Company]:
+    stmt = select(Company)
+    if search and search.strip():
+        for term in fold(search).split(" "):
+            stmt = stmt.where(Company.search_name.contains(term, autoescape=True))
+    return stmt
+
+
+async def list_companies(
+    session: AsyncSession, search: str | None, page: PageRequest, *, max_page_size: int
+) -> tuple[Page[Company], Select[Company]]:
+    stmt = filtered(search)
+    return await paginate(session, stmt, keys=COMPANY_KEYS, request=page, max_page_size=max_page_size), stmt
+
+
+async def rename_company_in_search(session: AsyncSession, company_id: int, old_name: str, new_name: str) -> None:
+    """Rewrite the company section of its contacts' search text in one UPDATE (see contacts.search_text)."""
+    await session.execute(
+        update(Contact)
+        .where(Contact.company_id == company_id)
+        .values(search_text=func.replace(Contact.search_text, f" | {fold(old_name)} | ", f" | {fold(new_name)} | "))
+        .execution_options(synchronize_session=False)
+    )

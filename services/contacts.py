@@ -1,0 +1,667 @@
+"""Contacts (C1 to C8): validation, visibility, search text, single and bulk writes, audit."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import scopes
+from db.base import utcnow
+from db.ids import allocate_ids
+from db.keyset import Page, PageRequest, SortKey, paginate
+from db.models import (
+    ChannelKind,
+    CheckDigit,
+    Company,
+    Contact,
+    ContactAddress,
+    ContactChannel,
+    CustomFieldDefinition,
+    DocumentType,
+)
+from db.search import digits, fold, search_terms
+from services import audit, validation
+from services.audit import AuditAction, Entry, ResourceType
+from services.common import UNSET, Maybe, clean_name
+from services.companies import CompanyData, create_company
+from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
+from services.principal import Principal
+
+
+class ContactOrder(enum.StrEnum):
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    RELEVANCE = "RELEVANCE"
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    kind: ChannelKind
+    value: str
+
+
+@dataclass(frozen=True)
+class AddressData:
+    street: str
+    city: str
+    country: str
+    label: str | None = None
+    number: str | None = None
+    unit: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    is_primary: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentData:
+    type_id: int
+    number: str
+
+
+@dataclass(frozen=True)
+class ContactData:
+    first_names: str
+    last_names: str
+    team_id: int
+    is_vip: bool = False
+    document: DocumentData | None = None
+    company_id: int | None = None
+    new_company: CompanyData | None = None
+    channels: tuple[ChannelData, ...] = ()
+    addresses: tuple[AddressData, ...] = ()
+    custom_fields: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    search: str | None = None
+    team_ids: tuple[int, ...] = ()
+    vip: bool | None = None
+    company_ids: tuple[int, ...] = ()
+    channel_kinds: tuple[ChannelKind, ...] = ()
+    document_number: str | None = None
+    custom_field: tuple[str, object] | None = None
+    archived: bool = False
+
+
+# --- search text -------------------------------------------------------------------------
+
+
+def search_name(first_names: str, last_names: str) -> str:
+    return fold(f"{first_names} {last_names}")
+
+
+def sort_name(first_names: str, last_names: str) -> str:
+    return fold(f"{last_names} {first_names}")
+
+
+def search_text(
+    *, first_names: str, last_names: str, document: str | None, company: str | None, channels: Sequence[tuple[str, str]]
+) -> str:
+    """Sections "<name> | <document> | <company> | <channels>"; a company rename rewrites its section in SQL."""
+    values: list[str] = []
+    for kind, normalized in channels:
+        values.append(fold(normalized))
+        if kind in (ChannelKind.PHONE, ChannelKind.WHATSAPP):
+            values.append(digits(normalized))
+    return " | ".join(
+        [
+            fold(f"{first_names} {last_names}"),
+            fold(document or ""),
+            fold(company or ""),
+            " ".join(values),
+        ]
+    )
+
+
+def _relevance(terms: list[str]) -> Any:
+    """3: the name starts with the query; 2: every term is in the name; 1: found elsewhere."""
+    joined = " ".join(terms)
+    in_name = and_(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
+    return case(
+        (Contact.search_name.startswith(joined, autoescape=True), literal(3)),
+        (in_name, literal(2)),
+        else_=literal(1),
+    ).label("relevance")
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+def _keys(order: ContactOrder, descending: bool, entity: str = "") -> tuple[SortKey, ...]:
+    prefix = f"{entity}." if entity else ""
+    name_keys = (SortKey(Contact.sort_name, f"{prefix}sort_name", "str", descending),)
+    first: tuple[SortKey, ...] = {
+        ContactOrder.NAME: name_keys,
+        ContactOrder.CREATED_AT: (SortKey(Contact.created_at, f"{prefix}created_at", "datetime", descending),),
+        ContactOrder.UPDATED_AT: (SortKey(Contact.updated_at, f"{prefix}updated_at", "datetime", descending),),
+        ContactOrder.RELEVANCE: name_keys,
+    }[order]
+    return (*first, SortKey(Contact.id, f"{prefix}id", "int", descending))
+
+
+def filtered(viewer: Principal, flt: ContactFilter) -> Select[Any]:
+    """The visible contacts matching the filter: the one definition every contact selection uses."""
+    stmt = scopes.contacts(select(Contact), viewer)
+    stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
+    if flt.search and (terms := search_terms(flt.search)):
+        for term in terms:
+            stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
+    if flt.team_ids:
+        stmt = stmt.where(Contact.team_id.in_(flt.team_ids))
+    if flt.vip is not None:
+        stmt = stmt.where(Contact.is_vip.is_(flt.vip))
+    if flt.company_ids:
+        stmt = stmt.where(Contact.company_id.in_(flt.company_ids))
+    if flt.channel_kinds:
+        kinds = [k.value for k in flt.channel_kinds]
+        stmt = stmt.where(exists().where(ContactChannel.contact_id == Contact.id, ContactChannel.kind.in_(kinds)))
+    if flt.document_number:
+        stmt = stmt.where(Contact.document_number == validation.normalise_document_number(flt.document_number))
+    if flt.custom_field is not None:
+        key, value = flt.custom_field
+        stmt = stmt.where(Contact.custom_fields[key].as_string() == str(value))
+    return stmt
+
+
+async def list_contacts(
+    session: AsyncSession,
+    viewer: Principal,
+    flt: ContactFilter,
+    page: PageRequest,
+    *,
+    order: ContactOrder | None = None,
+    descending: bool = False,
+    max_page_size: int,
+) -> tuple[Page[Contact], Select[Any]]:
+    """A page of contacts; with a search and no explicit order, by relevance then name (C5)."""
+    stmt = filtered(viewer, flt)
+    terms = search_terms(flt.search) if flt.search else []
+    if order is None:
+        order = ContactOrder.RELEVANCE if terms else ContactOrder.NAME
+    if order is ContactOrder.RELEVANCE and terms:
+        relevance = _relevance(terms)
+        ranked = stmt.add_columns(relevance)
+        keys = (SortKey(relevance, "relevance", "int", descending=True), *_keys(order, descending, "Contact"))
+        result = await paginate(session, ranked, keys=keys, request=page, max_page_size=max_page_size, scalars=False)
+        contacts = Page(
+            rows=[row.Contact for row in result.rows],
+            cursors=result.cursors,
+            has_next_page=result.has_next_page,
+            has_previous_page=result.has_previous_page,
+        )
+        return contacts, stmt
+    return await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size), stmt
+
+
+async def get_visible(
+    session: AsyncSession, viewer: Principal, contact_id: int, field: str = "id", *, for_update: bool = False
+) -> Contact:
+    stmt = scopes.contacts(select(Contact).where(Contact.id == contact_id), viewer)
+    if for_update:
+        stmt = stmt.with_for_update()
+    contact = (await session.execute(stmt)).scalar_one_or_none()
+    if contact is None:
+        raise not_found("Contact", field)
+    return contact
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+class Problems:
+    """Collects the problems of every field, so one answer names them all."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def check(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as error:
+            self.items.extend(error.problems)
+            return None
+
+    def add(self, code: ErrorCode, message: str, field: str) -> None:
+        self.items.append(Problem(code=code, message=message, field=field))
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise DomainError(*self.items)
+
+
+@dataclass
+class References:
+    """What validating contacts needs from the database, read once per call."""
+
+    document_types: dict[int, DocumentType]
+    definitions: list[CustomFieldDefinition]
+    default_region: str = "AR"
+
+    @classmethod
+    async def load(cls, session: AsyncSession, default_region: str = "AR") -> References:
+        types = {t.id: t for t in await session.scalars(select(DocumentType))}
+        definitions = list(
+            await session.scalars(select(CustomFieldDefinition).order_by(CustomFieldDefinition.position))
+        )
+        return cls(document_types=types, definitions=definitions, default_region=default_region)
+
+
+def check_team(actor: Principal, team_id: int, field: str = "teamId") -> None:
+    """Contacts belong to a team the actor works in (AGENT) or manages (SUPERVISOR, ADMIN)."""
+    scope = actor.scope_team_ids
+    if scope is not None and team_id not in scope:
+        raise forbidden("You can only manage contacts of your own teams", field)
+
+
+def _document(
+    refs: References, data: DocumentData | None, problems: Problems, field: str
+) -> tuple[int | None, str | None]:
+    if data is None:
+        return None, None
+    kind = refs.document_types.get(data.type_id)
+    if kind is None or not kind.active:
+        problems.add(ErrorCode.NOT_FOUND, "Document type not found", f"{field}.typeId")
+        return None, None
+    number = validation.normalise_document_number(data.number)
+    if not number:
+        problems.add(ErrorCode.REQUIRED, "Must not be blank", f"{field}.number")
+        return None, None
+    problems.check(
+        validation.check_document,
+        number,
+        type_code=kind.code,
+        regex=kind.format_regex,
+        rule=CheckDigit(kind.check_digit),
+        field=f"{field}.number",
+    )
+    return kind.id, number
+
+
+def _channels(
+    refs: References, channels: Sequence[ChannelData], problems: Problems, field: str
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for i, channel in enumerate(channels):
+        normalized = problems.check(
+            validation.normalise_channel,
+            channel.kind,
+            channel.value,
+            default_region=refs.default_region,
+            field=f"{field}[{i}].value",
+        )
+        if normalized is None or (channel.kind.value, normalized) in seen:
+            continue  # a duplicate of an earlier channel adds nothing
+        seen.add((channel.kind.value, normalized))
+        rows.append({"kind": channel.kind.value, "value": channel.value.strip(), "normalized": normalized})
+    return rows
+
+
+def _optional_text(value: str | None, field: str, max_length: int, problems: Problems) -> str | None:
+    if value is None or not value.strip():
+        return None
+    cleaned = " ".join(value.split())
+    if len(cleaned) > max_length:
+        problems.add(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
+    return cleaned
+
+
+def address_row(data: AddressData, problems: Problems, field: str) -> dict[str, Any]:
+    country = data.country.strip().upper()
+    if len(country) != 2 or not country.isalpha():
+        problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", f"{field}.country")
+    return {
+        "label": _optional_text(data.label, f"{field}.label", 100, problems),
+        "street": problems.check(clean_name, data.street, f"{field}.street"),
+        "number": _optional_text(data.number, f"{field}.number", 20, problems),
+        "unit": _optional_text(data.unit, f"{field}.unit", 50, problems),
+        "city": problems.check(clean_name, data.city, f"{field}.city", max_length=100),
+        "region": _optional_text(data.region, f"{field}.region", 100, problems),
+        "postal_code": _optional_text(data.postal_code, f"{field}.postalCode", 20, problems),
+        "country": country,
+        "is_primary": data.is_primary,
+    }
+
+
+def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str) -> list[dict[str, Any]]:
+    rows = [address_row(a, problems, f"{field}[{i}]") for i, a in enumerate(addresses)]
+    primaries = [r for r in rows if r["is_primary"]]
+    if len(primaries) > 1:
+        problems.add(ErrorCode.INVALID, "Only one address can be primary", field)
+    elif rows and not primaries:
+        rows[0]["is_primary"] = True  # a contact with addresses always has a primary one
+    return rows
+
+
+@dataclass
+class Prepared:
+    """A validated contact, ready to insert."""
+
+    contact: dict[str, Any]
+    channels: list[dict[str, Any]]
+    addresses: list[dict[str, Any]]
+    new_company: CompanyData | None = None
+
+
+def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
+    """Validate every field of a new contact; raise all problems at once."""
+    problems = Problems()
+    first = problems.check(clean_name, data.first_names, "firstNames")
+    last = problems.check(clean_name, data.last_names, "lastNames")
+    problems.check(check_team, actor, data.team_id)
+    type_id, number = _document(refs, data.document, problems, "document")
+    if data.company_id is not None and data.new_company is not None:
+        problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
+    channels = _channels(refs, data.channels, problems, "channels")
+    addresses = _addresses(data.addresses, problems, "addresses")
+    custom = problems.check(validation.validate_custom_fields, data.custom_fields, refs.definitions, require_all=True)
+    problems.raise_any()
+    return Prepared(
+        contact={
+            "first_names": first,
+            "last_names": last,
+            "is_vip": data.is_vip,
+            "document_type_id": type_id,
+            "document_number": number,
+            "company_id": data.company_id,
+            "team_id": data.team_id,
+            "custom_fields": {k: v for k, v in (custom or {}).items() if v is not None},
+        },
+        channels=channels,
+        addresses=addresses,
+        new_company=data.new_company,
+    )
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def _snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "firstNames": row["first_names"],
+        "lastNames": row["last_names"],
+        "isVip": row["is_vip"],
+        "documentTypeId": row["document_type_id"],
+        "documentNumber": row["document_number"],
+        "companyId": row["company_id"],
+        "teamId": row["team_id"],
+        "customFields": row["custom_fields"],
+    }
+
+
+async def _company_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Company.id, Company.name).where(Company.id.in_(ids)))
+    return {i: name for i, name in rows.all()}
+
+
+async def insert_prepared(session: AsyncSession, actor: Principal, items: Sequence[Prepared]) -> list[int]:
+    """Insert validated contacts with their channels and addresses, set-based, and audit each."""
+    for item in items:
+        if item.new_company is not None:
+            company = await create_company(session, actor, item.new_company)
+            item.contact["company_id"] = company.id
+    companies = await _company_names(session, {i.contact["company_id"] for i in items if i.contact["company_id"]})
+    missing = {i.contact["company_id"] for i in items if i.contact["company_id"]} - set(companies)
+    if missing:
+        raise fail(ErrorCode.NOT_FOUND, "Company not found", "companyId")
+    now = utcnow()
+    ids = await allocate_ids(session, Contact, len(items))
+    rows = []
+    for contact_id, item in zip(ids, items, strict=True):
+        c = item.contact
+        rows.append(
+            {
+                "id": contact_id,
+                **c,
+                "search_name": search_name(c["first_names"], c["last_names"]),
+                "sort_name": sort_name(c["first_names"], c["last_names"]),
+                "search_text": search_text(
+                    first_names=c["first_names"],
+                    last_names=c["last_names"],
+                    document=c["document_number"],
+                    company=companies.get(c["company_id"]),
+                    channels=[(ch["kind"], ch["normalized"]) for ch in item.channels],
+                ),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await session.execute(insert(Contact), rows)
+    channels = [
+        {**ch, "contact_id": cid, "created_at": now}
+        for cid, item in zip(ids, items, strict=True)
+        for ch in item.channels
+    ]
+    if channels:
+        await session.execute(insert(ContactChannel), channels)
+    addresses = [
+        {**a, "contact_id": cid, "created_at": now, "updated_at": now}
+        for cid, item in zip(ids, items, strict=True)
+        for a in item.addresses
+    ]
+    if addresses:
+        await session.execute(insert(ContactAddress), addresses)
+    await audit.record_many(
+        session,
+        actor=actor,
+        action=AuditAction.CREATED,
+        resource_type=ResourceType.CONTACT,
+        entries=[
+            Entry(
+                resource_id=cid,
+                resource_name=f"{row['first_names']} {row['last_names']}",
+                team_ids=(row["team_id"],),
+                changed=audit.changes(
+                    {},
+                    {
+                        **_snapshot(row),
+                        "channels": [f"{ch['kind']}:{ch['normalized']}" for ch in item.channels],
+                        "addresses": len(item.addresses),
+                    },
+                ),
+            )
+            for cid, row, item in zip(ids, rows, items, strict=True)
+        ],
+    )
+    return ids
+
+
+async def create_contact(session: AsyncSession, actor: Principal, data: ContactData, *, default_region: str) -> Contact:
+    refs = await References.load(session, default_region)
+    prepared = prepare(actor, data, refs)
+    (contact_id,) = await insert_prepared(session, actor, [prepared])
+    return await get_visible(session, actor, contact_id)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    index: int
+    contact_id: int | None
+    problems: tuple[Problem, ...] = ()
+
+
+async def create_contacts(
+    session: AsyncSession, actor: Principal, items: Sequence[ContactData], *, default_region: str, limit: int
+) -> list[BulkOutcome]:
+    """Create many contacts in one call (X2): the valid ones are created, each invalid one reported."""
+    if len(items) > limit:
+        raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {limit} contacts per call", "contacts")
+    refs = await References.load(session, default_region)
+    outcomes: dict[int, BulkOutcome] = {}
+    good: list[tuple[int, Prepared]] = []
+    for index, item in enumerate(items):
+        try:
+            good.append((index, prepare(actor, item, refs)))
+        except DomainError as error:
+            outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=error.problems)
+    known = await _company_names(session, {p.contact["company_id"] for _, p in good if p.contact["company_id"]})
+    for index, prepared in list(good):
+        company_id = prepared.contact["company_id"]
+        if company_id and company_id not in known:
+            problem = Problem(code=ErrorCode.NOT_FOUND, message="Company not found", field="companyId")
+            outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=(problem,))
+            good.remove((index, prepared))
+    ids = await insert_prepared(session, actor, [p for _, p in good]) if good else []
+    for (index, _), contact_id in zip(good, ids, strict=True):
+        outcomes[index] = BulkOutcome(index=index, contact_id=contact_id)
+    if ids or outcomes:
+        await _record_batch(session, actor, created=ids, rejected=len(items) - len(ids))
+    return [outcomes[i] for i in range(len(items))]
+
+
+async def _record_batch(session: AsyncSession, actor: Principal, *, created: list[int], rejected: int) -> None:
+    event_id = await audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.BULK_CREATED,
+        resource_type=ResourceType.BATCH,
+        resource_id=0,
+        resource_name=f"{len(created)} contacts created, {rejected} rejected",
+        changed={"created": len(created), "rejected": rejected, "contactIds": created},
+    )
+    # The batch is its own resource: its id points back at this event, which lists the contacts.
+    await audit.point_to_self(session, event_id)
+
+
+async def refresh_search(session: AsyncSession, contact: Contact) -> None:
+    """Recompute a contact's search text from its current name, document, company and channels."""
+    company = (
+        await session.scalar(select(Company.name).where(Company.id == contact.company_id))
+        if contact.company_id
+        else None
+    )
+    channels = (
+        await session.execute(
+            select(ContactChannel.kind, ContactChannel.normalized).where(ContactChannel.contact_id == contact.id)
+        )
+    ).all()
+    contact.search_name = search_name(contact.first_names, contact.last_names)
+    contact.sort_name = sort_name(contact.first_names, contact.last_names)
+    contact.search_text = search_text(
+        first_names=contact.first_names,
+        last_names=contact.last_names,
+        document=contact.document_number,
+        company=company,
+        channels=[(k, n) for k, n in channels],
+    )
+
+
+def snapshot(contact: Contact) -> dict[str, Any]:
+    return _snapshot(
+        {
+            "first_names": contact.first_names,
+            "last_names": contact.last_names,
+            "is_vip": contact.is_vip,
+            "document_type_id": contact.document_type_id,
+            "document_number": contact.document_number,
+            "company_id": contact.company_id,
+            "team_id": contact.team_id,
+            "custom_fields": dict(contact.custom_fields or {}),
+        }
+    )
+
+
+async def record_change(
+    session: AsyncSession,
+    actor: Principal,
+    contact: Contact,
+    before: Mapping[str, Any],
+    action: AuditAction = AuditAction.UPDATED,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    changed = audit.changes(before, snapshot(contact))
+    changed.update(extra or {})
+    if not changed:
+        return
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        resource_type=ResourceType.CONTACT,
+        resource_id=contact.id,
+        resource_name=f"{contact.first_names} {contact.last_names}",
+        team_ids=sorted({contact.team_id, *(v for v in [before.get("teamId")] if isinstance(v, int))}),
+        changed=changed,
+    )
+
+
+@dataclass(frozen=True)
+class ContactChanges:
+    first_names: Maybe[str] = UNSET
+    last_names: Maybe[str] = UNSET
+    is_vip: Maybe[bool] = UNSET
+    document: Maybe[DocumentData | None] = UNSET
+    company_id: Maybe[int | None] = UNSET
+    team_id: Maybe[int] = UNSET
+    custom_fields: Maybe[Mapping[str, object]] = UNSET
+
+
+async def update_contact(session: AsyncSession, actor: Principal, contact_id: int, changes: ContactChanges) -> Contact:
+    """Change only the given fields; everything is validated before anything is written."""
+    contact = await get_visible(session, actor, contact_id, for_update=True)
+    if contact.archived_at is not None:
+        raise fail(ErrorCode.CONFLICT, "Archived contacts cannot be edited", "id")
+    before = snapshot(contact)
+    needs_refs = changes.document is not UNSET or changes.custom_fields is not UNSET
+    refs = await References.load(session) if needs_refs else References(document_types={}, definitions=[])
+    problems = Problems()
+    if changes.first_names is not UNSET:
+        contact.first_names = problems.check(clean_name, changes.first_names, "firstNames") or contact.first_names
+    if changes.last_names is not UNSET:
+        contact.last_names = problems.check(clean_name, changes.last_names, "lastNames") or contact.last_names
+    if changes.is_vip is not UNSET:
+        contact.is_vip = changes.is_vip
+    if changes.document is not UNSET:
+        contact.document_type_id, contact.document_number = _document(refs, changes.document, problems, "document")
+    if changes.company_id is not UNSET:
+        if changes.company_id is not None and not await session.scalar(
+            select(exists().where(Company.id == changes.company_id))
+        ):
+            problems.add(ErrorCode.NOT_FOUND, "Company not found", "companyId")
+        contact.company_id = changes.company_id
+    if changes.team_id is not UNSET:
+        problems.check(check_team, actor, changes.team_id)
+        contact.team_id = changes.team_id
+    if changes.custom_fields is not UNSET:
+        cleaned = problems.check(
+            validation.validate_custom_fields, changes.custom_fields, refs.definitions, require_all=False
+        )
+        merged = dict(contact.custom_fields or {})
+        for key, value in (cleaned or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        contact.custom_fields = merged
+    problems.raise_any()
+    await refresh_search(session, contact)
+    await session.flush()
+    await record_change(session, actor, contact, before)
+    return contact
+
+
+async def set_vip(session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool) -> Contact:
+    return await update_contact(session, actor, contact_id, ContactChanges(is_vip=vip))
+
+
+async def archive_contact(session: AsyncSession, actor: Principal, contact_id: int) -> Contact:
+    """Hide a contact from lists; its row, channels and history stay."""
+    contact = await get_visible(session, actor, contact_id, for_update=True)
+    if contact.archived_at is not None:
+        return contact
+    contact.archived_at = utcnow()
+    await session.flush()
+    await record_change(
+        session, actor, contact, snapshot(contact), AuditAction.ARCHIVED, {"archived": {"before": False, "after": True}}
+    )
+    return contact

@@ -1,0 +1,456 @@
+"""Contacts through the GraphQL endpoint (C1 to C8): validation, search, visibility, bulk, audit."""
+
+from typing import Any
+
+import pytest
+
+from db.models import Contact, ContactAddress, ContactChannel, Role, Team, User
+from tests.conftest import GraphQLClient, StatementCounter
+from tests.factories import Factory, gid
+
+CONTACT_FIELDS = """
+  id firstNames lastNames fullName initials isVip archivedAt
+  document { number type { code } }
+  company { name }
+  team { name }
+  channels { id kind value normalized }
+  channelKinds
+  channelsByKind { kind channels { value } }
+  addresses { id city isPrimary }
+  primaryAddress { city }
+  customFields { definition { key } value }
+"""
+CREATE = f"""
+mutation($input: CreateContactInput!) {{
+  createContact(input: $input) {{ contact {{ {CONTACT_FIELDS} }} userErrors {{ field code message }} }}
+}}
+"""
+UPDATE = f"""
+mutation($id: ID!, $input: UpdateContactInput!) {{
+  updateContact(id: $id, input: $input) {{ contact {{ {CONTACT_FIELDS} }} userErrors {{ field code message }} }}
+}}
+"""
+CREATE_MANY = """
+mutation($input: [CreateContactInput!]!) {
+  createContacts(input: $input) {
+    createdCount rejectedCount
+    results { index contact { id fullName } userErrors { field code } }
+    userErrors { field code }
+  }
+}
+"""
+SEARCH = """
+query($filter: ContactFilter, $first: Int, $after: String) {
+  contacts(filter: $filter, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } nodes { id fullName }
+  }
+}
+"""
+DOCUMENT_TYPES = "{ documentTypes { id code } }"
+NODE = "query($id: ID!) { node(id: $id) { id ... on Contact { fullName } } }"
+ADD_CHANNEL = """
+mutation($id: ID!, $input: ChannelInput!) {
+  addContactChannel(contactId: $id, input: $input) {
+    contact { channels { kind normalized } } userErrors { field code }
+  }
+}
+"""
+ADD_ADDRESS = """
+mutation($id: ID!, $input: AddressInput!) {
+  addContactAddress(contactId: $id, input: $input) {
+    contact { addresses { id city isPrimary } } userErrors { field code }
+  }
+}
+"""
+SET_PRIMARY = """
+mutation($id: ID!) { setPrimaryContactAddress(id: $id) { contact { primaryAddress { city } } userErrors { code } } }
+"""
+ARCHIVE = "mutation($id: ID!) { archiveContact(id: $id) { contact { archivedAt } userErrors { code } } }"
+UPDATE_COMPANY = """
+mutation($id: ID!, $name: String!) {
+  updateCompany(id: $id, input: {name: $name}) { company { name } userErrors { code } }
+}
+"""
+CREATE_FIELD = """
+mutation($input: CreateCustomFieldInput!) {
+  createCustomField(input: $input) { customField { id key } userErrors { field code } }
+}
+"""
+
+
+@pytest.fixture
+async def team(factory: Factory) -> Team:
+    return await factory.team("Cobranzas")
+
+
+@pytest.fixture
+async def admin(factory: Factory) -> User:
+    return await factory.user(Role.ADMIN, name="Ada Admin")
+
+
+async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
+    data = await client.data(DOCUMENT_TYPES, token=token)
+    return next(t["id"] for t in data["documentTypes"] if t["code"] == code)
+
+
+def person(team: Team, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"firstNames": "José", "lastNames": "Pérez", "teamId": gid(team)}
+    base.update(extra)
+    return base
+
+
+async def create(client: GraphQLClient, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+    data = await client.data(CREATE, {"input": payload}, token)
+    result: dict[str, Any] = data["createContact"]
+    return result
+
+
+class TestCreate:
+    async def test_all_fields(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
+        token = factory.token(admin)
+        dni = await doc_type(client, token, "DNI")
+        await client.data(
+            CREATE_FIELD,
+            {"input": {"key": "segment", "label": "Segmento", "type": "CHOICE", "options": ["A", "B"]}},
+            token,
+        )
+        result = await create(
+            client,
+            token,
+            person(
+                team,
+                isVip=True,
+                document={"typeId": dni, "number": "30.123.456"},
+                company={"name": "Distribuidora del Sur S.A."},
+                channels=[
+                    {"kind": "PHONE", "value": "+54 9 11 4444-5555"},
+                    {"kind": "EMAIL", "value": "Jose.Perez@Example.com"},
+                    {"kind": "WHATSAPP", "value": "+54 9 11 4444-5555"},
+                ],
+                addresses=[{"street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "ar"}],
+                customFields=[{"key": "segment", "value": "A"}],
+            ),
+        )
+        assert result["userErrors"] == []
+        contact = result["contact"]
+        assert contact["fullName"] == "José Pérez"
+        assert contact["initials"] == "JP"
+        assert contact["document"] == {"number": "30123456", "type": {"code": "DNI"}}
+        assert contact["company"] == {"name": "Distribuidora del Sur S.A."}
+        assert contact["team"] == {"name": "Cobranzas"}
+        assert [c["normalized"] for c in contact["channels"]] == [
+            "+5491144445555",
+            "Jose.Perez@example.com",
+            "+5491144445555",
+        ]
+        assert contact["channelKinds"] == ["PHONE", "EMAIL", "WHATSAPP"]
+        assert [g["kind"] for g in contact["channelsByKind"]] == ["PHONE", "EMAIL", "WHATSAPP"]
+        assert contact["primaryAddress"] == {"city": "Buenos Aires"}
+        assert contact["customFields"] == [{"definition": {"key": "segment"}, "value": "A"}]
+        rows = await factory.audit_rows()
+        assert [(r.action, r.resource_type) for r in rows] == [
+            ("CREATED", "CUSTOM_FIELD"),
+            ("CREATED", "COMPANY"),
+            ("CREATED", "CONTACT"),
+        ]
+
+    @pytest.mark.parametrize(
+        ("extra", "field", "code"),
+        [
+            ({"firstNames": "  "}, "firstNames", "REQUIRED"),
+            ({"channels": [{"kind": "PHONE", "value": "12"}]}, "channels[0].value", "INVALID"),
+            ({"channels": [{"kind": "EMAIL", "value": "nope@"}]}, "channels[0].value", "INVALID"),
+            ({"addresses": [{"street": "x", "city": "y", "country": "ARG"}]}, "addresses[0].country", "INVALID"),
+        ],
+    )
+    async def test_rejected_input_writes_nothing(
+        self,
+        client: GraphQLClient,
+        factory: Factory,
+        admin: User,
+        team: Team,
+        extra: dict[str, Any],
+        field: str,
+        code: str,
+    ) -> None:
+        result = await create(client, factory.token(admin), person(team, **extra))
+        assert result["contact"] is None
+        assert {"field": field, "code": code} in [
+            {"field": e["field"], "code": e["code"]} for e in result["userErrors"]
+        ]
+        assert await factory.count(Contact) == 0
+        assert await factory.count(ContactChannel) == 0
+        assert await factory.audit_rows() == []
+
+    async def test_document_check_digit(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
+        token = factory.token(admin)
+        cuit = await doc_type(client, token, "CUIT")
+        bad = await create(client, token, person(team, document={"typeId": cuit, "number": "20-12345678-0"}))
+        assert [e["field"] for e in bad["userErrors"]] == ["document.number"]
+        assert await factory.count(Contact) == 0
+
+    async def test_every_problem_is_reported_at_once(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        result = await create(
+            client,
+            factory.token(admin),
+            person(team, firstNames="", lastNames="", channels=[{"kind": "EMAIL", "value": "x"}]),
+        )
+        assert sorted(e["field"] for e in result["userErrors"]) == ["channels[0].value", "firstNames", "lastNames"]
+
+    async def test_agents_create_only_in_their_teams(self, client: GraphQLClient, factory: Factory, team: Team) -> None:
+        other = await factory.team("Ventas")
+        agent = await factory.user(Role.AGENT, teams=[team])
+        ok = await create(client, factory.token(agent), person(team))
+        assert ok["userErrors"] == []
+        refused = await create(client, factory.token(agent), person(other))
+        assert refused["userErrors"][0]["code"] == "FORBIDDEN"
+        assert await factory.count(Contact) == 1
+
+
+class TestSearch:
+    @pytest.fixture
+    async def people(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> dict[str, str]:
+        token = factory.token(admin)
+        cuit = await doc_type(client, token, "CUIT")
+        made = {}
+        for first, last, extra in [
+            ("José", "Pérez", {"channels": [{"kind": "PHONE", "value": "+54 9 11 4444-5555"}]}),
+            ("María José", "Núñez", {"company": {"name": "Ferretería Ñandú"}}),
+            ("Pedro", "Gómez", {"document": {"typeId": cuit, "number": "20-12345678-6"}}),
+            ("Ana", "Perezutti", {}),
+        ]:
+            result = await create(client, token, person(team, firstNames=first, lastNames=last, **extra))
+            assert result["userErrors"] == [], result
+            made[f"{first} {last}"] = result["contact"]["id"]
+        return made
+
+    @pytest.mark.parametrize(
+        ("keyword", "expected"),
+        [
+            ("jose perez", ["José Pérez"]),
+            ("JOSÉ", ["José Pérez", "María José Núñez"]),
+            ("perez", ["José Pérez", "Ana Perezutti"]),
+            ("+54 9 11 4444-5555", ["José Pérez"]),
+            ("1144445555", ["José Pérez"]),
+            ("11 4444 5555", ["José Pérez"]),
+            ("20-12345678-6", ["Pedro Gómez"]),
+            ("ferreteria nandu", ["María José Núñez"]),
+            ("nadie", []),
+        ],
+    )
+    async def test_keyword(
+        self,
+        client: GraphQLClient,
+        factory: Factory,
+        admin: User,
+        people: dict[str, str],
+        keyword: str,
+        expected: list[str],
+    ) -> None:
+        data = await client.data(SEARCH, {"filter": {"search": keyword}}, factory.token(admin))
+        assert [n["fullName"] for n in data["contacts"]["nodes"]] == expected
+
+    async def test_company_rename_reaches_search(
+        self, client: GraphQLClient, factory: Factory, admin: User, people: dict[str, str]
+    ) -> None:
+        token = factory.token(admin)
+        companies = await client.data('{ companies(search: "nandu") { nodes { id } } }', token=token)
+        company_id = companies["companies"]["nodes"][0]["id"]
+        renamed = await client.data(UPDATE_COMPANY, {"id": company_id, "name": "Bulonera Central"}, token)
+        assert renamed["updateCompany"]["userErrors"] == []
+        found = await client.data(SEARCH, {"filter": {"search": "bulonera"}}, token)
+        assert [n["fullName"] for n in found["contacts"]["nodes"]] == ["María José Núñez"]
+        gone = await client.data(SEARCH, {"filter": {"search": "nandu"}}, token)
+        assert gone["contacts"]["nodes"] == []
+
+    async def test_pages_by_cursor(
+        self, client: GraphQLClient, factory: Factory, admin: User, people: dict[str, str]
+    ) -> None:
+        token = factory.token(admin)
+        first = await client.data(SEARCH, {"filter": {"search": "e"}, "first": 2}, token)
+        rest = await client.data(
+            SEARCH, {"filter": {"search": "e"}, "first": 10, "after": first["contacts"]["pageInfo"]["endCursor"]}, token
+        )
+        names = [n["fullName"] for n in first["contacts"]["nodes"] + rest["contacts"]["nodes"]]
+        assert len(names) == len(set(names)) == first["contacts"]["totalCount"]
+
+
+class TestUpdate:
+    async def test_only_given_fields_change(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        created = await create(client, token, person(team, isVip=True, channels=[{"kind": "EMAIL", "value": "a@b.co"}]))
+        contact_id = created["contact"]["id"]
+        result = await client.data(UPDATE, {"id": contact_id, "input": {"lastNames": "Pérez García"}}, token)
+        contact = result["updateContact"]["contact"]
+        assert contact["fullName"] == "José Pérez García"
+        assert contact["isVip"] is True
+        assert len(contact["channels"]) == 1
+        (event,) = [r for r in await factory.audit_rows() if r.action == "UPDATED"]
+        assert event.changes == {"lastNames": {"before": "Pérez", "after": "Pérez García"}}
+        found = await client.data(SEARCH, {"filter": {"search": "garcia"}}, token)
+        assert [n["id"] for n in found["contacts"]["nodes"]] == [contact_id]
+
+    async def test_refused_update_changes_nothing(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        contact_id = (await create(client, token, person(team)))["contact"]["id"]
+        audit_before = len(await factory.audit_rows())
+        result = await client.data(
+            UPDATE, {"id": contact_id, "input": {"lastNames": "Gómez", "firstNames": " "}}, token
+        )
+        assert [e["field"] for e in result["updateContact"]["userErrors"]] == ["firstNames"]
+        node = await client.data(NODE, {"id": contact_id}, token)
+        assert node["node"]["fullName"] == "José Pérez"
+        assert len(await factory.audit_rows()) == audit_before
+
+
+class TestChannelsAndAddresses:
+    async def test_channel_added_is_searchable(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        contact_id = (await create(client, token, person(team)))["contact"]["id"]
+        added = await client.data(
+            ADD_CHANNEL, {"id": contact_id, "input": {"kind": "WHATSAPP", "value": "011 15 4444-5555"}}, token
+        )
+        assert added["addContactChannel"]["userErrors"] == []
+        again = await client.data(
+            ADD_CHANNEL, {"id": contact_id, "input": {"kind": "WHATSAPP", "value": "+5491144445555"}}, token
+        )
+        assert again["addContactChannel"]["userErrors"] == [{"field": "value", "code": "ALREADY_EXISTS"}]
+        found = await client.data(SEARCH, {"filter": {"search": "44445555"}}, token)
+        assert [n["id"] for n in found["contacts"]["nodes"]] == [contact_id]
+
+    async def test_one_primary_address(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
+        token = factory.token(admin)
+        contact_id = (await create(client, token, person(team)))["contact"]["id"]
+        for city in ("Rosario", "Córdoba"):
+            await client.data(
+                ADD_ADDRESS, {"id": contact_id, "input": {"street": "San Martín", "city": city, "country": "AR"}}, token
+            )
+        node = await client.data(
+            f"query($id: ID!) {{ node(id: $id) {{ ... on Contact {{ {CONTACT_FIELDS} }} }} }}",
+            {"id": contact_id},
+            token,
+        )
+        addresses = node["node"]["addresses"]
+        assert [(a["city"], a["isPrimary"]) for a in addresses] == [("Rosario", True), ("Córdoba", False)]
+        cordoba = addresses[1]["id"]
+        result = await client.data(SET_PRIMARY, {"id": cordoba}, token)
+        assert result["setPrimaryContactAddress"]["contact"]["primaryAddress"] == {"city": "Córdoba"}
+        assert await factory.count(ContactAddress) == 2
+
+
+class TestVisibility:
+    async def test_agents_see_their_teams_contacts_only(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        other = await factory.team("Ventas")
+        token = factory.token(admin)
+        mine = (await create(client, token, person(team, firstNames="Mía")))["contact"]["id"]
+        theirs = (await create(client, token, person(other, firstNames="Ajena")))["contact"]["id"]
+        agent = await factory.user(Role.AGENT, teams=[team])
+        agent_token = factory.token(agent)
+        listed = await client.data(SEARCH, {}, agent_token)
+        assert [n["id"] for n in listed["contacts"]["nodes"]] == [mine]
+        assert (await client.data(NODE, {"id": theirs}, agent_token))["node"] is None
+        refused = await client.data(UPDATE, {"id": theirs, "input": {"isVip": True}}, agent_token)
+        assert refused["updateContact"]["userErrors"][0]["code"] == "NOT_FOUND"
+
+    async def test_supervisor_sees_its_subtree(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        child = await factory.team("Cobranzas Norte", parent=team)
+        other = await factory.team("Ventas")
+        token = factory.token(admin)
+        for t in (team, child, other):
+            await create(client, token, person(t, firstNames=t.name))
+        supervisor = await factory.user(Role.SUPERVISOR, supervises=[team])
+        listed = await client.data(SEARCH, {}, factory.token(supervisor))
+        assert sorted(n["fullName"] for n in listed["contacts"]["nodes"]) == [
+            "Cobranzas Norte Pérez",
+            "Cobranzas Pérez",
+        ]
+
+    async def test_archived_contacts_leave_lists(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        contact_id = (await create(client, token, person(team)))["contact"]["id"]
+        archived = await client.data(ARCHIVE, {"id": contact_id}, token)
+        assert archived["archiveContact"]["contact"]["archivedAt"] is not None
+        assert (await client.data(SEARCH, {}, token))["contacts"]["nodes"] == []
+        kept = await client.data(SEARCH, {"filter": {"archived": True}}, token)
+        assert [n["id"] for n in kept["contacts"]["nodes"]] == [contact_id]
+
+
+class TestBulk:
+    async def test_mixed_good_and_bad_rows(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        items = [
+            person(team, firstNames="Uno"),
+            person(team, firstNames=" "),
+            person(team, firstNames="Tres", channels=[{"kind": "PHONE", "value": "+54 9 11 4444-5555"}]),
+            person(team, firstNames="Cuatro", channels=[{"kind": "PHONE", "value": "1"}]),
+        ]
+        data = await client.data(CREATE_MANY, {"input": items}, token)
+        payload = data["createContacts"]
+        assert (payload["createdCount"], payload["rejectedCount"]) == (2, 2)
+        assert [(r["index"], r["contact"] is not None) for r in payload["results"]] == [
+            (0, True),
+            (1, False),
+            (2, True),
+            (3, False),
+        ]
+        assert payload["results"][1]["userErrors"] == [{"field": "firstNames", "code": "REQUIRED"}]
+        assert await factory.count(Contact) == 2
+        actions = sorted((r.action, r.resource_type) for r in await factory.audit_rows())
+        assert actions == [("BULK_CREATED", "BATCH"), ("CREATED", "CONTACT"), ("CREATED", "CONTACT")]
+
+    async def test_statements_do_not_grow_with_the_batch(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team, count_sql: StatementCounter
+    ) -> None:
+        token = factory.token(admin)
+        counts = []
+        for size in (3, 30):
+            items = [
+                person(team, firstNames=f"P{i}", channels=[{"kind": "EMAIL", "value": f"p{i}@x.co"}])
+                for i in range(size)
+            ]
+            count_sql.statements.clear()
+            data = await client.data(CREATE_MANY, {"input": items}, token)
+            assert data["createContacts"]["createdCount"] == size
+            counts.append(count_sql.count)
+        assert counts[0] == counts[1]
+
+
+class TestListCost:
+    async def test_page_statements_are_constant(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team, count_sql: StatementCounter
+    ) -> None:
+        token = factory.token(admin)
+        query = f"{{ contacts(first: 50) {{ nodes {{ {CONTACT_FIELDS} }} }} }}"
+        counts = []
+        for batch in (2, 20):
+            items = [
+                person(
+                    team,
+                    firstNames=f"N{batch}-{i}",
+                    company={"name": f"C{batch}-{i}"},
+                    channels=[{"kind": "EMAIL", "value": f"n{batch}{i}@x.co"}],
+                    addresses=[{"street": "A", "city": "B", "country": "AR"}],
+                )
+                for i in range(batch)
+            ]
+            await client.data(CREATE_MANY, {"input": items}, token)
+            count_sql.statements.clear()
+            await client.data(query, token=token)
+            counts.append(count_sql.count)
+        assert counts[0] == counts[1]
