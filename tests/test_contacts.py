@@ -454,3 +454,124 @@ class TestListCost:
             await client.data(query, token=token)
             counts.append(count_sql.count)
         assert counts[0] == counts[1]
+
+
+FILTERED = """
+query($filter: ContactFilter) { contacts(filter: $filter) { nodes { fullName } } }
+"""
+CATALOG_MUTATIONS = {
+    "createDocumentType": (
+        """mutation { createDocumentType(input: {code: "LC", name: "Libreta Cívica", formatRegex: "\\\\d{7,8}"}) {
+             documentType { code } userErrors { field code } } }"""
+    ),
+    "createCustomField": (
+        """mutation { createCustomField(input: {key: "score", label: "Score", type: NUMBER}) {
+             customField { key } userErrors { field code } } }"""
+    ),
+}
+SET_VIP = "mutation($id: ID!) { setContactVip(id: $id, vip: true) { contact { isVip } userErrors { code } } }"
+REMOVE_CHANNEL = (
+    "mutation($id: ID!) { removeContactChannel(id: $id) { contact { channels { id } } userErrors { code } } }"
+)
+REMOVE_ADDRESS = """
+mutation($id: ID!) { removeContactAddress(id: $id) { contact { addresses { city isPrimary } } userErrors { code } } }
+"""
+
+
+class TestFilters:
+    async def test_each_filter(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
+        token = factory.token(admin)
+        other = await factory.team("Ventas")
+        await client.data(
+            CREATE_FIELD,
+            {"input": {"key": "plan", "label": "Plan", "type": "CHOICE", "options": ["Oro", "Plata"]}},
+            token,
+        )
+        dni = await doc_type(client, token, "DNI")
+        made = [
+            person(team, firstNames="Vip", isVip=True, customFields=[{"key": "plan", "value": "Oro"}]),
+            person(
+                other,
+                firstNames="Empresa",
+                company={"name": "Acme"},
+                channels=[{"kind": "INSTAGRAM", "value": "@acme"}],
+                document={"typeId": dni, "number": "30123456"},
+            ),
+            person(team, firstNames="Llano", customFields=[{"key": "plan", "value": "Plata"}]),
+        ]
+        data = await client.data(CREATE_MANY, {"input": made}, token)
+        assert data["createContacts"]["createdCount"] == 3
+        company = (await client.data('{ companies(search: "acme") { nodes { id } } }', token=token))["companies"]
+        cases: list[tuple[dict[str, Any], list[str]]] = [
+            ({"isVip": True}, ["Vip Pérez"]),
+            ({"teamIds": [gid(other)]}, ["Empresa Pérez"]),
+            ({"companyIds": [company["nodes"][0]["id"]]}, ["Empresa Pérez"]),
+            ({"channelKinds": ["INSTAGRAM"]}, ["Empresa Pérez"]),
+            ({"documentNumber": "30.123.456"}, ["Empresa Pérez"]),
+            ({"customField": {"key": "plan", "value": "Plata"}}, ["Llano Pérez"]),
+            ({"isVip": False, "teamIds": [gid(team)]}, ["Llano Pérez"]),
+        ]
+        for flt, expected in cases:
+            found = await client.data(FILTERED, {"filter": flt}, token)
+            assert [n["fullName"] for n in found["contacts"]["nodes"]] == expected, flt
+
+
+class TestCatalogPermissions:
+    @pytest.mark.parametrize("name", sorted(CATALOG_MUTATIONS))
+    @pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.AGENT])
+    async def test_only_admins(
+        self, client: GraphQLClient, factory: Factory, team: Team, name: str, role: Role
+    ) -> None:
+        user = await factory.user(role, teams=[team])
+        data = await client.data(CATALOG_MUTATIONS[name], token=factory.token(user))
+        assert data[name]["userErrors"][0]["code"] == "FORBIDDEN"
+        assert await factory.audit_rows() == []
+
+    @pytest.mark.parametrize("name", sorted(CATALOG_MUTATIONS))
+    async def test_admin_creates_once(self, client: GraphQLClient, factory: Factory, admin: User, name: str) -> None:
+        token = factory.token(admin)
+        assert (await client.data(CATALOG_MUTATIONS[name], token=token))[name]["userErrors"] == []
+        again = await client.data(CATALOG_MUTATIONS[name], token=token)
+        assert again[name]["userErrors"][0]["code"] == "ALREADY_EXISTS"
+        assert len(await factory.audit_rows()) == 1
+
+    async def test_agents_cannot_edit_companies(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        created = await create(client, factory.token(admin), person(team, company={"name": "Acme"}))
+        companies = await client.data("{ companies { nodes { id } } }", token=factory.token(admin))
+        agent = await factory.user(Role.AGENT, teams=[team])
+        data = await client.data(
+            UPDATE_COMPANY, {"id": companies["companies"]["nodes"][0]["id"], "name": "Otra"}, factory.token(agent)
+        )
+        assert data["updateCompany"]["userErrors"] == [{"code": "FORBIDDEN"}]
+        assert created["contact"]["company"] == {"name": "Acme"}
+
+
+class TestSmallMutations:
+    async def test_vip_channel_and_address_removal(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        created = await create(
+            client,
+            token,
+            person(
+                team,
+                channels=[{"kind": "EMAIL", "value": "a@b.co"}],
+                addresses=[
+                    {"street": "A", "city": "Rosario", "country": "AR"},
+                    {"street": "B", "city": "Salta", "country": "AR"},
+                ],
+            ),
+        )
+        contact = created["contact"]
+        assert (await client.data(SET_VIP, {"id": contact["id"]}, token))["setContactVip"]["contact"] == {"isVip": True}
+        removed = await client.data(REMOVE_CHANNEL, {"id": contact["channels"][0]["id"]}, token)
+        assert removed["removeContactChannel"]["contact"]["channels"] == []
+        assert (await client.data(SEARCH, {"filter": {"search": "a@b.co"}}, token))["contacts"]["nodes"] == []
+        primary = next(a for a in contact["addresses"] if a["isPrimary"])
+        left = await client.data(REMOVE_ADDRESS, {"id": primary["id"]}, token)
+        assert left["removeContactAddress"]["contact"]["addresses"] == [{"city": "Salta", "isPrimary": True}]
+        actions = [r.action for r in await factory.audit_rows()]
+        assert actions.count("UPDATED") == 3
