@@ -14,33 +14,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
-from sqlalchemy import event, insert, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert, text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cartera.app import create_app  # noqa: E402
-from db import migrate  # noqa: E402
-from db.base import utcnow  # noqa: E402
-from db.engine import create_engine  # noqa: E402
-from db.models import Role, Team, TeamMember, User  # noqa: E402
-from services.auth import hash_password, issue_token  # noqa: E402
-from services.settings import Settings, normalise_database_url  # noqa: E402
+from common import (
+    SECRET,
+    latency,
+    percentiles,
+    scratch_postgres,
+    start_server,
+    statements_per_request,
+    throughput,
+)
 
-SECRET = "bench-secret-" + "x" * 40
+from db import migrate
+from db.base import utcnow
+from db.engine import create_engine
+from db.models import Role, Team, TeamMember, User
+from services.auth import hash_password, issue_token
+from services.settings import normalise_database_url
+
 QUERY = """
 query Page { users(first: 50) { totalCount nodes { id name email role
   teams(first: 5) { nodes { id name } } supervisedTeams { totalCount } } } }
@@ -88,79 +88,13 @@ async def seed(url: str, users: int, teams: int) -> int:
     return 1
 
 
-async def statements_per_request(url: str, token: str) -> int:
-    app = create_app(Settings(database_url=url, secret_key=SECRET))
-    counted: list[str] = []
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", lambda *a: counted.append(a[2]))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-        await client.post("/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {token}"})
-        counted.clear()
-        response = await client.post("/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {token}"})
-        assert "errors" not in response.json(), response.text
-    await app.state.engine.dispose()
-    return len([s for s in counted if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))])
-
-
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": url, "CARTERA_SECRET_KEY": SECRET, "CARTERA_LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "cartera.asgi:create",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
-
-
-async def latency(base: str, token: str, n: int) -> list[float]:
-    samples = []
-    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}) as client:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            r = await client.post("/graphql", json={"query": QUERY})
-            samples.append((time.perf_counter() - t0) * 1000)
-            assert r.status_code == 200
-    return samples
-
-
-async def throughput(base: str, token: str, n: int, concurrency: int) -> float:
-    remaining = n
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                r = await client.post("/graphql", json={"query": QUERY})
-                assert r.status_code == 200
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return n / (time.perf_counter() - t0)
+@asynccontextmanager
+async def database(postgres: str | None) -> AsyncIterator[str]:
+    if postgres:
+        async with scratch_postgres(postgres) as url:
+            yield url
+    else:
+        yield normalise_database_url(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
 
 
 async def main() -> None:
@@ -171,51 +105,28 @@ async def main() -> None:
     p.add_argument("--requests", type=int, default=300, help="requests for the latency run")
     p.add_argument("--concurrency", type=int, default=16)
     args = p.parse_args()
-
-    drop: str | None = None
-    if args.postgres:
-        admin_url = normalise_database_url(args.postgres)
-        name = f"cartera_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        url, drop = make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
-    else:
-        url = normalise_database_url(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
-    try:
+    async with database(args.postgres) as url:
         admin_id = await seed(url, args.users, args.teams)
         token = issue_token(secret_key=SECRET, user_id=admin_id, ttl_seconds=3600)
-        statements = await statements_per_request(url, token)
+        statements = await statements_per_request(url, token, QUERY)
         proc, base = start_server(url)
+        body = {"query": QUERY}
         try:
-            await latency(base, token, 20)  # warm-up: caches, pools
-            samples = await latency(base, token, args.requests)
-            rps = await throughput(base, token, args.requests * 2, args.concurrency)
+            await latency(base, token, body, 20)  # warm-up: caches, pools
+            samples = await latency(base, token, body, args.requests)
+            rps = await throughput(base, token, body, args.requests * 2, args.concurrency)
         finally:
             proc.terminate()
             proc.wait()
-    finally:
-        if drop:
-            admin = create_async_engine(normalise_database_url(args.postgres), isolation_level="AUTOCOMMIT")
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
-            await admin.dispose()
-    qs = statistics.quantiles(samples, n=100)
-    print(
-        json.dumps(
-            {
-                "backend": "postgresql" if args.postgres else "sqlite",
-                "users": args.users,
-                "statements_per_request": statements,
-                "latency_ms_p50": round(qs[49], 1),
-                "latency_ms_p95": round(qs[94], 1),
-                "requests_per_second": round(rps, 1),
-                "concurrency": args.concurrency,
-            },
-            indent=2,
-        )
-    )
+    summary = {
+        "backend": "postgresql" if args.postgres else "sqlite",
+        "users": args.users,
+        "statements_per_request": statements,
+        **percentiles(samples),
+        "requests_per_second": round(rps, 1),
+        "concurrency": args.concurrency,
+    }
+    print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

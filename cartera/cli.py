@@ -136,6 +136,42 @@ def cmd_token(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from services import demo
+
+    settings = _settings()
+    _prepare_database(settings)
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        rate = done / seconds if seconds else 0.0
+        eta = (total - done) / rate if rate else 0.0
+        width = 30
+        bar = "#" * (width * done // max(total, 1))
+        print(
+            f"\r[{bar:<{width}}] {done:>9,}/{total:,} contacts  {rate:,.0f}/s  eta {eta:,.0f}s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> demo.DemoResult:
+        engine = create_engine(settings.database_url)
+        try:
+            return await demo.seed(engine, contacts=args.contacts, seed_value=args.seed, progress=progress)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except demo.AlreadySeeded as error:
+        raise CommandError(str(error)) from None
+    print(file=sys.stderr)
+    print(f"Loaded {result.contacts:,} contacts and {result.companies:,} companies in {result.seconds:.1f}s.")
+    print(f"Sign in with any of these users; the password of all of them is {demo.DEMO_PASSWORD}")
+    for user in result.users:
+        print(f"  {user.role.value:<10} {user.email:<40} {user.name}")
+
+
 def cmd_export_schema(_: argparse.Namespace) -> None:
     from resolvers.root import build_schema
 
@@ -162,6 +198,10 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
     sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(run=cmd_export_schema)
+    seed = sub.add_parser("seed-demo", help="fill an empty database with demo teams, users, companies and contacts")
+    seed.add_argument("--contacts", type=int, default=10_000)
+    seed.add_argument("--seed", type=int, default=2026, help="random seed: the same seed gives the same data")
+    seed.set_defaults(run=cmd_seed_demo)
     return p
 
 

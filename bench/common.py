@@ -1,0 +1,122 @@
+"""Shared pieces of the benchmarks: a scratch database, a served app, latency and throughput runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cartera.app import create_app  # noqa: E402
+from services.settings import Settings, normalise_database_url  # noqa: E402
+
+SECRET = "bench-secret-" + "x" * 40
+
+
+@asynccontextmanager
+async def scratch_postgres(server_url: str, keep: bool = False) -> AsyncIterator[str]:
+    """A fresh database on the given PostgreSQL server, dropped afterwards unless kept."""
+    admin_url = normalise_database_url(server_url)
+    name = f"cartera_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            print(f"kept database {name}", file=sys.stderr)
+        await admin.dispose()
+
+
+async def statements_per_request(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> int:
+    """SQL statements one request runs, counted in-process on the app's engine (warm caches)."""
+    app = create_app(Settings(database_url=url, secret_key=SECRET))
+    counted: list[str] = []
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", lambda *a: counted.append(a[2]))
+    body = {"query": query, "variables": variables}
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        await client.post("/graphql", json=body, headers=headers)
+        counted.clear()
+        response = await client.post("/graphql", json=body, headers=headers)
+        assert "errors" not in response.json(), response.text
+    await app.state.engine.dispose()
+    return len([s for s in counted if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))])
+
+
+def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The app under uvicorn in its own process, as `cartera serve` runs it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": url, "CARTERA_SECRET_KEY": SECRET, "CARTERA_LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "cartera.asgi:create", "--port", str(port)]
+    proc = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+async def latency(base: str, token: str, body: dict[str, Any], n: int) -> list[float]:
+    """Milliseconds per request, one client, one request at a time."""
+    samples = []
+    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=60) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            response = await client.post("/graphql", json=body)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.text
+            assert "errors" not in response.json(), response.text
+    return samples
+
+
+async def throughput(base: str, token: str, body: dict[str, Any], n: int, concurrency: int) -> float:
+    """Requests per second with `concurrency` clients sharing `n` requests."""
+    remaining = n
+    limits = httpx.Limits(max_connections=concurrency)
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                response = await client.post("/graphql", json=body)
+                assert response.status_code == 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return n / (time.perf_counter() - started)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1)}
