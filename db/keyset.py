@@ -83,6 +83,11 @@ def _decode_value(value: Any, kind: Kind) -> Any:
         raise PaginationError("Invalid cursor")
     if not isinstance(value, expected[kind]):
         raise PaginationError("Invalid cursor")
+    # Values no column can hold make the database driver fail: refuse them as the client's mistake.
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise PaginationError("Invalid cursor")
+    if isinstance(value, str) and "\x00" in value:
+        raise PaginationError("Invalid cursor")
     if kind == "datetime":
         assert isinstance(value, str)
         try:

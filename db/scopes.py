@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, exists, false, or_, select
+from sqlalchemy.orm import aliased
 
 from db.models import AuditEvent, AuditEventTeam, Contact, Role, Team, TeamMember, TeamSupervisor, User
 
@@ -33,8 +34,11 @@ def users(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is not Role.SUPERVISOR or not teams:
         return stmt.where(User.id == viewer.user_id)
-    member = exists().where(TeamMember.user_id == User.id, TeamMember.team_id.in_(teams))
-    supervisor = exists().where(TeamSupervisor.user_id == User.id, TeamSupervisor.team_id.in_(teams))
+    # Aliases: the statement may already join these tables (a team's members), and the subqueries
+    # must not correlate to that join; only User correlates.
+    m, s = aliased(TeamMember), aliased(TeamSupervisor)
+    member = exists().where(m.user_id == User.id, m.team_id.in_(teams))
+    supervisor = exists().where(s.user_id == User.id, s.team_id.in_(teams))
     return stmt.where(or_(User.id == viewer.user_id, member, supervisor))
 
 

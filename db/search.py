@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, false, func, or_
 from sqlalchemy.orm import QueryableAttribute
 
 LIKE_ESCAPE = "\\"
@@ -14,6 +14,9 @@ LIKE_ESCAPE = "\\"
 
 def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
     """Case-insensitive substring match on any of the columns; the text's wildcards are literal."""
+    if "\x00" in text:
+        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+        return false()
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
     return or_(*(func.lower(c).like(pattern, escape=LIKE_ESCAPE) for c in columns))

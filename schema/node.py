@@ -22,7 +22,8 @@ def from_global_id(global_id: str) -> tuple[str, int]:
         value = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidGlobalId(f"Not a valid id: {global_id!r}") from None
-    if not type_name or value <= 0 or str(value) != pk:
+    # Ids are signed 64-bit keys on both backends; a larger one was never issued.
+    if not type_name or not 0 < value < 2**63 or str(value) != pk:
         raise InvalidGlobalId(f"Not a valid id: {global_id!r}")
     return type_name, value
 

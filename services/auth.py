@@ -48,9 +48,13 @@ def _verify(password_hash: str, password: str) -> bool:
 
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
     """The active user with these credentials; one error for every kind of miss."""
+    email = email.strip().lower()
+    # No stored email holds NUL (PostgreSQL cannot), and the driver would fail on it.
     user = (
-        await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))
-    ).scalar_one_or_none()
+        None
+        if "\x00" in email
+        else (await session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
+    )
     # argon2 takes tens of milliseconds by design; a thread keeps the event loop serving others.
     ok = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:

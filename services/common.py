@@ -28,6 +28,9 @@ def require_admin(actor: Principal, what: str) -> None:
 def clean_name(value: str, field: str, *, max_length: int = 200) -> str:
     """Trimmed, non-empty, bounded text: the rule for every name in Cartera."""
     cleaned = " ".join(value.split())
+    if "\x00" in cleaned:
+        # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
+        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
     if not cleaned:
         raise fail(ErrorCode.REQUIRED, "Must not be blank", field)
     if len(cleaned) > max_length:

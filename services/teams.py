@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, exists, func, literal, select, update
+from sqlalchemy import Select, delete, exists, false, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.batches import TEAM_KEYS
 from db.keyset import Page, PageRequest, paginate
-from db.models import Role, Team, TeamMember, TeamSupervisor, User
+from db.models import Contact, Role, Team, TeamMember, TeamSupervisor, User
 from db.search import contains
 from services import audit
 from services.audit import AuditAction, ResourceType
@@ -33,7 +33,9 @@ def filtered(viewer: Principal, flt: TeamFilter) -> Select[Team]:
     if flt.search and flt.search.strip():
         stmt = stmt.where(contains(flt.search, Team.name))
     if flt.parent_id is not None:
-        stmt = stmt.where(Team.parent_id == flt.parent_id)
+        # The visible children of a parent the viewer cannot see would reveal that parent (R3).
+        visible_parent = viewer.scope_team_ids is None or flt.parent_id in viewer.scope_team_ids
+        stmt = stmt.where(Team.parent_id == flt.parent_id) if visible_parent else stmt.where(false())
     if flt.roots:
         scope = viewer.scope_team_ids
         if scope is None:
@@ -58,14 +60,16 @@ async def get_visible(session: AsyncSession, viewer: Principal, team_id: int, fi
     return team
 
 
-async def _check_sibling_name(session: AsyncSession, name: str, parent_id: int | None, except_id: int | None) -> None:
+async def _check_sibling_name(
+    session: AsyncSession, name: str, parent_id: int | None, except_id: int | None, field: str = "name"
+) -> None:
     stmt = select(Team.id).where(
         func.coalesce(Team.parent_id, 0) == (parent_id or 0), func.lower(Team.name) == name.lower()
     )
     if except_id is not None:
         stmt = stmt.where(Team.id != except_id)
     if await session.scalar(stmt) is not None:
-        raise fail(ErrorCode.ALREADY_EXISTS, "A team with this name already exists under the same parent", "name")
+        raise fail(ErrorCode.ALREADY_EXISTS, "A team with this name already exists under the same parent", field)
 
 
 async def _flush_unique(session: AsyncSession) -> None:
@@ -134,7 +138,8 @@ async def move_team(session: AsyncSession, actor: Principal, team_id: int, *, pa
     parent = await get_visible(session, actor, parent_id, "parentId") if parent_id is not None else None
     if parent is not None and parent.path.startswith(team.path):
         raise fail(ErrorCode.INVALID, "A team cannot move under itself or its own subteams", "parentId")
-    await _check_sibling_name(session, team.name, parent_id, team.id)
+    # The chosen parent is what clashes: moveTeam has no name argument to point at.
+    await _check_sibling_name(session, team.name, parent_id, team.id, "parentId")
     old_parent, old_path = team.parent_id, team.path
     new_path = f"{parent.path if parent else '/'}{team.id}/"
     await session.execute(
@@ -165,6 +170,9 @@ async def delete_team(session: AsyncSession, actor: Principal, team_id: int) -> 
     team = await get_visible(session, actor, team_id)
     if await session.scalar(select(exists().where(Team.parent_id == team.id))):
         raise fail(ErrorCode.CONFLICT, "Move or delete this team's subteams first", "id")
+    # Contacts (archived ones too) keep their owning team: the foreign key would refuse the delete.
+    if await session.scalar(select(exists().where(Contact.team_id == team.id))):
+        raise fail(ErrorCode.CONFLICT, "Move this team's contacts to another team first", "id")
     members = await session.scalar(select(func.count()).where(TeamMember.team_id == team.id))
     supervisors = await session.scalar(select(func.count()).where(TeamSupervisor.team_id == team.id))
     await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))

@@ -54,7 +54,10 @@ def filtered(viewer: Principal, flt: UserFilter) -> Select[User]:
     if flt.active is not None:
         stmt = stmt.where(User.is_active.is_(flt.active))
     if flt.team_ids:
-        stmt = stmt.where(exists().where(TeamMember.user_id == User.id, TeamMember.team_id.in_(flt.team_ids)))
+        # A team the viewer cannot see filters like a missing one (R3), not by its hidden members.
+        scope = viewer.scope_team_ids
+        team_ids = [t for t in flt.team_ids if scope is None or t in scope]
+        stmt = stmt.where(exists().where(TeamMember.user_id == User.id, TeamMember.team_id.in_(team_ids)))
     return stmt
 
 
