@@ -35,6 +35,8 @@ def _optional(value: str | None, field: str, max_length: int) -> str | None:
     if value is None or not value.strip():
         return None
     cleaned = " ".join(value.split())
+    if "\x00" in cleaned:
+        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
     if len(cleaned) > max_length:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, insert, literal, select
+from sqlalchemy import Select, and_, case, exists, false, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
@@ -147,13 +147,19 @@ def _keys(order: ContactOrder, descending: bool, entity: str = "") -> tuple[Sort
     return (*first, SortKey(Contact.id, f"{prefix}id", "int", descending))
 
 
+def _terms(flt: ContactFilter) -> list[str]:
+    return search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
+
+
 def filtered(viewer: Principal, flt: ContactFilter) -> Select[Any]:
     """The visible contacts matching the filter: the one definition every contact selection uses."""
     stmt = scopes.contacts(select(Contact), viewer)
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
-    if flt.search and (terms := search_terms(flt.search)):
-        for term in terms:
-            stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
+    if flt.search and "\x00" in flt.search:
+        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+        stmt = stmt.where(false())
+    for term in _terms(flt):
+        stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
     if flt.team_ids:
         stmt = stmt.where(Contact.team_id.in_(flt.team_ids))
     if flt.vip is not None:
@@ -183,7 +189,7 @@ async def list_contacts(
 ) -> tuple[Page[Contact], Select[Any]]:
     """A page of contacts; with a search and no explicit order, by relevance then name (C5)."""
     stmt = filtered(viewer, flt)
-    terms = search_terms(flt.search) if flt.search else []
+    terms = _terms(flt)
     if order is None:
         order = ContactOrder.RELEVANCE if terms else ContactOrder.NAME
     if order is ContactOrder.RELEVANCE and terms:
@@ -309,6 +315,8 @@ def _optional_text(value: str | None, field: str, max_length: int, problems: Pro
     if value is None or not value.strip():
         return None
     cleaned = " ".join(value.split())
+    if "\x00" in cleaned:
+        problems.add(ErrorCode.INVALID, "Must not contain NUL characters", field)
     if len(cleaned) > max_length:
         problems.add(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned

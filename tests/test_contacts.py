@@ -575,3 +575,23 @@ class TestSmallMutations:
         assert left["removeContactAddress"]["contact"]["addresses"] == [{"city": "Salta", "isPrimary": True}]
         actions = [r.action for r in await factory.audit_rows()]
         assert actions.count("UPDATED") == 3
+
+
+class TestNul:
+    """PostgreSQL text cannot hold NUL: both backends refuse it as the client's mistake, never a 500."""
+
+    async def test_search_and_optional_fields(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        found = await client.data(SEARCH, {"filter": {"search": "pe\x00rez"}}, token)
+        assert found["contacts"]["nodes"] == []
+        result = await create(
+            client,
+            token,
+            person(team, addresses=[{"street": "A", "city": "B", "country": "AR", "unit": "2\x00B"}]),
+        )
+        assert result["userErrors"] == [
+            {"field": "addresses[0].unit", "code": "INVALID", "message": "Must not contain NUL characters"}
+        ]
+        assert await factory.count(Contact) == 0
