@@ -106,3 +106,25 @@ class Factory:
 
 def gid(obj: User | Team) -> str:
     return to_global_id(type(obj).__name__, obj.id)
+
+
+async def audit_count(factory: Factory) -> int:
+    return await factory.count(AuditEvent)
+
+
+async def last_audit(factory: Factory) -> AuditEvent:
+    rows = await factory.audit_rows()
+    assert rows
+    return rows[-1]
+
+
+async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
+    """The teams an audit event was filed under (whose supervisors see it)."""
+    async with factory.sessionmaker() as session:
+        stmt = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
+        return set((await session.scalars(stmt)).all())
+
+
+def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """A payload's userErrors as (code, field) pairs."""
+    return [(e["code"], e["field"]) for e in payload["userErrors"]]

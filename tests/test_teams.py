@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditEvent, AuditEventTeam, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import AuditEvent, Role, Team, TeamMember, TeamSupervisor, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, audit_count, audit_team_ids, gid, last_audit, problems
 
 TEAMS = """
 query Teams($filter: TeamFilter, $first: Int, $after: String, $last: Int, $before: String) {
@@ -195,26 +195,6 @@ def assert_paths_consistent(teams: list[Team]) -> None:
     for t in teams:
         parent_path = by_id[t.parent_id].path if t.parent_id is not None else "/"
         assert t.path == f"{parent_path}{t.id}/", (t.name, t.path)
-
-
-async def audit_count(factory: Factory) -> int:
-    return await factory.count(AuditEvent)
-
-
-async def last_audit(factory: Factory) -> AuditEvent:
-    rows = await factory.audit_rows()
-    assert rows
-    return rows[-1]
-
-
-async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
-    async with factory.sessionmaker() as session:
-        stmt = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
-        return set((await session.scalars(stmt)).all())
-
-
-def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
 async def team_names(client: GraphQLClient, token: str, flt: dict[str, Any] | None = None) -> list[str]:

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import AuditEvent, AuditEventTeam, Role, Team, User
+from db.models import Role, Team, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient, Server, StatementCounter
-from tests.factories import PASSWORD, Factory, gid
+from tests.factories import PASSWORD, Factory, audit_count, audit_team_ids, gid, last_audit, problems
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -132,27 +132,6 @@ async def user_row(factory: Factory, user: User) -> User:
         row = await session.get(User, user.id)
         assert row is not None
         return row
-
-
-async def audit_count(factory: Factory) -> int:
-    return await factory.count(AuditEvent)
-
-
-async def last_audit(factory: Factory) -> AuditEvent:
-    rows = await factory.audit_rows()
-    assert rows
-    return rows[-1]
-
-
-async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
-    async with factory.sessionmaker() as session:
-        stmt = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
-        return set((await session.scalars(stmt)).all())
-
-
-def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """A payload's userErrors as (code, field) pairs."""
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
 def error_code(body: dict[str, Any]) -> str:
