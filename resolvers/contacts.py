@@ -180,8 +180,6 @@ class ContactMutations:
         async def work(session: AsyncSession, actor: Principal) -> tuple[contacts.BulkOutcome, ...]:
             items: list[ContactData] = []
             positions: list[int] = []
-            if len(input) > settings.max_bulk_contacts:
-                raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {settings.max_bulk_contacts} contacts per call", "input")
             for index, item in enumerate(input):
                 try:
                     items.append(contact_data(item))
@@ -189,7 +187,12 @@ class ContactMutations:
                 except DomainError as error:
                     parse_errors[index] = [UserError.from_problem(p) for p in error.problems]
             outcomes = await contacts.create_contacts(
-                session, actor, items, default_region=settings.default_region, limit=settings.max_bulk_contacts
+                session,
+                actor,
+                items,
+                default_region=settings.default_region,
+                limit=settings.max_bulk_contacts,
+                rejected_before=len(parse_errors),
             )
             return tuple(contacts.BulkOutcome(positions[o.index], o.contact_id, o.problems) for o in outcomes)
 

@@ -499,11 +499,20 @@ class BulkOutcome:
 
 
 async def create_contacts(
-    session: AsyncSession, actor: Principal, items: Sequence[ContactData], *, default_region: str, limit: int
+    session: AsyncSession,
+    actor: Principal,
+    items: Sequence[ContactData],
+    *,
+    default_region: str,
+    limit: int,
+    rejected_before: int = 0,
 ) -> list[BulkOutcome]:
-    """Create many contacts in one call (X2): the valid ones are created, each invalid one reported."""
-    if len(items) > limit:
-        raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {limit} contacts per call", "contacts")
+    """Create many contacts in one call (X2): the valid ones are created, each invalid one reported.
+
+    `rejected_before` counts items the caller already refused (unreadable ids) for the batch record.
+    """
+    if len(items) + rejected_before > limit:
+        raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {limit} contacts per call", "input")
     refs = await References.load(session, default_region)
     outcomes: dict[int, BulkOutcome] = {}
     good: list[tuple[int, Prepared]] = []
@@ -522,8 +531,8 @@ async def create_contacts(
     ids = await insert_prepared(session, actor, [p for _, p in good]) if good else []
     for (index, _), contact_id in zip(good, ids, strict=True):
         outcomes[index] = BulkOutcome(index=index, contact_id=contact_id)
-    if ids or outcomes:
-        await _record_batch(session, actor, created=ids, rejected=len(items) - len(ids))
+    if ids or outcomes or rejected_before:
+        await _record_batch(session, actor, created=ids, rejected=len(items) - len(ids) + rejected_before)
     return [outcomes[i] for i in range(len(items))]
 
 

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from db.models import Contact, ContactAddress, ContactChannel, Role, Team, User
-from tests.conftest import GraphQLClient, StatementCounter
+from tests.conftest import GraphQLClient, Server, StatementCounter, make_settings
 from tests.factories import Factory, gid
 
 CONTACT_FIELDS = """
@@ -595,3 +595,32 @@ class TestNul:
             {"field": "addresses[0].unit", "code": "INVALID", "message": "Must not contain NUL characters"}
         ]
         assert await factory.count(Contact) == 0
+
+
+class TestBulkLimits:
+    async def test_more_than_the_limit_creates_nothing(self, database_url: str, factory: Factory, team: Team) -> None:
+        admin = await factory.user(Role.ADMIN)
+        server = Server(make_settings(database_url, max_bulk_contacts=2))
+        await server.start()
+        try:
+            client = GraphQLClient(server)
+            items = [person(team, firstNames=f"P{i}") for i in range(3)]
+            data = await client.data(CREATE_MANY, {"input": items}, factory.token(admin))
+            assert data["createContacts"]["userErrors"] == [{"field": "input", "code": "LIMIT_EXCEEDED"}]
+            assert data["createContacts"]["results"] == []
+            await client.http.aclose()
+        finally:
+            await server.stop()
+        assert await factory.count(Contact) == 0
+        assert await factory.audit_rows() == []
+
+    async def test_unreadable_ids_are_rejected_items(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        items = [person(team), {**person(team), "teamId": "not-an-id"}]
+        data = await client.data(CREATE_MANY, {"input": items}, factory.token(admin))
+        payload = data["createContacts"]
+        assert (payload["createdCount"], payload["rejectedCount"]) == (1, 1)
+        assert payload["results"][1]["userErrors"] == [{"field": "teamId", "code": "NOT_FOUND"}]
+        batch = next(r for r in await factory.audit_rows() if r.action == "BULK_CREATED")
+        assert (batch.changes["created"], batch.changes["rejected"]) == (1, 1)
