@@ -9,7 +9,7 @@ from db.models import CheckDigit
 from db.models import CustomFieldDefinition as DefinitionRow
 from db.models import DocumentType as DocumentTypeRow
 from resolvers.ids import require_pk
-from resolvers.uow import mutate
+from resolvers.uow import mutate_into
 from schema.contact_inputs import (
     CreateCustomFieldInput,
     CreateDocumentTypeInput,
@@ -63,10 +63,7 @@ class CatalogMutations:
                 check_digit=input.check_digit,
             )
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return DocumentTypePayload(user_errors=result)
-        return DocumentTypePayload(document_type=DocumentType.from_row(result))
+        return await mutate_into(info.context, work, DocumentTypePayload, "document_type", DocumentType.from_row)
 
     @strawberry.mutation(description="Change a document type; existing numbers are kept (ADMIN).")
     async def update_document_type(
@@ -84,10 +81,7 @@ class CatalogMutations:
                 active=_given(input.active, "active"),  # type: ignore[arg-type]
             )
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return DocumentTypePayload(user_errors=result)
-        return DocumentTypePayload(document_type=DocumentType.from_row(result))
+        return await mutate_into(info.context, work, DocumentTypePayload, "document_type", DocumentType.from_row)
 
     @strawberry.mutation(description="Add a custom field to contacts (ADMIN).")
     async def create_custom_field(self, info: Info, input: CreateCustomFieldInput) -> CustomFieldPayload:
@@ -103,10 +97,7 @@ class CatalogMutations:
                 position=input.position,
             )
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return CustomFieldPayload(user_errors=result)
-        return CustomFieldPayload(custom_field=CustomFieldDefinition.from_row(result))
+        return await mutate_into(info.context, work, CustomFieldPayload, "custom_field", CustomFieldDefinition.from_row)
 
     @strawberry.mutation(description="Change a custom field's label, options, requirement, order or activity (ADMIN).")
     async def update_custom_field(
@@ -124,7 +115,4 @@ class CatalogMutations:
                 active=_given(input.active, "active"),  # type: ignore[arg-type]
             )
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return CustomFieldPayload(user_errors=result)
-        return CustomFieldPayload(custom_field=CustomFieldDefinition.from_row(result))
+        return await mutate_into(info.context, work, CustomFieldPayload, "custom_field", CustomFieldDefinition.from_row)

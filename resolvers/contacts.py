@@ -12,7 +12,7 @@ from db.keyset import PageRequest
 from db.models import Company as CompanyRow
 from db.models import Contact as ContactRow
 from resolvers.ids import optional_pk, pks, require_pk
-from resolvers.uow import mutate
+from resolvers.uow import mutate, mutate_into
 from schema.connection import Connection, connection
 from schema.contact_inputs import (
     AddressInput,
@@ -100,16 +100,10 @@ def contact_data(item: CreateContactInput) -> ContactData:
     )
 
 
-def _payload(result: ContactRow | list[UserError]) -> ContactPayload:
-    if isinstance(result, list):
-        return ContactPayload(user_errors=result)
-    return ContactPayload(contact=Contact.from_row(result))
-
-
 async def _contact_mutation(
     info: Info, work: Callable[[AsyncSession, Principal], Awaitable[ContactRow]]
 ) -> ContactPayload:
-    return _payload(await mutate(info.context, work))
+    return await mutate_into(info.context, work, ContactPayload, "contact", Contact.from_row)
 
 
 @strawberry.type
@@ -329,10 +323,7 @@ class ContactMutations:
         async def work(session: AsyncSession, actor: Principal) -> CompanyRow:
             return await companies.create_company(session, actor, _company(input), default_region=region, prefix="")
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return CompanyPayload(user_errors=result)
-        return CompanyPayload(company=Company.from_row(result))
+        return await mutate_into(info.context, work, CompanyPayload, "company", Company.from_row)
 
     @strawberry.mutation(description="Change the given fields of a company (ADMIN, SUPERVISOR).")
     async def update_company(self, info: Info, id: strawberry.ID, input: UpdateCompanyInput) -> CompanyPayload:
@@ -354,7 +345,4 @@ class ContactMutations:
                 default_region=region,
             )
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return CompanyPayload(user_errors=result)
-        return CompanyPayload(company=Company.from_row(result))
+        return await mutate_into(info.context, work, CompanyPayload, "company", Company.from_row)

@@ -9,21 +9,14 @@ from db import keyset
 from db.keyset import PageRequest
 from db.models import Team as TeamRow
 from resolvers.ids import optional_pk, require_pk
-from resolvers.uow import mutate
+from resolvers.uow import mutate_into
 from schema.connection import Connection, connection
-from schema.errors import UserError
 from schema.inputs import CreateTeamInput, TeamFilter
 from schema.node import to_global_id
 from schema.payloads import DeleteTeamPayload, TeamPayload
 from schema.types import CursorArg, Info, PageArg, Team
 from services import teams
 from services.principal import Principal
-
-
-def _team_payload(result: TeamRow | list[UserError]) -> TeamPayload:
-    if isinstance(result, list):
-        return TeamPayload(user_errors=result)
-    return TeamPayload(team=Team.from_row(result))
 
 
 @strawberry.type
@@ -63,14 +56,14 @@ class TeamMutations:
             parent = optional_pk(input.parent_id, "Team", "parentId")
             return await teams.create_team(session, actor, name=input.name, parent_id=parent)
 
-        return _team_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)
 
     @strawberry.mutation(description="Rename a team (ADMIN).")
     async def update_team(self, info: Info, id: strawberry.ID, name: str) -> TeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> TeamRow:
             return await teams.rename_team(session, actor, require_pk(id, "Team", "id"), name=name)
 
-        return _team_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)
 
     @strawberry.mutation(
         description="Move a team and its subtree under another parent, or to the top with null (ADMIN)."
@@ -80,17 +73,16 @@ class TeamMutations:
             parent = optional_pk(parent_id, "Team", "parentId")
             return await teams.move_team(session, actor, require_pk(id, "Team", "id"), parent_id=parent)
 
-        return _team_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)
 
     @strawberry.mutation(description="Delete a team that has no subteams; its memberships go with it (ADMIN).")
     async def delete_team(self, info: Info, id: strawberry.ID) -> DeleteTeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> int:
             return await teams.delete_team(session, actor, require_pk(id, "Team", "id"))
 
-        result = await mutate(info.context, work)
-        if isinstance(result, list):
-            return DeleteTeamPayload(user_errors=result)
-        return DeleteTeamPayload(deleted_team_id=to_global_id("Team", result))
+        return await mutate_into(
+            info.context, work, DeleteTeamPayload, "deleted_team_id", lambda pk: to_global_id("Team", pk)
+        )
 
     @strawberry.mutation(
         description="Make a user a member of a team (ADMIN). Adding an existing member changes nothing."
@@ -122,4 +114,4 @@ async def _link(info: Info, team_id: str, user_id: str, *, supervisor: bool, pre
             present=present,
         )
 
-    return _team_payload(await mutate(info.context, work))
+    return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)

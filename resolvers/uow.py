@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from services.errors import DomainError
 from services.principal import Principal
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 async def _begin_write(session: AsyncSession) -> None:
@@ -28,6 +29,20 @@ async def mutate(ctx: Context, work: Callable[[AsyncSession, Principal], Awaitab
     """Run `work` for the signed-in user in its own transaction."""
     principal = ctx.principal
     return await transaction(ctx, lambda session: work(session, principal))
+
+
+async def mutate_into(
+    ctx: Context,
+    work: Callable[[AsyncSession, Principal], Awaitable[T]],
+    payload: Callable[..., P],
+    field: str,
+    convert: Callable[[T], Any],
+) -> P:
+    """`mutate`, then wrap the outcome in its payload: the converted object, or the typed errors."""
+    result = await mutate(ctx, work)
+    if isinstance(result, list):
+        return payload(user_errors=result)
+    return payload(**{field: convert(result)})
 
 
 async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]) -> T | list[UserError]:

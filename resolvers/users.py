@@ -12,7 +12,7 @@ from db import keyset
 from db.keyset import PageRequest
 from db.models import User as UserRow
 from resolvers.ids import pks, require_pk
-from resolvers.uow import mutate, transaction
+from resolvers.uow import mutate_into, transaction
 from schema.connection import Connection, connection
 from schema.enums import OrderDirection
 from schema.errors import UserError
@@ -76,12 +76,6 @@ class UserQueries:
         return connection(page, User.from_row, lambda: keyset.count(session, stmt))
 
 
-def _user_payload(result: UserRow | list[UserError]) -> UserPayload:
-    if isinstance(result, list):
-        return UserPayload(user_errors=result)
-    return UserPayload(user=User.from_row(result))
-
-
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Sign in with email and password (R5).")
@@ -111,7 +105,7 @@ class UserMutations:
                 session, actor, email=input.email, name=input.name, role=input.role, password=input.password
             )
 
-        return _user_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
     @strawberry.mutation(description="Change a user's email, name, role or password (ADMIN).")
     async def update_user(self, info: Info, id: strawberry.ID, input: UpdateUserInput) -> UserPayload:
@@ -126,21 +120,21 @@ class UserMutations:
                 password=_given(input.password, "password"),
             )
 
-        return _user_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
     @strawberry.mutation(description="Stop a user from signing in; its tokens stop working at once (ADMIN).")
     async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.set_active(session, actor, require_pk(id, "User", "id"), active=False)
 
-        return _user_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
     @strawberry.mutation(description="Let a deactivated user sign in again (ADMIN).")
     async def activate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.set_active(session, actor, require_pk(id, "User", "id"), active=True)
 
-        return _user_payload(await mutate(info.context, work))
+        return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
 
 __all__ = ["UserError", "UserMutations", "UserQueries"]
