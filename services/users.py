@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +13,7 @@ from db import scopes
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Role, TeamMember, TeamSupervisor, User
 from db.search import contains
-from services import audit
+from services import audit, validation
 from services.audit import AuditAction, ResourceType
 from services.auth import check_password_rules, hash_password_off_loop
 from services.common import UNSET, Maybe, clean_name, require_admin
@@ -83,14 +82,6 @@ async def get_visible(session: AsyncSession, viewer: Principal, user_id: int, fi
     return user
 
 
-def _normalise_email(email: str, field: str) -> str:
-    try:
-        # Deliverability needs DNS; the format check is what an API can promise.
-        return validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise fail(ErrorCode.INVALID, f"Not a valid email address: {exc}", field) from None
-
-
 async def _email_taken(session: AsyncSession, email: str, except_id: int | None = None) -> bool:
     stmt = select(User.id).where(func.lower(User.email) == email.lower())
     if except_id is not None:
@@ -129,7 +120,7 @@ async def create_user(
     """Create a user. `actor` None means the operator's CLI, which needs no role."""
     if actor is not None:
         require_admin(actor, "create users")
-    email = _normalise_email(email, "email")
+    email = validation.normalise_email(email, field="email")
     name = clean_name(name, "name")
     check_password_rules(password)
     if await _email_taken(session, email):
@@ -169,7 +160,7 @@ async def update_user(
     user = await get_visible(session, actor, user_id)
     before = _snapshot(user)
     if email is not UNSET:
-        email = _normalise_email(email, "email")
+        email = validation.normalise_email(email, field="email")
         if await _email_taken(session, email, except_id=user.id):
             raise fail(ErrorCode.ALREADY_EXISTS, "A user with this email already exists", "email")
         user.email = email

@@ -14,17 +14,35 @@ from email_validator import EmailNotValidError, validate_email
 from db.models import ChannelKind, CheckDigit, FieldType
 from services.errors import DomainError, ErrorCode, Problem, fail
 
-_INSTAGRAM = re.compile(r"[a-z0-9._]{1,30}")
-_MESSENGER = re.compile(r"[a-z0-9.]{5,50}|\d{5,20}")
-_URL_PREFIX = re.compile(r"^(https?://)?(www\.)?(instagram\.com/|m\.me/|facebook\.com/|messenger\.com/t/)", re.I)
+# Character classes are spelled out: \d would also accept Arabic-Indic and other Unicode digits.
+_HANDLES = {
+    ChannelKind.INSTAGRAM: re.compile(r"[a-z0-9._]{1,30}"),
+    # A username, or the numeric id of a profile that has none.
+    ChannelKind.MESSENGER: re.compile(r"[a-z0-9.]{5,50}|[0-9]{5,20}"),
+}
+_PROFILE_URLS = {
+    ChannelKind.INSTAGRAM: re.compile(r"(https?://)?(www\.)?instagram\.com/", re.IGNORECASE),
+    ChannelKind.MESSENGER: re.compile(
+        r"(https?://)?(www\.|m\.)?(m\.me/|facebook\.com/|messenger\.com/t/)", re.IGNORECASE
+    ),
+}
 _DOCUMENT_NOISE = re.compile(r"[\s./\-]")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Integral floats beyond this print digits the float never held; they stay floats.
+_SAFE_INTEGER = 2**53
+_MAX_TEXT = 1000
 
 
 def normalise_phone(value: str, *, default_region: str, field: str) -> str:
-    """E.164. For Argentina, phonenumbers folds the mobile "9" after +54 and the national
-    "0…15" form into one number, so "+54 9 11 4444-5555" and "011 15-4444-5555" agree."""
+    """The number in E.164; numbers typed without + belong to default_region."""
+    # Argentina: phonenumbers drops the trunk "0" and the "15" typed after the area code and
+    # writes the mobile "9" after +54 instead, so "+54 9 11 4444-5555", "011 15-4444-5555" and
+    # "9 11 4444 5555" are all +5491144445555. Without a 9 or a 15, "11 4444 5555" is a valid
+    # fixed line, +541144445555: the digits alone cannot tell, so it is not turned into a mobile.
     try:
-        number = phonenumbers.parse(value, default_region)
+        number = phonenumbers.parse(value, default_region.upper())
     except phonenumbers.NumberParseException:
         raise fail(ErrorCode.INVALID, "Not a phone number", field) from None
     if not phonenumbers.is_valid_number(number):
@@ -33,6 +51,7 @@ def normalise_phone(value: str, *, default_region: str, field: str) -> str:
 
 
 def normalise_email(value: str, *, field: str) -> str:
+    """The address as email-validator normalises it (domain lower-cased, local part kept)."""
     try:
         # Deliverability needs DNS; the format check is what an API can promise.
         return validate_email(value.strip(), check_deliverability=False).normalized
@@ -41,14 +60,23 @@ def normalise_email(value: str, *, field: str) -> str:
 
 
 def normalise_handle(kind: ChannelKind, value: str, *, field: str) -> str:
-    handle = _URL_PREFIX.sub("", value.strip()).lstrip("@").strip("/").lower()
-    pattern = _INSTAGRAM if kind is ChannelKind.INSTAGRAM else _MESSENGER
+    """The lower-cased user name of an Instagram or Messenger handle, @name or profile URL."""
+    pattern, url = _HANDLES.get(kind), _PROFILE_URLS.get(kind)
+    if pattern is None or url is None:
+        raise ValueError(f"{kind} is not a handle channel")
+    handle = value.strip()
+    link = url.match(handle)
+    if link:
+        # Links copied from a browser carry "?igsh=…" or "/" after the name.
+        handle = re.split(r"[?#]", handle[link.end() :], maxsplit=1)[0].rstrip("/")
+    handle = handle.removeprefix("@").lower()
     if not pattern.fullmatch(handle):
         raise fail(ErrorCode.INVALID, f"Not a valid {kind.value.lower()} user name", field)
     return handle
 
 
 def normalise_channel(kind: ChannelKind, value: str, *, default_region: str, field: str) -> str:
+    """The value a channel is stored and matched by: E.164, email address or handle."""
     if not value or not value.strip():
         raise fail(ErrorCode.REQUIRED, "Must not be blank", field)
     if kind in (ChannelKind.PHONE, ChannelKind.WHATSAPP):
@@ -59,7 +87,12 @@ def normalise_channel(kind: ChannelKind, value: str, *, default_region: str, fie
 
 
 def normalise_document_number(raw: str) -> str:
+    """The number without spaces, dots, dashes or slashes, upper-cased."""
     return _DOCUMENT_NOISE.sub("", raw).upper()
+
+
+def _digits(number: str) -> bool:
+    return number.isascii() and number.isdigit()
 
 
 def _mod11(body: str, weights: Sequence[int]) -> int:
@@ -70,50 +103,54 @@ def _check_ok(number: str, rule: CheckDigit) -> bool:
     if rule is CheckDigit.NONE:
         return True
     if rule is CheckDigit.CUIT:
-        if len(number) != 11 or not number.isdigit():
+        if len(number) != 11 or not _digits(number):
             return False
         check = _mod11(number[:10], (5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
-        check = {11: 0}.get(check, check)
-        return check != 10 and check == int(number[10])
+        # 10 has no digit: AFIP never issues such a number (it changes the prefix instead).
+        return check != 10 and {11: 0}.get(check, check) == int(number[10])
     if rule is CheckDigit.RUC_PE:
-        if len(number) != 11 or not number.isdigit():
+        if len(number) != 11 or not _digits(number):
             return False
         check = _mod11(number[:10], (5, 4, 3, 2, 7, 6, 5, 4, 3, 2))
         return {10: 0, 11: 1}.get(check, check) == int(number[10])
     if rule is CheckDigit.CPF:
-        if len(number) != 11 or not number.isdigit() or len(set(number)) == 1:
+        # 000.000.000-00 … 999.999.999-99 pass the arithmetic but are not issued.
+        if len(number) != 11 or not _digits(number) or len(set(number)) == 1:
             return False
         for size in (9, 10):
             total = sum(int(d) * w for d, w in zip(number[:size], range(size + 1, 1, -1), strict=True))
-            digit = (total * 10) % 11 % 10
-            if digit != int(number[size]):
+            if (total * 10) % 11 % 10 != int(number[size]):
                 return False
         return True
     if rule is CheckDigit.CI_UY:
-        if not number.isdigit() or not 7 <= len(number) <= 8:
+        if not _digits(number) or not 2 <= len(number) <= 8:
             return False
         body = number[:-1].zfill(7)
         total = sum(int(d) * w for d, w in zip(body, (2, 9, 8, 7, 6, 3, 4), strict=True))
         return (10 - total % 10) % 10 == int(number[-1])
     if rule is CheckDigit.RUT_CL:
-        body, given = number[:-1], number[-1]
-        if not body.isdigit():
+        body, given = number[:-1], number[-1:]
+        if not _digits(body):
             return False
         total = sum(int(d) * (2 + i % 6) for i, d in enumerate(reversed(body)))
         check = 11 - total % 11
-        expected = {11: "0", 10: "K"}.get(check, str(check))
-        return given == expected
+        return given == {11: "0", 10: "K"}.get(check, str(check))
     raise AssertionError(f"unknown check digit rule {rule}")
 
 
 def check_document(number: str, *, type_code: str, regex: str, rule: CheckDigit, field: str) -> None:
-    if not re.fullmatch(regex, number):
+    """Refuse a normalised document number that misses its type's format or check digit."""
+    # Document numbers are ASCII; a shipped \d would otherwise let other scripts' digits in,
+    # stored in a form that a search typed with 0-9 never finds.
+    if not number.isascii() or not re.fullmatch(regex, number):
         raise fail(ErrorCode.INVALID, f"Does not match the {type_code} format", field)
     if not _check_ok(number, rule):
         raise fail(ErrorCode.INVALID, f"The check digit of this {type_code} is wrong", field)
 
 
 class Definition(Protocol):
+    """What validation reads of a custom field definition (db.models.CustomFieldDefinition)."""
+
     @property
     def key(self) -> str: ...
     @property
@@ -121,11 +158,29 @@ class Definition(Protocol):
     @property
     def type(self) -> str: ...
     @property
-    def options(self) -> list[str]: ...
+    def options(self) -> Sequence[str]: ...
     @property
     def required(self) -> bool: ...
     @property
     def active(self) -> bool: ...
+
+
+def _number(value: object, field: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise fail(ErrorCode.INVALID, "Must be a number", field)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            # int(), not float(): a long integer keeps every digit it was typed with.
+            return int(text)
+        if not _DECIMAL.fullmatch(text):
+            raise fail(ErrorCode.INVALID, "Must be a number", field)
+        value = float(text)
+    if not math.isfinite(value):
+        raise fail(ErrorCode.INVALID, "Must be a finite number", field)
+    return int(value) if value.is_integer() and abs(value) < _SAFE_INTEGER else value
 
 
 def _value(definition: Definition, value: object, field: str) -> object:
@@ -134,39 +189,29 @@ def _value(definition: Definition, value: object, field: str) -> object:
         if not isinstance(value, str):
             raise fail(ErrorCode.INVALID, "Must be text", field)
         text = value.strip()
-        if len(text) > 1000:
-            raise fail(ErrorCode.TOO_LONG, "Must have at most 1000 characters", field)
+        if "\x00" in text:
+            # PostgreSQL text cannot hold NUL; refuse it on every backend alike (as clean_name does).
+            raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
+        if len(text) > _MAX_TEXT:
+            raise fail(ErrorCode.TOO_LONG, f"Must have at most {_MAX_TEXT} characters", field)
         return text
     if kind is FieldType.NUMBER:
-        number: float
-        if isinstance(value, bool):
-            raise fail(ErrorCode.INVALID, "Must be a number", field)
-        if isinstance(value, int | float):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                raise fail(ErrorCode.INVALID, "Must be a number", field) from None
-        else:
-            raise fail(ErrorCode.INVALID, "Must be a number", field)
-        if not math.isfinite(number):
-            raise fail(ErrorCode.INVALID, "Must be a finite number", field)
-        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        return _number(value, field)
     if kind is FieldType.DATE:
-        if not isinstance(value, str):
+        # date.fromisoformat alone also takes "20261101" and week dates such as "2026-W01-1".
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
             raise fail(ErrorCode.INVALID, "Must be a date as YYYY-MM-DD", field)
         try:
             return date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            raise fail(ErrorCode.INVALID, "Must be a date as YYYY-MM-DD", field) from None
+            raise fail(ErrorCode.INVALID, "Not a date in the calendar", field) from None
     if kind is FieldType.BOOLEAN:
         if not isinstance(value, bool):
             raise fail(ErrorCode.INVALID, "Must be true or false", field)
         return value
-    if not isinstance(value, str) or value not in definition.options:
+    if not isinstance(value, str) or value.strip() not in definition.options:
         raise fail(ErrorCode.INVALID, f"Must be one of: {', '.join(definition.options)}", field)
-    return value
+    return value.strip()
 
 
 def validate_custom_fields(
@@ -182,6 +227,7 @@ def validate_custom_fields(
         if definition is None:
             problems.append(Problem(ErrorCode.INVALID, "No such custom field", path))
             continue
+        # A blank string clears the field as null does: forms send "" for an emptied input.
         if value is None or (isinstance(value, str) and not value.strip()):
             if definition.required:
                 problems.append(Problem(ErrorCode.REQUIRED, f"{definition.label} is required", path))
