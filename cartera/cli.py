@@ -1,4 +1,4 @@
-"""The `cartera` command: serve, migrate, create-user, token, export-schema."""
+"""The `cartera` command: serve, migrate, create-user, token, seed-demo, export-schema."""
 
 from __future__ import annotations
 
@@ -136,6 +136,16 @@ def cmd_token(args: argparse.Namespace) -> None:
     )
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def cmd_seed_demo(args: argparse.Namespace) -> None:
     from services import demo
 
@@ -146,30 +156,45 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
         rate = done / seconds if seconds else 0.0
         eta = (total - done) / rate if rate else 0.0
         width = 30
-        bar = "#" * (width * done // max(total, 1))
+        bar = "#" * (width * done // total)
         print(
-            f"\r[{bar:<{width}}] {done:>9,}/{total:,} contacts  {rate:,.0f}/s  eta {eta:,.0f}s",
+            f"\r[{bar:<{width}}] {done:>9,}/{total:,} contacts  {rate:,.0f}/s  eta {eta:,.0f}s ",
             end="",
             file=sys.stderr,
             flush=True,
         )
 
+    def stage(message: str) -> None:
+        print(f"\n{message}…", end="", file=sys.stderr, flush=True)
+
     async def run() -> demo.DemoResult:
         engine = create_engine(settings.database_url)
         try:
-            return await demo.seed(engine, contacts=args.contacts, seed_value=args.seed, progress=progress)
+            return await demo.seed(engine, contacts=args.contacts, seed_value=args.seed, progress=progress, stage=stage)
         finally:
             await engine.dispose()
 
+    print(f"seeding {args.contacts:,} demo contacts (seed {args.seed})", file=sys.stderr)
     try:
         result = asyncio.run(run())
-    except demo.AlreadySeeded as error:
+    except demo.SeedError as error:
         raise CommandError(str(error)) from None
+    except KeyboardInterrupt:
+        # The load is one transaction: nothing of it was kept.
+        print("\ncartera: interrupted; nothing was loaded", file=sys.stderr)
+        raise SystemExit(130) from None
     print(file=sys.stderr)
-    print(f"Loaded {result.contacts:,} contacts and {result.companies:,} companies in {result.seconds:.1f}s.")
+    print(
+        f"Loaded {result.contacts:,} contacts ({result.channels:,} channels, {result.addresses:,} addresses) "
+        f"and {result.companies:,} companies in {result.seconds:.1f}s."
+    )
     print(f"Sign in with any of these users; the password of all of them is {demo.DEMO_PASSWORD}")
     for user in result.users:
-        print(f"  {user.role.value:<10} {user.email:<40} {user.name}")
+        print(f"  {user.role.value:<10} {user.email:<42} {user.name:<24} {', '.join(user.teams)}".rstrip())
+    print(
+        "Serve with `cartera serve` and open GraphiQL at http://127.0.0.1:8000/graphql, or get a token with "
+        "`cartera token admin@cartera.demo`."
+    )
 
 
 def cmd_export_schema(_: argparse.Namespace) -> None:
@@ -199,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(run=cmd_token)
     sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(run=cmd_export_schema)
     seed = sub.add_parser("seed-demo", help="fill an empty database with demo teams, users, companies and contacts")
-    seed.add_argument("--contacts", type=int, default=10_000)
+    seed.add_argument("--contacts", type=_positive, default=10_000, help="how many contacts (default 10000)")
     seed.add_argument("--seed", type=int, default=2026, help="random seed: the same seed gives the same data")
     seed.set_defaults(run=cmd_seed_demo)
     return p
