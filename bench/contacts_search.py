@@ -2,7 +2,10 @@
 
 Measures p50/p95 latency at one client, through the real app served by uvicorn in its own
 process, of `contacts(filter: {search: ...}, first: 20)` with the list's fields, for:
-  - a name fragment: "perez" (one common term; a few percent of all contacts match);
+  - a last name: "perez" (one common term; a few percent of all contacts match);
+  - a first name: "maria" (as common);
+  - a fragment from inside names: "erez" (matches the same rows as "perez", but starts no name,
+    so the relevance tiers cannot answer it from the name indexes: the slow case);
   - a full name typed without accents: "jose perez" (matches "José Pérez");
   - phone digits: the ten national digits of a seeded mobile, as an agent types them;
   - a document number: a seeded contact's DNI or CUIT.
@@ -64,7 +67,9 @@ async def keywords(url: str, contacts: int) -> dict[str, dict[str, Any]]:
             # +54 9 11 4444 5555: the national number without the mobile 9.
             phone = sample.normalized.removeprefix("+549")
             found: dict[str, dict[str, Any]] = {
-                "name fragment": {"keyword": "perez", "expect": None},
+                "last name": {"keyword": "perez", "expect": None},
+                "first name": {"keyword": "maria", "expect": None},
+                "fragment inside names": {"keyword": "erez", "expect": None},
                 "full name without accents": {"keyword": "jose perez", "expect": None},
                 "phone digits": {"keyword": phone, "expect": sample.id},
                 "document number": {"keyword": sample.document_number, "expect": sample.id},

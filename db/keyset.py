@@ -104,19 +104,29 @@ def _read(row: Any, attr: str) -> Any:
     return row
 
 
-def encode_cursor(row: Any, keys: Sequence[SortKey]) -> str:
-    values = [_encode_value(_read(row, k.attr), k.kind) for k in keys]
+def _wrap(values: list[Any]) -> str:
     raw = json.dumps(values, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+def _unwrap(cursor: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise PaginationError("Invalid cursor") from None
-    if not isinstance(values, list) or len(values) != len(keys):
+    if not isinstance(values, list):
+        raise PaginationError("Invalid cursor")
+    return values
+
+
+def encode_cursor(row: Any, keys: Sequence[SortKey]) -> str:
+    return _wrap([_encode_value(_read(row, k.attr), k.kind) for k in keys])
+
+
+def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+    values = _unwrap(cursor)
+    if len(values) != len(keys):
         raise PaginationError("Invalid cursor")
     return [_decode_value(v, k.kind) for v, k in zip(values, keys, strict=True)]
 
@@ -170,17 +180,75 @@ async def paginate(
 
 
 def _page(rows: list[Any], size: int, backwards: bool, keys: Sequence[SortKey], request: PageRequest) -> Page[Any]:
-    """Trim the one-extra row fetched to learn whether more exist, and restore display order."""
+    return _trim(rows, [encode_cursor(r, keys) for r in rows], size, backwards, request)
+
+
+def _trim(rows: list[Any], cursors: list[str], size: int, backwards: bool, request: PageRequest) -> Page[Any]:
+    """Drop the one extra row fetched to learn whether more exist, and restore display order."""
     more = len(rows) > size
-    rows = rows[:size]
+    rows, cursors = rows[:size], cursors[:size]
     if backwards:
         rows.reverse()
+        cursors.reverse()
     return Page(
         rows=rows,
-        cursors=[encode_cursor(r, keys) for r in rows],
+        cursors=cursors,
         has_next_page=more if not backwards else request.before is not None,
         has_previous_page=more if backwards else request.after is not None,
     )
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One part of a list ordered tier by tier (see paginate_tiers); its keys end with the id."""
+
+    statement: Select[Any]
+    keys: tuple[SortKey, ...]
+
+
+async def paginate_tiers(
+    session: AsyncSession, tiers: Sequence[Tier], *, request: PageRequest, max_page_size: int
+) -> Page[Any]:
+    """One page of the concatenation of disjoint tiers, each in its own key order.
+
+    A ranked list ("names starting with the keyword, then names containing it, then…") as
+    one statement sorts every match by rank before it can return the first page, which at a
+    few percent of a million rows means fetching tens of thousands of rows. Tier by tier,
+    each tier is a plain keyset walk its own index can answer, and a later tier is only
+    queried when the earlier ones ran out: a page costs one statement per tier it reaches.
+    A cursor is [tier, *that tier's key values].
+    """
+    size, backwards = request.size(max_page_size)
+    cursor = request.before if backwards else request.after
+    start, values = (len(tiers) - 1 if backwards else 0), None
+    if cursor is not None:
+        start, values = _decode_tier_cursor(cursor, tiers)
+    rows: list[Any] = []
+    cursors: list[str] = []
+    walk = range(start, -1, -1) if backwards else range(start, len(tiers))
+    for index in walk:
+        tier = tiers[index]
+        stmt = tier.statement
+        if values is not None and index == start:
+            stmt = stmt.where(_beyond(tier.keys, values, backwards))
+        order = [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in tier.keys]
+        found = list((await session.execute(stmt.order_by(*order).limit(size + 1 - len(rows)))).scalars())
+        rows.extend(found)
+        cursors.extend(_wrap([index, *(_encode_value(_read(r, k.attr), k.kind) for k in tier.keys)]) for r in found)
+        if len(rows) > size:
+            break
+    return _trim(rows, cursors, size, backwards, request)
+
+
+def _decode_tier_cursor(cursor: str, tiers: Sequence[Tier]) -> tuple[int, list[Any]]:
+    values = _unwrap(cursor)
+    index = values[0] if values else None
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(tiers):
+        raise PaginationError("Invalid cursor")
+    keys = tiers[index].keys
+    if len(values) != len(keys) + 1:
+        raise PaginationError("Invalid cursor")
+    return index, [_decode_value(v, k.kind) for v, k in zip(values[1:], keys, strict=True)]
 
 
 async def count(session: AsyncSession, stmt: Select[Any]) -> int:

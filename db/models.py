@@ -22,6 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, BigId, UTCDateTime, utcnow
 
+# Folded search and sort keys compare bytewise on both backends (SQLite's default BINARY), so
+# that ORDER BY is the same everywhere and a prefix is an index range (db.search.starts_with).
+FoldedKey = String(401).with_variant(String(401, collation="C"), "postgresql")
+
 
 class Role(enum.StrEnum):
     ADMIN = "ADMIN"
@@ -211,15 +215,17 @@ class Contact(Base):
     # Maintained by services.contacts (C5): "<name> | <document> | <company> | <channels>", folded,
     # phones also as bare digits. search_name is the folded "first last" that ranks results.
     search_text: Mapped[str] = mapped_column(Text)
-    search_name: Mapped[str] = mapped_column(String(401))
+    search_name: Mapped[str] = mapped_column(FoldedKey)
     # Folded "last first": the accent-insensitive alphabetical order of lists.
-    sort_name: Mapped[str] = mapped_column(String(401))
+    sort_name: Mapped[str] = mapped_column(FoldedKey)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         Index("ix_contacts_sort_name", "sort_name", "id"),
+        # Search results whose first names start with the keyword, in first-name order.
+        Index("ix_contacts_search_name", "search_name", "id"),
         Index("ix_contacts_team_sort_name", "team_id", "sort_name", "id"),
         Index("ix_contacts_company_id", "company_id"),
         Index("ix_contacts_document_number", "document_number"),

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 LIKE_ESCAPE = "\\"
@@ -48,3 +48,20 @@ def search_terms(keyword: str) -> list[str]:
 def search_document(*parts: str | None) -> str:
     """The normalised text a contact is found by; each part folded, phones also as bare digits."""
     return " ".join(fold(p) for p in parts if p)
+
+
+def starts_with(column: ColumnElement[str] | QueryableAttribute[str], prefix: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, phrased as the range [prefix, next) that a B-tree answers.
+
+    Only for columns that compare bytewise (db.models.FoldedKey: COLLATE "C" on PostgreSQL,
+    SQLite's BINARY), where the strings starting with a prefix are exactly that range; under
+    a language collation, punctuation weighs nothing and the range would miss some.
+    """
+    if not prefix:
+        return true()
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:
+        last = 0xE000  # surrogates cannot be stored, so nothing sorts among them
+    if last > 0x10FFFF:
+        return column.startswith(prefix, autoescape=True)
+    return and_(column >= prefix, column < prefix[:-1] + chr(last))

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, false, insert, literal, select
+from sqlalchemy import Select, and_, exists, false, insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.base import utcnow
 from db.ids import allocate_ids
-from db.keyset import Page, PageRequest, SortKey, paginate
+from db.keyset import Page, PageRequest, SortKey, Tier, paginate, paginate_tiers
 from db.models import (
     ChannelKind,
     CheckDigit,
@@ -24,7 +24,7 @@ from db.models import (
     CustomFieldDefinition,
     DocumentType,
 )
-from db.search import digits, fold, search_terms
+from db.search import digits, fold, search_terms, starts_with
 from services import audit, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -121,30 +121,21 @@ def search_text(
     )
 
 
-def _relevance(terms: list[str]) -> Any:
-    """3: the name starts with the query; 2: every term is in the name; 1: found elsewhere."""
-    joined = " ".join(terms)
-    in_name = and_(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
-    return case(
-        (Contact.search_name.startswith(joined, autoescape=True), literal(3)),
-        (in_name, literal(2)),
-        else_=literal(1),
-    ).label("relevance")
-
-
 # --- queries --------------------------------------------------------------------------------
 
 
-def _keys(order: ContactOrder, descending: bool, entity: str = "") -> tuple[SortKey, ...]:
-    prefix = f"{entity}." if entity else ""
-    name_keys = (SortKey(Contact.sort_name, f"{prefix}sort_name", "str", descending),)
+def _id_key(descending: bool) -> SortKey:
+    return SortKey(Contact.id, "id", "int", descending)
+
+
+def _keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
     first: tuple[SortKey, ...] = {
-        ContactOrder.NAME: name_keys,
-        ContactOrder.CREATED_AT: (SortKey(Contact.created_at, f"{prefix}created_at", "datetime", descending),),
-        ContactOrder.UPDATED_AT: (SortKey(Contact.updated_at, f"{prefix}updated_at", "datetime", descending),),
-        ContactOrder.RELEVANCE: name_keys,
+        ContactOrder.NAME: (SortKey(Contact.sort_name, "sort_name", "str", descending),),
+        ContactOrder.CREATED_AT: (SortKey(Contact.created_at, "created_at", "datetime", descending),),
+        ContactOrder.UPDATED_AT: (SortKey(Contact.updated_at, "updated_at", "datetime", descending),),
+        ContactOrder.RELEVANCE: (SortKey(Contact.sort_name, "sort_name", "str", descending),),
     }[order]
-    return (*first, SortKey(Contact.id, f"{prefix}id", "int", descending))
+    return (*first, _id_key(descending))
 
 
 def _terms(flt: ContactFilter) -> list[str]:
@@ -153,13 +144,19 @@ def _terms(flt: ContactFilter) -> list[str]:
 
 def filtered(viewer: Principal, flt: ContactFilter) -> Select[Any]:
     """The visible contacts matching the filter: the one definition every contact selection uses."""
+    stmt = _narrowed(viewer, flt)
+    for term in _terms(flt):
+        stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
+    return stmt
+
+
+def _narrowed(viewer: Principal, flt: ContactFilter) -> Select[Any]:
+    """`filtered` but for the keyword's terms, which the relevance tiers phrase their own way."""
     stmt = scopes.contacts(select(Contact), viewer)
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
     if flt.search and "\x00" in flt.search:
         # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
         stmt = stmt.where(false())
-    for term in _terms(flt):
-        stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
     if flt.team_ids:
         stmt = stmt.where(Contact.team_id.in_(flt.team_ids))
     if flt.vip is not None:
@@ -175,6 +172,34 @@ def filtered(viewer: Principal, flt: ContactFilter) -> Select[Any]:
         key, value = flt.custom_field
         stmt = stmt.where(Contact.custom_fields[key].as_string() == str(value))
     return stmt
+
+
+def _relevance_tiers(viewer: Principal, flt: ContactFilter, descending: bool) -> list[Tier]:
+    """A keyword's matches from most to least relevant, each tier in name order (C5).
+
+    1. the name starts with the keyword, first names first ("jose", "jose perez"): by first name;
+    2. it starts with it last names first ("perez", "perez jose"): by last name;
+    3. every term is elsewhere in the name ("Ana Gómez Pérez" for "perez"): by last name;
+    4. found only in the document, company or channels: by last name.
+    The tiers are disjoint and together are exactly `filtered`. Tiers 1 and 2 are ranges of the
+    name indexes; their conditions imply the terms, which are left out so that the planner
+    walks those indexes instead of ranking every row the trigram index finds.
+    """
+    terms = _terms(flt)
+    keyword = " ".join(terms)
+    base = _narrowed(viewer, flt)
+    matching = filtered(viewer, flt)
+    first_names_first = starts_with(Contact.search_name, keyword)
+    last_names_first = starts_with(Contact.sort_name, keyword)
+    in_name = and_(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
+    by_first_name = (SortKey(Contact.search_name, "search_name", "str", descending), _id_key(descending))
+    by_last_name = _keys(ContactOrder.NAME, descending)
+    return [
+        Tier(base.where(first_names_first), by_first_name),
+        Tier(base.where(last_names_first, not_(first_names_first)), by_last_name),
+        Tier(matching.where(in_name, not_(first_names_first), not_(last_names_first)), by_last_name),
+        Tier(matching.where(not_(in_name)), by_last_name),
+    ]
 
 
 async def list_contacts(
@@ -193,17 +218,8 @@ async def list_contacts(
     if order is None:
         order = ContactOrder.RELEVANCE if terms else ContactOrder.NAME
     if order is ContactOrder.RELEVANCE and terms:
-        relevance = _relevance(terms)
-        ranked = stmt.add_columns(relevance)
-        keys = (SortKey(relevance, "relevance", "int", descending=True), *_keys(order, descending, "Contact"))
-        result = await paginate(session, ranked, keys=keys, request=page, max_page_size=max_page_size, scalars=False)
-        contacts = Page(
-            rows=[row.Contact for row in result.rows],
-            cursors=result.cursors,
-            has_next_page=result.has_next_page,
-            has_previous_page=result.has_previous_page,
-        )
-        return contacts, stmt
+        tiers = _relevance_tiers(viewer, flt, descending)
+        return await paginate_tiers(session, tiers, request=page, max_page_size=max_page_size), stmt
     return await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size), stmt
 
 

@@ -277,6 +277,99 @@ class TestSearch:
         assert len(names) == len(set(names)) == first["contacts"]["totalCount"]
 
 
+WALK = """
+query($filter: ContactFilter, $first: Int, $after: String, $last: Int, $before: String) {
+  contacts(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { fullName }
+  }
+}
+"""
+
+
+class TestRelevance:
+    # "luna" in every place a keyword can match, most relevant first (services.contacts._relevance_tiers).
+    RANKED = [
+        "Luna Acosta",  # 1: the name starts with it, first names first; by first name
+        "Luna María Zapata",
+        "Ana Luna",  # 2: it starts the name last names first; by last name
+        "Pedro Lunardi",
+        "Carla Gómez Luna",  # 3: elsewhere in the name; by last name
+        "Sol Villaluna",
+        "Zoe Abad",  # 4: only in a channel or the company; by last name
+        "Juan Díaz",
+    ]
+
+    @pytest.fixture
+    async def ranked(self, client: GraphQLClient, factory: Factory, admin: User, team: Team) -> str:
+        token = factory.token(admin)
+        rows = [
+            ("Juan", "Díaz", {"company": {"name": "Luna Hermanos"}}),
+            ("Sol", "Villaluna", {}),
+            ("Luna María", "Zapata", {}),
+            ("Zoe", "Abad", {"channels": [{"kind": "EMAIL", "value": "luna@example.com"}]}),
+            ("Pedro", "Lunardi", {}),
+            ("Carla", "Gómez Luna", {}),
+            ("Ana", "Luna", {}),
+            ("Luna", "Acosta", {}),
+            ("Marta", "Sol", {}),
+        ]
+        for first, last, extra in rows:
+            result = await create(client, token, person(team, firstNames=first, lastNames=last, **extra))
+            assert result["userErrors"] == [], result
+        return token
+
+    async def test_tiers_in_order(self, client: GraphQLClient, ranked: str) -> None:
+        data = await client.data(SEARCH, {"filter": {"search": "LUNA"}}, ranked)
+        assert [n["fullName"] for n in data["contacts"]["nodes"]] == self.RANKED
+        assert data["contacts"]["totalCount"] == len(self.RANKED)
+
+    async def test_one_by_one_forward_and_back_cross_every_tier(self, client: GraphQLClient, ranked: str) -> None:
+        forward: list[str] = []
+        after = None
+        while True:
+            page = (await client.data(WALK, {"filter": {"search": "luna"}, "first": 1, "after": after}, ranked))[
+                "contacts"
+            ]
+            forward += [n["fullName"] for n in page["nodes"]]
+            assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert forward == self.RANKED
+        backward: list[str] = []
+        before = None
+        while True:
+            page = (await client.data(WALK, {"filter": {"search": "luna"}, "last": 3, "before": before}, ranked))[
+                "contacts"
+            ]
+            backward = [n["fullName"] for n in page["nodes"]] + backward
+            if not page["pageInfo"]["hasPreviousPage"]:
+                break
+            before = page["pageInfo"]["startCursor"]
+        assert backward == self.RANKED
+
+    async def test_a_page_queries_only_the_tiers_it_reaches(
+        self, client: GraphQLClient, ranked: str, count_sql: StatementCounter
+    ) -> None:
+        async def statements(first: int) -> int:
+            count_sql.statements.clear()
+            await client.data(WALK, {"filter": {"search": "luna"}, "first": first}, ranked)
+            return count_sql.count
+
+        # The first two matches fill a page of one from tier 1; all eight need the four tiers.
+        assert await statements(1) + 3 == await statements(8)
+
+    # [5,"x",1]: no such tier; [0,"x"]: a key short; ["x",1]: no tier; [0,"x","y"]: a text id; [true,"x",1].
+    @pytest.mark.parametrize(
+        "cursor", ["WzUsIngiLDFd", "WzAsIngiXQ", "WyJ4IiwxXQ", "WzAsIngiLCJ5Il0", "W3RydWUsIngiLDFd"]
+    )
+    async def test_malformed_cursors_are_the_clients_error(
+        self, client: GraphQLClient, ranked: str, cursor: str
+    ) -> None:
+        body = await client.gql(WALK, {"filter": {"search": "luna"}, "first": 1, "after": cursor}, ranked)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 class TestUpdate:
     async def test_only_given_fields_change(
         self, client: GraphQLClient, factory: Factory, admin: User, team: Team
