@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -110,6 +110,37 @@ class SerialSession(AsyncSession):
     async def close(self) -> None:
         async with self._exclusive():
             await super().close()
+
+
+_AFTER_COMMIT = "cartera_after_commit"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run `hook` once the session's transaction has committed; dropped if it rolls back.
+
+    The unit of work that commits runs them (resolvers.uow), so a service can ask for work
+    that must only follow a committed change without knowing who commits.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
+
+
+def take_after_commit(session: AsyncSession) -> list[Callable[[], Awaitable[None]]]:
+    hooks: list[Callable[[], Awaitable[None]]] = session.info.pop(_AFTER_COMMIT, [])
+    return hooks
+
+
+async def refresh_statistics(engine: AsyncEngine, table: str) -> None:
+    """Have PostgreSQL's planner look again at a table a bulk call just changed a lot.
+
+    Autovacuum would, within a minute or so; until then the planner believes the old row
+    counts and picks plans such as sorting a whole portfolio to show its first page.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    # Outside any transaction: the statistics of an ANALYZE that then rolls back are lost.
+    async with engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql(f"ANALYZE {table}")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

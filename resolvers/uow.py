@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import SQLITE_WRITE
-from schema.context import Context
+from db.engine import SQLITE_WRITE, take_after_commit
+from schema.context import Context, OperationState
 from schema.errors import UserError
-from services.errors import DomainError
+from services.errors import ConcurrentChange, DomainError, ErrorCode
 from services.principal import Principal
 
+log = logging.getLogger("cartera.uow")
 T = TypeVar("T")
 P = TypeVar("P")
 
@@ -45,24 +50,54 @@ async def mutate_into(
     return payload(**{field: convert(result)})
 
 
+# PostgreSQL's "try again" answers: a deadlock victim, a serialisation failure.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 5
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, ConcurrentChange):
+        return True
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
 async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]) -> T | list[UserError]:
-    """Commit on success; expected failures come back as typed errors and change nothing."""
+    """Commit on success; expected failures come back as typed errors and change nothing.
+
+    A transaction that lost a race (ConcurrentChange, a deadlock, a serialisation failure) is
+    rolled back and run again from the start, so it decides on what the winner committed.
+    """
     state = ctx.operation
     session = state.session
-    await _begin_write(session)
-    try:
-        result = await work(session)
-        await session.commit()
-    except DomainError as error:
-        await session.rollback()
-        return [UserError.from_problem(p) for p in error.problems]
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        # Later fields of the same document must read what this mutation wrote.
-        state.loaders.clear()
-    for hook in state.after_commit:
+    for attempt in range(1, ATTEMPTS + 1):
+        await _begin_write(session)
+        try:
+            result = await work(session)
+            await session.commit()
+        except DomainError as error:
+            await _roll_back(state)
+            return [UserError.from_problem(p) for p in error.problems]
+        except BaseException as error:
+            await _roll_back(state)
+            if not _retryable(error):
+                raise
+            if attempt == ATTEMPTS:
+                message = "Other changes to the same records kept getting in the way; nothing was changed, try again"
+                return [UserError(field=None, code=ErrorCode.CONFLICT, message=message)]
+            log.info("transaction lost a race; running it again", extra={"attempt": attempt, "reason": repr(error)})
+            # Spread the retries so the racers do not meet again at once.
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311  (jitter, not security)
+            continue
+        finally:
+            # Later fields of the same document must read what this mutation wrote.
+            state.loaders.clear()
+        break
+    for hook in take_after_commit(session):
         await hook()
-    state.after_commit.clear()
     return result
+
+
+async def _roll_back(state: OperationState) -> None:
+    await state.session.rollback()
+    # What the rolled-back work asked to follow its commit never happens.
+    take_after_commit(state.session)

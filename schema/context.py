@@ -7,9 +7,8 @@ one WebSocket connection runs several operations at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,8 +37,6 @@ class OperationState:
     session: AsyncSession
     principal: Principal | None
     loaders: Loaders
-    # Run after the operation's transaction commits (publishing events, for one).
-    after_commit: list[Callable[[], Any]] = field(default_factory=list)
 
 
 _operation: ContextVar[OperationState | None] = ContextVar("cartera_operation", default=None)

@@ -16,6 +16,7 @@ class ErrorCode(enum.StrEnum):
     CONFLICT = "CONFLICT"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    INACTIVE = "INACTIVE"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ def not_found(what: str, field: str | None = None) -> DomainError:
 
 def forbidden(message: str = "You are not allowed to do this", field: str | None = None) -> DomainError:
     return fail(ErrorCode.FORBIDDEN, message, field)
+
+
+class ConcurrentChange(Exception):
+    """Rows this transaction read changed under it before it wrote: the unit of work runs it again."""
 
 
 class Unauthenticated(Exception):
