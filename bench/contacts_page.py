@@ -56,7 +56,7 @@ from db.keyset import encode_cursor
 from db.models import Contact, Role, User
 from services import demo
 from services.auth import issue_token
-from services.contacts import ContactOrder, _keys
+from services.contacts import ContactOrder, sort_keys
 from services.settings import normalise_database_url
 
 NODE = "id fullName initials isVip company { name } channels { kind value } addresses { city } customFields { value }"
@@ -152,7 +152,7 @@ async def admin_token(url: str) -> str:
 
 async def deep_cursor(url: str, contacts: int) -> tuple[int, str]:
     """The cursor of the contact at row DEEP_ROW (or 90% down a smaller list) in the list's order."""
-    keys = _keys(ContactOrder.NAME, False)  # the order `contacts` lists in without a search
+    keys = sort_keys(ContactOrder.NAME, False)  # the order `contacts` lists in without a search
     row = min(DEEP_ROW, int(contacts * 0.9))
     engine = create_engine(url)
     try:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
@@ -18,6 +18,8 @@ from db.models import (
     ContactAddress,
     ContactChannel,
     DocumentType,
+    Portfolio,
+    PortfolioMember,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -134,3 +136,66 @@ async def addresses_by_contact(session: AsyncSession, contact_ids: Sequence[int]
     for address in await session.scalars(stmt):
         grouped[address.contact_id].append(address)
     return grouped
+
+
+AUDIT_ENTRY_KEYS = (SortKey(AuditEvent.id, "id", "int"),)
+# The entries of a bulk call's event: the history rows of each contact it touched, in order.
+AUDIT_ENTRIES = NestedList(
+    AuditEvent,
+    AUDIT_ENTRY_KEYS,
+    AuditEvent.batch_id,
+    lambda viewer: scopes.audit_events(select(AuditEvent), viewer),
+)
+
+
+async def portfolios_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Portfolio]:
+    rows = await session.scalars(scopes.portfolios(select(Portfolio).where(Portfolio.id.in_(list(ids))), viewer))
+    return {p.id: p for p in rows}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """What a contact in a portfolio shows wherever it is seen (P8): public to whoever sees the contact."""
+
+    portfolio_id: int
+    portfolio_name: str
+    active: bool
+    agent_name: str | None
+    team_name: str | None
+
+
+def _badges() -> Select[*tuple[Any, ...]]:
+    return (
+        select(Portfolio.id, Portfolio.name, Portfolio.active, User.name, Team.name)
+        .outerjoin(User, User.id == Portfolio.agent_id)
+        .outerjoin(Team, Team.id == Portfolio.team_id)
+    )
+
+
+async def badges_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, Badge]:
+    """Badges of contacts the caller already resolved through the contacts scope."""
+    stmt = (
+        _badges()
+        .add_columns(PortfolioMember.contact_id)
+        .join(PortfolioMember, PortfolioMember.portfolio_id == Portfolio.id)
+        .where(PortfolioMember.contact_id.in_(list(contact_ids)))
+    )
+    return {row[5]: Badge(*row[:5]) for row in (await session.execute(stmt)).all()}
+
+
+async def badges_by_portfolio(session: AsyncSession, portfolio_ids: Sequence[int]) -> dict[int, Badge]:
+    """Badges of portfolios a visible contact is or was in (a bulk call's other portfolio)."""
+    rows = (await session.execute(_badges().where(Portfolio.id.in_(list(portfolio_ids))))).all()
+    return {row[0]: Badge(*row) for row in rows}
+
+
+async def portfolio_contact_counts(session: AsyncSession, portfolio_ids: Sequence[int]) -> dict[int, int]:
+    """Members of each portfolio, counted from the membership index."""
+    stmt = (
+        select(PortfolioMember.portfolio_id, func.count())
+        .where(PortfolioMember.portfolio_id.in_(list(portfolio_ids)))
+        .group_by(PortfolioMember.portfolio_id)
+    )
+    counts = dict.fromkeys(portfolio_ids, 0)
+    counts.update({pid: int(n) for pid, n in (await session.execute(stmt)).all()})
+    return counts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -298,3 +298,25 @@ async def count_many(
     counts = {pid: 0 for pid in parent_ids}
     counts.update({pk: int(n) for pk, n in rows})
     return counts
+
+
+def paginate_sequence(items: Sequence[Any], *, request: PageRequest, max_page_size: int) -> Page[Any]:
+    """A page of a list already in memory (a bulk call's outcomes); a cursor is the item's position."""
+    size, backwards = request.size(max_page_size)
+    cursor = request.before if backwards else request.after
+    position: int | None = None
+    if cursor is not None:
+        (position,) = decode_cursor(cursor, (_POSITION,))
+        if position < 0:
+            raise PaginationError("Invalid cursor")
+    if backwards:
+        end = len(items) if position is None else min(position, len(items))
+        indexes = list(range(end - 1, max(end - size - 2, -1), -1))
+    else:
+        start = 0 if position is None else position + 1
+        indexes = list(range(start, min(start + size + 1, len(items))))
+    return _trim([items[i] for i in indexes], [_wrap([i]) for i in indexes], size, backwards, request)
+
+
+# The one key of a position cursor; the column is never queried.
+_POSITION = SortKey(literal_column("0"), "position", "int")

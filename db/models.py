@@ -98,17 +98,24 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # No index on the actor or the action: lists walk occurred_at, and a bulk call writes tens of
+    # thousands of entries at once, each index costing every one of them.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Denormalised so the trail reads the same after a rename and text search needs no join.
     actor_name: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))
     resource_type: Mapped[str] = mapped_column(String(32))
     resource_id: Mapped[int] = mapped_column(BigId)
     resource_name: Mapped[str] = mapped_column(String(400))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The event of the bulk call this entry belongs to (one CONTACT entry per affected contact).
+    batch_id: Mapped[int | None] = mapped_column(BigId)
 
-    __table_args__ = (Index("ix_audit_events_resource", "resource_type", "resource_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_resource", "resource_type", "resource_id", "id"),
+        Index("ix_audit_events_batch_id", "batch_id", "id"),
+    )
 
 
 class AuditEventTeam(Base):
@@ -116,7 +123,10 @@ class AuditEventTeam(Base):
 
     __tablename__ = "audit_event_teams"
 
-    event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key: events are never deleted, and a bulk call links tens of thousands of entries
+    # it has just written, where a per-row check against a table grown in the same transaction
+    # (its statistics from before) turned into a scan per row.
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No foreign key: the trail outlives deleted teams.
     team_id: Mapped[int] = mapped_column(BigId, primary_key=True, index=True)
 
@@ -286,3 +296,39 @@ class ContactAddress(Base):
             postgresql_where=text("is_primary"),
         ),
     )
+
+
+class Portfolio(Base):
+    """A group of contacts owned by a team and/or an agent (P1)."""
+
+    __tablename__ = "portfolios"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # fold(name): what the portfolios search matches.
+    search_name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("team_id IS NOT NULL OR agent_id IS NOT NULL", name="owner"),
+        Index("ix_portfolios_name_id", "name", "id"),
+        Index("ix_portfolios_team_id", "team_id"),
+        Index("ix_portfolios_agent_id", "agent_id"),
+    )
+
+
+class PortfolioMember(Base):
+    """A contact's portfolio. The primary key is the contact: at most one portfolio each (P4)."""
+
+    __tablename__ = "portfolio_members"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id"))
+    # Who assigned it is in the audit trail (the contact's ASSIGNED or MOVED entry).
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_portfolio_members_portfolio_id", "portfolio_id", "contact_id"),)

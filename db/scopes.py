@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, exists, false, or_, select
+from sqlalchemy import Select, and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
-from db.models import AuditEvent, AuditEventTeam, Contact, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import (
+    AuditEvent,
+    AuditEventTeam,
+    Contact,
+    Portfolio,
+    PortfolioMember,
+    Role,
+    Team,
+    TeamMember,
+    TeamSupervisor,
+    User,
+)
 
-S = TypeVar("S", bound=Select[Any])
+# Any statement, whatever it selects: scoping only adds a WHERE clause.
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class Viewer(Protocol):
@@ -62,8 +74,34 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 
 def contacts(stmt: S, viewer: Viewer) -> S:
-    """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams."""
+    """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams,
+    and the contacts of the portfolios it owns as their agent, which it works whatever their team."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
-    return stmt.where(Contact.team_id.in_(scope)) if scope else stmt.where(false())
+    in_teams = Contact.team_id.in_(scope) if scope else false()
+    if viewer.role is not Role.AGENT:
+        return stmt.where(in_teams)
+    owned = (
+        select(PortfolioMember.contact_id)
+        .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
+        .where(Portfolio.agent_id == viewer.user_id)
+    )
+    return stmt.where(or_(in_teams, Contact.id.in_(owned)))
+
+
+def portfolios(stmt: S, viewer: Viewer) -> S:
+    """Who sees, and so manages, a portfolio (P6). ADMIN: all. SUPERVISOR: those of its subtrees'
+    teams, and agent-owned ones without a team whose agent works in them. AGENT: its own, and its
+    teams' ones that no agent owns."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    if viewer.role is Role.AGENT:
+        team_owned = and_(Portfolio.agent_id.is_(None), Portfolio.team_id.in_(scope)) if scope else false()
+        return stmt.where(or_(Portfolio.agent_id == viewer.user_id, team_owned))
+    if not scope:
+        return stmt.where(false())
+    member = aliased(TeamMember)
+    agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, member.team_id.in_(scope))
+    return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import CheckDigit
 from db.models import CustomFieldDefinition as DefinitionRow
 from db.models import DocumentType as DocumentTypeRow
-from resolvers.ids import require_pk
 from resolvers.uow import mutate_into
 from schema.contact_inputs import (
     CreateCustomFieldInput,
@@ -19,6 +18,7 @@ from schema.contact_inputs import (
     UpdateDocumentTypeInput,
 )
 from schema.contact_types import CustomFieldDefinition, DocumentType
+from schema.ids import require_pk
 from schema.types import Info
 from services import catalog
 from services.common import UNSET

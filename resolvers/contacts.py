@@ -11,7 +11,6 @@ from db import keyset
 from db.keyset import PageRequest
 from db.models import Company as CompanyRow
 from db.models import Contact as ContactRow
-from resolvers.ids import optional_pk, pks, require_pk
 from resolvers.uow import mutate, mutate_into
 from schema.connection import Connection, connection
 from schema.contact_inputs import (
@@ -33,6 +32,7 @@ from schema.contact_inputs import (
 from schema.contact_types import Company, Contact
 from schema.enums import OrderDirection
 from schema.errors import UserError
+from schema.ids import optional_pk, require_pk
 from schema.types import CursorArg, Info, PageArg
 from services import companies, contact_details, contacts
 from services.common import UNSET
@@ -40,19 +40,6 @@ from services.companies import CompanyData
 from services.contacts import AddressData, ChannelData, ContactChanges, ContactData, DocumentData
 from services.errors import DomainError, ErrorCode, fail
 from services.principal import Principal
-
-
-def _filter(flt: ContactFilter) -> contacts.ContactFilter:
-    return contacts.ContactFilter(
-        search=flt.search,
-        team_ids=pks(flt.team_ids, "Team", "filter.teamIds"),
-        vip=flt.is_vip,
-        company_ids=pks(flt.company_ids, "Company", "filter.companyIds"),
-        channel_kinds=tuple(flt.channel_kinds or ()),
-        document_number=flt.document_number,
-        custom_field=(flt.custom_field.key, flt.custom_field.value) if flt.custom_field else None,
-        archived=flt.archived,
-    )
 
 
 def _custom(values: list[CustomFieldValueInput]) -> dict[str, object]:
@@ -123,7 +110,7 @@ class ContactQueries:
         page, stmt = await contacts.list_contacts(
             ctx.session,
             ctx.principal,
-            _filter(filter or ContactFilter()),
+            (filter or ContactFilter()).to_service(),
             PageRequest(first=first, after=after, last=last, before=before),
             order=contacts.ContactOrder(order_by.field.value) if order_by else None,
             descending=bool(order_by and order_by.direction is OrderDirection.DESC),

@@ -12,6 +12,7 @@ from db.keyset import PaginationError
 from schema.contact_types import Company, Contact, DocumentType
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
+from schema.portfolio_types import Portfolio
 from schema.types import AuditEvent, Info, Team, User
 
 # type name -> (loader of the row, converter to the GraphQL type)
@@ -22,6 +23,7 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "Contact": (lambda loaders: loaders.contact_by_id, Contact.from_row),
     "Company": (lambda loaders: loaders.company_by_id, Company.from_row),
     "DocumentType": (lambda loaders: loaders.document_type_by_id, DocumentType.from_row),
+    "Portfolio": (lambda loaders: loaders.portfolio_by_id, Portfolio.from_row),
 }
 
 

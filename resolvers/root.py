@@ -24,6 +24,7 @@ from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.lifecycle import OperationLifecycle
 from resolvers.node import NodeQueries
+from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import UserMutations, UserQueries
 from schema.types import AuditEvent, Team, User
@@ -31,12 +32,12 @@ from services.settings import Settings
 
 
 @strawberry.type
-class Query(NodeQueries, UserQueries, TeamQueries, ContactQueries, CatalogQueries, AuditQueries):
+class Query(NodeQueries, UserQueries, TeamQueries, ContactQueries, CatalogQueries, PortfolioQueries, AuditQueries):
     pass
 
 
 @strawberry.type
-class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations):
+class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations, PortfolioMutations):
     pass
 
 

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import keyset
 from db.keyset import PageRequest
 from db.models import Team as TeamRow
-from resolvers.ids import optional_pk, require_pk
 from resolvers.uow import mutate_into
 from schema.connection import Connection, connection
+from schema.ids import optional_pk, require_pk
 from schema.inputs import CreateTeamInput, TeamFilter
 from schema.node import to_global_id
 from schema.payloads import DeleteTeamPayload, TeamPayload

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import keyset
 from db.keyset import PageRequest
 from db.models import User as UserRow
-from resolvers.ids import pks, require_pk
 from resolvers.uow import mutate_into, transaction
 from schema.connection import Connection, connection
 from schema.enums import OrderDirection
 from schema.errors import UserError
+from schema.ids import pks, require_pk
 from schema.inputs import CreateUserInput, UpdateUserInput, UserFilter, UserOrder
 from schema.payloads import LoginResult, LoginSuccess, UserPayload
 from schema.types import CursorArg, Info, PageArg, User

@@ -9,6 +9,8 @@ from db.models import ChannelKind, CheckDigit, FieldType
 from schema.contact_types import Company, Contact, CustomFieldDefinition, DocumentType
 from schema.enums import OrderDirection
 from schema.errors import UserError
+from schema.ids import pks
+from services import contacts
 
 
 @strawberry.enum
@@ -46,6 +48,24 @@ class ContactFilter:
     document_number: str | None = None
     custom_field: CustomFieldMatch | None = None
     archived: bool = strawberry.field(default=False, description="true lists only archived contacts.")
+    portfolio_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="In any of these portfolios."
+    )
+    in_portfolio: bool | None = strawberry.field(default=None, description="true: in some portfolio; false: in none.")
+
+    def to_service(self) -> contacts.ContactFilter:
+        return contacts.ContactFilter(
+            search=self.search,
+            team_ids=pks(self.team_ids, "Team", "filter.teamIds"),
+            vip=self.is_vip,
+            company_ids=pks(self.company_ids, "Company", "filter.companyIds"),
+            channel_kinds=tuple(self.channel_kinds or ()),
+            document_number=self.document_number,
+            custom_field=(self.custom_field.key, self.custom_field.value) if self.custom_field else None,
+            archived=self.archived,
+            portfolio_ids=pks(self.portfolio_ids, "Portfolio", "filter.portfolioIds"),
+            in_portfolio=self.in_portfolio,
+        )
 
 
 @strawberry.input

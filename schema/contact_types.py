@@ -3,19 +3,45 @@ will be a connection field on Contact, `history(first, after)`, of an `Interacti
 when those resources exist: it is not stubbed here."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from db import models
+from db.batches import Badge
 from db.models import ChannelKind, CheckDigit, FieldType
 from schema.node import Node, to_global_id
 from schema.types import Info, Team
+from services.portfolios import OwnerKind
+
+if TYPE_CHECKING:
+    from schema.portfolio_types import Portfolio
 
 strawberry.enum(ChannelKind, name="ChannelKind")
 strawberry.enum(CheckDigit, name="CheckDigit", description="Check-digit algorithm of a document type.")
 strawberry.enum(FieldType, name="CustomFieldType")
+strawberry.enum(OwnerKind, name="PortfolioOwnerKind", description="Who a portfolio belongs to first.")
+
+
+@strawberry.type(description="The portfolio a contact is in, as everyone who sees the contact sees it (P8).")
+class PortfolioBadge:
+    portfolio_id: strawberry.ID
+    portfolio_name: str
+    owner_name: str = strawberry.field(description="The owning agent's name, or the team's when no agent owns it.")
+    owner_kind: OwnerKind
+    active: bool = strawberry.field(description="Whether the portfolio still takes new contacts.")
+
+    @classmethod
+    def from_row(cls, row: Badge) -> "PortfolioBadge":
+        agent_owned = row.agent_name is not None
+        return cls(
+            portfolio_id=to_global_id("Portfolio", row.portfolio_id),
+            portfolio_name=row.portfolio_name,
+            owner_name=(row.agent_name if agent_owned else row.team_name) or "",
+            owner_kind=OwnerKind.AGENT if agent_owned else OwnerKind.TEAM,
+            active=row.active,
+        )
 
 
 @strawberry.type(description="A company contacts work for; a shared directory.")
@@ -234,6 +260,23 @@ class Contact(Node):
     async def primary_address(self, info: Info) -> ContactAddress | None:
         rows = await info.context.loaders.addresses_by_contact.load(self.pk)
         return next((ContactAddress.from_row(a) for a in rows if a.is_primary), None)
+
+    @strawberry.field(description="The badge of the portfolio the contact is in (P8); null when in none.")
+    async def badge(self, info: Info) -> PortfolioBadge | None:
+        row = await info.context.loaders.badge_by_contact.load(self.pk)
+        return PortfolioBadge.from_row(row) if row else None
+
+    @strawberry.field(
+        description="The portfolio the contact is in; null when in none, or when you cannot see it (the badge shows)."
+    )
+    async def portfolio(self, info: Info) -> Annotated["Portfolio", strawberry.lazy("schema.portfolio_types")] | None:
+        from schema.portfolio_types import Portfolio
+
+        badge = await info.context.loaders.badge_by_contact.load(self.pk)
+        if badge is None:
+            return None
+        row = await info.context.loaders.portfolio_by_id.load(badge.portfolio_id)
+        return Portfolio.from_row(row) if row else None
 
     @strawberry.field(description="Values of the custom fields, in the definitions' order.")
     async def custom_fields(self, info: Info) -> list[CustomFieldValue]:

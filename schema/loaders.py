@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import batches
+from db import batches, keyset
 from db.batches import NestedList
 from db.keyset import Page, PageRequest
-from db.models import CustomFieldDefinition
-from services import catalog
+from db.models import Contact, CustomFieldDefinition, PortfolioMember
+from services import catalog, contacts
+from services.contacts import ContactFilter, ContactOrder
 from services.errors import Unauthenticated
 from services.principal import Principal
 
@@ -81,6 +82,38 @@ class NestedCountLoader(DataLoader[int, int]):
         return [counts[k] for k in keys]
 
 
+class _ContactPages(DataLoader[tuple[ContactFilter, PageRequest], Page[Any]]):
+    """Pages of contact lists that are fields of another result (a preview's free contacts): the
+    contacts query's own listing, in its default order, once per distinct filter and page."""
+
+    def __init__(self, loaders: Loaders) -> None:
+        super().__init__()
+        self._loaders = loaders
+
+    async def batch_load_fn(self, keys: list[tuple[ContactFilter, PageRequest]]) -> list[Page[Any]]:
+        pages = []
+        for flt, request in keys:
+            page, _ = await contacts.list_contacts(
+                self._loaders.session,
+                self._loaders.viewer,
+                flt,
+                request,
+                max_page_size=self._loaders.max_page_size,
+            )
+            pages.append(page)
+        return pages
+
+
+class _ContactCounts(DataLoader[ContactFilter, int]):
+    def __init__(self, loaders: Loaders) -> None:
+        super().__init__()
+        self._loaders = loaders
+
+    async def batch_load_fn(self, keys: list[ContactFilter]) -> list[int]:
+        session, viewer = self._loaders.session, self._loaders.viewer
+        return [await keyset.count(session, contacts.filtered(viewer, flt)) for flt in keys]
+
+
 class Loaders:
     """Built per operation, so caches never outlive it nor cross users."""
 
@@ -107,6 +140,16 @@ class Loaders:
         self.user_team_count = NestedCountLoader(self, batches.USER_TEAMS)
         self.user_supervised_teams = NestedPageLoader(self, batches.USER_SUPERVISED_TEAMS)
         self.user_supervised_team_count = NestedCountLoader(self, batches.USER_SUPERVISED_TEAMS)
+        self.portfolio_by_id = _ByKey(lambda ids: batches.portfolios_by_id(session, self.viewer, ids))
+        self.badge_by_contact = _ByKey(lambda ids: batches.badges_by_contact(session, ids))
+        self.badge_by_portfolio = _ByKey(lambda ids: batches.badges_by_portfolio(session, ids))
+        self.portfolio_contact_count = _ByKey(lambda ids: batches.portfolio_contact_counts(session, ids))
+        self.audit_entries = NestedPageLoader(self, batches.AUDIT_ENTRIES)
+        self.audit_entry_count = NestedCountLoader(self, batches.AUDIT_ENTRIES)
+        self.contact_pages = _ContactPages(self)
+        self.contact_counts = _ContactCounts(self)
+        # Nested contact lists of portfolios, one pair of loaders per distinct filter and order.
+        self._portfolio_contacts: dict[tuple[Any, ...], tuple[NestedPageLoader, NestedCountLoader]] = {}
 
     @property
     def viewer(self) -> Principal:
@@ -123,6 +166,24 @@ class Loaders:
         for loader in vars(self).values():
             if isinstance(loader, DataLoader):
                 loader.clear_all()
+        self._portfolio_contacts.clear()
+
+    def portfolio_contacts(
+        self, flt: ContactFilter, order: ContactOrder, descending: bool
+    ) -> tuple[NestedPageLoader, NestedCountLoader]:
+        """Loaders of portfolios' contacts matching `flt`: one statement for every portfolio asking."""
+        key = (flt, order, descending)
+        if key not in self._portfolio_contacts:
+            nested = NestedList(
+                Contact,
+                contacts.sort_keys(order, descending),
+                PortfolioMember.portfolio_id,
+                lambda _viewer: contacts.filtered(self.viewer, flt).join(
+                    PortfolioMember, PortfolioMember.contact_id == Contact.id
+                ),
+            )
+            self._portfolio_contacts[key] = (NestedPageLoader(self, nested), NestedCountLoader(self, nested))
+        return self._portfolio_contacts[key]
 
     async def _definitions(self, keys: Sequence[bool]) -> dict[bool, list[CustomFieldDefinition]]:
         # One key (True): every definition, loaded once per operation however many contacts ask.

@@ -195,12 +195,15 @@ RESOURCE_TYPE_NAMES = {
     "COMPANY": "Company",
     "DOCUMENT_TYPE": "DocumentType",
     "CUSTOM_FIELD": "CustomFieldDefinition",
+    "PORTFOLIO": "Portfolio",
     "BATCH": "AuditEvent",
 }
 
 
 @strawberry.type(description="Who did what to which resource, and when (AU1).")
 class AuditEvent(Node):
+    pk: strawberry.Private[int]
+    batch_pk: strawberry.Private[int | None]
     actor_pk: strawberry.Private[int | None]
     occurred_at: datetime
     actor_name: str = strawberry.field(description="The actor's name when it acted.")
@@ -215,6 +218,8 @@ class AuditEvent(Node):
     def from_row(cls, row: models.AuditEvent) -> "AuditEvent":
         return cls(
             id=to_global_id("AuditEvent", row.id),
+            pk=row.id,
+            batch_pk=row.batch_id,
             actor_pk=row.actor_id,
             occurred_at=row.occurred_at,
             actor_name=row.actor_name,
@@ -228,6 +233,32 @@ class AuditEvent(Node):
             ],
             request_id=row.request_id,
         )
+
+    @strawberry.field(
+        description=(
+            "A bulk call's event: one entry per resource it changed (each contact's own history row), in order."
+        )
+    )
+    async def entries(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection["AuditEvent"]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.audit_entries, loaders.audit_entry_count, self.pk, request, AuditEvent.from_row
+        )
+
+    @strawberry.field(description="For an entry of a bulk call: the call's own event.")
+    async def batch(self, info: Info) -> "AuditEvent | None":
+        if self.batch_pk is None:
+            return None
+        row = await info.context.loaders.audit_event_by_id.load(self.batch_pk)
+        return AuditEvent.from_row(row) if row else None
 
     @strawberry.field(description="The user who acted; null for the system or when you cannot see them.")
     async def actor(self, info: Info) -> User | None:

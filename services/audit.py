@@ -10,15 +10,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, String, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
-from db.base import utcnow
+from db.base import BigId, UTCDateTime, utcnow
 from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import AuditEvent, AuditEventTeam
 from db.search import contains
+from db.sets import int_table
 from services.errors import ErrorCode, fail
 from services.principal import Principal
 
@@ -34,7 +35,9 @@ class AuditAction(enum.StrEnum):
     ACTIVATED = "ACTIVATED"
     DEACTIVATED = "DEACTIVATED"
     DELETED = "DELETED"
+    ASSIGNED = "ASSIGNED"
     MOVED = "MOVED"
+    REMOVED = "REMOVED"
     MEMBER_ADDED = "MEMBER_ADDED"
     MEMBER_REMOVED = "MEMBER_REMOVED"
     SUPERVISOR_ADDED = "SUPERVISOR_ADDED"
@@ -48,6 +51,7 @@ class ResourceType(enum.StrEnum):
     COMPANY = "COMPANY"
     DOCUMENT_TYPE = "DOCUMENT_TYPE"
     CUSTOM_FIELD = "CUSTOM_FIELD"
+    PORTFOLIO = "PORTFOLIO"
     # A bulk call: the event is its own resource and lists what the call did.
     BATCH = "BATCH"
 
@@ -78,6 +82,7 @@ async def record(
     resource_name: str,
     team_ids: Iterable[int] = (),
     changed: Mapping[str, Any] | None = None,
+    batch_id: int | None = None,
 ) -> int:
     """Write one audit event (and its team scope) in the caller's transaction."""
     event_id = await session.scalar(
@@ -92,6 +97,7 @@ async def record(
             resource_name=resource_name[:400],
             changes=dict(changed or {}),
             request_id=request_id_var.get(),
+            batch_id=batch_id,
         )
         .returning(AuditEvent.id)
     )
@@ -171,8 +177,58 @@ async def list_events(
 
 
 async def point_to_self(session: AsyncSession, event_id: int) -> None:
-    """Make an event its own resource (a bulk call's record, listing what the call did)."""
+    """Make an event its own resource (a bulk call's record, whose entries list what the call did)."""
     await session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(resource_id=event_id))
+
+
+async def record_contact_entries(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: AuditAction,
+    batch_id: int,
+    rows: Select[Any],
+    teams: Mapping[int, int],
+) -> int:
+    """One entry in each contact's history, set-based: tens of thousands in two statements.
+
+    `rows` selects the labelled columns resource_id (the contact), resource_name and changes
+    (JSON, e.g. built with db.sets.json_object); `teams` maps each contact to its team, whose
+    supervisors see the entry. The entries' ids come back from the INSERT, so the team links
+    need no second look at the table (whose statistics are stale in the middle of a bulk write).
+    """
+    found = rows.subquery()
+    values = select(
+        literal(utcnow(), UTCDateTime),
+        literal(actor.user_id if actor else None, BigId),
+        literal(actor.name if actor else "system"),
+        literal(action.value),
+        literal(ResourceType.CONTACT.value),
+        found.c.resource_id,
+        func.substr(found.c.resource_name, 1, 400),
+        found.c.changes,
+        literal(request_id_var.get(), String),
+        literal(batch_id, BigId),
+    )
+    columns = [
+        "occurred_at",
+        "actor_id",
+        "actor_name",
+        "action",
+        "resource_type",
+        "resource_id",
+        "resource_name",
+        "changes",
+        "request_id",
+        "batch_id",
+    ]
+    statement = insert(AuditEvent).from_select(columns, values).returning(AuditEvent.id, AuditEvent.resource_id)
+    written = (await session.execute(statement)).all()
+    if written:
+        dialect = session.get_bind().dialect.name
+        links = int_table(dialect, event_id=[e for e, _ in written], team_id=[teams[c] for _, c in written])
+        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
+    return len(written)
 
 
 @dataclass(frozen=True)
@@ -192,6 +248,7 @@ async def record_many(
     action: AuditAction,
     resource_type: ResourceType,
     entries: Sequence[Entry],
+    batch_id: int | None = None,
 ) -> list[int]:
     """Write one audit event per entry in two statements (events, then their team scopes)."""
     if not entries:
@@ -211,6 +268,7 @@ async def record_many(
             "resource_name": e.resource_name[:400],
             "changes": dict(e.changed or {}),
             "request_id": request_id,
+            "batch_id": batch_id,
         }
         for event_id, e in zip(ids, entries, strict=True)
     ]

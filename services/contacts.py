@@ -23,6 +23,7 @@ from db.models import (
     ContactChannel,
     CustomFieldDefinition,
     DocumentType,
+    PortfolioMember,
 )
 from db.search import digits, fold, search_terms, starts_with
 from services import audit, validation
@@ -89,6 +90,11 @@ class ContactFilter:
     document_number: str | None = None
     custom_field: tuple[str, object] | None = None
     archived: bool = False
+    portfolio_ids: tuple[int, ...] = ()
+    # True: in some portfolio; False: in none.
+    in_portfolio: bool | None = None
+    # Exactly these contacts (a selection by ids, as bulk portfolio calls take it).
+    ids: tuple[int, ...] | None = None
 
 
 # --- search text -------------------------------------------------------------------------
@@ -128,7 +134,7 @@ def _id_key(descending: bool) -> SortKey:
     return SortKey(Contact.id, "id", "int", descending)
 
 
-def _keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
+def sort_keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
     first: tuple[SortKey, ...] = {
         ContactOrder.NAME: (SortKey(Contact.sort_name, "sort_name", "str", descending),),
         ContactOrder.CREATED_AT: (SortKey(Contact.created_at, "created_at", "datetime", descending),),
@@ -171,6 +177,16 @@ def _narrowed(viewer: Principal, flt: ContactFilter) -> Select[Any]:
     if flt.custom_field is not None:
         key, value = flt.custom_field
         stmt = stmt.where(Contact.custom_fields[key].as_string() == str(value))
+    if flt.portfolio_ids:
+        ids = list(flt.portfolio_ids)
+        stmt = stmt.where(
+            exists().where(PortfolioMember.contact_id == Contact.id, PortfolioMember.portfolio_id.in_(ids))
+        )
+    if flt.in_portfolio is not None:
+        member = exists().where(PortfolioMember.contact_id == Contact.id)
+        stmt = stmt.where(member if flt.in_portfolio else ~member)
+    if flt.ids is not None:
+        stmt = stmt.where(Contact.id.in_(flt.ids))
     return stmt
 
 
@@ -193,7 +209,7 @@ def _relevance_tiers(viewer: Principal, flt: ContactFilter, descending: bool) ->
     last_names_first = starts_with(Contact.sort_name, keyword)
     in_name = and_(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
     by_first_name = (SortKey(Contact.search_name, "search_name", "str", descending), _id_key(descending))
-    by_last_name = _keys(ContactOrder.NAME, descending)
+    by_last_name = sort_keys(ContactOrder.NAME, descending)
     return [
         Tier(base.where(first_names_first), by_first_name),
         Tier(base.where(last_names_first, not_(first_names_first)), by_last_name),
@@ -220,7 +236,9 @@ async def list_contacts(
     if order is ContactOrder.RELEVANCE and terms:
         tiers = _relevance_tiers(viewer, flt, descending)
         return await paginate_tiers(session, tiers, request=page, max_page_size=max_page_size), stmt
-    return await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size), stmt
+    return await paginate(
+        session, stmt, keys=sort_keys(order, descending), request=page, max_page_size=max_page_size
+    ), stmt
 
 
 async def get_visible(
@@ -428,8 +446,11 @@ async def _company_names(session: AsyncSession, ids: set[int]) -> dict[int, str]
     return {i: name for i, name in rows.all()}
 
 
-async def insert_prepared(session: AsyncSession, actor: Principal, items: Sequence[Prepared]) -> list[int]:
-    """Insert validated contacts with their channels and addresses, set-based, and audit each."""
+async def insert_prepared(
+    session: AsyncSession, actor: Principal, items: Sequence[Prepared], *, batch_id: int | None = None
+) -> list[int]:
+    """Insert validated contacts with their channels and addresses, set-based, and audit each
+    (under the bulk call's event `batch_id`, when there is one)."""
     for item in items:
         if item.new_company is not None:
             company = await create_company(session, actor, item.new_company)
@@ -478,6 +499,7 @@ async def insert_prepared(session: AsyncSession, actor: Principal, items: Sequen
     await audit.record_many(
         session,
         actor=actor,
+        batch_id=batch_id,
         action=AuditAction.CREATED,
         resource_type=ResourceType.CONTACT,
         entries=[
@@ -544,26 +566,27 @@ async def create_contacts(
             problem = Problem(code=ErrorCode.NOT_FOUND, message="Company not found", field="companyId")
             outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=(problem,))
             good.remove((index, prepared))
-    ids = await insert_prepared(session, actor, [p for _, p in good]) if good else []
+    rejected = len(items) - len(good) + rejected_before
+    batch_id = await _record_batch(session, actor, created=len(good), rejected=rejected) if items else None
+    ids = await insert_prepared(session, actor, [p for _, p in good], batch_id=batch_id) if good else []
     for (index, _), contact_id in zip(good, ids, strict=True):
         outcomes[index] = BulkOutcome(index=index, contact_id=contact_id)
-    if ids or outcomes or rejected_before:
-        await _record_batch(session, actor, created=ids, rejected=len(items) - len(ids) + rejected_before)
     return [outcomes[i] for i in range(len(items))]
 
 
-async def _record_batch(session: AsyncSession, actor: Principal, *, created: list[int], rejected: int) -> None:
+async def _record_batch(session: AsyncSession, actor: Principal, *, created: int, rejected: int) -> int:
     event_id = await audit.record(
         session,
         actor=actor,
         action=AuditAction.BULK_CREATED,
         resource_type=ResourceType.BATCH,
         resource_id=0,
-        resource_name=f"{len(created)} contacts created, {rejected} rejected",
-        changed={"created": len(created), "rejected": rejected, "contactIds": created},
+        resource_name=f"{created} contacts created, {rejected} rejected",
+        changed={"created": {"before": None, "after": created}, "rejected": {"before": None, "after": rejected}},
     )
-    # The batch is its own resource: its id points back at this event, which lists the contacts.
+    # The batch is its own resource: its id points back at this event, whose entries are the contacts'.
     await audit.point_to_self(session, event_id)
+    return event_id
 
 
 async def refresh_search(session: AsyncSession, contact: Contact) -> None:

@@ -669,16 +669,20 @@ async def seed(
                 resource_type=audit.ResourceType.BATCH,
                 resource_id=0,
                 resource_name=f"Demo data (seed-demo): {contacts} contacts, seed {seed_value}",
+                # Each field as "after", the shape of every audit change.
                 changed={
-                    "seed": seed_value,
-                    "contacts": contacts,
-                    "contactIds": {"from": start, "to": start + contacts - 1},
-                    "channels": channels,
-                    "addresses": addresses,
-                    "companies": len(refs.companies),
-                    "teams": refs.teams,
-                    "users": [user.email for user in refs.users],
-                    "customFields": refs.fields,
+                    name: {"before": None, "after": value}
+                    for name, value in {
+                        "seed": seed_value,
+                        "contacts": contacts,
+                        "contactIds": {"from": start, "to": start + contacts - 1},
+                        "channels": channels,
+                        "addresses": addresses,
+                        "companies": len(refs.companies),
+                        "teams": refs.teams,
+                        "users": [user.email for user in refs.users],
+                        "customFields": refs.fields,
+                    }.items()
                 },
             )
             await audit.point_to_self(session, event_id)

@@ -73,6 +73,7 @@ class Settings:
     timezone: str = "UTC"
     default_region: str = "AR"
     max_bulk_contacts: int = 5000
+    max_selection_ids: int = 10_000
     log_level: str = "INFO"
 
     @property
@@ -115,6 +116,7 @@ class Settings:
             timezone=timezone,
             default_region=_region(env),
             max_bulk_contacts=_int(env, "CARTERA_MAX_BULK_CONTACTS", cls.max_bulk_contacts),
+            max_selection_ids=_int(env, "CARTERA_MAX_SELECTION_IDS", cls.max_selection_ids),
             log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import scopes
 from db.batches import TEAM_KEYS
 from db.keyset import Page, PageRequest, paginate
-from db.models import Contact, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import Contact, Portfolio, Role, Team, TeamMember, TeamSupervisor, User
 from db.search import contains
 from services import audit
 from services.audit import AuditAction, ResourceType
@@ -173,6 +173,8 @@ async def delete_team(session: AsyncSession, actor: Principal, team_id: int) -> 
     # Contacts (archived ones too) keep their owning team: the foreign key would refuse the delete.
     if await session.scalar(select(exists().where(Contact.team_id == team.id))):
         raise fail(ErrorCode.CONFLICT, "Move this team's contacts to another team first", "id")
+    if await session.scalar(select(exists().where(Portfolio.team_id == team.id))):
+        raise fail(ErrorCode.CONFLICT, "Give this team's portfolios to another team, or delete them, first", "id")
     members = await session.scalar(select(func.count()).where(TeamMember.team_id == team.id))
     supervisors = await session.scalar(select(func.count()).where(TeamSupervisor.team_id == team.id))
     await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))

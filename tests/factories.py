@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +10,22 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
-from db.models import AuditEvent, AuditEventTeam, Role, Team, TeamMember, TeamSupervisor, User
+from db.models import (
+    AuditEvent,
+    AuditEventTeam,
+    Contact,
+    Portfolio,
+    PortfolioMember,
+    Role,
+    Team,
+    TeamMember,
+    TeamSupervisor,
+    User,
+)
+from db.search import fold
 from schema.node import to_global_id
 from services.auth import hash_password, issue_token
+from services.contacts import search_name, search_text, sort_name
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; every factory user shares one hash of PASSWORD.
@@ -92,6 +106,52 @@ class Factory:
             session.add(AuditEventTeam(event_id=event.id, team_id=team.id))
             await session.commit()
 
+    async def contacts(self, team: Team, *names: str) -> list[Contact]:
+        """Contacts named "First Last" in a team, with the search columns the service would write."""
+        async with self.sessionmaker() as session:
+            rows = []
+            for name in names:
+                first, _, last = name.partition(" ")
+                rows.append(
+                    Contact(
+                        first_names=first,
+                        last_names=last,
+                        team_id=team.id,
+                        custom_fields={},
+                        search_name=search_name(first, last),
+                        sort_name=sort_name(first, last),
+                        search_text=search_text(
+                            first_names=first, last_names=last, document=None, company=None, channels=[]
+                        ),
+                    )
+                )
+            session.add_all(rows)
+            await session.commit()
+            return rows
+
+    async def portfolio(
+        self, name: str, *, team: Team | None = None, agent: User | None = None, contacts: Sequence[Contact] = ()
+    ) -> Portfolio:
+        async with self.sessionmaker() as session:
+            portfolio = Portfolio(
+                name=name,
+                search_name=fold(name),
+                team_id=team.id if team else None,
+                agent_id=agent.id if agent else None,
+                active=True,
+            )
+            session.add(portfolio)
+            await session.flush()
+            session.add_all(PortfolioMember(contact_id=c.id, portfolio_id=portfolio.id) for c in contacts)
+            await session.commit()
+            return portfolio
+
+    async def memberships(self) -> dict[int, int]:
+        """contact id -> portfolio id, for every contact in a portfolio."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(select(PortfolioMember.contact_id, PortfolioMember.portfolio_id))
+            return {contact: portfolio for contact, portfolio in rows.all()}
+
     def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
         return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())
 
@@ -104,7 +164,7 @@ class Factory:
             return list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
 
-def gid(obj: User | Team) -> str:
+def gid(obj: User | Team | Contact | Portfolio) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 
 

@@ -716,4 +716,4 @@ class TestBulkLimits:
         assert (payload["createdCount"], payload["rejectedCount"]) == (1, 1)
         assert payload["results"][1]["userErrors"] == [{"field": "teamId", "code": "NOT_FOUND"}]
         batch = next(r for r in await factory.audit_rows() if r.action == "BULK_CREATED")
-        assert (batch.changes["created"], batch.changes["rejected"]) == (1, 1)
+        assert (batch.changes["created"]["after"], batch.changes["rejected"]["after"]) == (1, 1)

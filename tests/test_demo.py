@@ -153,7 +153,7 @@ def test_seed_demo_fills_an_empty_database_once(tmp_path: Path) -> None:
         "SELECT id, action, resource_type, resource_id, actor_id, changes FROM audit_events"
     ).fetchall()
     assert event[1:5] == ("BULK_CREATED", "BATCH", event[0], None)
-    assert json.loads(event[5])["contacts"] == 300
+    assert json.loads(event[5])["contacts"] == {"before": None, "after": 300}
 
     signed_in = asyncio.run(_sign_in(f"sqlite+aiosqlite:///{tmp_path / 'cartera.db'}", users, password))
     assert signed_in == {email: role for role, email in users}

@@ -1,0 +1,198 @@
+"""Benchmark: portfolios at a million contacts (P3-P5, P8), through the real app under uvicorn.
+
+The selection is everything matching one contacts filter: a team's contacts with a WhatsApp
+(about 100,000 of a million). Before it is assigned, the same team's contacts with an email
+(about 108,000) go to another portfolio, "Origen": about half of the selection is then in
+another portfolio, which is the conflict P4 is about. Measured:
+  - assigning the "Origen" share (all free): wall time;
+  - the preview of the selection (free / already / elsewhere, grouped): p50/p95;
+  - assigning the selection with KEEP (the free half joins, the rest stays), then with MOVE
+    (the free half joins, the other half moves from "Origen"): wall time of each call;
+  - removing the selection again, and deleting a portfolio of ~100,000 (releasing them);
+  - the server process's peak memory (VmHWM) before and after the bulk calls;
+  - a page of 50 contacts with their badges: SQL statements per request, p50/p95 at one
+    client, requests/s at 16 clients; the same page as an agent (whose scope includes the
+    contacts of the portfolios it owns).
+Every portfolio it creates is deleted at the end, so it can run again on the same database.
+
+    python bench/portfolios.py --help
+    python bench/portfolios.py --postgres postgresql://postgres@127.0.0.1:5432/test --reuse-database cartera_1m
+
+Prints a JSON summary on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SECRET, latency, percentiles, start_server, statements_per_request, throughput
+from contacts_page import Seeded, add_database_arguments, admin_token, seeded_database
+
+from db.engine import create_engine
+from db.models import Contact, Role, TeamMember, User
+from schema.node import to_global_id
+from services.auth import issue_token
+
+CREATE = """
+mutation($name: String!, $team: ID!) {
+  createPortfolio(input: {name: $name, teamId: $team}) { portfolio { id } userErrors { code message } }
+}
+"""
+ASSIGN = """
+mutation($p: ID!, $filter: ContactFilter!, $policy: ConflictPolicy!) {
+  assignContactsToPortfolio(portfolioId: $p, contacts: {filter: $filter}, onConflict: $policy) {
+    assignedCount movedCount keptCount alreadyInPortfolioCount rejectedCount userErrors { code message }
+  }
+}
+"""
+REMOVE = """
+mutation($p: ID!, $filter: ContactFilter!) {
+  removeContactsFromPortfolio(portfolioId: $p, contacts: {filter: $filter}) { removedCount userErrors { code } }
+}
+"""
+DELETE = "mutation($id: ID!) { deletePortfolio(id: $id) { releasedContactCount userErrors { code } } }"
+PREVIEW = """
+query($p: ID!, $filter: ContactFilter!) {
+  portfolioAssignmentPreview(portfolioId: $p, contacts: {filter: $filter}) {
+    selectedCount freeCount alreadyInPortfolioCount conflictCount movableConflictCount
+    conflicts(first: 10) { nodes { contactCount badge { portfolioName ownerName } } }
+    free(first: 20) { nodes { id fullName } }
+  }
+}
+"""
+NODE = "id fullName initials isVip company { name } channelKinds badge { portfolioName ownerName ownerKind }"
+PAGE = f"query Page($filter: ContactFilter) {{ contacts(first: 50, filter: $filter) {{ nodes {{ {NODE} }} }} }}"
+
+
+async def _team_and_agent(url: str) -> tuple[int, int]:
+    """The team with the most contacts, and one of its agents."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            team = await conn.scalar(
+                select(Contact.team_id).group_by(Contact.team_id).order_by(func.count().desc()).limit(1)
+            )
+            agent = await conn.scalar(
+                select(User.id)
+                .join(TeamMember, TeamMember.user_id == User.id)
+                .where(TeamMember.team_id == team, User.role == Role.AGENT.value)
+                .order_by(User.id)
+                .limit(1)
+            )
+    finally:
+        await engine.dispose()
+    assert team is not None, "no contacts: not a database seeded by services.demo"
+    assert agent is not None, "no agents: not a database seeded by services.demo"
+    return int(team), int(agent)
+
+
+def _peak_memory_mb(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmRSS", "VmHWM")}
+
+
+async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    seconds = time.perf_counter() - started
+    body = response.json()
+    assert "errors" not in body, body
+    (payload,) = body["data"].values()
+    assert not payload.get("userErrors"), payload
+    return payload, round(seconds, 3)
+
+
+async def measure(seeded: Seeded, requests: int) -> dict[str, Any]:
+    token = await admin_token(seeded.url)
+    team, agent = await _team_and_agent(seeded.url)
+    agent_token = issue_token(secret_key=SECRET, user_id=agent, ttl_seconds=3600)
+    team_id = to_global_id("Team", team)
+    selection = {"teamIds": [team_id], "channelKinds": ["WHATSAPP"]}
+    origin_share = {"teamIds": [team_id], "channelKinds": ["EMAIL"]}
+    result: dict[str, Any] = {"database": seeded.name, "contacts": seeded.contacts}
+    proc, base = start_server(seeded.url)
+    headers = {"authorization": f"Bearer {token}"}
+    try:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as client:
+            made: dict[str, str] = {}
+            for name in ("bench Origen", "bench Destino KEEP", "bench Destino MOVE"):
+                payload, _ = await _call(client, CREATE, {"name": name, "team": team_id})
+                made[name] = payload["portfolio"]["id"]
+            result["memory_before_mb"] = _peak_memory_mb(proc.pid)
+            origin, seconds = await _call(
+                client, ASSIGN, {"p": made["bench Origen"], "filter": origin_share, "policy": "KEEP"}
+            )
+            result["assign_all_free"] = {"assigned": origin["assignedCount"], "seconds": seconds}
+
+            preview_body = {"query": PREVIEW, "variables": {"p": made["bench Destino KEEP"], "filter": selection}}
+            preview, _ = await _call(client, PREVIEW, preview_body["variables"])
+            await latency(base, token, preview_body, 2)  # warm-up
+            result["preview"] = {
+                "selected": preview["selectedCount"],
+                "free": preview["freeCount"],
+                "in_other_portfolios": preview["conflictCount"],
+                **percentiles(await latency(base, token, preview_body, max(20, requests // 10))),
+            }
+
+            keep, seconds = await _call(
+                client, ASSIGN, {"p": made["bench Destino KEEP"], "filter": selection, "policy": "KEEP"}
+            )
+            result["assign_keep"] = {"assigned": keep["assignedCount"], "kept": keep["keptCount"], "seconds": seconds}
+            removed, seconds = await _call(client, REMOVE, {"p": made["bench Destino KEEP"], "filter": selection})
+            result["remove"] = {"removed": removed["removedCount"], "seconds": seconds}
+
+            move, seconds = await _call(
+                client, ASSIGN, {"p": made["bench Destino MOVE"], "filter": selection, "policy": "MOVE"}
+            )
+            result["assign_move"] = {"assigned": move["assignedCount"], "moved": move["movedCount"], "seconds": seconds}
+            result["memory_after_mb"] = _peak_memory_mb(proc.pid)
+
+            page = {"query": PAGE, "variables": {"filter": {"portfolioIds": [made["bench Destino MOVE"]]}}}
+            plain = {"query": PAGE, "variables": {}}
+            await latency(base, token, page, 5)
+            result["page_with_badges"] = {
+                "statements_per_request": await statements_per_request(seeded.url, token, PAGE, page["variables"]),
+                **percentiles(await latency(base, token, page, requests)),
+                "requests_per_second": round(await throughput(base, token, page, requests, 16), 1),
+                "concurrency": 16,
+            }
+            result["first_page_with_badges"] = percentiles(await latency(base, token, plain, requests))
+            await latency(base, agent_token, plain, 5)
+            result["first_page_as_agent"] = {
+                "statements_per_request": await statements_per_request(seeded.url, agent_token, PAGE, {}),
+                **percentiles(await latency(base, agent_token, plain, requests)),
+            }
+
+            deleted, seconds = await _call(client, DELETE, {"id": made["bench Destino MOVE"]})
+            result["delete_releasing"] = {"released": deleted["releasedContactCount"], "seconds": seconds}
+            for name in ("bench Origen", "bench Destino KEEP"):
+                await _call(client, DELETE, {"id": made[name]})
+    finally:
+        proc.terminate()
+        proc.wait()
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_database_arguments(parser)
+    args = parser.parse_args()
+    async with seeded_database(args) as seeded:
+        summary = await measure(seeded, args.requests)
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

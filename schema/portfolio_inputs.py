@@ -1,0 +1,267 @@
+"""Inputs and payloads of portfolios: filters, selections of contacts, previews and bulk results."""
+
+import enum
+from dataclasses import replace
+
+import strawberry
+
+from db.keyset import PageRequest, paginate_sequence
+from schema.connection import Connection, connection
+from schema.contact_inputs import ContactFilter
+from schema.contact_types import Contact, PortfolioBadge
+from schema.enums import OrderDirection
+from schema.errors import UserError
+from schema.ids import pks
+from schema.node import to_global_id
+from schema.portfolio_types import ContactAssignmentResult, Portfolio, contacts_of_portfolio
+from schema.types import AuditEvent, CursorArg, Info, PageArg
+from services import contacts
+from services.portfolio_assignment import BulkResult, ConflictGroup, ContactOutcome, Outcome, Preview, Rejection
+from services.portfolios import PortfolioFilter as PortfolioFilterData
+from services.portfolios import PortfolioOrder as PortfolioOrderData
+
+
+@strawberry.enum
+class PortfolioOrderField(enum.Enum):
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.input
+class PortfolioOrder:
+    field: PortfolioOrderField = PortfolioOrderField.NAME
+    direction: OrderDirection = OrderDirection.ASC
+
+    def to_service(self) -> tuple[PortfolioOrderData, bool]:
+        return PortfolioOrderData(self.field.value), self.direction is OrderDirection.DESC
+
+
+@strawberry.input(description="Narrow the portfolios list; all given conditions must hold.")
+class PortfolioFilter:
+    search: str | None = strawberry.field(default=None, description="Part of the name; accents and case ignored.")
+    team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Owned by any of these teams.")
+    agent_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Owned by any of these agents.")
+    active: bool | None = None
+
+    def to_service(self) -> PortfolioFilterData:
+        return PortfolioFilterData(
+            search=self.search,
+            team_ids=pks(self.team_ids, "Team", "filter.teamIds"),
+            agent_ids=pks(self.agent_ids, "User", "filter.agentIds"),
+            active=self.active,
+        )
+
+
+@strawberry.input(
+    one_of=True,
+    description="Which contacts: these ids (from a list's selection), or every contact matching a filter.",
+)
+class ContactSelection:
+    ids: list[strawberry.ID] | None = strawberry.UNSET
+    filter: ContactFilter | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreatePortfolioInput:
+    name: str
+    team_id: strawberry.ID | None = strawberry.field(default=None, description="The owning team…")
+    agent_id: strawberry.ID | None = strawberry.field(
+        default=None, description="…and/or the owning agent (a member of that team when both are given)."
+    )
+
+
+@strawberry.input(description="Only the fields you give change; null clears teamId or agentId (one must remain).")
+class UpdatePortfolioInput:
+    name: str | None = strawberry.UNSET
+    team_id: strawberry.ID | None = strawberry.UNSET
+    agent_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.type
+class PortfolioPayload:
+    portfolio: Portfolio | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletePortfolioPayload:
+    deleted_portfolio_id: strawberry.ID | None = None
+    released_contact_count: int = strawberry.field(default=0, description="Contacts that left with it.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def result_of(outcome: ContactOutcome | str) -> ContactAssignmentResult:
+    """A contact's outcome; a string is a given id that names no contact, reported as not visible (R3)."""
+    if isinstance(outcome, str):
+        return ContactAssignmentResult(
+            contact_pk=0,
+            other_pk=None,
+            contact_id=strawberry.ID(outcome),
+            outcome=Outcome.REJECTED,
+            rejection=Rejection.NOT_VISIBLE,
+        )
+    return ContactAssignmentResult(
+        contact_pk=outcome.contact_id,
+        other_pk=outcome.other_portfolio_id,
+        contact_id=to_global_id("Contact", outcome.contact_id),
+        outcome=outcome.outcome,
+        rejection=outcome.rejection,
+    )
+
+
+@strawberry.type(
+    description="What an assignment or removal did (X2): counts, each contact's outcome, the audit record."
+)
+class PortfolioContactsPayload:
+    done: strawberry.Private[BulkResult | None] = None
+    # Given ids that are not contacts' ids: REJECTED as NOT_VISIBLE, before the others.
+    unreadable: strawberry.Private[tuple[str, ...]] = ()
+    portfolio: Portfolio | None = None
+    assigned_count: int = 0
+    moved_count: int = 0
+    kept_count: int = 0
+    already_in_portfolio_count: int = 0
+    removed_count: int = 0
+    not_in_portfolio_count: int = 0
+    rejected_count: int = 0
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def of(cls, done: BulkResult, unreadable: list[str]) -> "PortfolioContactsPayload":
+        counts = done.counts
+        return cls(
+            done=done,
+            unreadable=tuple(unreadable),
+            portfolio=Portfolio.from_row(done.portfolio),
+            assigned_count=counts[Outcome.ASSIGNED],
+            moved_count=counts[Outcome.MOVED],
+            kept_count=counts[Outcome.KEPT],
+            already_in_portfolio_count=counts[Outcome.ALREADY_IN_PORTFOLIO],
+            removed_count=counts[Outcome.REMOVED],
+            not_in_portfolio_count=counts[Outcome.NOT_IN_PORTFOLIO],
+            rejected_count=counts[Outcome.REJECTED] + len(unreadable),
+        )
+
+    @strawberry.field(description="Each selected contact's outcome, in id order; narrow with `outcomes`.")
+    def results(
+        self,
+        info: Info,
+        outcomes: list[Outcome] | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[ContactAssignmentResult]:
+        everything: list[ContactOutcome | str] = [*self.unreadable, *(self.done.outcomes if self.done else [])]
+        items = [o for o in everything if not outcomes or result_of(o).outcome in outcomes]
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        page = paginate_sequence(items, request=request, max_page_size=info.context.settings.max_page_size)
+
+        async def count() -> int:
+            return len(items)
+
+        return connection(page, result_of, count)
+
+    @strawberry.field(
+        description="The call's audit event on the portfolio; its entries are the affected contacts' history rows."
+    )
+    async def audit_event(self, info: Info) -> AuditEvent | None:
+        if self.done is None or self.done.event_id is None:
+            return None
+        row = await info.context.loaders.audit_event_by_id.load(self.done.event_id)
+        return AuditEvent.from_row(row) if row else None
+
+
+@strawberry.type(description="Selected contacts that are in one other portfolio (P4).")
+class PortfolioConflictGroup:
+    group: strawberry.Private[ConflictGroup]
+    selection: strawberry.Private[contacts.ContactFilter]
+    contact_count: int
+    movable: bool = strawberry.field(
+        description="Whether you may take them out of that portfolio: MOVE moves them, else they are rejected."
+    )
+
+    @strawberry.field(description="The portfolio's badge, as anyone who sees these contacts sees it.")
+    async def badge(self, info: Info) -> PortfolioBadge:
+        row = await info.context.loaders.badge_by_portfolio.load(self.group.portfolio_id)
+        assert row is not None
+        return PortfolioBadge.from_row(row)
+
+    @strawberry.field(description="The portfolio; null when you cannot see it (its badge still shows).")
+    async def portfolio(self, info: Info) -> Portfolio | None:
+        row = await info.context.loaders.portfolio_by_id.load(self.group.portfolio_id)
+        return Portfolio.from_row(row) if row else None
+
+    @strawberry.field(description="The selected contacts in that portfolio, by name.")
+    async def contacts(
+        self, info: Info, first: PageArg = None, after: CursorArg = None, last: PageArg = None, before: CursorArg = None
+    ) -> Connection[Contact]:
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        order = contacts.ContactOrder.NAME
+        return await contacts_of_portfolio(info, self.group.portfolio_id, self.selection, order, False, request)
+
+
+async def _contacts(info: Info, flt: contacts.ContactFilter, request: PageRequest) -> Connection[Contact]:
+    page = await info.context.loaders.contact_pages.load((flt, request))
+    counts = info.context.loaders.contact_counts
+    return connection(page, Contact.from_row, lambda: counts.load(flt))
+
+
+@strawberry.type(description="Where the selected contacts are now, before assigning them to a portfolio (P4).")
+class PortfolioAssignmentPreview:
+    found: strawberry.Private[Preview]
+    portfolio: Portfolio
+    selected_count: int = strawberry.field(description="Contacts selected that you can see.")
+    free_count: int = strawberry.field(description="In no portfolio: they will be assigned.")
+    already_in_portfolio_count: int
+    conflict_count: int = strawberry.field(description="In other portfolios: MOVE moves them, KEEP leaves them.")
+    movable_conflict_count: int = strawberry.field(description="Of those, the ones you may take from their portfolio.")
+    rejected: list[ContactAssignmentResult] = strawberry.field(
+        description="Ids given that cannot be selected: not visible (or missing), or archived."
+    )
+
+    @classmethod
+    def of(cls, found: Preview, unreadable: list[str]) -> "PortfolioAssignmentPreview":
+        return cls(
+            found=found,
+            portfolio=Portfolio.from_row(found.portfolio),
+            selected_count=found.selected,
+            free_count=found.free,
+            already_in_portfolio_count=found.already_in_portfolio,
+            conflict_count=sum(g.count for g in found.conflicts),
+            movable_conflict_count=sum(g.count for g in found.conflicts if g.movable),
+            rejected=[*map(result_of, unreadable), *map(result_of, found.rejected)],
+        )
+
+    @strawberry.field(description="The free contacts, by name (or relevance, with a search).")
+    async def free(
+        self, info: Info, first: PageArg = None, after: CursorArg = None, last: PageArg = None, before: CursorArg = None
+    ) -> Connection[Contact]:
+        flt = replace(self.found.selection, in_portfolio=False)
+        return await _contacts(info, flt, PageRequest(first=first, after=after, last=last, before=before))
+
+    @strawberry.field(description="The contacts already in this portfolio.")
+    async def already_in_portfolio(
+        self, info: Info, first: PageArg = None, after: CursorArg = None, last: PageArg = None, before: CursorArg = None
+    ) -> Connection[Contact]:
+        flt = replace(self.found.selection, portfolio_ids=(self.found.portfolio.id,))
+        return await _contacts(info, flt, PageRequest(first=first, after=after, last=last, before=before))
+
+    @strawberry.field(description="The other portfolios holding selected contacts, most contacts first.")
+    def conflicts(
+        self, info: Info, first: PageArg = None, after: CursorArg = None, last: PageArg = None, before: CursorArg = None
+    ) -> Connection[PortfolioConflictGroup]:
+        groups = sorted(self.found.conflicts, key=lambda g: (-g.count, g.portfolio_id))
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        page = paginate_sequence(groups, request=request, max_page_size=info.context.settings.max_page_size)
+
+        def group(g: ConflictGroup) -> PortfolioConflictGroup:
+            return PortfolioConflictGroup(
+                group=g, selection=self.found.selection, contact_count=g.count, movable=g.movable
+            )
+
+        async def count() -> int:
+            return len(groups)
+
+        return connection(page, group, count)

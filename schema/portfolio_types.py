@@ -1,0 +1,179 @@
+"""Portfolio types (P1-P9): the portfolio, the badge its contacts carry, previews, bulk results, reports."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from db import models
+from db.keyset import PageRequest
+from schema.connection import Connection
+from schema.contact_inputs import ContactFilter as ContactFilterInput
+from schema.contact_inputs import ContactOrder as ContactOrderInput
+from schema.contact_types import Contact, PortfolioBadge
+from schema.enums import OrderDirection
+from schema.node import Node, to_global_id
+from schema.types import CursorArg, Info, PageArg, Team, User, nested_connection
+from services.contacts import ContactFilter, ContactOrder
+from services.portfolio_assignment import ConflictPolicy, Outcome, Rejection
+from services.portfolios import OwnerKind
+
+strawberry.enum(ConflictPolicy, name="ConflictPolicy", description="Selected contacts already in another portfolio.")
+strawberry.enum(Outcome, name="AssignmentOutcome")
+strawberry.enum(Rejection, name="AssignmentRejection", description="Why a selected contact was left alone.")
+
+
+async def contacts_of_portfolio(
+    info: Info,
+    portfolio_pk: int,
+    flt: ContactFilter,
+    order: ContactOrder,
+    descending: bool,
+    request: PageRequest,
+) -> Connection[Contact]:
+    """A nested list of a portfolio's contacts; all the portfolios on a page share one statement."""
+    pages, counts = info.context.loaders.portfolio_contacts(flt, order, descending)
+    return await nested_connection(info, pages, counts, portfolio_pk, request, Contact.from_row)
+
+
+@strawberry.type(description="A group of contacts owned by a team and/or an agent (P1).")
+class Portfolio(Node):
+    pk: strawberry.Private[int]
+    team_pk: strawberry.Private[int | None]
+    agent_pk: strawberry.Private[int | None]
+    name: str
+    active: bool = strawberry.field(description="Inactive portfolios keep their contacts and take no new ones.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Portfolio) -> "Portfolio":
+        return cls(
+            id=to_global_id("Portfolio", row.id),
+            pk=row.id,
+            team_pk=row.team_id,
+            agent_pk=row.agent_id,
+            name=row.name,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The owning team; null when none or when you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        if self.team_pk is None:
+            return None
+        row = await info.context.loaders.team_by_id.load(self.team_pk)
+        return Team.from_row(row) if row else None
+
+    @strawberry.field(description="The owning agent; null when none or when you cannot see them.")
+    async def agent(self, info: Info) -> User | None:
+        if self.agent_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.agent_pk)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="How many contacts the portfolio holds.")
+    async def contact_count(self, info: Info) -> int:
+        return await info.context.loaders.portfolio_contact_count.load(self.pk) or 0
+
+    @strawberry.field(
+        description="Its contacts that you can see (P3), searchable; in name order unless orderBy says otherwise."
+    )
+    async def contacts(
+        self,
+        info: Info,
+        filter: ContactFilterInput | None = None,
+        order_by: ContactOrderInput | None = None,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[Contact]:
+        flt = (filter or ContactFilterInput()).to_service()
+        order = ContactOrder(order_by.field.value) if order_by else ContactOrder.NAME
+        descending = bool(order_by and order_by.direction is OrderDirection.DESC)
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await contacts_of_portfolio(info, self.pk, flt, order, descending, request)
+
+    @strawberry.field(description="The badge its contacts carry.")
+    async def badge(self, info: Info) -> PortfolioBadge:
+        row = await info.context.loaders.badge_by_portfolio.load(self.pk)
+        assert row is not None
+        return PortfolioBadge.from_row(row)
+
+
+@strawberry.type(description="What a bulk portfolio call did with one selected contact (X2).")
+class ContactAssignmentResult:
+    contact_pk: strawberry.Private[int]
+    other_pk: strawberry.Private[int | None]
+    contact_id: strawberry.ID
+    outcome: Outcome
+    rejection: Rejection | None = strawberry.field(description="Set when the outcome is REJECTED.")
+
+    @strawberry.field(description="The contact; null when you cannot see it.")
+    async def contact(self, info: Info) -> Contact | None:
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_row(row) if row else None
+
+    @strawberry.field(
+        description=(
+            "KEPT, or REJECTED as NOT_ALLOWED_TO_MOVE: the portfolio that keeps the contact; MOVED: the one it left."
+        )
+    )
+    async def other_portfolio(self, info: Info) -> PortfolioBadge | None:
+        if self.other_pk is None:
+            return None
+        row = await info.context.loaders.badge_by_portfolio.load(self.other_pk)
+        return PortfolioBadge.from_row(row) if row else None
+
+
+@strawberry.type(description="Contacts per portfolio (P9).")
+class PortfolioContactCount:
+    portfolio: Portfolio
+    contact_count: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> "PortfolioContactCount":
+        """A report row: the portfolio's columns and its contact_count."""
+        portfolio = models.Portfolio(
+            id=row.id,
+            name=row.name,
+            team_id=row.team_id,
+            agent_id=row.agent_id,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        return cls(portfolio=Portfolio.from_row(portfolio), contact_count=row.contact_count)
+
+
+@strawberry.type(description="Portfolios and contacts per owner: the agent, or the team when no agent owns them (P9).")
+class OwnerContactCount:
+    owner_kind: OwnerKind
+    owner_pk: strawberry.Private[int]
+    portfolio_count: int
+    contact_count: int
+
+    @strawberry.field(description="The owning agent (ownerKind AGENT); null when you cannot see them.")
+    async def agent(self, info: Info) -> User | None:
+        if self.owner_kind is not OwnerKind.AGENT:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.owner_pk)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The owning team (ownerKind TEAM); null when you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        if self.owner_kind is not OwnerKind.TEAM:
+            return None
+        row = await info.context.loaders.team_by_id.load(self.owner_pk)
+        return Team.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "OwnerContactCount":
+        return cls(
+            owner_kind=OwnerKind(row.owner_kind),
+            owner_pk=row.owner_id,
+            portfolio_count=row.portfolio_count,
+            contact_count=row.contact_count,
+        )

@@ -1,0 +1,341 @@
+"""Contacts into and out of portfolios (P3, P4, P5): preview, assign with MOVE or KEEP, remove.
+
+A selection is a contacts filter (services.contacts.ContactFilter, `ids` for "these ones"),
+so "everything matching this search" is the contacts query's own definition. Every write is
+set-based: the selected ids travel as one parameter (db.sets.in_ids, id_table) into INSERT … SELECT
+and UPDATE … WHERE id IN (…), and each contact's history entry is written the same way.
+
+Exclusive membership is the database's: portfolio_members is keyed by the contact. Under
+concurrency, the rows a call means to move are locked first (in id order, so two calls never
+wait on each other in a circle); free contacts cannot be locked, so their INSERT skips keys
+another call took meanwhile, and its row count tells: if it differs, the whole call is run
+again on what the other one committed (services.errors.ConcurrentChange).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, func, literal, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import scopes
+from db.base import BigId, UTCDateTime, utcnow
+from db.models import Contact, Portfolio, PortfolioMember
+from db.sets import execute_counting, id_table, in_ids, insert_skipping_existing
+from services import audit, portfolios
+from services.audit import AuditAction
+from services.contacts import ContactFilter, filtered
+from services.errors import ConcurrentChange, ErrorCode, fail
+from services.principal import Principal
+
+
+class ConflictPolicy(enum.StrEnum):
+    """What to do with selected contacts that are in another portfolio (P4)."""
+
+    MOVE = "MOVE"
+    KEEP = "KEEP"
+
+
+class Outcome(enum.StrEnum):
+    ASSIGNED = "ASSIGNED"
+    MOVED = "MOVED"
+    KEPT = "KEPT"
+    ALREADY_IN_PORTFOLIO = "ALREADY_IN_PORTFOLIO"
+    REMOVED = "REMOVED"
+    NOT_IN_PORTFOLIO = "NOT_IN_PORTFOLIO"
+    REJECTED = "REJECTED"
+
+
+class Rejection(enum.StrEnum):
+    NOT_VISIBLE = "NOT_VISIBLE"
+    ARCHIVED = "ARCHIVED"
+    NOT_ALLOWED_TO_MOVE = "NOT_ALLOWED_TO_MOVE"
+
+
+@dataclass(frozen=True)
+class ContactOutcome:
+    contact_id: int
+    outcome: Outcome
+    rejection: Rejection | None = None
+    # KEPT and NOT_ALLOWED_TO_MOVE: the portfolio that keeps it; MOVED: the one it left.
+    other_portfolio_id: int | None = None
+
+
+@dataclass
+class BulkResult:
+    portfolio: Portfolio
+    outcomes: list[ContactOutcome]
+    # The call's audit event on the portfolio (None when it changed nothing); its entries are
+    # the affected contacts' own history rows.
+    event_id: int | None = None
+    counts: Counter[Outcome] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.counts = Counter(o.outcome for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class ConflictGroup:
+    portfolio_id: int
+    count: int
+    # Whether the viewer may take these contacts out of that portfolio (MOVE would move them).
+    movable: bool
+
+
+@dataclass(frozen=True)
+class Preview:
+    portfolio: Portfolio
+    selection: ContactFilter
+    selected: int
+    free: int
+    already_in_portfolio: int
+    conflicts: list[ConflictGroup]
+    rejected: list[ContactOutcome]
+
+
+def _ids_of(viewer: Principal, selection: ContactFilter) -> Select[Any]:
+    return filtered(viewer, selection).with_only_columns(Contact.id)
+
+
+async def _chosen(session: AsyncSession, viewer: Principal, selection: ContactFilter) -> dict[int, int]:
+    """The selected contacts, in id order, with their teams (whose supervisors see their history)."""
+    stmt = filtered(viewer, selection).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
+    return {contact: team for contact, team in (await session.execute(stmt)).all()}
+
+
+async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> list[ContactOutcome]:
+    """The given ids that cannot be selected: not visible (or missing), or archived."""
+    found = dict(
+        (
+            await session.execute(
+                scopes.contacts(select(Contact.id, Contact.archived_at), viewer).where(Contact.id.in_(ids))
+            )
+        ).all()
+    )
+    refused = []
+    for contact_id in dict.fromkeys(ids):
+        if contact_id not in found:
+            refused.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_VISIBLE))
+        elif found[contact_id] is not None:
+            refused.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.ARCHIVED))
+    return refused
+
+
+async def _destination(session: AsyncSession, actor: Principal, portfolio_id: int) -> Portfolio:
+    # FOR SHARE: deactivating or deleting it (FOR UPDATE) waits until this call is done.
+    portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
+    if not portfolio.active:
+        raise fail(ErrorCode.INACTIVE, "This portfolio is inactive: it takes no new contacts", "portfolioId")
+    return portfolio
+
+
+async def preview(session: AsyncSession, viewer: Principal, portfolio_id: int, selection: ContactFilter) -> Preview:
+    """Which selected contacts are free, already here, or in which other portfolio (P4), in one pass."""
+    portfolio = await _destination(session, viewer, portfolio_id)
+    chosen = _ids_of(viewer, selection).subquery()
+    groups = (
+        await session.execute(
+            select(PortfolioMember.portfolio_id, func.count())
+            .select_from(chosen)
+            .outerjoin(PortfolioMember, PortfolioMember.contact_id == chosen.c.id)
+            .group_by(PortfolioMember.portfolio_id)
+        )
+    ).all()
+    counts: dict[int | None, int] = {pid: int(n) for pid, n in groups}
+    others = sorted(pid for pid in counts if pid is not None and pid != portfolio.id)
+    movable = await _manageable(session, viewer, others)
+    return Preview(
+        portfolio=portfolio,
+        selection=selection,
+        selected=sum(counts.values()),
+        free=counts.get(None, 0),
+        already_in_portfolio=counts.get(portfolio.id, 0),
+        conflicts=[ConflictGroup(pid, counts[pid], pid in movable) for pid in others],
+        rejected=await _refused_ids(session, viewer, selection.ids) if selection.ids is not None else [],
+    )
+
+
+async def _manageable(session: AsyncSession, viewer: Principal, portfolio_ids: Sequence[int]) -> set[int]:
+    if not portfolio_ids:
+        return set()
+    stmt = portfolios.managed_ids(viewer).where(Portfolio.id.in_(portfolio_ids))
+    return set(await session.scalars(stmt))
+
+
+async def assign(
+    session: AsyncSession,
+    actor: Principal,
+    portfolio_id: int,
+    selection: ContactFilter,
+    *,
+    policy: ConflictPolicy,
+) -> BulkResult:
+    """Assign the free contacts, and move or keep those in other portfolios (P3, P4, P5)."""
+    dialect = session.get_bind().dialect.name
+    portfolio = await _destination(session, actor, portfolio_id)
+    refused = await _refused_ids(session, actor, selection.ids) if selection.ids is not None else []
+    teams = await _chosen(session, actor, selection)
+    chosen = list(teams)
+    memberships = (
+        select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
+        .where(in_ids(PortfolioMember.contact_id, chosen, dialect))
+        .order_by(PortfolioMember.contact_id)
+    )
+    if policy is ConflictPolicy.MOVE:
+        # Lock the memberships that may move, in id order; a free contact has no row to lock.
+        memberships = memberships.with_for_update()
+    current = dict((await session.execute(memberships)).all())
+    sources = sorted({pid for pid in current.values() if pid != portfolio.id})
+    movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else set()
+    outcomes = list(refused)
+    free: list[int] = []
+    moving: list[int] = []
+    for contact_id in chosen:
+        where = current.get(contact_id)
+        if where is None:
+            free.append(contact_id)
+            outcomes.append(ContactOutcome(contact_id, Outcome.ASSIGNED))
+        elif where == portfolio.id:
+            outcomes.append(ContactOutcome(contact_id, Outcome.ALREADY_IN_PORTFOLIO))
+        elif policy is ConflictPolicy.KEEP:
+            outcomes.append(ContactOutcome(contact_id, Outcome.KEPT, other_portfolio_id=where))
+        elif where in movable:
+            moving.append(contact_id)
+            outcomes.append(ContactOutcome(contact_id, Outcome.MOVED, other_portfolio_id=where))
+        else:
+            outcomes.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_ALLOWED_TO_MOVE, where))
+    result = BulkResult(portfolio=portfolio, outcomes=outcomes)
+    if not free and not moving:
+        return result
+    now = utcnow()
+    moved_from = Counter(current[c] for c in moving)
+    result.event_id = await portfolios.record(
+        session,
+        actor,
+        portfolio,
+        AuditAction.ASSIGNED,
+        {
+            **_counts(result.counts),
+            "onConflict": {"before": None, "after": policy.value},
+        },
+    )
+    if moving:
+        # The entries read each contact's current portfolio: written before the move.
+        await audit.record_contact_entries(
+            session,
+            actor=actor,
+            action=AuditAction.MOVED,
+            batch_id=result.event_id,
+            rows=portfolios.membership_entries(
+                in_ids(Contact.id, moving, dialect), before=portfolios.Origin.CURRENT, after=portfolio
+            ),
+            teams=teams,
+        )
+        moved = await execute_counting(
+            session,
+            update(PortfolioMember)
+            .where(in_ids(PortfolioMember.contact_id, moving, dialect))
+            .values(portfolio_id=portfolio.id, assigned_at=now),
+        )
+        if moved != len(moving):
+            raise ConcurrentChange("a locked membership changed")
+        await _record_sources(session, actor, portfolio, moved_from)
+    if free:
+        rows = select(
+            id_table(free, dialect).subquery().c.id,
+            literal(portfolio.id, BigId),
+            literal(now, UTCDateTime),
+        ).where(true())  # SQLite reads "SELECT … FROM x ON CONFLICT" as a join without one
+        inserted = await execute_counting(
+            session,
+            insert_skipping_existing(PortfolioMember, dialect).from_select(
+                ["contact_id", "portfolio_id", "assigned_at"], rows
+            ),
+        )
+        if inserted != len(free):
+            raise ConcurrentChange("another call took some of the free contacts first")
+        await audit.record_contact_entries(
+            session,
+            actor=actor,
+            action=AuditAction.ASSIGNED,
+            batch_id=result.event_id,
+            rows=portfolios.membership_entries(
+                in_ids(Contact.id, free, dialect), before=portfolios.Origin.NOWHERE, after=portfolio
+            ),
+            teams=teams,
+        )
+    portfolios.refresh_statistics_after(session, len(free) + len(moving))
+    return result
+
+
+async def _record_sources(
+    session: AsyncSession, actor: Principal, destination: Portfolio, moved_from: Counter[int]
+) -> None:
+    """One MOVED event on each portfolio that lost contacts, for its own owners' supervisors."""
+    sources = await session.scalars(select(Portfolio).where(Portfolio.id.in_(list(moved_from))))
+    for source in sources:
+        await portfolios.record(
+            session,
+            actor,
+            source,
+            AuditAction.MOVED,
+            {
+                "contactsMovedOut": {"before": None, "after": moved_from[source.id]},
+                "movedTo": {"before": None, "after": destination.name},
+            },
+        )
+
+
+def _counts(counts: Counter[Outcome]) -> dict[str, Any]:
+    return {outcome.value.lower(): {"before": None, "after": n} for outcome, n in sorted(counts.items()) if n}
+
+
+async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, selection: ContactFilter) -> BulkResult:
+    """Take the selected contacts out of this portfolio (P3, P5); others are reported, untouched."""
+    dialect = session.get_bind().dialect.name
+    portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
+    refused = await _refused_ids(session, actor, selection.ids) if selection.ids is not None else []
+    teams = await _chosen(session, actor, selection)
+    chosen = list(teams)
+    members = list(
+        await session.scalars(
+            select(PortfolioMember.contact_id)
+            .where(
+                in_ids(PortfolioMember.contact_id, chosen, dialect),
+                PortfolioMember.portfolio_id == portfolio.id,
+            )
+            .order_by(PortfolioMember.contact_id)
+            .with_for_update()
+        )
+    )
+    leaving = set(members)
+    outcomes = refused + [
+        ContactOutcome(c, Outcome.REMOVED if c in leaving else Outcome.NOT_IN_PORTFOLIO) for c in chosen
+    ]
+    result = BulkResult(portfolio=portfolio, outcomes=outcomes)
+    if not members:
+        return result
+    result.event_id = await portfolios.record(session, actor, portfolio, AuditAction.REMOVED, _counts(result.counts))
+    await audit.record_contact_entries(
+        session,
+        actor=actor,
+        action=AuditAction.REMOVED,
+        batch_id=result.event_id,
+        rows=portfolios.membership_entries(in_ids(Contact.id, members, dialect), before=portfolio, after=None),
+        teams=teams,
+    )
+    removed = await execute_counting(
+        session,
+        delete(PortfolioMember).where(
+            in_ids(PortfolioMember.contact_id, members, dialect), PortfolioMember.portfolio_id == portfolio.id
+        ),
+    )
+    if removed != len(members):
+        raise ConcurrentChange("a locked membership changed")
+    portfolios.refresh_statistics_after(session, removed)
+    return result

@@ -1,0 +1,379 @@
+"""Portfolios (P1, P2, P6, P9): create, edit, activate, delete, list, and the reports per owner.
+
+Who may do what (P6) is one rule: managing a portfolio means seeing it (db.scopes.portfolios).
+ADMIN and SUPERVISOR also choose owners, within what they see; an AGENT edits only the name
+and the state of its own portfolios, and creates or deletes none.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, ColumnElement, Select, String, case, cast, delete, exists, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
+
+from db import scopes
+from db.engine import after_commit, refresh_statistics
+from db.keyset import Page, PageRequest, SortKey, paginate
+from db.models import Contact, Portfolio, PortfolioMember, Role, Team, TeamMember, User
+from db.search import contains, fold
+from db.sets import json_object
+from services import audit
+from services.audit import AuditAction, ResourceType
+from services.common import UNSET, Maybe, clean_name
+from services.errors import ErrorCode, fail, forbidden, not_found
+from services.principal import Principal
+
+
+class PortfolioOrder(enum.StrEnum):
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@dataclass(frozen=True)
+class PortfolioFilter:
+    search: str | None = None
+    team_ids: tuple[int, ...] = ()
+    agent_ids: tuple[int, ...] = ()
+    active: bool | None = None
+
+
+def _keys(order: PortfolioOrder, descending: bool) -> tuple[SortKey, ...]:
+    first = {
+        PortfolioOrder.NAME: SortKey(Portfolio.name, "name", "str", descending),
+        PortfolioOrder.CREATED_AT: SortKey(Portfolio.created_at, "created_at", "datetime", descending),
+        PortfolioOrder.UPDATED_AT: SortKey(Portfolio.updated_at, "updated_at", "datetime", descending),
+    }[order]
+    return (first, SortKey(Portfolio.id, "id", "int", descending))
+
+
+def filtered(viewer: Principal, flt: PortfolioFilter) -> Select[Portfolio]:
+    stmt = scopes.portfolios(select(Portfolio), viewer)
+    if flt.search and flt.search.strip():
+        stmt = stmt.where(contains(fold(flt.search), Portfolio.search_name))
+    if flt.team_ids:
+        stmt = stmt.where(Portfolio.team_id.in_(flt.team_ids))
+    if flt.agent_ids:
+        stmt = stmt.where(Portfolio.agent_id.in_(flt.agent_ids))
+    if flt.active is not None:
+        stmt = stmt.where(Portfolio.active.is_(flt.active))
+    return stmt
+
+
+async def list_portfolios(
+    session: AsyncSession,
+    viewer: Principal,
+    flt: PortfolioFilter,
+    page: PageRequest,
+    *,
+    order: PortfolioOrder = PortfolioOrder.NAME,
+    descending: bool = False,
+    max_page_size: int,
+) -> tuple[Page[Portfolio], Select[Portfolio]]:
+    stmt = filtered(viewer, flt)
+    result = await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size)
+    return result, stmt
+
+
+async def get_visible(
+    session: AsyncSession,
+    viewer: Principal,
+    portfolio_id: int,
+    field: str = "id",
+    *,
+    lock: Literal["update", "share"] | None = None,
+) -> Portfolio:
+    """The portfolio if the viewer sees (and so manages) it; missing and hidden read the same.
+
+    lock="update" for changing the portfolio itself, "share" for changing its membership:
+    membership calls run side by side, and an edit waits for them (and they for it).
+    """
+    stmt = scopes.portfolios(select(Portfolio).where(Portfolio.id == portfolio_id), viewer)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
+    portfolio = (await session.execute(stmt)).scalar_one_or_none()
+    if portfolio is None:
+        raise not_found("Portfolio", field)
+    return portfolio
+
+
+def managed_ids(viewer: Principal) -> Select[Any]:
+    """The ids of the portfolios the viewer manages, as a subquery (contacts may leave only these)."""
+    return scopes.portfolios(select(Portfolio.id), viewer)
+
+
+# Memberships one call may change before the planner is asked to look at the table again.
+STATISTICS_AFTER = 5_000
+
+
+def refresh_statistics_after(session: AsyncSession, changed: int) -> None:
+    """After a call that changed many memberships, refresh the planner's statistics of the table."""
+    if changed >= STATISTICS_AFTER:
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)  # sessions are made by db.engine.create_sessionmaker
+        after_commit(session, lambda: refresh_statistics(engine, PortfolioMember.__tablename__))
+
+
+# --- owners -------------------------------------------------------------------------------------
+
+
+async def _check_owner(session: AsyncSession, actor: Principal, *, team_id: int | None, agent_id: int | None) -> None:
+    """An owning team the actor sees, an active AGENT it sees, a member of that team if both."""
+    if team_id is None and agent_id is None:
+        raise fail(ErrorCode.REQUIRED, "Give an owning team, an owning agent or both", "teamId")
+    if team_id is not None:
+        stmt = scopes.teams(select(Team.id).where(Team.id == team_id), actor)
+        if await session.scalar(stmt) is None:
+            raise not_found("Team", "teamId")
+    if agent_id is None:
+        return
+    agent = (
+        await session.execute(scopes.users(select(User.role, User.is_active).where(User.id == agent_id), actor))
+    ).one_or_none()
+    if agent is None:
+        raise not_found("User", "agentId")
+    if agent.role != Role.AGENT.value or not agent.is_active:
+        raise fail(ErrorCode.INVALID, "The owning agent must be an active user with the AGENT role", "agentId")
+    if team_id is not None and not await session.scalar(
+        select(exists().where(TeamMember.team_id == team_id, TeamMember.user_id == agent_id))
+    ):
+        raise fail(ErrorCode.INVALID, "The owning agent must be a member of the owning team", "agentId")
+
+
+async def owner_team_ids(session: AsyncSession, portfolios: Iterable[Portfolio]) -> list[int]:
+    """The teams whose supervisors see these portfolios' audit events: the owning team, else the agent's."""
+    teams = {p.team_id for p in portfolios if p.team_id is not None}
+    agents = {p.agent_id for p in portfolios if p.team_id is None and p.agent_id is not None}
+    if agents:
+        teams |= set(await session.scalars(select(TeamMember.team_id).where(TeamMember.user_id.in_(agents))))
+    return sorted(teams)
+
+
+def snapshot(portfolio: Portfolio) -> dict[str, Any]:
+    return {
+        "name": portfolio.name,
+        "teamId": portfolio.team_id,
+        "agentId": portfolio.agent_id,
+        "active": portfolio.active,
+    }
+
+
+async def record(
+    session: AsyncSession,
+    actor: Principal,
+    portfolio: Portfolio,
+    action: AuditAction,
+    changed: dict[str, Any],
+    *,
+    also: Iterable[Portfolio] = (),
+) -> int:
+    """Audit an event on a portfolio, seen by the supervisors of its owners (and of `also`'s)."""
+    return await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        resource_type=ResourceType.PORTFOLIO,
+        resource_id=portfolio.id,
+        resource_name=portfolio.name,
+        team_ids=await owner_team_ids(session, [portfolio, *also]),
+        changed=changed,
+    )
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+def _require_manager(actor: Principal, what: str) -> None:
+    if actor.role is Role.AGENT:
+        raise forbidden(f"Only admins and supervisors can {what}")
+
+
+async def create_portfolio(
+    session: AsyncSession, actor: Principal, *, name: str, team_id: int | None, agent_id: int | None
+) -> Portfolio:
+    _require_manager(actor, "create portfolios")
+    name = clean_name(name, "name")
+    await _check_owner(session, actor, team_id=team_id, agent_id=agent_id)
+    portfolio = Portfolio(name=name, search_name=fold(name), team_id=team_id, agent_id=agent_id, active=True)
+    session.add(portfolio)
+    await session.flush()
+    await record(session, actor, portfolio, AuditAction.CREATED, audit.changes({}, snapshot(portfolio)))
+    return portfolio
+
+
+async def update_portfolio(
+    session: AsyncSession,
+    actor: Principal,
+    portfolio_id: int,
+    *,
+    name: Maybe[str] = UNSET,
+    team_id: Maybe[int | None] = UNSET,
+    agent_id: Maybe[int | None] = UNSET,
+) -> Portfolio:
+    """Change the given fields; a supervisor's new owners must be within what it sees, too."""
+    portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    before = snapshot(portfolio)
+    previous = Portfolio(team_id=portfolio.team_id, agent_id=portfolio.agent_id)
+    if name is not UNSET:
+        portfolio.name = clean_name(name, "name")
+        portfolio.search_name = fold(portfolio.name)
+    if team_id is not UNSET or agent_id is not UNSET:
+        if actor.role is Role.AGENT:
+            raise forbidden(
+                "Agents cannot change who owns a portfolio", "teamId" if team_id is not UNSET else "agentId"
+            )
+        new_team = portfolio.team_id if team_id is UNSET else team_id
+        new_agent = portfolio.agent_id if agent_id is UNSET else agent_id
+        await _check_owner(session, actor, team_id=new_team, agent_id=new_agent)
+        portfolio.team_id, portfolio.agent_id = new_team, new_agent
+    changed = audit.changes(before, snapshot(portfolio))
+    if changed:
+        await session.flush()
+        # The previous owners' supervisors see that it left them.
+        await record(session, actor, portfolio, AuditAction.UPDATED, changed, also=[previous])
+    return portfolio
+
+
+async def set_active(session: AsyncSession, actor: Principal, portfolio_id: int, *, active: bool) -> Portfolio:
+    """Activate or deactivate (P2); an inactive portfolio keeps its contacts but takes no new ones."""
+    portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    if portfolio.active == active:
+        return portfolio
+    portfolio.active = active
+    await session.flush()
+    action = AuditAction.ACTIVATED if active else AuditAction.DEACTIVATED
+    await record(session, actor, portfolio, action, {"active": {"before": not active, "after": active}})
+    return portfolio
+
+
+async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id: int) -> tuple[int, int]:
+    """Delete a portfolio and release its contacts, each with a REMOVED entry in its history.
+
+    Returns (the portfolio id, how many contacts were released).
+    """
+    _require_manager(actor, "delete portfolios")
+    portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    members = select(PortfolioMember.contact_id).where(PortfolioMember.portfolio_id == portfolio.id)
+    teams = {
+        contact: team
+        for contact, team in await session.execute(
+            members.add_columns(Contact.team_id).join(Contact, Contact.id == PortfolioMember.contact_id)
+        )
+    }
+    released = len(teams)
+    event_id = await record(
+        session,
+        actor,
+        portfolio,
+        AuditAction.DELETED,
+        {**audit.changes(snapshot(portfolio), {}), "releasedContacts": {"before": released, "after": 0}},
+    )
+    if released:
+        await audit.record_contact_entries(
+            session,
+            actor=actor,
+            action=AuditAction.REMOVED,
+            batch_id=event_id,
+            rows=membership_entries(Contact.id.in_(members), before=portfolio, after=None),
+            teams=teams,
+        )
+        await session.execute(delete(PortfolioMember).where(PortfolioMember.portfolio_id == portfolio.id))
+        refresh_statistics_after(session, released)
+    await session.delete(portfolio)
+    await session.flush()
+    return portfolio.id, released
+
+
+class Origin(enum.Enum):
+    """Where contacts come from in membership_entries, when it is not one given portfolio."""
+
+    NOWHERE = "NOWHERE"  # they were in no portfolio
+    CURRENT = "CURRENT"  # each one's current portfolio (read before the move is written)
+
+
+def membership_entries(
+    contacts: ColumnElement[bool], *, before: Portfolio | Origin, after: Portfolio | None
+) -> Select[Any]:
+    """The audit rows (audit.record_contact_entries) of the `contacts` entering, leaving or changing portfolio."""
+    stmt = select(
+        Contact.id.label("resource_id"),
+        (Contact.first_names + literal(" ") + Contact.last_names).label("resource_name"),
+    ).where(contacts)
+    before_id: Any = literal(None, BigInteger)
+    before_name: Any = literal(None, String)
+    if isinstance(before, Portfolio):
+        before_id, before_name = literal(before.id, BigInteger), literal(before.name, String)
+    elif before is Origin.CURRENT:
+        source = aliased(Portfolio)
+        stmt = stmt.join(PortfolioMember, PortfolioMember.contact_id == Contact.id).join(
+            source, source.id == PortfolioMember.portfolio_id
+        )
+        before_id, before_name = source.id, source.name
+    after_id = literal(after.id if after else None, BigInteger)
+    after_name = literal(after.name if after else None, String)
+    changes = json_object(
+        "portfolio",
+        json_object("before", before_name, "after", after_name),
+        "portfolioId",
+        json_object("before", before_id, "after", after_id),
+    )
+    return stmt.add_columns(changes.label("changes"))
+
+
+# --- reports (P9) --------------------------------------------------------------------------------
+
+
+def contacts_per_portfolio(viewer: Principal, flt: PortfolioFilter) -> tuple[Select[Any], tuple[SortKey, ...]]:
+    """The visible portfolios with how many contacts each holds, most first."""
+    counts = (
+        select(PortfolioMember.portfolio_id, func.count().label("contact_count"))
+        .group_by(PortfolioMember.portfolio_id)
+        .subquery()
+    )
+    visible = filtered(viewer, flt).subquery()
+    contact_count = func.coalesce(counts.c.contact_count, 0)
+    stmt = select(visible, contact_count.label("contact_count")).outerjoin(
+        counts, counts.c.portfolio_id == visible.c.id
+    )
+    keys = (SortKey(contact_count, "contact_count", "int", True), SortKey(visible.c.id, "id", "int"))
+    return stmt, keys
+
+
+class OwnerKind(enum.StrEnum):
+    AGENT = "AGENT"
+    TEAM = "TEAM"
+
+
+def contacts_per_owner(viewer: Principal, flt: PortfolioFilter) -> tuple[Select[Any], tuple[SortKey, ...]]:
+    """Per owner (the agent of agent-owned portfolios, else the team): portfolios and contacts, most first."""
+    per_portfolio = contacts_per_portfolio(viewer, flt)[0].subquery()
+    kind = case(
+        (per_portfolio.c.agent_id.is_not(None), literal(OwnerKind.AGENT.value)), else_=literal(OwnerKind.TEAM.value)
+    )
+    owner = func.coalesce(per_portfolio.c.agent_id, per_portfolio.c.team_id)
+    # PostgreSQL sums bigints as numeric; the cursor and the API want an integer.
+    contact_count = cast(func.sum(per_portfolio.c.contact_count), BigInteger)
+    stmt = select(
+        kind.label("owner_kind"),
+        owner.label("owner_id"),
+        func.count().label("portfolio_count"),
+        contact_count.label("contact_count"),
+    ).group_by(kind, owner)
+    grouped = stmt.subquery()
+    keys = (
+        SortKey(grouped.c.contact_count, "contact_count", "int", True),
+        SortKey(grouped.c.owner_kind, "owner_kind", "str"),
+        SortKey(grouped.c.owner_id, "owner_id", "int"),
+    )
+    return select(grouped), keys
+
+
+async def report_page(
+    session: AsyncSession, stmt: Select[Any], keys: tuple[SortKey, ...], page: PageRequest, *, max_page_size: int
+) -> Page[Any]:
+    return await paginate(session, stmt, keys=keys, request=page, max_page_size=max_page_size, scalars=False)

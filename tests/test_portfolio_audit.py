@@ -1,0 +1,242 @@
+"""Portfolio events in the audit trail (AU1, AU2): across days, through every filter, per role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from db.models import Role, Team, User
+from services import audit
+from tests.conftest import GraphQLClient
+from tests.factories import Factory, gid
+
+AUDIT = """
+query($filter: AuditEventFilter, $first: Int, $after: String) {
+  auditEvents(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { action resourceType resourceName actorName occurredAt changes { field before after } }
+  }
+}
+"""
+CREATE = """
+mutation($name: String!, $team: ID!) {
+  createPortfolio(input: {name: $name, teamId: $team}) { portfolio { id } userErrors { code } }
+}
+"""
+RENAME = """
+mutation($id: ID!, $name: String!) { updatePortfolio(id: $id, input: {name: $name}) { userErrors { code } } }
+"""
+DEACTIVATE = "mutation($id: ID!) { deactivatePortfolio(id: $id) { userErrors { code } } }"
+ACTIVATE = "mutation($id: ID!) { activatePortfolio(id: $id) { userErrors { code } } }"
+DELETE = "mutation($id: ID!) { deletePortfolio(id: $id) { userErrors { code } } }"
+ASSIGN = """
+mutation($p: ID!, $ids: [ID!]!, $policy: ConflictPolicy!) {
+  assignContactsToPortfolio(portfolioId: $p, contacts: {ids: $ids}, onConflict: $policy) {
+    auditEvent { id entries(first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { resourceName } } }
+    userErrors { code }
+  }
+}
+"""
+REMOVE = """
+mutation($p: ID!, $ids: [ID!]!) {
+  removeContactsFromPortfolio(portfolioId: $p, contacts: {ids: $ids}) { userErrors { code } }
+}
+"""
+ENTRIES = """
+query($id: ID!, $after: String) {
+  node(id: $id) { ... on AuditEvent { entries(first: 2, after: $after) {
+    pageInfo { hasNextPage endCursor } nodes { resourceName action batch { id } } } } }
+}
+"""
+
+# Wednesday 18 November 2026: the account's "now" for these tests.
+DAYS = {
+    "last year": datetime(2025, 12, 30, 12, 0, tzinfo=UTC),
+    "march": datetime(2026, 3, 2, 12, 0, tzinfo=UTC),
+    "early november": datetime(2026, 11, 3, 12, 0, tzinfo=UTC),
+    "monday": datetime(2026, 11, 16, 9, 0, tzinfo=UTC),
+    "today": datetime(2026, 11, 18, 10, 0, tzinfo=UTC),
+}
+NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Set the time audit rows are written at (and the presets' "now"), as a day passes."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr(audit, "utcnow", lambda: moment)
+
+    return set_to
+
+
+@pytest.fixture
+async def teams(factory: Factory) -> tuple[Team, Team]:
+    return await factory.team("Cobranzas"), await factory.team("Ventas")
+
+
+async def call(client: GraphQLClient, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    data = await client.data(query, variables, token)
+    (payload,) = data.values()
+    assert payload["userErrors"] == [], payload
+    result: dict[str, Any] = payload
+    return result
+
+
+@pytest.fixture
+async def history(
+    client: GraphQLClient, factory: Factory, teams: tuple[Team, Team], clock: Callable[[datetime], None]
+) -> dict[str, User]:
+    """A year of one portfolio's life, acted by Sofía, and one event on Ventas' portfolio by Ada."""
+    cobranzas, ventas = teams
+    ada = await factory.user(Role.ADMIN, name="Ada Admin")
+    sofia = await factory.user(Role.SUPERVISOR, name="Sofía Supervisora", supervises=[cobranzas])
+    people = await factory.contacts(cobranzas, "Juan Pérez", "Luz Díaz", "Eva Paz")
+    token = factory.token(sofia)
+    clock(DAYS["last year"])
+    created = await call(client, token, CREATE, {"name": "Recupero Julio", "team": gid(cobranzas)})
+    portfolio = created["portfolio"]["id"]
+    clock(DAYS["march"])
+    await call(client, token, RENAME, {"id": portfolio, "name": "Recupero Agosto"})
+    clock(DAYS["early november"])
+    await call(client, token, DEACTIVATE, {"id": portfolio})
+    clock(DAYS["monday"])
+    await call(client, token, ACTIVATE, {"id": portfolio})
+    clock(DAYS["today"])
+    ids = [gid(p) for p in people]
+    await call(client, token, ASSIGN, {"p": portfolio, "ids": ids, "policy": "KEEP"})
+    await call(client, token, REMOVE, {"p": portfolio, "ids": ids[:1]})
+    other = await call(client, factory.token(ada), CREATE, {"name": "Ventas Julio", "team": gid(ventas)})
+    assert other["portfolio"]["id"]
+    clock(NOW)
+    return {"ada": ada, "sofia": sofia}
+
+
+async def events(client: GraphQLClient, token: str, flt: dict[str, Any]) -> list[tuple[str, str, str]]:
+    data = await client.data(AUDIT, {"filter": flt, "first": 100}, token)
+    return [(n["action"], n["resourceType"], n["resourceName"]) for n in data["auditEvents"]["nodes"]]
+
+
+PORTFOLIOS = {"resourceTypes": ["PORTFOLIO"]}
+
+
+class TestFilters:
+    @pytest.mark.parametrize(
+        ("period", "expected"),
+        [
+            ("TODAY", ["Ventas Julio", "REMOVED", "ASSIGNED"]),
+            ("THIS_WEEK", ["Ventas Julio", "REMOVED", "ASSIGNED", "ACTIVATED"]),
+            ("THIS_MONTH", ["Ventas Julio", "REMOVED", "ASSIGNED", "ACTIVATED", "DEACTIVATED"]),
+            ("THIS_YEAR", ["Ventas Julio", "REMOVED", "ASSIGNED", "ACTIVATED", "DEACTIVATED", "UPDATED"]),
+        ],
+    )
+    async def test_date_presets(
+        self, client: GraphQLClient, factory: Factory, history: dict[str, User], period: str, expected: list[str]
+    ) -> None:
+        found = await events(client, factory.token(history["ada"]), {**PORTFOLIOS, "period": period})
+        assert [name if name == "Ventas Julio" else action for action, _, name in found] == expected
+
+    async def test_custom_range(self, client: GraphQLClient, factory: Factory, history: dict[str, User]) -> None:
+        flt = {**PORTFOLIOS, "from": "2026-03-01T00:00:00Z", "to": "2026-11-16T09:00:00Z"}
+        found = await events(client, factory.token(history["ada"]), flt)
+        assert [a for a, _, _ in found] == ["ACTIVATED", "DEACTIVATED", "UPDATED"]
+
+    async def test_event_types(self, client: GraphQLClient, factory: Factory, history: dict[str, User]) -> None:
+        token = factory.token(history["ada"])
+        found = await events(client, token, {**PORTFOLIOS, "actions": ["ACTIVATED", "DEACTIVATED"]})
+        assert [a for a, _, _ in found] == ["ACTIVATED", "DEACTIVATED"]
+        # Without a resource type, the contacts' own entries of the same calls show too.
+        entries = await events(client, token, {"actions": ["ASSIGNED", "REMOVED"], "resourceTypes": ["CONTACT"]})
+        assert sorted(entries) == [
+            ("ASSIGNED", "CONTACT", "Eva Paz"),
+            ("ASSIGNED", "CONTACT", "Juan Pérez"),
+            ("ASSIGNED", "CONTACT", "Luz Díaz"),
+            ("REMOVED", "CONTACT", "Juan Pérez"),
+        ]
+
+    async def test_text_on_user_or_resource_name(
+        self, client: GraphQLClient, factory: Factory, history: dict[str, User]
+    ) -> None:
+        token = factory.token(history["ada"])
+        # The portfolio was renamed: each event keeps the name it had then.
+        assert [a for a, _, _ in await events(client, token, {**PORTFOLIOS, "text": "julio"})] == ["CREATED", "CREATED"]
+        by_name = await events(client, token, {**PORTFOLIOS, "text": "agosto"})
+        assert [a for a, _, _ in by_name] == ["REMOVED", "ASSIGNED", "ACTIVATED", "DEACTIVATED", "UPDATED"]
+        by_actor = await events(client, token, {**PORTFOLIOS, "text": "SOFÍA"})
+        assert len(by_actor) == 6
+        assert await events(client, token, {**PORTFOLIOS, "text": "sofía", "period": "TODAY"}) == [
+            ("REMOVED", "PORTFOLIO", "Recupero Agosto"),
+            ("ASSIGNED", "PORTFOLIO", "Recupero Agosto"),
+        ]
+
+
+class TestWhoSees:
+    async def test_supervisors_see_their_portfolios_events_agents_none(
+        self, client: GraphQLClient, factory: Factory, history: dict[str, User], teams: tuple[Team, Team]
+    ) -> None:
+        seen = await events(client, factory.token(history["sofia"]), PORTFOLIOS)
+        assert "Ventas Julio" not in {name for _, _, name in seen}
+        assert len(seen) == 6
+        agent = await factory.user(Role.AGENT, teams=[teams[0]])
+        body = await client.gql(AUDIT, {"filter": PORTFOLIOS}, factory.token(agent))
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+class TestBatches:
+    async def test_a_bulk_event_lists_the_contacts_it_touched(
+        self, client: GraphQLClient, factory: Factory, teams: tuple[Team, Team]
+    ) -> None:
+        admin = await factory.user(Role.ADMIN)
+        token = factory.token(admin)
+        people = await factory.contacts(teams[0], "Ana Uno", "Ana Dos", "Ana Tres")
+        portfolio = await factory.portfolio("Cartera", team=teams[0])
+        data = await client.data(
+            ASSIGN, {"p": gid(portfolio), "ids": [gid(p) for p in people], "policy": "KEEP"}, token
+        )
+        event = data["assignContactsToPortfolio"]["auditEvent"]
+        assert event["entries"]["totalCount"] == 3
+        names = [n["resourceName"] for n in event["entries"]["nodes"]]
+        rest = await client.data(
+            ENTRIES, {"id": event["id"], "after": event["entries"]["pageInfo"]["endCursor"]}, token
+        )
+        names += [n["resourceName"] for n in rest["node"]["entries"]["nodes"]]
+        assert sorted(names) == ["Ana Dos", "Ana Tres", "Ana Uno"]
+        assert {n["batch"]["id"] for n in rest["node"]["entries"]["nodes"]} == {event["id"]}
+
+    async def test_the_create_contacts_record_reads_through_the_api(
+        self, client: GraphQLClient, factory: Factory, teams: tuple[Team, Team]
+    ) -> None:
+        # Its changes used to be bare numbers where every reader expects {before, after}: reading it was a 500.
+        admin = await factory.user(Role.ADMIN)
+        token = factory.token(admin)
+        create = """
+        mutation($input: [CreateContactInput!]!) { createContacts(input: $input) { createdCount } }
+        """
+        people = [{"firstNames": n, "lastNames": "Paz", "teamId": gid(teams[0])} for n in ("Ana", "Eva", " ")]
+        await client.data(create, {"input": people}, token)
+        query = """
+        { auditEvents(filter: {actions: [BULK_CREATED]}) { nodes {
+            resourceName changes { field before after } entries(first: 5) { nodes { resourceName } } } } }
+        """
+        (event,) = (await client.data(query, token=token))["auditEvents"]["nodes"]
+        assert event["resourceName"] == "2 contacts created, 1 rejected"
+        assert {c["field"]: c["after"] for c in event["changes"]} == {"created": 2, "rejected": 1}
+        assert sorted(n["resourceName"] for n in event["entries"]["nodes"]) == ["Ana Paz", "Eva Paz"]
+
+    async def test_deleting_a_portfolio_files_each_release_under_it(
+        self, client: GraphQLClient, factory: Factory, teams: tuple[Team, Team]
+    ) -> None:
+        admin = await factory.user(Role.ADMIN)
+        people = await factory.contacts(teams[0], "Ana Uno", "Ana Dos")
+        portfolio = await factory.portfolio("Cartera", team=teams[0], contacts=people)
+        await call(client, factory.token(admin), DELETE, {"id": gid(portfolio)})
+        query = "{ auditEvents(filter: {actions: [DELETED]}) { nodes { entries { nodes { action resourceName } } } } }"
+        (event,) = (await client.data(query, token=factory.token(admin)))["auditEvents"]["nodes"]
+        assert sorted((n["action"], n["resourceName"]) for n in event["entries"]["nodes"]) == [
+            ("REMOVED", "Ana Dos"),
+            ("REMOVED", "Ana Uno"),
+        ]
