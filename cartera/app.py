@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,15 +20,31 @@ from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
 from schema.context import AppState
 from services.settings import Settings
-from subscriptions.broadcast import create_broadcast, ping
+from subscriptions.broadcast import ping
+from subscriptions.hub import Hub, HubSettings
 
 log = logging.getLogger("cartera.app")
 
 
+def hub_settings(settings: Settings) -> HubSettings:
+    return HubSettings(
+        broadcast_url=settings.broadcast_url,
+        inbox_queue=settings.inbox_queue,
+        poll_seconds=settings.event_poll_seconds,
+        relay_seconds=settings.relay_seconds,
+        retention=timedelta(hours=settings.event_retention_hours),
+        presence_grace=timedelta(seconds=settings.presence_grace_seconds),
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
     engine = create_engine(settings.database_url)
-    broadcast = create_broadcast(settings.broadcast_url)
-    state = AppState(settings=settings, sessionmaker=create_sessionmaker(engine), broadcast=broadcast)
+    sessionmaker = create_sessionmaker(engine)
+    # Its own small pool: the feed, the relay and presence never wait behind requests, nor
+    # requests behind them.
+    hub_engine = create_engine(settings.database_url, pool_size=2, max_overflow=4)
+    hub = Hub(create_sessionmaker(hub_engine), hub_settings(settings))
+    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub)
     schema = build_schema(settings)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -53,11 +70,12 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await broadcast.connect()
+        await hub.start()
         try:
             yield
         finally:
-            await broadcast.disconnect()
+            await hub.stop()
+            await hub_engine.dispose()
             await engine.dispose()
 
     app = Starlette(
@@ -72,4 +90,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.cartera = state
     app.state.engine = engine
     app.state.schema = schema
+    app.state.hub = hub
     return app

@@ -7,7 +7,9 @@ Both protocols refuse any operation before an acknowledged connection_init
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +26,10 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from schema.context import AppState, Context
-from services.auth import bearer, read_token
+from services.auth import bearer, read_token, token_expiry
 from services.principal import load_principal
+
+log = logging.getLogger("cartera.ws")
 
 # Strawberry's handlers trust a message's shape (the transport one catches a missing key, the
 # legacy one nothing): JSON that is not an object, or an id or payload of the wrong type, raised
@@ -33,6 +37,9 @@ from services.principal import load_principal
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle(self) -> None:
+        await _serve(self.context, self.websocket.close, super().handle)
+
     async def handle_message(self, message: Message) -> None:
         try:
             await super().handle_message(message)
@@ -41,11 +48,36 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle(self) -> None:
+        await _serve(self.context, self.websocket.close, super().handle)
+
     async def handle_message(self, message: OperationMessage) -> None:
         try:
             await super().handle_message(message)
         except (KeyError, TypeError):
             await self.websocket.close(code=1002, reason="Failed to parse message")
+
+
+async def _serve(
+    context: Context, close: Callable[[int, str], Awaitable[None]], handle: Callable[[], Awaitable[None]]
+) -> None:
+    """Run a protocol handler: its subscriptions may close the socket, its end is recorded."""
+    context.close_socket = close
+    try:
+        await handle()
+    finally:
+        await _connection_closed(context)
+
+
+async def _connection_closed(context: Context) -> None:
+    """The socket is gone: its user may go OFFLINE after the grace (R4)."""
+    if context.connection_id is not None:
+        connection_id, context.connection_id = context.connection_id, None
+        try:
+            await context.app.hub.connection_closed(connection_id)
+        except Exception:
+            # The heartbeat sweep buries it later.
+            log.exception("could not record a closed connection")
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):
@@ -73,11 +105,13 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         raw = params.get("authorization") or params.get("Authorization")
         token = bearer(raw) if isinstance(raw, str) else None
         user_id = read_token(token, secret_key=self.app.settings.secret_key) if token else None
-        if user_id is None:
+        if token is None or user_id is None:
             raise ConnectionRejectionError({"message": "A valid bearer token is required in connection_init"})
         async with self.app.sessionmaker() as session:
             principal = await load_principal(session, user_id)
         if principal is None:
             raise ConnectionRejectionError({"message": "This user cannot sign in"})
         context.token_user_id = user_id
+        context.token_expires_at = token_expiry(token)
+        context.connection_id = await self.app.hub.connection_opened(user_id)
         return None

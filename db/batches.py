@@ -20,6 +20,7 @@ from db.models import (
     DocumentType,
     Portfolio,
     PortfolioMember,
+    Presence,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -199,3 +200,9 @@ async def portfolio_contact_counts(session: AsyncSession, portfolio_ids: Sequenc
     counts = dict.fromkeys(portfolio_ids, 0)
     counts.update({pid: int(n) for pid, n in (await session.execute(stmt)).all()})
     return counts
+
+
+async def presences_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, Presence]:
+    """Presence rows of users the caller already resolved through the users scope."""
+    rows = await session.scalars(select(Presence).where(Presence.user_id.in_(list(user_ids))))
+    return {p.user_id: p for p in rows}

@@ -332,3 +332,76 @@ class PortfolioMember(Base):
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_portfolio_members_portfolio_id", "portfolio_id", "contact_id"),)
+
+
+class Event(Base):
+    """The event log (RT4): what changed, for whom, in commit order; the source of every live push.
+
+    Ids increase in commit order (services.events takes a lock while writing them), so a
+    subscriber that has seen id N has seen everything committed before it that it may see.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Who may receive it: these users, and whoever sees any of these teams (db.scopes.may_receive).
+    user_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    team_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set once the event was announced on the broadcaster; the relay announces the rest.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_events_occurred_at", "occurred_at"),
+        Index(
+            "ix_events_unpublished",
+            "id",
+            sqlite_where=text("published_at IS NULL"),
+            postgresql_where=text("published_at IS NULL"),
+        ),
+        # SQLite would otherwise reuse the ids of pruned events.
+        {"sqlite_autoincrement": True},
+    )
+
+
+class EventLogState(Base):
+    """One row: the highest event id pruned, below which a subscription cannot resume."""
+
+    __tablename__ = "event_log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pruned_through: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class PresenceStatus(enum.StrEnum):
+    ONLINE = "ONLINE"
+    AWAY = "AWAY"
+    OFFLINE = "OFFLINE"
+
+
+class Presence(Base):
+    """A user's presence (R4), shared by every API process."""
+
+    __tablename__ = "presences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the user's last live connection closed, plus the grace: OFFLINE then, unless it is back.
+    offline_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("status IN ('ONLINE', 'AWAY', 'OFFLINE')", name="status"),)
+
+
+class LiveConnection(Base):
+    """An open WebSocket of a signed-in user, kept alive by its API process's heartbeat."""
+
+    __tablename__ = "live_connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[str] = mapped_column(String(36), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

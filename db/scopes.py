@@ -1,11 +1,13 @@
 """Visibility (R3): one function per resource that narrows a statement to what a viewer may see.
 
 Lists, `node`, nested loaders and subscriptions all call these; nothing filters
-rows in Python after the query.
+rows in Python after the query. Live events are matched by `may_receive`, against the same
+team scopes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, and_, exists, false, or_, select
@@ -105,3 +107,18 @@ def portfolios(stmt: S, viewer: Viewer) -> S:
     member = aliased(TeamMember)
     agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, member.team_id.in_(scope))
     return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
+
+
+def may_receive(viewer: Viewer, user_ids: Collection[int], team_ids: Collection[int]) -> bool:
+    """Whether a live event is for this viewer (RT3): addressed to it, or about a team it sees.
+
+    An event's teams are those whose visibility rule covers what it is about (the teams of the
+    contacts it lists, the owners of a portfolio), so "sees one of its teams" is the contacts
+    and portfolios rule above, checked against the viewer as it is when the event is delivered.
+    """
+    if viewer.user_id in user_ids:
+        return True
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return True
+    return not scope.isdisjoint(team_ids)

@@ -23,6 +23,7 @@ from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.lifecycle import OperationLifecycle
+from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
@@ -37,7 +38,12 @@ class Query(NodeQueries, UserQueries, TeamQueries, ContactQueries, CatalogQuerie
 
 
 @strawberry.type
-class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations, PortfolioMutations):
+class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations, PortfolioMutations, PresenceMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(LiveSubscriptions):
     pass
 
 
@@ -84,4 +90,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
         OperationLifecycle,
     ]
-    return CarteraSchema(query=Query, mutation=Mutation, types=[User, Team, AuditEvent], extensions=extensions)
+    return CarteraSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[User, Team, AuditEvent],
+        extensions=extensions,
+    )

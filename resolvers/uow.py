@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.engine import SQLITE_WRITE, take_after_commit
 from schema.context import Context, OperationState
 from schema.errors import UserError
+from services import events
 from services.errors import ConcurrentChange, DomainError, ErrorCode
 from services.principal import Principal
 
@@ -73,6 +74,8 @@ async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]
         await _begin_write(session)
         try:
             result = await work(session)
+            # Last, so the lock that orders event ids is held only until the commit just after.
+            written = await events.write_pending(session)
             await session.commit()
         except DomainError as error:
             await _roll_back(state)
@@ -92,6 +95,7 @@ async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]
             # Later fields of the same document must read what this mutation wrote.
             state.loaders.clear()
         break
+    await ctx.app.hub.announce(written)
     for hook in take_after_commit(session):
         await hook()
     return result
@@ -99,5 +103,6 @@ async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]
 
 async def _roll_back(state: OperationState) -> None:
     await state.session.rollback()
-    # What the rolled-back work asked to follow its commit never happens.
+    # What the rolled-back work asked to follow its commit, or announce, never happens.
     take_after_commit(state.session)
+    events.discard_pending(state.session)

@@ -34,13 +34,20 @@ class PortfolioBadge:
 
     @classmethod
     def from_row(cls, row: Badge) -> "PortfolioBadge":
-        agent_owned = row.agent_name is not None
+        return cls.of(row.portfolio_id, row.portfolio_name, row.active, row.agent_name, row.team_name)
+
+    @classmethod
+    def of(
+        cls, portfolio_id: int, name: str, active: bool, agent_name: str | None, team_name: str | None
+    ) -> "PortfolioBadge":
+        """The agent owns it when there is one, else the team."""
+        agent_owned = agent_name is not None
         return cls(
-            portfolio_id=to_global_id("Portfolio", row.portfolio_id),
-            portfolio_name=row.portfolio_name,
-            owner_name=(row.agent_name if agent_owned else row.team_name) or "",
+            portfolio_id=to_global_id("Portfolio", portfolio_id),
+            portfolio_name=name,
+            owner_name=(agent_name if agent_owned else team_name) or "",
             owner_kind=OwnerKind.AGENT if agent_owned else OwnerKind.TEAM,
-            active=row.active,
+            active=active,
         )
 
 

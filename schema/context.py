@@ -7,8 +7,10 @@ one WebSocket connection runs several operations at once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,9 +20,8 @@ from services.principal import Principal
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    from broadcaster import Broadcast
-
     from schema.loaders import Loaders
+    from subscriptions.hub import Hub
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class AppState:
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
-    broadcast: Broadcast
+    hub: Hub
 
 
 @dataclass
@@ -50,6 +51,12 @@ class Context:
     token_user_id: int | None = None
     # Set by strawberry from the WebSocket connection_init payload.
     connection_params: dict[str, Any] | None = None
+    # When the token expires: a live subscription ends then (WebSocket only).
+    token_expires_at: datetime | None = None
+    # Closes the WebSocket with a code and reason (WebSocket only).
+    close_socket: Callable[[int, str], Awaitable[None]] | None = None
+    # The open WebSocket's row in live_connections (presence, R4).
+    connection_id: str | None = None
     # The executed operation's name, for the request log line.
     operation_name: str | None = None
     # "http": the endpoint logs one line per request; "ws": the lifecycle logs one per operation.

@@ -144,6 +144,7 @@ class Loaders:
         self.badge_by_contact = _ByKey(lambda ids: batches.badges_by_contact(session, ids))
         self.badge_by_portfolio = _ByKey(lambda ids: batches.badges_by_portfolio(session, ids))
         self.portfolio_contact_count = _ByKey(lambda ids: batches.portfolio_contact_counts(session, ids))
+        self.presence_by_user = _ByKey(lambda ids: batches.presences_by_user(session, ids))
         self.audit_entries = NestedPageLoader(self, batches.AUDIT_ENTRIES)
         self.audit_entry_count = NestedCountLoader(self, batches.AUDIT_ENTRIES)
         self.contact_pages = _ContactPages(self)

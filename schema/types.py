@@ -8,6 +8,7 @@ from strawberry.scalars import JSON
 
 from db import models
 from db.keyset import Page, PageRequest
+from db.models import PresenceStatus
 from schema.connection import Connection, connection
 from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
@@ -75,6 +76,13 @@ class User(Node):
             updated_at=row.updated_at,
         )
 
+    @strawberry.field(description="ONLINE, AWAY or OFFLINE, shared by every API process (R4).")
+    async def presence(self, info: Info) -> "UserPresence":
+        row = await info.context.loaders.presence_by_user.load(self.pk)
+        if row is None:
+            return UserPresence(status=PresenceStatus.OFFLINE, changed_at=None)
+        return UserPresence(status=PresenceStatus(row.status), changed_at=row.changed_at)
+
     @strawberry.field(description="Teams this user is a member of (that you can see).")
     async def teams(
         self,
@@ -104,6 +112,12 @@ class User(Node):
         return await nested_connection(
             info, loaders.user_supervised_teams, loaders.user_supervised_team_count, self.pk, request, Team.from_row
         )
+
+
+@strawberry.type(description="Whether a user is at work (R4).")
+class UserPresence:
+    status: PresenceStatus
+    changed_at: datetime | None = strawberry.field(description="Null when it was never set (OFFLINE).")
 
 
 @strawberry.type(description="A group of users; teams form a tree of any depth.")

@@ -23,10 +23,11 @@ from db.models import (
     ContactChannel,
     CustomFieldDefinition,
     DocumentType,
+    Portfolio,
     PortfolioMember,
 )
 from db.search import digits, fold, search_terms, starts_with
-from services import audit, validation
+from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
 from services.companies import CompanyData, create_company
@@ -703,7 +704,25 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
     await refresh_search(session, contact)
     await session.flush()
     await record_change(session, actor, contact, before)
+    if before["isVip"] != contact.is_vip:
+        await _announce_vip(session, contact)
     return contact
+
+
+async def _announce_vip(session: AsyncSession, contact: Contact) -> None:
+    """The VIP star is part of what every agent who sees the contact sees (P8)."""
+    owner = await session.scalar(
+        select(Portfolio.agent_id)
+        .join(PortfolioMember, PortfolioMember.portfolio_id == Portfolio.id)
+        .where(PortfolioMember.contact_id == contact.id)
+    )
+    events.emit(
+        session,
+        events.EventKind.CONTACT_VIP,
+        {"contactId": contact.id, "isVip": contact.is_vip},
+        users=[owner],
+        teams=[contact.team_id],
+    )
 
 
 async def set_vip(session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool) -> Contact:

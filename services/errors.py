@@ -17,6 +17,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     INACTIVE = "INACTIVE"
+    EXPIRED = "EXPIRED"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from db import scopes
 from db.base import BigId, UTCDateTime, utcnow
 from db.models import Contact, Portfolio, PortfolioMember
 from db.sets import execute_counting, id_table, in_ids, insert_skipping_existing
-from services import audit, portfolios
+from services import audit, portfolio_events, portfolios
 from services.audit import AuditAction
 from services.contacts import ContactFilter, filtered
 from services.errors import ConcurrentChange, ErrorCode, fail
@@ -214,6 +214,10 @@ async def assign(
         return result
     now = utcnow()
     moved_from = Counter(current[c] for c in moving)
+    involved = {
+        p.id: p for p in await session.scalars(select(Portfolio).where(Portfolio.id.in_([portfolio.id, *moved_from])))
+    }
+    agents = {pid: p.agent_id for pid, p in involved.items()}
     result.event_id = await portfolios.record(
         session,
         actor,
@@ -244,7 +248,15 @@ async def assign(
         )
         if moved != len(moving):
             raise ConcurrentChange("a locked membership changed")
-        await _record_sources(session, actor, portfolio, moved_from)
+        await _record_sources(session, actor, portfolio, {involved[pid]: n for pid, n in moved_from.items()})
+        await portfolio_events.announce_memberships(
+            session,
+            AuditAction.MOVED.value,
+            destination=portfolio,
+            teams=teams,
+            sources={c: current[c] for c in moving},
+            agents=agents,
+        )
     if free:
         rows = select(
             id_table(free, dialect).subquery().c.id,
@@ -269,23 +281,30 @@ async def assign(
             ),
             teams=teams,
         )
+        await portfolio_events.announce_memberships(
+            session,
+            AuditAction.ASSIGNED.value,
+            destination=portfolio,
+            teams=teams,
+            sources=dict.fromkeys(free),
+            agents=agents,
+        )
     portfolios.refresh_statistics_after(session, len(free) + len(moving))
     return result
 
 
 async def _record_sources(
-    session: AsyncSession, actor: Principal, destination: Portfolio, moved_from: Counter[int]
+    session: AsyncSession, actor: Principal, destination: Portfolio, moved_from: dict[Portfolio, int]
 ) -> None:
     """One MOVED event on each portfolio that lost contacts, for its own owners' supervisors."""
-    sources = await session.scalars(select(Portfolio).where(Portfolio.id.in_(list(moved_from))))
-    for source in sources:
+    for source, count in moved_from.items():
         await portfolios.record(
             session,
             actor,
             source,
             AuditAction.MOVED,
             {
-                "contactsMovedOut": {"before": None, "after": moved_from[source.id]},
+                "contactsMovedOut": {"before": None, "after": count},
                 "movedTo": {"before": None, "after": destination.name},
             },
         )
@@ -337,5 +356,6 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
     )
     if removed != len(members):
         raise ConcurrentChange("a locked membership changed")
+    await portfolio_events.announce_removals(session, portfolio, members, teams)
     portfolios.refresh_statistics_after(session, removed)
     return result

@@ -26,6 +26,7 @@ from services import audit
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
 from services.errors import ErrorCode, fail, forbidden, not_found
+from services.portfolio_events import PortfolioChange, announce_change, announce_removals
 from services.principal import Principal
 
 
@@ -236,6 +237,9 @@ async def update_portfolio(
         await session.flush()
         # The previous owners' supervisors see that it left them.
         await record(session, actor, portfolio, AuditAction.UPDATED, changed, also=[previous])
+        owners_changed = "teamId" in changed or "agentId" in changed
+        change = PortfolioChange.OWNER_CHANGED if owners_changed else PortfolioChange.RENAMED
+        await announce_change(session, portfolio, change, previous_owners=[(previous.team_id, previous.agent_id)])
     return portfolio
 
 
@@ -248,6 +252,7 @@ async def set_active(session: AsyncSession, actor: Principal, portfolio_id: int,
     await session.flush()
     action = AuditAction.ACTIVATED if active else AuditAction.DEACTIVATED
     await record(session, actor, portfolio, action, {"active": {"before": not active, "after": active}})
+    await announce_change(session, portfolio, PortfolioChange.ACTIVATED if active else PortfolioChange.DEACTIVATED)
     return portfolio
 
 
@@ -266,6 +271,9 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
         )
     }
     released = len(teams)
+    # Announced while the portfolio and its memberships still exist to name them.
+    await announce_change(session, portfolio, PortfolioChange.DELETED)
+    await announce_removals(session, portfolio, teams, teams)
     event_id = await record(
         session,
         actor,

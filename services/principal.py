@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import literal, select, union
@@ -35,32 +37,40 @@ class Principal:
 
 async def load_principal(session: AsyncSession, user_id: int) -> Principal | None:
     """Two statements: the user, then its member teams and supervised subtrees."""
-    user = (
-        await session.execute(select(User.id, User.name, User.role, User.is_active).where(User.id == user_id))
-    ).one_or_none()
-    if user is None or not user.is_active:
-        return None
-    role = Role(user.role)
-    members = select(TeamMember.team_id.label("team_id"), literal("m").label("kind")).where(
-        TeamMember.user_id == user_id
+    return (await load_principals(session, [user_id])).get(user_id)
+
+
+async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
+    """The principals of the active users among these, in two statements however many."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    users = (
+        await session.execute(select(User.id, User.name, User.role).where(User.id.in_(ids), User.is_active.is_(True)))
+    ).all()
+    if not users:
+        return {}
+    found = [u.id for u in users]
+    members = select(
+        TeamMember.user_id.label("user_id"), TeamMember.team_id.label("team_id"), literal("m").label("kind")
+    ).where(TeamMember.user_id.in_(found))
+    roots = (
+        select(TeamSupervisor.user_id, Team.path)
+        .join(Team, Team.id == TeamSupervisor.team_id)
+        .where(TeamSupervisor.user_id.in_([u.id for u in users if u.role == Role.SUPERVISOR.value]))
+        .subquery()
     )
-    queries = [members]
-    if role is Role.SUPERVISOR:
-        roots = (
-            select(Team.path)
-            .join(TeamSupervisor, TeamSupervisor.team_id == Team.id)
-            .where(TeamSupervisor.user_id == user_id)
-            .subquery()
+    subtrees = select(roots.c.user_id, Team.id, literal("s")).join(roots, Team.path.startswith(roots.c.path))
+    teams: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for user_id, team_id, kind in (await session.execute(union(members, subtrees))).all():
+        teams[(user_id, kind)].add(team_id)
+    return {
+        u.id: Principal(
+            user_id=u.id,
+            name=u.name,
+            role=Role(u.role),
+            member_team_ids=frozenset(teams[(u.id, "m")]),
+            supervised_team_ids=frozenset(teams[(u.id, "s")]),
         )
-        subtree = select(Team.id.label("team_id"), literal("s").label("kind")).join(
-            roots, Team.path.startswith(roots.c.path)
-        )
-        queries.append(subtree)
-    rows = (await session.execute(union(*queries))).all()
-    return Principal(
-        user_id=user.id,
-        name=user.name,
-        role=role,
-        member_team_ids=frozenset(r[0] for r in rows if r[1] == "m"),
-        supervised_team_ids=frozenset(r[0] for r in rows if r[1] == "s"),
-    )
+        for u in users
+    }

@@ -29,6 +29,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86_400 * 366:
+        raise SettingsError(f"{name} must be more than 0 seconds and less than a year, got {raw!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -74,6 +87,11 @@ class Settings:
     default_region: str = "AR"
     max_bulk_contacts: int = 5000
     max_selection_ids: int = 10_000
+    event_retention_hours: int = 72
+    event_poll_seconds: float = 2.0
+    relay_seconds: float = 1.0
+    inbox_queue: int = 1_000
+    presence_grace_seconds: float = 30.0
     log_level: str = "INFO"
 
     @property
@@ -117,6 +135,11 @@ class Settings:
             default_region=_region(env),
             max_bulk_contacts=_int(env, "CARTERA_MAX_BULK_CONTACTS", cls.max_bulk_contacts),
             max_selection_ids=_int(env, "CARTERA_MAX_SELECTION_IDS", cls.max_selection_ids),
+            event_retention_hours=_int(env, "CARTERA_EVENT_RETENTION_HOURS", cls.event_retention_hours),
+            event_poll_seconds=_seconds(env, "CARTERA_EVENT_POLL_SECONDS", cls.event_poll_seconds),
+            relay_seconds=_seconds(env, "CARTERA_RELAY_SECONDS", cls.relay_seconds),
+            inbox_queue=_int(env, "CARTERA_INBOX_QUEUE", cls.inbox_queue),
+            presence_grace_seconds=_seconds(env, "CARTERA_PRESENCE_GRACE_SECONDS", cls.presence_grace_seconds),
             log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
         )
 

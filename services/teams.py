@@ -13,7 +13,7 @@ from db.batches import TEAM_KEYS
 from db.keyset import Page, PageRequest, paginate
 from db.models import Contact, Portfolio, Role, Team, TeamMember, TeamSupervisor, User
 from db.search import contains
-from services import audit
+from services import audit, events
 from services.audit import AuditAction, ResourceType
 from services.common import clean_name, require_admin
 from services.errors import ErrorCode, fail, not_found
@@ -161,6 +161,8 @@ async def move_team(session: AsyncSession, actor: Principal, team_id: int, *, pa
         team_ids=[team.id] + ([old_parent] if old_parent is not None else []),
         changed={"parentId": {"before": old_parent, "after": parent_id}},
     )
+    # Whose subtrees hold it changed: every supervisor's scope may have.
+    events.access_changed(session, None)
     return team
 
 
@@ -196,6 +198,7 @@ async def delete_team(session: AsyncSession, actor: Principal, team_id: int) -> 
             "supervisors": {"before": supervisors, "after": 0},
         },
     )
+    events.access_changed(session, None)
     return team.id
 
 
@@ -242,4 +245,5 @@ async def set_link(
         team_ids=[team.id],
         changed={word: {"before": None, "after": who} if present else {"before": who, "after": None}},
     )
+    events.access_changed(session, [user.id])
     return team

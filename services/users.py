@@ -13,7 +13,7 @@ from db import scopes
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Role, TeamMember, TeamSupervisor, User
 from db.search import contains
-from services import audit, validation
+from services import audit, events, validation
 from services.audit import AuditAction, ResourceType
 from services.auth import check_password_rules, hash_password_off_loop
 from services.common import UNSET, Maybe, clean_name, require_admin
@@ -189,6 +189,8 @@ async def update_user(
         team_ids=await _team_ids_of(session, user.id),
         changed=changed,
     )
+    if "role" in changed or "name" in changed:
+        events.access_changed(session, [user.id])
     return user
 
 
@@ -215,4 +217,6 @@ async def set_active(session: AsyncSession, actor: Principal, user_id: int, *, a
         team_ids=await _team_ids_of(session, user.id),
         changed={"active": {"before": not active, "after": active}},
     )
+    # A deactivated user's live subscriptions end (4403).
+    events.access_changed(session, [user.id])
     return user

@@ -8,7 +8,7 @@ import pytest
 from db.models import Role, Team, User
 from schema.node import to_global_id
 from services import audit
-from tests.conftest import GraphQLClient, Server, make_settings
+from tests.conftest import GraphQLClient, running
 from tests.factories import Factory, gid
 
 AUDIT = """
@@ -83,16 +83,10 @@ class TestPresets:
     @pytest.mark.usefixtures("calendar", "frozen_now")
     async def test_presets_follow_the_account_time_zone(self, database_url: str, factory: Factory, admin: User) -> None:
         # Buenos Aires is UTC-3: 01:00 UTC on 1 January is still 2025 there.
-        server = Server(make_settings(database_url, timezone="America/Argentina/Buenos_Aires"))
-        await server.start()
-        try:
-            client = GraphQLClient(server)
+        async with running(database_url, timezone="America/Argentina/Buenos_Aires") as (_, client):
             year = await names(client, factory.token(admin), {"period": "THIS_YEAR"})
             assert "new year utc" not in year
             assert "march" in year
-            await client.http.aclose()
-        finally:
-            await server.stop()
 
     @pytest.mark.usefixtures("calendar")
     async def test_custom_range_is_inclusive(self, client: GraphQLClient, factory: Factory, admin: User) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from db.models import Contact, ContactAddress, ContactChannel, Role, Team, User
-from tests.conftest import GraphQLClient, Server, StatementCounter, make_settings
+from tests.conftest import GraphQLClient, StatementCounter, running
 from tests.factories import Factory, gid
 
 CONTACT_FIELDS = """
@@ -693,17 +693,11 @@ class TestNul:
 class TestBulkLimits:
     async def test_more_than_the_limit_creates_nothing(self, database_url: str, factory: Factory, team: Team) -> None:
         admin = await factory.user(Role.ADMIN)
-        server = Server(make_settings(database_url, max_bulk_contacts=2))
-        await server.start()
-        try:
-            client = GraphQLClient(server)
+        async with running(database_url, max_bulk_contacts=2) as (_, client):
             items = [person(team, firstNames=f"P{i}") for i in range(3)]
             data = await client.data(CREATE_MANY, {"input": items}, factory.token(admin))
             assert data["createContacts"]["userErrors"] == [{"field": "input", "code": "LIMIT_EXCEEDED"}]
             assert data["createContacts"]["results"] == []
-            await client.http.aclose()
-        finally:
-            await server.stop()
         assert await factory.count(Contact) == 0
         assert await factory.audit_rows() == []
 

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ import services.users
 from db.base import utcnow
 from db.models import Role, User
 from services.auth import issue_token
-from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings
+from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings, running
 from tests.factories import Factory, gid
 
 JSON = "application/json"
@@ -120,18 +120,6 @@ def counting_sql(engine: AsyncEngine) -> Iterator[StatementCounter]:
         yield counter
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", counter)
-
-
-@asynccontextmanager
-async def running(database_url: str, **overrides: Any) -> AsyncIterator[tuple[Server, httpx.AsyncClient]]:
-    """A second server on the same database with other settings, and a client for it."""
-    server = Server(make_settings(database_url, **overrides))
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            yield server, http
-    finally:
-        await server.stop()
 
 
 class TestMediaTypes:
@@ -381,7 +369,8 @@ class TestGraphiQL:
         assert response.json() == {"data": {"__typename": "Query"}}
 
     async def test_disabled_is_404(self, database_url: str) -> None:
-        async with running(database_url, graphiql=False) as (_, http):
+        async with running(database_url, graphiql=False) as (_, client):
+            http = client.http
             response = await http.get("/graphql", headers={"accept": "text/html"})
             assert response.status_code == 404
             assert response.headers["content-type"] == "text/plain; charset=utf-8"
@@ -398,7 +387,8 @@ class TestIntrospection:
 
     @pytest.mark.parametrize("media", MEDIA_TYPES)
     async def test_disabled_refuses_schema(self, database_url: str, media: str) -> None:
-        async with running(database_url, introspection=False) as (_, http):
+        async with running(database_url, introspection=False) as (_, client):
+            http = client.http
             response = await post_query(http, SCHEMA_QUERY, accept=media)
             assert_request_error(
                 response,

@@ -1,7 +1,8 @@
 """GraphQL over WebSocket on /graphql, through a real client: graphql-transport-ws and legacy graphql-ws.
 
-There is no subscription field yet, so queries and mutations stand in for operations:
-strawberry runs them over the socket as single results (`next`/`data`, then `complete`).
+These tests are about the transport (handshake, protocols, limits, authentication); queries
+and mutations serve as operations, which strawberry runs over the socket as single results
+(`next`/`data`, then `complete`). The `inbox` subscription itself is tested in test_live.py.
 """
 
 from __future__ import annotations

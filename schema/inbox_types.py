@@ -1,0 +1,110 @@
+"""What the `inbox` subscription delivers (RT1): one message per event of the log, with its id.
+
+Every field is a plain value read from the event itself: a live message is resolved outside
+any operation, so it asks no loader and no database.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from db.models import PresenceStatus
+from schema.contact_types import PortfolioBadge
+from schema.enums import AuditAction
+from schema.node import to_global_id
+from services.events import EventKind, LoggedEvent
+from services.portfolio_events import PortfolioChange
+
+strawberry.enum(PresenceStatus, name="PresenceStatus")
+strawberry.enum(PortfolioChange, name="PortfolioChange")
+
+
+def badge_of(payload: dict[str, Any] | None) -> PortfolioBadge | None:
+    """A badge as services.portfolio_events.badge_payload wrote it."""
+    if not payload:
+        return None
+    return PortfolioBadge.of(
+        payload["portfolioId"],
+        payload["portfolioName"],
+        bool(payload.get("active", True)),
+        payload.get("agentName"),
+        payload.get("teamName"),
+    )
+
+
+@strawberry.type(description="Contacts joined, moved between or left portfolios: their badges changed (P8).")
+class PortfolioContactsChanged:
+    action: AuditAction = strawberry.field(description="ASSIGNED, MOVED or REMOVED.")
+    portfolio: PortfolioBadge | None = strawberry.field(description="Where they are now; null when REMOVED.")
+    previous_portfolio: PortfolioBadge | None = strawberry.field(description="Where they were; null when ASSIGNED.")
+    contact_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
+    contact_count: int
+
+
+@strawberry.type(description="A contact's VIP star was set or cleared.")
+class ContactVipChanged:
+    contact_id: strawberry.ID
+    is_vip: bool
+
+
+@strawberry.type(description="A portfolio was renamed, given to other owners, (de)activated or deleted.")
+class PortfolioChanged:
+    change: PortfolioChange
+    badge: PortfolioBadge = strawberry.field(description="The portfolio's badge as it is now (before, if DELETED).")
+
+
+@strawberry.type(description="A user's presence changed (R4).")
+class PresenceChanged:
+    user_id: strawberry.ID
+    user_name: str
+    status: PresenceStatus
+
+
+InboxPayload = Annotated[
+    PortfolioContactsChanged | ContactVipChanged | PortfolioChanged | PresenceChanged,
+    strawberry.union("InboxPayload"),
+]
+
+
+@strawberry.type(description="One event for you. Resume after a disconnection with inbox(after: <its id>).")
+class InboxEvent:
+    id: strawberry.ID
+    occurred_at: datetime
+    payload: InboxPayload
+
+    @classmethod
+    def from_event(cls, event: LoggedEvent) -> "InboxEvent":
+        return cls(id=to_global_id("Event", event.id), occurred_at=event.occurred_at, payload=_payload(event))
+
+
+def _payload(event: LoggedEvent) -> Any:
+    data = event.payload
+    if event.kind is EventKind.PORTFOLIO_CONTACTS:
+        ids = data["contactIds"]
+        return PortfolioContactsChanged(
+            action=AuditAction(data["action"]),
+            portfolio=badge_of(data.get("portfolio")),
+            previous_portfolio=badge_of(data.get("previous")),
+            contact_ids=[to_global_id("Contact", i) for i in ids],
+            contact_count=len(ids),
+        )
+    if event.kind is EventKind.CONTACT_VIP:
+        return ContactVipChanged(contact_id=to_global_id("Contact", data["contactId"]), is_vip=data["isVip"])
+    if event.kind is EventKind.PORTFOLIO_CHANGED:
+        badge = badge_of(data["portfolio"])
+        assert badge is not None
+        return PortfolioChanged(change=PortfolioChange(data["change"]), badge=badge)
+    if event.kind is EventKind.PRESENCE_CHANGED:
+        return PresenceChanged(
+            user_id=to_global_id("User", data["userId"]),
+            user_name=data["userName"],
+            status=PresenceStatus(data["status"]),
+        )
+    raise ValueError(f"no inbox message for {event.kind}")
+
+
+# Kinds the inbox shows; the others are for the server's own use (ACCESS_CHANGED).
+SHOWN = frozenset(
+    {EventKind.PORTFOLIO_CONTACTS, EventKind.CONTACT_VIP, EventKind.PORTFOLIO_CHANGED, EventKind.PRESENCE_CHANGED}
+)

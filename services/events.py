@@ -1,0 +1,179 @@
+"""The event log (RT1, RT4): services emit events in the transaction that makes the change.
+
+A service calls `emit(...)`; the events wait in the session until the unit of work commits,
+which writes them (`write_pending`) as the last statements before COMMIT, under a lock that
+makes ids follow commit order. A rolled-back change writes none. After the commit they are
+announced on the broadcaster (subscriptions.hub); a relay announces any that a crash
+left unannounced, and old ones are pruned after the retention.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import utcnow
+from db.models import Event, EventLogState
+
+_PENDING = "cartera_pending_events"
+# Taken by every transaction that writes events, until it commits: ids are then given out in
+# commit order, so a reader that saw id N missed nothing below N (PostgreSQL; SQLite has one writer).
+_EVENT_LOCK = 4_237_710_001
+# The most contacts one event lists; a bulk change becomes several events (RT3).
+BATCH = 1_000
+
+
+class EventKind(enum.StrEnum):
+    PORTFOLIO_CONTACTS = "PORTFOLIO_CONTACTS"
+    CONTACT_VIP = "CONTACT_VIP"
+    PORTFOLIO_CHANGED = "PORTFOLIO_CHANGED"
+    PRESENCE_CHANGED = "PRESENCE_CHANGED"
+    # Not shown to anyone: who sees what changed for these users (or everyone), so live
+    # subscriptions look again at what their users may see.
+    ACCESS_CHANGED = "ACCESS_CHANGED"
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    kind: EventKind
+    payload: dict[str, Any]
+    user_ids: tuple[int, ...] = ()
+    team_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event as the log holds it."""
+
+    id: int
+    occurred_at: datetime
+    kind: EventKind
+    user_ids: frozenset[int]
+    team_ids: frozenset[int]
+    payload: dict[str, Any] = field(hash=False, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Event) -> LoggedEvent:
+        return cls(
+            id=row.id,
+            occurred_at=row.occurred_at,
+            kind=EventKind(row.kind),
+            user_ids=frozenset(row.user_ids or ()),
+            team_ids=frozenset(row.team_ids or ()),
+            payload=dict(row.payload or {}),
+        )
+
+
+def emit(
+    session: AsyncSession,
+    kind: EventKind,
+    payload: dict[str, Any],
+    *,
+    users: Iterable[int | None] = (),
+    teams: Iterable[int | None] = (),
+) -> None:
+    """Queue an event for these users and for whoever sees these teams; written at commit."""
+    event = PendingEvent(
+        kind=kind,
+        payload=payload,
+        user_ids=tuple(sorted({u for u in users if u is not None})),
+        team_ids=tuple(sorted({t for t in teams if t is not None})),
+    )
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+def access_changed(session: AsyncSession, user_ids: Iterable[int] | None) -> None:
+    """What these users (None: everyone) may see has changed: live subscriptions look again."""
+    if user_ids is None:
+        emit(session, EventKind.ACCESS_CHANGED, {"everyone": True})
+    else:
+        ids = sorted(set(user_ids))
+        if ids:
+            emit(session, EventKind.ACCESS_CHANGED, {"userIds": ids}, users=ids)
+
+
+def discard_pending(session: AsyncSession) -> None:
+    session.info.pop(_PENDING, None)
+
+
+async def write_pending(session: AsyncSession) -> list[LoggedEvent]:
+    """Write the queued events; the caller commits at once (the lock is held until then)."""
+    pending: list[PendingEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK})
+    now = utcnow()
+    rows = [
+        {
+            "occurred_at": now,
+            "kind": e.kind.value,
+            "user_ids": list(e.user_ids),
+            "team_ids": list(e.team_ids),
+            "payload": e.payload,
+        }
+        for e in pending
+    ]
+    # RETURNING with executemany keeps the input order on both backends (SQLAlchemy sorts it).
+    written = await session.scalars(insert(Event).returning(Event, sort_by_parameter_order=True), rows)
+    return [LoggedEvent.from_row(row) for row in written]
+
+
+async def after(session: AsyncSession, last_id: int, *, limit: int, until: int | None = None) -> list[LoggedEvent]:
+    """Events after `last_id` (up to `until`), oldest first."""
+    stmt = select(Event).where(Event.id > last_id).order_by(Event.id).limit(limit)
+    if until is not None:
+        stmt = stmt.where(Event.id <= until)
+    return [LoggedEvent.from_row(row) for row in await session.scalars(stmt)]
+
+
+async def last_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(Event.id))) or 0)
+
+
+async def pruned_through(session: AsyncSession) -> int:
+    """The highest id pruned: a subscription cannot resume after an id below it."""
+    return int(await session.scalar(select(func.max(EventLogState.pruned_through))) or 0)
+
+
+async def unpublished(session: AsyncSession, *, older_than: datetime, limit: int) -> list[LoggedEvent]:
+    """Committed events nobody announced (their writer stopped between commit and publish)."""
+    stmt = (
+        select(Event)
+        .where(Event.published_at.is_(None), Event.occurred_at < older_than)
+        .order_by(Event.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [LoggedEvent.from_row(row) for row in await session.scalars(stmt)]
+
+
+async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(update(Event).where(Event.id.in_(list(ids))).values(published_at=utcnow()))
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Delete events older than `before`; remember the highest id deleted."""
+    highest = await session.scalar(select(func.max(Event.id)).where(Event.occurred_at < before))
+    if highest is None:
+        return 0
+    deleted = await session.execute(delete(Event).where(Event.id <= highest))
+    state = await session.get(EventLogState, 1)
+    if state is None:
+        session.add(EventLogState(id=1, pruned_through=highest))
+    else:
+        state.pruned_through = max(state.pruned_through, highest)
+    await session.flush()
+    return int(getattr(deleted, "rowcount", 0) or 0)
+
+
+def batches(ids: Sequence[int], size: int = BATCH) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
