@@ -7,12 +7,14 @@ asserts exactly which messages arrive, in which order, and which never do.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from graphql.execution.collect_fields import CollectedFields
 from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection
 
@@ -240,6 +242,30 @@ class TestDelivery:
             assert data["assignContactsToPortfolio"]["userErrors"] == [{"code": "INACTIVE"}]
             await ana.quiet()
         assert await event_rows(factory) == before
+
+    async def test_a_long_lived_subscription_keeps_nothing_per_event(
+        self, server: Server, client: GraphQLClient, factory: Factory, world: World
+    ) -> None:
+        # An agent's inbox lives for a shift and receives thousands of events: memory must not
+        # grow with them. graphql-core's per-event executors shared one memo of collected
+        # fields, keyed by lists made afresh for each event, so every event stayed in memory.
+        (person,) = await factory.contacts(world.norte, "Juan Pérez")
+        admin = factory.token(world.admin)
+        events = 40
+        async with listening(server, factory.token(world.ana)) as ana:
+            await client.data(SET_VIP, {"id": gid(person), "vip": True}, admin)
+            await ana.next()
+            before = _instances_of(CollectedFields)
+            for i in range(events):
+                await client.data(SET_VIP, {"id": gid(person), "vip": i % 2 == 1}, admin)
+                await ana.next()
+            grown = _instances_of(CollectedFields) - before
+        assert grown < events / 4, f"{grown} collected-field sets kept after {events} events"
+
+
+def _instances_of(kind: type) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is kind)
 
 
 class TestResume:
