@@ -64,15 +64,21 @@ async def statements_per_request(url: str, token: str, query: str, variables: di
     return len([s for s in counted if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))])
 
 
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    url: str, redis_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """The app under uvicorn in its own process, as `cartera serve` runs it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "DATABASE_URL": url, "CARTERA_SECRET_KEY": SECRET, "CARTERA_LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra_env or {})
     command = [sys.executable, "-m", "uvicorn", "--factory", "cartera.asgi:create", "--port", str(port)]
-    proc = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
+    command += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from cartera.collector import collect_on_schedule
 from cartera.http import GraphQLEndpoint
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
@@ -71,9 +72,11 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        collector = asyncio.create_task(collect_on_schedule(settings.gc_seconds), name="cartera-collector")
         try:
             yield
         finally:
+            collector.cancel()
             await hub.stop()
             await hub_engine.dispose()
             await engine.dispose()

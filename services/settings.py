@@ -92,6 +92,7 @@ class Settings:
     relay_seconds: float = 1.0
     inbox_queue: int = 1_000
     presence_grace_seconds: float = 30.0
+    gc_seconds: float = 600.0
     log_level: str = "INFO"
 
     @property
@@ -140,6 +141,7 @@ class Settings:
             relay_seconds=_seconds(env, "CARTERA_RELAY_SECONDS", cls.relay_seconds),
             inbox_queue=_int(env, "CARTERA_INBOX_QUEUE", cls.inbox_queue),
             presence_grace_seconds=_seconds(env, "CARTERA_PRESENCE_GRACE_SECONDS", cls.presence_grace_seconds),
+            gc_seconds=_seconds(env, "CARTERA_GC_SECONDS", cls.gc_seconds),
             log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
         )
 
