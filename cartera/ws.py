@@ -26,7 +26,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from schema.context import AppState, Context
-from services.auth import bearer, read_token, token_expiry
+from services.auth import bearer, verify_token
 from services.principal import load_principal
 
 log = logging.getLogger("cartera.ws")
@@ -104,14 +104,14 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization")
         token = bearer(raw) if isinstance(raw, str) else None
-        user_id = read_token(token, secret_key=self.app.settings.secret_key) if token else None
-        if token is None or user_id is None:
+        verified = verify_token(token, secret_key=self.app.settings.secret_key) if token else None
+        if verified is None:
             raise ConnectionRejectionError({"message": "A valid bearer token is required in connection_init"})
         async with self.app.sessionmaker() as session:
-            principal = await load_principal(session, user_id)
+            principal = await load_principal(session, verified.user_id)
         if principal is None:
             raise ConnectionRejectionError({"message": "This user cannot sign in"})
-        context.token_user_id = user_id
-        context.token_expires_at = token_expiry(token)
-        context.connection_id = await self.app.hub.connection_opened(user_id)
+        context.token_user_id = verified.user_id
+        context.token_expires_at = verified.expires_at
+        context.connection_id = await self.app.hub.connection_opened(verified.user_id)
         return None

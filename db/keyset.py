@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -97,13 +97,6 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     return value
 
 
-def _read(row: Any, attr: str) -> Any:
-    # "Contact.last_names" reads a column of an entity inside a result row.
-    for part in attr.split("."):
-        row = getattr(row, part)
-    return row
-
-
 def _wrap(values: list[Any]) -> str:
     raw = json.dumps(values, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -120,15 +113,28 @@ def _unwrap(cursor: str) -> list[Any]:
     return values
 
 
+def _values(row: Any, keys: Sequence[SortKey]) -> list[Any]:
+    """A row's sort-key values as a cursor holds them."""
+    return [_encode_value(getattr(row, k.attr), k.kind) for k in keys]
+
+
+def _decode_values(values: Sequence[Any], kinds: Sequence[Kind]) -> list[Any]:
+    if len(values) != len(kinds):
+        raise PaginationError("Invalid cursor")
+    return [_decode_value(v, kind) for v, kind in zip(values, kinds, strict=True)]
+
+
 def encode_cursor(row: Any, keys: Sequence[SortKey]) -> str:
-    return _wrap([_encode_value(_read(row, k.attr), k.kind) for k in keys])
+    return _wrap(_values(row, keys))
 
 
 def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
-    values = _unwrap(cursor)
-    if len(values) != len(keys):
-        raise PaginationError("Invalid cursor")
-    return [_decode_value(v, k.kind) for v, k in zip(values, keys, strict=True)]
+    return _decode_values(_unwrap(cursor), [k.kind for k in keys])
+
+
+def _order(keys: Sequence[SortKey], backwards: bool) -> list[Any]:
+    """ORDER BY in walking order: a backward walk reads each key the other way."""
+    return [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in keys]
 
 
 def _beyond(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> ColumnElement[bool]:
@@ -159,8 +165,7 @@ def _walk(
     cursor = request.before if backwards else request.after
     if cursor is not None:
         stmt = stmt.where(_beyond(keys, decode_cursor(cursor, keys), backwards))
-    order = [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in keys]
-    return stmt, order, size, backwards
+    return stmt, _order(keys, backwards), size, backwards
 
 
 async def paginate(
@@ -231,10 +236,10 @@ async def paginate_tiers(
         stmt = tier.statement
         if values is not None and index == start:
             stmt = stmt.where(_beyond(tier.keys, values, backwards))
-        order = [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in tier.keys]
-        found = list((await session.execute(stmt.order_by(*order).limit(size + 1 - len(rows)))).scalars())
+        ordered = stmt.order_by(*_order(tier.keys, backwards)).limit(size + 1 - len(rows))
+        found = list((await session.execute(ordered)).scalars())
         rows.extend(found)
-        cursors.extend(_wrap([index, *(_encode_value(_read(r, k.attr), k.kind) for k in tier.keys)]) for r in found)
+        cursors.extend(_wrap([index, *_values(r, tier.keys)]) for r in found)
         if len(rows) > size:
             break
     return _trim(rows, cursors, size, backwards, request)
@@ -245,10 +250,7 @@ def _decode_tier_cursor(cursor: str, tiers: Sequence[Tier]) -> tuple[int, list[A
     index = values[0] if values else None
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(tiers):
         raise PaginationError("Invalid cursor")
-    keys = tiers[index].keys
-    if len(values) != len(keys) + 1:
-        raise PaginationError("Invalid cursor")
-    return index, [_decode_value(v, k.kind) for v, k in zip(values[1:], keys, strict=True)]
+    return index, _decode_values(values[1:], [k.kind for k in tiers[index].keys])
 
 
 async def count(session: AsyncSession, stmt: Select[Any]) -> int:
@@ -306,7 +308,7 @@ def paginate_sequence(items: Sequence[Any], *, request: PageRequest, max_page_si
     cursor = request.before if backwards else request.after
     position: int | None = None
     if cursor is not None:
-        (position,) = decode_cursor(cursor, (_POSITION,))
+        (position,) = _decode_values(_unwrap(cursor), ["int"])
         if position < 0:
             raise PaginationError("Invalid cursor")
     if backwards:
@@ -316,7 +318,3 @@ def paginate_sequence(items: Sequence[Any], *, request: PageRequest, max_page_si
         start = 0 if position is None else position + 1
         indexes = list(range(start, min(start + size + 1, len(items))))
     return _trim([items[i] for i in indexes], [_wrap([i]) for i in indexes], size, backwards, request)
-
-
-# The one key of a position cursor; the column is never queried.
-_POSITION = SortKey(literal_column("0"), "position", "int")

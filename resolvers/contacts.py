@@ -30,7 +30,6 @@ from schema.contact_inputs import (
     UpdateContactInput,
 )
 from schema.contact_types import Company, Contact
-from schema.enums import OrderDirection
 from schema.errors import UserError
 from schema.ids import optional_pk, require_pk
 from schema.types import CursorArg, Info, PageArg
@@ -107,13 +106,15 @@ class ContactQueries:
         before: CursorArg = None,
     ) -> Connection[Contact]:
         ctx = info.context
+        # No orderBy: by relevance with a search, else by name (the service decides).
+        order, descending = order_by.to_service() if order_by else (None, False)
         page, stmt = await contacts.list_contacts(
             ctx.session,
             ctx.principal,
             (filter or ContactFilter()).to_service(),
             PageRequest(first=first, after=after, last=last, before=before),
-            order=contacts.ContactOrder(order_by.field.value) if order_by else None,
-            descending=bool(order_by and order_by.direction is OrderDirection.DESC),
+            order=order,
+            descending=descending,
             max_page_size=ctx.settings.max_page_size,
         )
         session = ctx.session

@@ -33,7 +33,7 @@ from schema.portfolio_types import OwnerContactCount, Portfolio, PortfolioContac
 from schema.types import CursorArg, Info, PageArg
 from services import contacts, portfolio_assignment, portfolios
 from services.common import UNSET
-from services.errors import DomainError, ErrorCode, fail, forbidden
+from services.errors import DomainError, ErrorCode, fail
 from services.portfolio_assignment import BulkResult, ConflictPolicy
 from services.principal import Principal
 
@@ -45,9 +45,9 @@ def _selection(selection: ContactSelection, limit: int) -> tuple[contacts.Contac
     if selection.ids is not None and selection.ids is not strawberry.UNSET:
         if len(selection.ids) > limit:
             raise fail(ErrorCode.LIMIT_EXCEEDED, f"Select at most {limit} contacts by id; use a filter", "contacts.ids")
-        given = list(dict.fromkeys(selection.ids))
-        pks = [pk for pk in (pk_of(g, "Contact") for g in given) if pk is not None]
-        return contacts.ContactFilter(ids=tuple(pks)), [g for g in given if pk_of(g, "Contact") is None]
+        parsed = {given: pk_of(given, "Contact") for given in selection.ids}  # each id once, in order
+        pks = tuple(pk for pk in parsed.values() if pk is not None)
+        return contacts.ContactFilter(ids=pks), [given for given, pk in parsed.items() if pk is None]
     flt = selection.filter if selection.filter is not strawberry.UNSET else None
     return (flt or ContactFilter()).to_service(), []
 
@@ -159,8 +159,6 @@ async def _report(
 ) -> Connection[T]:
     """A page of a supervision report (P9): admins and supervisors, over the portfolios they see."""
     ctx = info.context
-    if ctx.principal.role.value == "AGENT":
-        raise forbidden("Only admins and supervisors read portfolio reports")
     stmt, keys = build(ctx.principal, (flt or PortfolioFilter()).to_service())
     page = await portfolios.report_page(ctx.session, stmt, keys, request, max_page_size=ctx.settings.max_page_size)
     session = ctx.session

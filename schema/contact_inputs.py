@@ -26,6 +26,9 @@ class ContactOrder:
     field: ContactOrderField = ContactOrderField.NAME
     direction: OrderDirection = OrderDirection.ASC
 
+    def to_service(self) -> tuple[contacts.ContactOrder, bool]:
+        return contacts.ContactOrder(self.field.value), self.direction is OrderDirection.DESC
+
 
 @strawberry.input(description="A custom field that must hold exactly this value.")
 class CustomFieldMatch:

@@ -111,7 +111,8 @@ class _ContactCounts(DataLoader[ContactFilter, int]):
 
     async def batch_load_fn(self, keys: list[ContactFilter]) -> list[int]:
         session, viewer = self._loaders.session, self._loaders.viewer
-        return [await keyset.count(session, contacts.filtered(viewer, flt)) for flt in keys]
+        dialect = session.get_bind().dialect.name
+        return [await keyset.count(session, contacts.filtered(viewer, flt, dialect)) for flt in keys]
 
 
 class Loaders:
@@ -179,7 +180,7 @@ class Loaders:
                 Contact,
                 contacts.sort_keys(order, descending),
                 PortfolioMember.portfolio_id,
-                lambda _viewer: contacts.filtered(self.viewer, flt).join(
+                lambda _viewer: contacts.filtered(self.viewer, flt, self.session.get_bind().dialect.name).join(
                     PortfolioMember, PortfolioMember.contact_id == Contact.id
                 ),
             )

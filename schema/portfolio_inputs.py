@@ -110,6 +110,11 @@ def result_of(outcome: ContactOutcome | str) -> ContactAssignmentResult:
     )
 
 
+def _outcome_of(outcome: ContactOutcome | str) -> Outcome:
+    """The outcome `result_of` reports, without building the result."""
+    return Outcome.REJECTED if isinstance(outcome, str) else outcome.outcome
+
+
 @strawberry.type(
     description="What an assignment or removal did (X2): counts, each contact's outcome, the audit record."
 )
@@ -154,7 +159,7 @@ class PortfolioContactsPayload:
         before: CursorArg = None,
     ) -> Connection[ContactAssignmentResult]:
         everything: list[ContactOutcome | str] = [*self.unreadable, *(self.done.outcomes if self.done else [])]
-        items = [o for o in everything if not outcomes or result_of(o).outcome in outcomes]
+        items = [o for o in everything if not outcomes or _outcome_of(o) in outcomes]
         request = PageRequest(first=first, after=after, last=last, before=before)
         page = paginate_sequence(items, request=request, max_page_size=info.context.settings.max_page_size)
 

@@ -11,7 +11,6 @@ from schema.connection import Connection
 from schema.contact_inputs import ContactFilter as ContactFilterInput
 from schema.contact_inputs import ContactOrder as ContactOrderInput
 from schema.contact_types import Contact, PortfolioBadge
-from schema.enums import OrderDirection
 from schema.node import Node, to_global_id
 from schema.types import CursorArg, Info, PageArg, Team, User, nested_connection
 from services.contacts import ContactFilter, ContactOrder
@@ -75,7 +74,9 @@ class Portfolio(Node):
 
     @strawberry.field(description="How many contacts the portfolio holds.")
     async def contact_count(self, info: Info) -> int:
-        return await info.context.loaders.portfolio_contact_count.load(self.pk) or 0
+        count = await info.context.loaders.portfolio_contact_count.load(self.pk)
+        assert count is not None  # batches.portfolio_contact_counts answers 0 for an empty one
+        return count
 
     @strawberry.field(
         description="Its contacts that you can see (P3), searchable; in name order unless orderBy says otherwise."
@@ -91,8 +92,7 @@ class Portfolio(Node):
         before: CursorArg = None,
     ) -> Connection[Contact]:
         flt = (filter or ContactFilterInput()).to_service()
-        order = ContactOrder(order_by.field.value) if order_by else ContactOrder.NAME
-        descending = bool(order_by and order_by.direction is OrderDirection.DESC)
+        order, descending = (order_by or ContactOrderInput()).to_service()
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await contacts_of_portfolio(info, self.pk, flt, order, descending, request)
 

@@ -72,6 +72,18 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, di
     }
 
 
+def _stamp(actor: Principal | None, action: AuditAction, resource_type: ResourceType) -> dict[str, Any]:
+    """The columns every audit row of one call shares: when, who, what, and its request."""
+    return {
+        "occurred_at": utcnow(),
+        "actor_id": actor.user_id if actor else None,
+        "actor_name": actor.name if actor else "system",
+        "action": action.value,
+        "resource_type": resource_type.value,
+        "request_id": request_id_var.get(),
+    }
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -82,22 +94,15 @@ async def record(
     resource_name: str,
     team_ids: Iterable[int] = (),
     changed: Mapping[str, Any] | None = None,
-    batch_id: int | None = None,
 ) -> int:
     """Write one audit event (and its team scope) in the caller's transaction."""
     event_id = await session.scalar(
         insert(AuditEvent)
         .values(
-            occurred_at=utcnow(),
-            actor_id=actor.user_id if actor else None,
-            actor_name=actor.name if actor else "system",
-            action=action.value,
-            resource_type=resource_type.value,
+            **_stamp(actor, action, resource_type),
             resource_id=resource_id,
             resource_name=resource_name[:400],
             changes=dict(changed or {}),
-            request_id=request_id_var.get(),
-            batch_id=batch_id,
         )
         .returning(AuditEvent.id)
     )
@@ -198,31 +203,20 @@ async def record_contact_entries(
     need no second look at the table (whose statistics are stale in the middle of a bulk write).
     """
     found = rows.subquery()
-    values = select(
-        literal(utcnow(), UTCDateTime),
-        literal(actor.user_id if actor else None, BigId),
-        literal(actor.name if actor else "system"),
-        literal(action.value),
-        literal(ResourceType.CONTACT.value),
-        found.c.resource_id,
-        func.substr(found.c.resource_name, 1, 400),
-        found.c.changes,
-        literal(request_id_var.get(), String),
-        literal(batch_id, BigId),
+    stamp = _stamp(actor, action, ResourceType.CONTACT)
+    typed: dict[str, Any] = {"occurred_at": UTCDateTime, "actor_id": BigId, "request_id": String}
+    columns: dict[str, Any] = {name: literal(value, typed.get(name)) for name, value in stamp.items()}
+    columns |= {
+        "resource_id": found.c.resource_id,
+        "resource_name": func.substr(found.c.resource_name, 1, 400),
+        "changes": found.c.changes,
+        "batch_id": literal(batch_id, BigId),
+    }
+    statement = (
+        insert(AuditEvent)
+        .from_select(list(columns), select(*columns.values()))
+        .returning(AuditEvent.id, AuditEvent.resource_id)
     )
-    columns = [
-        "occurred_at",
-        "actor_id",
-        "actor_name",
-        "action",
-        "resource_type",
-        "resource_id",
-        "resource_name",
-        "changes",
-        "request_id",
-        "batch_id",
-    ]
-    statement = insert(AuditEvent).from_select(columns, values).returning(AuditEvent.id, AuditEvent.resource_id)
     written = (await session.execute(statement)).all()
     if written:
         dialect = session.get_bind().dialect.name
@@ -253,21 +247,15 @@ async def record_many(
     """Write one audit event per entry in two statements (events, then their team scopes)."""
     if not entries:
         return []
-    now = utcnow()
-    request_id = request_id_var.get()
+    stamp = _stamp(actor, action, resource_type)
     ids = await allocate_ids(session, AuditEvent, len(entries))
     rows = [
         {
+            **stamp,
             "id": event_id,
-            "occurred_at": now,
-            "actor_id": actor.user_id if actor else None,
-            "actor_name": actor.name if actor else "system",
-            "action": action.value,
-            "resource_type": resource_type.value,
             "resource_id": e.resource_id,
             "resource_name": e.resource_name[:400],
             "changes": dict(e.changed or {}),
-            "request_id": request_id,
             "batch_id": batch_id,
         }
         for event_id, e in zip(ids, entries, strict=True)

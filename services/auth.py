@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -73,8 +74,15 @@ def issue_token(*, secret_key: str, user_id: int, ttl_seconds: int, now: datetim
     return jwt.encode(claims, secret_key, algorithm=_ALGORITHM)
 
 
-def read_token(token: str, *, secret_key: str) -> int | None:
-    """The user id a valid, unexpired token names, else None. No database access."""
+@dataclass(frozen=True)
+class VerifiedToken:
+    user_id: int
+    # A live subscription ends then.
+    expires_at: datetime
+
+
+def verify_token(token: str, *, secret_key: str) -> VerifiedToken | None:
+    """Who a valid, unexpired token names and until when, else None. No database access."""
     try:
         claims = jwt.decode(
             token,
@@ -83,18 +91,15 @@ def read_token(token: str, *, secret_key: str) -> int | None:
             issuer=_ISSUER,
             options={"require": ["exp", "sub", "iat"]},
         )
-        return int(claims["sub"])
+        return VerifiedToken(user_id=int(claims["sub"]), expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC))
     except (jwt.PyJWTError, ValueError):
         return None
 
 
-def token_expiry(token: str) -> datetime | None:
-    """When an already verified token expires (for closing sockets on time)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-        return datetime.fromtimestamp(int(claims["exp"]), UTC)
-    except (jwt.PyJWTError, KeyError, ValueError):
-        return None
+def read_token(token: str, *, secret_key: str) -> int | None:
+    """The user id a valid, unexpired token names, else None."""
+    verified = verify_token(token, secret_key=secret_key)
+    return verified.user_id if verified else None
 
 
 def bearer(header_value: str | None) -> str | None:

@@ -27,6 +27,7 @@ from db.models import (
     PortfolioMember,
 )
 from db.search import digits, fold, search_terms, starts_with
+from db.sets import in_ids
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -136,11 +137,13 @@ def _id_key(descending: bool) -> SortKey:
 
 
 def sort_keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
+    # RELEVANCE without a keyword, and within each relevance tier, is name order.
+    by_name = (SortKey(Contact.sort_name, "sort_name", "str", descending),)
     first: tuple[SortKey, ...] = {
-        ContactOrder.NAME: (SortKey(Contact.sort_name, "sort_name", "str", descending),),
+        ContactOrder.NAME: by_name,
         ContactOrder.CREATED_AT: (SortKey(Contact.created_at, "created_at", "datetime", descending),),
         ContactOrder.UPDATED_AT: (SortKey(Contact.updated_at, "updated_at", "datetime", descending),),
-        ContactOrder.RELEVANCE: (SortKey(Contact.sort_name, "sort_name", "str", descending),),
+        ContactOrder.RELEVANCE: by_name,
     }[order]
     return (*first, _id_key(descending))
 
@@ -149,15 +152,21 @@ def _terms(flt: ContactFilter) -> list[str]:
     return search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
 
 
-def filtered(viewer: Principal, flt: ContactFilter) -> Select[Any]:
-    """The visible contacts matching the filter: the one definition every contact selection uses."""
-    stmt = _narrowed(viewer, flt)
-    for term in _terms(flt):
-        stmt = stmt.where(Contact.search_text.contains(term, autoescape=True))
-    return stmt
+def filtered(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any]:
+    """The visible contacts matching the filter: the one definition every contact selection uses.
+
+    `dialect` (the session's backend) lets `flt.ids` travel as one parameter (db.sets.in_ids).
+    """
+    return _matching(_narrowed(viewer, flt, dialect), _terms(flt))
 
 
-def _narrowed(viewer: Principal, flt: ContactFilter) -> Select[Any]:
+def _matching(narrowed: Select[Any], terms: list[str]) -> Select[Any]:
+    for term in terms:
+        narrowed = narrowed.where(Contact.search_text.contains(term, autoescape=True))
+    return narrowed
+
+
+def _narrowed(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any]:
     """`filtered` but for the keyword's terms, which the relevance tiers phrase their own way."""
     stmt = scopes.contacts(select(Contact), viewer)
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
@@ -187,25 +196,23 @@ def _narrowed(viewer: Principal, flt: ContactFilter) -> Select[Any]:
         member = exists().where(PortfolioMember.contact_id == Contact.id)
         stmt = stmt.where(member if flt.in_portfolio else ~member)
     if flt.ids is not None:
-        stmt = stmt.where(Contact.id.in_(flt.ids))
+        stmt = stmt.where(in_ids(Contact.id, flt.ids, dialect))
     return stmt
 
 
-def _relevance_tiers(viewer: Principal, flt: ContactFilter, descending: bool) -> list[Tier]:
+def _relevance_tiers(base: Select[Any], matching: Select[Any], terms: list[str], descending: bool) -> list[Tier]:
     """A keyword's matches from most to least relevant, each tier in name order (C5).
 
     1. the name starts with the keyword, first names first ("jose", "jose perez"): by first name;
     2. it starts with it last names first ("perez", "perez jose"): by last name;
     3. every term is elsewhere in the name ("Ana Gómez Pérez" for "perez"): by last name;
     4. found only in the document, company or channels: by last name.
-    The tiers are disjoint and together are exactly `filtered`. Tiers 1 and 2 are ranges of the
-    name indexes; their conditions imply the terms, which are left out so that the planner
-    walks those indexes instead of ranking every row the trigram index finds.
+    The tiers are disjoint and together are exactly `matching` (`filtered`: `base`, the filter
+    without the keyword, and the keyword's `terms`). Tiers 1 and 2 are ranges of the name
+    indexes; their conditions imply the terms, which are left out so that the planner walks
+    those indexes instead of ranking every row the trigram index finds.
     """
-    terms = _terms(flt)
     keyword = " ".join(terms)
-    base = _narrowed(viewer, flt)
-    matching = filtered(viewer, flt)
     first_names_first = starts_with(Contact.search_name, keyword)
     last_names_first = starts_with(Contact.sort_name, keyword)
     in_name = and_(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
@@ -230,12 +237,13 @@ async def list_contacts(
     max_page_size: int,
 ) -> tuple[Page[Contact], Select[Any]]:
     """A page of contacts; with a search and no explicit order, by relevance then name (C5)."""
-    stmt = filtered(viewer, flt)
+    base = _narrowed(viewer, flt, session.get_bind().dialect.name)
     terms = _terms(flt)
+    stmt = _matching(base, terms)
     if order is None:
         order = ContactOrder.RELEVANCE if terms else ContactOrder.NAME
     if order is ContactOrder.RELEVANCE and terms:
-        tiers = _relevance_tiers(viewer, flt, descending)
+        tiers = _relevance_tiers(base, stmt, terms, descending)
         return await paginate_tiers(session, tiers, request=page, max_page_size=max_page_size), stmt
     return await paginate(
         session, stmt, keys=sort_keys(order, descending), request=page, max_page_size=max_page_size
@@ -568,7 +576,9 @@ async def create_contacts(
             outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=(problem,))
             good.remove((index, prepared))
     rejected = len(items) - len(good) + rejected_before
-    batch_id = await _record_batch(session, actor, created=len(good), rejected=rejected) if items else None
+    # A call with items (even all refused, here or by the caller) is recorded; an empty one did nothing.
+    recorded = items or rejected_before
+    batch_id = await _record_batch(session, actor, created=len(good), rejected=rejected) if recorded else None
     ids = await insert_prepared(session, actor, [p for _, p in good], batch_id=batch_id) if good else []
     for (index, _), contact_id in zip(good, ids, strict=True):
         outcomes[index] = BulkOutcome(index=index, contact_id=contact_id)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.models import Event, EventLogState
+from db.sets import execute_counting, in_ids
 
 _PENDING = "cartera_pending_events"
 # Taken by every transaction that writes events, until it commits: ids are then given out in
@@ -156,7 +157,8 @@ async def unpublished(session: AsyncSession, *, older_than: datetime, limit: int
 
 async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
-        await session.execute(update(Event).where(Event.id.in_(list(ids))).values(published_at=utcnow()))
+        dialect = session.get_bind().dialect.name
+        await session.execute(update(Event).where(in_ids(Event.id, ids, dialect)).values(published_at=utcnow()))
 
 
 async def prune(session: AsyncSession, *, before: datetime) -> int:
@@ -164,14 +166,14 @@ async def prune(session: AsyncSession, *, before: datetime) -> int:
     highest = await session.scalar(select(func.max(Event.id)).where(Event.occurred_at < before))
     if highest is None:
         return 0
-    deleted = await session.execute(delete(Event).where(Event.id <= highest))
+    deleted = await execute_counting(session, delete(Event).where(Event.id <= highest))
     state = await session.get(EventLogState, 1)
     if state is None:
         session.add(EventLogState(id=1, pruned_through=highest))
     else:
         state.pruned_through = max(state.pruned_through, highest)
     await session.flush()
-    return int(getattr(deleted, "rowcount", 0) or 0)
+    return deleted
 
 
 def batches(ids: Sequence[int], size: int = BATCH) -> Iterable[Sequence[int]]:

@@ -25,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.base import BigId, UTCDateTime, utcnow
+from db.batches import portfolios_by_id
 from db.models import Contact, Portfolio, PortfolioMember
 from db.sets import execute_counting, id_table, in_ids, insert_skipping_existing
 from services import audit, portfolio_events, portfolios
-from services.audit import AuditAction
+from services.audit import AuditAction, Entry, ResourceType
 from services.contacts import ContactFilter, filtered
 from services.errors import ConcurrentChange, ErrorCode, fail
 from services.principal import Principal
@@ -73,7 +74,7 @@ class BulkResult:
     # The call's audit event on the portfolio (None when it changed nothing); its entries are
     # the affected contacts' own history rows.
     event_id: int | None = None
-    counts: Counter[Outcome] = field(default_factory=Counter)
+    counts: Counter[Outcome] = field(init=False)
 
     def __post_init__(self) -> None:
         self.counts = Counter(o.outcome for o in self.outcomes)
@@ -98,25 +99,26 @@ class Preview:
     rejected: list[ContactOutcome]
 
 
-def _ids_of(viewer: Principal, selection: ContactFilter) -> Select[Any]:
-    return filtered(viewer, selection).with_only_columns(Contact.id)
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
-async def _chosen(session: AsyncSession, viewer: Principal, selection: ContactFilter) -> dict[int, int]:
+def _ids_of(viewer: Principal, selection: ContactFilter, dialect: str) -> Select[Any]:
+    return filtered(viewer, selection, dialect).with_only_columns(Contact.id)
+
+
+async def _chosen(session: AsyncSession, viewer: Principal, selection: ContactFilter, dialect: str) -> dict[int, int]:
     """The selected contacts, in id order, with their teams (whose supervisors see their history)."""
-    stmt = filtered(viewer, selection).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
+    stmt = filtered(viewer, selection, dialect).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
     return {contact: team for contact, team in (await session.execute(stmt)).all()}
 
 
-async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> list[ContactOutcome]:
+async def _refused_ids(
+    session: AsyncSession, viewer: Principal, ids: Sequence[int], dialect: str
+) -> list[ContactOutcome]:
     """The given ids that cannot be selected: not visible (or missing), or archived."""
-    found = dict(
-        (
-            await session.execute(
-                scopes.contacts(select(Contact.id, Contact.archived_at), viewer).where(Contact.id.in_(ids))
-            )
-        ).all()
-    )
+    stmt = scopes.contacts(select(Contact.id, Contact.archived_at), viewer).where(in_ids(Contact.id, ids, dialect))
+    found = dict((await session.execute(stmt)).all())
     refused = []
     for contact_id in dict.fromkeys(ids):
         if contact_id not in found:
@@ -124,6 +126,14 @@ async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[i
         elif found[contact_id] is not None:
             refused.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.ARCHIVED))
     return refused
+
+
+async def _selected(
+    session: AsyncSession, viewer: Principal, selection: ContactFilter, dialect: str
+) -> tuple[dict[int, int], list[ContactOutcome]]:
+    """The selected contacts as `_chosen` gives them, and the given ids refused (a selection by ids)."""
+    refused = await _refused_ids(session, viewer, selection.ids, dialect) if selection.ids is not None else []
+    return await _chosen(session, viewer, selection, dialect), refused
 
 
 async def _destination(session: AsyncSession, actor: Principal, portfolio_id: int) -> Portfolio:
@@ -136,8 +146,9 @@ async def _destination(session: AsyncSession, actor: Principal, portfolio_id: in
 
 async def preview(session: AsyncSession, viewer: Principal, portfolio_id: int, selection: ContactFilter) -> Preview:
     """Which selected contacts are free, already here, or in which other portfolio (P4), in one pass."""
+    dialect = _dialect(session)
     portfolio = await _destination(session, viewer, portfolio_id)
-    chosen = _ids_of(viewer, selection).subquery()
+    chosen = _ids_of(viewer, selection, dialect).subquery()
     groups = (
         await session.execute(
             select(PortfolioMember.portfolio_id, func.count())
@@ -156,15 +167,13 @@ async def preview(session: AsyncSession, viewer: Principal, portfolio_id: int, s
         free=counts.get(None, 0),
         already_in_portfolio=counts.get(portfolio.id, 0),
         conflicts=[ConflictGroup(pid, counts[pid], pid in movable) for pid in others],
-        rejected=await _refused_ids(session, viewer, selection.ids) if selection.ids is not None else [],
+        rejected=await _refused_ids(session, viewer, selection.ids, dialect) if selection.ids is not None else [],
     )
 
 
-async def _manageable(session: AsyncSession, viewer: Principal, portfolio_ids: Sequence[int]) -> set[int]:
-    if not portfolio_ids:
-        return set()
-    stmt = portfolios.managed_ids(viewer).where(Portfolio.id.in_(portfolio_ids))
-    return set(await session.scalars(stmt))
+async def _manageable(session: AsyncSession, viewer: Principal, portfolio_ids: Sequence[int]) -> dict[int, Portfolio]:
+    """The given portfolios the viewer manages (contacts may leave only these), by id."""
+    return await portfolios_by_id(session, viewer, portfolio_ids) if portfolio_ids else {}
 
 
 async def assign(
@@ -176,10 +185,9 @@ async def assign(
     policy: ConflictPolicy,
 ) -> BulkResult:
     """Assign the free contacts, and move or keep those in other portfolios (P3, P4, P5)."""
-    dialect = session.get_bind().dialect.name
+    dialect = _dialect(session)
     portfolio = await _destination(session, actor, portfolio_id)
-    refused = await _refused_ids(session, actor, selection.ids) if selection.ids is not None else []
-    teams = await _chosen(session, actor, selection)
+    teams, refused = await _selected(session, actor, selection, dialect)
     chosen = list(teams)
     memberships = (
         select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
@@ -191,7 +199,7 @@ async def assign(
         memberships = memberships.with_for_update()
     current = dict((await session.execute(memberships)).all())
     sources = sorted({pid for pid in current.values() if pid != portfolio.id})
-    movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else set()
+    movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else {}
     outcomes = list(refused)
     free: list[int] = []
     moving: list[int] = []
@@ -214,10 +222,8 @@ async def assign(
         return result
     now = utcnow()
     moved_from = Counter(current[c] for c in moving)
-    involved = {
-        p.id: p for p in await session.scalars(select(Portfolio).where(Portfolio.id.in_([portfolio.id, *moved_from])))
-    }
-    agents = {pid: p.agent_id for pid, p in involved.items()}
+    # Every source a contact moves from is one the actor manages: `movable` holds its row.
+    agents = {pid: movable[pid].agent_id for pid in moved_from} | {portfolio.id: portfolio.agent_id}
     result.event_id = await portfolios.record(
         session,
         actor,
@@ -248,7 +254,7 @@ async def assign(
         )
         if moved != len(moving):
             raise ConcurrentChange("a locked membership changed")
-        await _record_sources(session, actor, portfolio, {involved[pid]: n for pid, n in moved_from.items()})
+        await _record_sources(session, actor, portfolio, {movable[pid]: n for pid, n in moved_from.items()})
         await portfolio_events.announce_memberships(
             session,
             AuditAction.MOVED.value,
@@ -297,17 +303,25 @@ async def _record_sources(
     session: AsyncSession, actor: Principal, destination: Portfolio, moved_from: dict[Portfolio, int]
 ) -> None:
     """One MOVED event on each portfolio that lost contacts, for its own owners' supervisors."""
-    for source, count in moved_from.items():
-        await portfolios.record(
-            session,
-            actor,
-            source,
-            AuditAction.MOVED,
-            {
-                "contactsMovedOut": {"before": None, "after": count},
-                "movedTo": {"before": None, "after": destination.name},
-            },
-        )
+    owner_teams = await portfolios.owner_team_ids_by_portfolio(session, moved_from)
+    await audit.record_many(
+        session,
+        actor=actor,
+        action=AuditAction.MOVED,
+        resource_type=ResourceType.PORTFOLIO,
+        entries=[
+            Entry(
+                resource_id=source.id,
+                resource_name=source.name,
+                team_ids=tuple(owner_teams[source]),
+                changed={
+                    "contactsMovedOut": {"before": None, "after": count},
+                    "movedTo": {"before": None, "after": destination.name},
+                },
+            )
+            for source, count in moved_from.items()
+        ],
+    )
 
 
 def _counts(counts: Counter[Outcome]) -> dict[str, Any]:
@@ -316,10 +330,9 @@ def _counts(counts: Counter[Outcome]) -> dict[str, Any]:
 
 async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, selection: ContactFilter) -> BulkResult:
     """Take the selected contacts out of this portfolio (P3, P5); others are reported, untouched."""
-    dialect = session.get_bind().dialect.name
+    dialect = _dialect(session)
     portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
-    refused = await _refused_ids(session, actor, selection.ids) if selection.ids is not None else []
-    teams = await _chosen(session, actor, selection)
+    teams, refused = await _selected(session, actor, selection, dialect)
     chosen = list(teams)
     members = list(
         await session.scalars(

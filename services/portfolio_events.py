@@ -49,18 +49,20 @@ async def announce_memberships(
     teams: Mapping[int, int],
     sources: Mapping[int, int | None],
     agents: Mapping[int, int | None],
+    badges: Mapping[int, Badge] | None = None,
 ) -> None:
     """Contacts entered (`destination`), moved between or left portfolios: events of at most
     events.BATCH contacts, one group per (contact team, previous portfolio).
 
     `teams`: each contact's team; `sources`: its previous portfolio (None: none); `agents`: the
-    owning agent of each portfolio involved.
+    owning agent of each portfolio involved; `badges`: theirs, when the caller has read them.
     """
     groups: dict[tuple[int, int | None], list[int]] = defaultdict(list)
     for contact_id, source in sources.items():
         groups[(teams[contact_id], source)].append(contact_id)
-    involved = {p for p in sources.values() if p is not None} | ({destination.id} if destination else set())
-    badges = await badges_by_portfolio(session, sorted(involved))
+    if badges is None:
+        involved = {p for p in sources.values() if p is not None} | ({destination.id} if destination else set())
+        badges = await badges_by_portfolio(session, sorted(involved))
     after = badge_payload(badges[destination.id]) if destination else None
     for (team, source), contact_ids in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         before = badge_payload(badges[source]) if source is not None and source in badges else None
@@ -79,9 +81,14 @@ async def announce_memberships(
 
 
 async def announce_removals(
-    session: AsyncSession, portfolio: Portfolio, contact_ids: Iterable[int], teams: Mapping[int, int]
+    session: AsyncSession,
+    portfolio: Portfolio,
+    contact_ids: Iterable[int],
+    teams: Mapping[int, int],
+    *,
+    badge: Badge | None = None,
 ) -> None:
-    """These contacts left `portfolio` (removed, or released by its deletion)."""
+    """These contacts left `portfolio` (removed, or released by its deletion; `badge`: its badge, if read)."""
     await announce_memberships(
         session,
         AuditAction.REMOVED.value,
@@ -89,6 +96,7 @@ async def announce_removals(
         teams=teams,
         sources=dict.fromkeys(contact_ids, portfolio.id),
         agents={portfolio.id: portfolio.agent_id},
+        badges={portfolio.id: badge} if badge is not None else None,
     )
 
 
@@ -109,16 +117,23 @@ async def announce_change(
     change: PortfolioChange,
     *,
     previous_owners: Iterable[tuple[int | None, int | None]] = (),
+    badge: Badge | None = None,
+    member_teams: Iterable[int] | None = None,
 ) -> None:
-    """A portfolio's name, owners or state changed: every badge of it changed (P8)."""
-    badges = await badges_by_portfolio(session, [portfolio.id])
-    badge = badges.get(portfolio.id)
-    payload = badge_payload(badge) if badge else {"portfolioId": portfolio.id, "portfolioName": portfolio.name}
+    """A portfolio's name, owners or state changed: every badge of it changed (P8).
+
+    Announced while the portfolio exists (a deletion, before it), so its badge can be read; a
+    caller that has read it, or its contacts' teams (`member_teams`), passes them in.
+    """
+    if badge is None:
+        badge = (await badges_by_portfolio(session, [portfolio.id]))[portfolio.id]
+    if member_teams is None:
+        member_teams = await contact_teams(session, portfolio.id)
     owners = [(portfolio.team_id, portfolio.agent_id), *previous_owners]
     events.emit(
         session,
         EventKind.PORTFOLIO_CHANGED,
-        {"change": change.value, "portfolio": payload},
+        {"change": change.value, "portfolio": badge_payload(badge)},
         users=[agent for _, agent in owners],
-        teams=[*(team for team, _ in owners), *await contact_teams(session, portfolio.id)],
+        teams=[*(team for team, _ in owners), *member_teams],
     )

@@ -8,6 +8,7 @@ and the state of its own portfolios, and creates or deletes none.
 from __future__ import annotations
 
 import enum
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,15 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
 from db import scopes
+from db.batches import badges_by_portfolio
 from db.engine import after_commit, refresh_statistics
 from db.keyset import Page, PageRequest, SortKey, paginate
-from db.models import Contact, Portfolio, PortfolioMember, Role, Team, TeamMember, User
+from db.models import Contact, Portfolio, PortfolioMember, Role, TeamMember
 from db.search import contains, fold
-from db.sets import json_object
-from services import audit
+from db.sets import execute_counting, json_object
+from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
-from services.errors import ErrorCode, fail, forbidden, not_found
+from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
 from services.portfolio_events import PortfolioChange, announce_change, announce_removals
 from services.principal import Principal
 
@@ -103,11 +105,6 @@ async def get_visible(
     return portfolio
 
 
-def managed_ids(viewer: Principal) -> Select[Any]:
-    """The ids of the portfolios the viewer manages, as a subquery (contacts may leave only these)."""
-    return scopes.portfolios(select(Portfolio.id), viewer)
-
-
 # Memberships one call may change before the planner is asked to look at the table again.
 STATISTICS_AFTER = 5_000
 
@@ -128,16 +125,10 @@ async def _check_owner(session: AsyncSession, actor: Principal, *, team_id: int 
     if team_id is None and agent_id is None:
         raise fail(ErrorCode.REQUIRED, "Give an owning team, an owning agent or both", "teamId")
     if team_id is not None:
-        stmt = scopes.teams(select(Team.id).where(Team.id == team_id), actor)
-        if await session.scalar(stmt) is None:
-            raise not_found("Team", "teamId")
+        await teams.get_visible(session, actor, team_id, "teamId")
     if agent_id is None:
         return
-    agent = (
-        await session.execute(scopes.users(select(User.role, User.is_active).where(User.id == agent_id), actor))
-    ).one_or_none()
-    if agent is None:
-        raise not_found("User", "agentId")
+    agent = await users.get_visible(session, actor, agent_id, "agentId")
     if agent.role != Role.AGENT.value or not agent.is_active:
         raise fail(ErrorCode.INVALID, "The owning agent must be an active user with the AGENT role", "agentId")
     if team_id is not None and not await session.scalar(
@@ -146,13 +137,27 @@ async def _check_owner(session: AsyncSession, actor: Principal, *, team_id: int 
         raise fail(ErrorCode.INVALID, "The owning agent must be a member of the owning team", "agentId")
 
 
-async def owner_team_ids(session: AsyncSession, portfolios: Iterable[Portfolio]) -> list[int]:
-    """The teams whose supervisors see these portfolios' audit events: the owning team, else the agent's."""
-    teams = {p.team_id for p in portfolios if p.team_id is not None}
+async def owner_team_ids_by_portfolio(
+    session: AsyncSession, portfolios: Iterable[Portfolio]
+) -> dict[Portfolio, list[int]]:
+    """Per portfolio, the teams whose supervisors see its audit events: the owning team, else the
+    agent's (all agents' teams in one query)."""
+    portfolios = list(portfolios)
     agents = {p.agent_id for p in portfolios if p.team_id is None and p.agent_id is not None}
+    agent_teams: defaultdict[int | None, set[int]] = defaultdict(set)
     if agents:
-        teams |= set(await session.scalars(select(TeamMember.team_id).where(TeamMember.user_id.in_(agents))))
-    return sorted(teams)
+        found = await session.execute(
+            select(TeamMember.user_id, TeamMember.team_id).where(TeamMember.user_id.in_(agents))
+        )
+        for agent, team in found:
+            agent_teams[agent].add(team)
+    return {p: sorted({p.team_id} if p.team_id is not None else agent_teams[p.agent_id]) for p in portfolios}
+
+
+async def owner_team_ids(session: AsyncSession, portfolios: Iterable[Portfolio]) -> list[int]:
+    """The teams whose supervisors see any of these portfolios' audit events."""
+    by_portfolio = await owner_team_ids_by_portfolio(session, portfolios)
+    return sorted({team for owners in by_portfolio.values() for team in owners})
 
 
 def snapshot(portfolio: Portfolio) -> dict[str, Any]:
@@ -191,13 +196,13 @@ async def record(
 
 def _require_manager(actor: Principal, what: str) -> None:
     if actor.role is Role.AGENT:
-        raise forbidden(f"Only admins and supervisors can {what}")
+        raise forbidden(f"Only admins and supervisors {what}")
 
 
 async def create_portfolio(
     session: AsyncSession, actor: Principal, *, name: str, team_id: int | None, agent_id: int | None
 ) -> Portfolio:
-    _require_manager(actor, "create portfolios")
+    _require_manager(actor, "can create portfolios")
     name = clean_name(name, "name")
     await _check_owner(session, actor, team_id=team_id, agent_id=agent_id)
     portfolio = Portfolio(name=name, search_name=fold(name), team_id=team_id, agent_id=agent_id, active=True)
@@ -261,19 +266,23 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
 
     Returns (the portfolio id, how many contacts were released).
     """
-    _require_manager(actor, "delete portfolios")
+    _require_manager(actor, "can delete portfolios")
     portfolio = await get_visible(session, actor, portfolio_id, lock="update")
     members = select(PortfolioMember.contact_id).where(PortfolioMember.portfolio_id == portfolio.id)
-    teams = {
-        contact: team
-        for contact, team in await session.execute(
-            members.add_columns(Contact.team_id).join(Contact, Contact.id == PortfolioMember.contact_id)
-        )
-    }
-    released = len(teams)
+    # The memberships are locked in id order, as remove() does: a MOVE out of this portfolio
+    # locks only them, so it either went first (and they are no longer read here) or waits.
+    locked = (
+        members.add_columns(Contact.team_id)
+        .join(Contact, Contact.id == PortfolioMember.contact_id)
+        .order_by(PortfolioMember.contact_id)
+        .with_for_update(of=PortfolioMember)
+    )
+    contact_teams = {contact: team for contact, team in await session.execute(locked)}
+    released = len(contact_teams)
     # Announced while the portfolio and its memberships still exist to name them.
-    await announce_change(session, portfolio, PortfolioChange.DELETED)
-    await announce_removals(session, portfolio, teams, teams)
+    badge = (await badges_by_portfolio(session, [portfolio.id]))[portfolio.id]
+    await announce_change(session, portfolio, PortfolioChange.DELETED, badge=badge, member_teams=contact_teams.values())
+    await announce_removals(session, portfolio, contact_teams, contact_teams, badge=badge)
     event_id = await record(
         session,
         actor,
@@ -288,9 +297,13 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
             action=AuditAction.REMOVED,
             batch_id=event_id,
             rows=membership_entries(Contact.id.in_(members), before=portfolio, after=None),
-            teams=teams,
+            teams=contact_teams,
         )
-        await session.execute(delete(PortfolioMember).where(PortfolioMember.portfolio_id == portfolio.id))
+        deleted = await execute_counting(
+            session, delete(PortfolioMember).where(PortfolioMember.portfolio_id == portfolio.id)
+        )
+        if deleted != released:
+            raise ConcurrentChange("a locked membership changed")
         refresh_statistics_after(session, released)
     await session.delete(portfolio)
     await session.flush()
@@ -336,8 +349,17 @@ def membership_entries(
 # --- reports (P9) --------------------------------------------------------------------------------
 
 
+def _require_report_reader(viewer: Principal) -> None:
+    _require_manager(viewer, "read portfolio reports")
+
+
 def contacts_per_portfolio(viewer: Principal, flt: PortfolioFilter) -> tuple[Select[Any], tuple[SortKey, ...]]:
-    """The visible portfolios with how many contacts each holds, most first."""
+    """The visible portfolios with how many contacts each holds, most first (admins and supervisors)."""
+    _require_report_reader(viewer)
+    return _per_portfolio(viewer, flt)
+
+
+def _per_portfolio(viewer: Principal, flt: PortfolioFilter) -> tuple[Select[Any], tuple[SortKey, ...]]:
     counts = (
         select(PortfolioMember.portfolio_id, func.count().label("contact_count"))
         .group_by(PortfolioMember.portfolio_id)
@@ -358,8 +380,10 @@ class OwnerKind(enum.StrEnum):
 
 
 def contacts_per_owner(viewer: Principal, flt: PortfolioFilter) -> tuple[Select[Any], tuple[SortKey, ...]]:
-    """Per owner (the agent of agent-owned portfolios, else the team): portfolios and contacts, most first."""
-    per_portfolio = contacts_per_portfolio(viewer, flt)[0].subquery()
+    """Per owner (the agent of agent-owned portfolios, else the team): portfolios and contacts, most
+    first (admins and supervisors)."""
+    _require_report_reader(viewer)
+    per_portfolio = _per_portfolio(viewer, flt)[0].subquery()
     kind = case(
         (per_portfolio.c.agent_id.is_not(None), literal(OwnerKind.AGENT.value)), else_=literal(OwnerKind.TEAM.value)
     )

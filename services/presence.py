@@ -7,6 +7,7 @@ processes is OFFLINE only when both connections are gone.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -21,34 +22,34 @@ from services.events import EventKind
 from services.principal import Principal
 
 
-async def _announce(session: AsyncSession, user_id: int, name: str, status: PresenceStatus) -> None:
-    """Supervisors of the user's teams watch presence; the user sees its own."""
-    teams = list(await session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user_id)))
-    events.emit(
-        session,
-        EventKind.PRESENCE_CHANGED,
-        {"userId": user_id, "userName": name, "status": status.value},
-        users=[user_id],
-        teams=teams,
-    )
-
-
-async def current(session: AsyncSession, user_id: int) -> PresenceStatus:
-    status = await session.scalar(select(Presence.status).where(Presence.user_id == user_id))
-    return PresenceStatus(status) if status else PresenceStatus.OFFLINE
+async def _announce(session: AsyncSession, changes: Sequence[tuple[int, str, PresenceStatus]]) -> None:
+    """Supervisors of each user's teams watch its presence; the user sees its own. One query
+    for the teams of all of them (a process that died leaves many users OFFLINE at once)."""
+    teams: dict[int, list[int]] = defaultdict(list)
+    user_ids = [user_id for user_id, _, _ in changes]
+    rows = await session.execute(select(TeamMember.user_id, TeamMember.team_id).where(TeamMember.user_id.in_(user_ids)))
+    for user_id, team_id in rows:
+        teams[user_id].append(team_id)
+    for user_id, name, status in changes:
+        events.emit(
+            session,
+            EventKind.PRESENCE_CHANGED,
+            {"userId": user_id, "userName": name, "status": status.value},
+            users=[user_id],
+            teams=teams[user_id],
+        )
 
 
 async def set_presence(session: AsyncSession, actor: Principal, status: PresenceStatus) -> PresenceStatus:
     """The signed-in user's own presence; audited and announced when it changes."""
     row = await session.get(Presence, actor.user_id, with_for_update=True)
     before = PresenceStatus(row.status) if row else PresenceStatus.OFFLINE
-    if row is None:
-        row = Presence(user_id=actor.user_id, status=status.value, changed_at=utcnow())
-        session.add(row)
-    elif before is not status:
-        row.status, row.changed_at = status.value, utcnow()
     if before is status:
         return status
+    if row is None:
+        session.add(Presence(user_id=actor.user_id, status=status.value, changed_at=utcnow()))
+    else:
+        row.status, row.changed_at = status.value, utcnow()
     await session.flush()
     await audit.record(
         session,
@@ -60,7 +61,7 @@ async def set_presence(session: AsyncSession, actor: Principal, status: Presence
         team_ids=actor.member_team_ids,
         changed={"presence": {"before": before.value, "after": status.value}},
     )
-    await _announce(session, actor.user_id, actor.name, status)
+    await _announce(session, [(actor.user_id, actor.name, status)])
     return status
 
 
@@ -77,10 +78,10 @@ async def connection_opened(session: AsyncSession, *, connection_id: str, user_i
 
 
 async def connection_closed(session: AsyncSession, *, connection_id: str, grace: timedelta) -> None:
-    user_id = await session.scalar(select(LiveConnection.user_id).where(LiveConnection.id == connection_id))
-    await session.execute(delete(LiveConnection).where(LiveConnection.id == connection_id))
-    if user_id is not None:
-        await _schedule_offline(session, [user_id], grace)
+    gone = await session.scalars(
+        delete(LiveConnection).where(LiveConnection.id == connection_id).returning(LiveConnection.user_id)
+    )
+    await _schedule_offline(session, list(gone), grace)
 
 
 async def heartbeat(session: AsyncSession, *, process_id: str, stale_after: timedelta, grace: timedelta) -> None:
@@ -89,20 +90,16 @@ async def heartbeat(session: AsyncSession, *, process_id: str, stale_after: time
     await session.execute(
         update(LiveConnection).where(LiveConnection.process_id == process_id).values(heartbeat_at=now)
     )
-    stale = list(
-        (
-            await session.execute(
-                select(LiveConnection.id, LiveConnection.user_id).where(LiveConnection.heartbeat_at < now - stale_after)
-            )
-        ).all()
+    buried = await session.scalars(
+        delete(LiveConnection).where(LiveConnection.heartbeat_at < now - stale_after).returning(LiveConnection.user_id)
     )
-    if stale:
-        await session.execute(delete(LiveConnection).where(LiveConnection.id.in_([c for c, _ in stale])))
-        await _schedule_offline(session, sorted({u for _, u in stale}), grace)
+    await _schedule_offline(session, sorted(set(buried)), grace)
 
 
 async def _schedule_offline(session: AsyncSession, user_ids: Sequence[int], grace: timedelta) -> None:
     """Users left without a live connection go OFFLINE once the grace has passed."""
+    if not user_ids:
+        return
     still_connected = exists().where(LiveConnection.user_id == Presence.user_id)
     await session.execute(
         update(Presence)
@@ -128,7 +125,9 @@ async def go_offline_when_due(session: AsyncSession, *, now: datetime | None = N
     for row in due:
         row.status, row.changed_at, row.offline_due_at = PresenceStatus.OFFLINE.value, now, None
     await session.flush()
-    names = dict((await session.execute(select(User.id, User.name).where(User.id.in_([r.user_id for r in due])))).all())
-    for row in due:
-        await _announce(session, row.user_id, names.get(row.user_id, ""), PresenceStatus.OFFLINE)
+    if due:
+        names = dict(
+            (await session.execute(select(User.id, User.name).where(User.id.in_([r.user_id for r in due])))).all()
+        )
+        await _announce(session, [(r.user_id, names.get(r.user_id, ""), PresenceStatus.OFFLINE) for r in due])
     return [row.user_id for row in due]

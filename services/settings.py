@@ -16,9 +16,15 @@ class SettingsError(Exception):
     """The environment describes a configuration Cartera refuses to run with."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's value; None when unset or empty (the default applies)."""
     raw = env.get(name)
-    if raw is None or raw == "":
+    return raw if raw else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = _raw(env, name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -30,8 +36,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
+    raw = _raw(env, name)
+    if raw is None:
         return default
     try:
         value = float(raw)
@@ -43,8 +49,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
+    raw = _raw(env, name)
+    if raw is None:
         return default
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:

@@ -46,8 +46,7 @@ class ResilientRedisBackend(BroadcastBackend):
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
-        self.connected = asyncio.Event()
-        self.reconnects = 0
+        self._connected = asyncio.Event()
 
     async def connect(self) -> None:
         self._listener = asyncio.create_task(self._listen(), name="cartera-redis-listener")
@@ -62,14 +61,14 @@ class ResilientRedisBackend(BroadcastBackend):
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         self._subscribed.set()
-        if self._pubsub is not None and self.connected.is_set():
+        if self._pubsub is not None and self._connected.is_set():
             # On failure the listener reconnects, and subscribes to every channel then.
             with contextlib.suppress(*_REDIS_ERRORS):
                 await self._pubsub.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        if self._pubsub is not None and self.connected.is_set():
+        if self._pubsub is not None and self._connected.is_set():
             with contextlib.suppress(*_REDIS_ERRORS):
                 await self._pubsub.unsubscribe(channel)
 
@@ -91,12 +90,10 @@ class ResilientRedisBackend(BroadcastBackend):
         while True:
             await self._subscribed.wait()
             try:
-                client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2)
-                self._pubsub = client.pubsub()
+                self._pubsub = aioredis.Redis.from_url(self._url, socket_connect_timeout=2).pubsub()
                 await self._pubsub.subscribe(*self._channels)
-                self.connected.set()
+                self._connected.set()
                 if not first:
-                    self.reconnects += 1
                     log.info("broadcast reconnected", extra={"channels": len(self._channels)})
                     if self._on_reconnect is not None:
                         await self._on_reconnect()
@@ -107,9 +104,9 @@ class ResilientRedisBackend(BroadcastBackend):
             except asyncio.CancelledError:
                 raise
             except _REDIS_ERRORS as error:
-                if self.connected.is_set():
+                if self._connected.is_set():
                     log.warning("broadcast connection lost; reconnecting", extra={"error": repr(error)})
-            self.connected.clear()
+            self._connected.clear()
             await self._close_pubsub()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff[1])

@@ -120,9 +120,6 @@ class EventFeed:
         """Read the log now (a doorbell rang, Redis came back, or a write committed here)."""
         self._wake.set()
 
-    async def resync(self) -> None:
-        self.wake()
-
     # --- inboxes -----------------------------------------------------------------------------
 
     def register(self, principal: Principal) -> Inbox:
@@ -236,10 +233,10 @@ class EventFeed:
 
     async def _reload(self, event: LoggedEvent) -> None:
         """Who sees what changed: look again at the principals of the inboxes concerned."""
-        affected = list(self._inboxes())
-        if not event.payload.get("everyone"):
-            users = set(event.payload.get("userIds", ()))
-            affected = [i for i in affected if i.principal.user_id in users]
+        if event.payload.get("everyone"):
+            affected = list(self._inboxes())
+        else:
+            affected = [i for user in event.payload.get("userIds", ()) for i in self._by_user.get(user, ())]
         if not affected:
             return
         async with self._sessionmaker() as session:

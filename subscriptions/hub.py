@@ -78,7 +78,8 @@ class Hub:
         await self.broadcast.disconnect()
 
     async def _resync(self) -> None:
-        await self.feed.resync()
+        """Redis came back: what was announced meanwhile is in the log."""
+        self.feed.wake()
 
     # --- announcing ----------------------------------------------------------------------------
 

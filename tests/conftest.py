@@ -13,8 +13,9 @@ import importlib.util
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from db import migrate
 from db.base import Base, utcnow
 from db.engine import create_engine
 from db.models import DocumentType
+from services import audit
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
 
@@ -123,7 +125,10 @@ class Server:
 
 @pytest.fixture(scope="session")
 async def server(database_url: str) -> AsyncIterator[Server]:
-    srv = Server(make_settings(database_url))
+    # Its relay (unannounced events, presence timers, heartbeats, pruning) never runs during a
+    # run: it would act on every test's rows, doing the work a test credits to the server it
+    # started itself (`running(..., relay_seconds=...)`).
+    srv = Server(make_settings(database_url, relay_seconds=3600))
     await srv.start()
     yield srv
     await srv.stop()
@@ -213,6 +218,16 @@ class GraphQLClient:
         return data
 
 
+async def eventually(check: Callable[[], bool], what: str, seconds: float = 5) -> None:
+    """Wait until `check()` holds, at most `seconds`: for state the app offers no event for."""
+    try:
+        async with asyncio.timeout(seconds):
+            while not check():  # noqa: ASYNC110  (nothing to wait on but the state itself)
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        pytest.fail(f"{what} within {seconds} s")
+
+
 @asynccontextmanager
 async def running(database_url: str, **overrides: Any) -> AsyncIterator[tuple[Server, GraphQLClient]]:
     """Another server on the test's database with other settings, and a client for it."""
@@ -255,6 +270,16 @@ def count_sql(server: Server) -> Iterator[StatementCounter]:
     event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
     yield counter
     event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def audit_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Set the time services.audit reads: when audit rows are written, and the presets' "now"."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr(audit, "utcnow", lambda: moment)
+
+    return set_to
 
 
 @pytest.fixture

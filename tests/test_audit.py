@@ -1,5 +1,6 @@
 """The audit trail (AU1, AU2): who sees it, its filters and presets, and that failures leave nothing."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -7,7 +8,6 @@ import pytest
 
 from db.models import Role, Team, User
 from schema.node import to_global_id
-from services import audit
 from tests.conftest import GraphQLClient, running
 from tests.factories import Factory, gid
 
@@ -43,12 +43,6 @@ async def admin(factory: Factory) -> User:
 
 
 @pytest.fixture
-def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
-    monkeypatch.setattr(audit, "utcnow", lambda: NOW)
-    return NOW
-
-
-@pytest.fixture
 async def calendar(factory: Factory, admin: User) -> None:
     """One event per boundary the presets care about, named after when it happened."""
     moments = {
@@ -65,7 +59,7 @@ async def calendar(factory: Factory, admin: User) -> None:
 
 
 class TestPresets:
-    @pytest.mark.usefixtures("calendar", "frozen_now")
+    @pytest.mark.usefixtures("calendar")
     @pytest.mark.parametrize(
         ("period", "expected"),
         [
@@ -76,12 +70,22 @@ class TestPresets:
         ],
     )
     async def test_period_presets_in_utc(
-        self, client: GraphQLClient, factory: Factory, admin: User, period: str, expected: list[str]
+        self,
+        client: GraphQLClient,
+        factory: Factory,
+        admin: User,
+        audit_clock: Callable[[datetime], None],
+        period: str,
+        expected: list[str],
     ) -> None:
+        audit_clock(NOW)
         assert await names(client, factory.token(admin), {"period": period}) == expected
 
-    @pytest.mark.usefixtures("calendar", "frozen_now")
-    async def test_presets_follow_the_account_time_zone(self, database_url: str, factory: Factory, admin: User) -> None:
+    @pytest.mark.usefixtures("calendar")
+    async def test_presets_follow_the_account_time_zone(
+        self, database_url: str, factory: Factory, admin: User, audit_clock: Callable[[datetime], None]
+    ) -> None:
+        audit_clock(NOW)
         # Buenos Aires is UTC-3: 01:00 UTC on 1 January is still 2025 there.
         async with running(database_url, timezone="America/Argentina/Buenos_Aires") as (_, client):
             year = await names(client, factory.token(admin), {"period": "THIS_YEAR"})

@@ -711,3 +711,23 @@ class TestBulkLimits:
         assert payload["results"][1]["userErrors"] == [{"field": "teamId", "code": "NOT_FOUND"}]
         batch = next(r for r in await factory.audit_rows() if r.action == "BULK_CREATED")
         assert (batch.changes["created"]["after"], batch.changes["rejected"]["after"]) == (1, 1)
+
+    async def test_a_call_whose_items_are_all_unreadable_is_still_audited(
+        self, client: GraphQLClient, factory: Factory, admin: User, team: Team
+    ) -> None:
+        token = factory.token(admin)
+        empty = await client.data(CREATE_MANY, {"input": []}, token)
+        assert (empty["createContacts"]["createdCount"], empty["createContacts"]["rejectedCount"]) == (0, 0)
+        assert await factory.audit_rows() == []  # an empty call did nothing to record
+        items = [{**person(team), "teamId": "not-an-id"}, {**person(team), "companyId": "nor-this"}]
+        data = await client.data(CREATE_MANY, {"input": items}, token)
+        payload = data["createContacts"]
+        assert (payload["createdCount"], payload["rejectedCount"]) == (0, 2)
+        assert [r["userErrors"] for r in payload["results"]] == [
+            [{"field": "teamId", "code": "NOT_FOUND"}],
+            [{"field": "companyId", "code": "NOT_FOUND"}],
+        ]
+        assert await factory.count(Contact) == 0
+        (batch,) = await factory.audit_rows()
+        assert (batch.action, batch.resource_type, batch.resource_id) == ("BULK_CREATED", "BATCH", batch.id)
+        assert (batch.changes["created"]["after"], batch.changes["rejected"]["after"]) == (0, 2)

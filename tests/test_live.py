@@ -8,40 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from graphql.execution.collect_fields import CollectedFields
 from sqlalchemy import func, select
-from websockets.asyncio.client import ClientConnection
 
 from db.models import Contact, Event, EventLogState, LiveConnection, Portfolio, Role, Team, User
 from schema.node import to_global_id
+from services import presence
 from services.auth import issue_token
-from tests.conftest import SECRET, GraphQLClient, Server, running
+from tests.conftest import SECRET, GraphQLClient, Server, eventually, running
 from tests.factories import Factory, gid
-from tests.test_ws import closed, init, open_socket, receive, send, subscribe
+from tests.ws import INBOX, closed, init, listening, open_socket, receive, send, subscribe
 
-INBOX = """
-subscription($after: ID) {
-  inbox(after: $after) {
-    id occurredAt
-    payload {
-      __typename
-      ... on PortfolioContactsChanged {
-        action contactIds contactCount
-        portfolio { portfolioName ownerName } previousPortfolio { portfolioName }
-      }
-      ... on ContactVipChanged { contactId isVip }
-      ... on PortfolioChanged { change badge { portfolioName active } }
-      ... on PresenceChanged { userId userName status }
-    }
-  }
-}
-"""
 ASSIGN = """
 mutation($p: ID!, $c: ContactSelection!, $policy: ConflictPolicy!) {
   assignContactsToPortfolio(portfolioId: $p, contacts: $c, onConflict: $policy) {
@@ -61,9 +43,6 @@ mutation($t: ID!, $u: ID!) { removeTeamMember(teamId: $t, userId: $u) { userErro
 """
 SET_PRESENCE = "mutation($s: PresenceStatus!) { setPresence(status: $s) { status userErrors { code } } }"
 PRESENCE = "query($id: ID!) { node(id: $id) { ... on User { presence { status } } } }"
-
-# How long a test waits to be sure nothing more arrives.
-QUIET = 1.0
 
 
 @dataclass
@@ -92,44 +71,6 @@ async def world(factory: Factory) -> World:
     )
 
 
-class Listener:
-    """One inbox subscription over graphql-transport-ws."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    async def next(self, wait: float = 5) -> dict[str, Any]:
-        async with asyncio.timeout(wait):
-            message = await receive(self.ws)
-        assert message["type"] == "next", message
-        assert "errors" not in message["payload"], message["payload"]
-        event: dict[str, Any] = message["payload"]["data"]["inbox"]
-        return event
-
-    async def quiet(self, seconds: float = QUIET) -> None:
-        """Nothing arrives for a while."""
-        try:
-            async with asyncio.timeout(seconds):
-                message = await self.ws.recv()
-        except TimeoutError:
-            return
-        pytest.fail(f"expected nothing, got {message!r}")
-
-
-@asynccontextmanager
-async def listening(server: Server, token: str, after: str | None = None) -> AsyncIterator[Listener]:
-    async with open_socket(server) as ws:
-        await init(ws, token)
-        await send(ws, subscribe("inbox", INBOX, {"after": after}))
-        listener = Listener(ws)
-        # The subscription is registered once the server has read the message; a ping round trip
-        # after it proves the server got that far in the socket's order.
-        await send(ws, {"type": "ping"})
-        assert (await receive(ws))["type"] == "pong"
-        await asyncio.sleep(0.05)
-        yield listener
-
-
 async def assign(
     client: GraphQLClient, token: str, portfolio: Portfolio, contacts: list[Contact], policy: str = "KEEP"
 ) -> dict[str, Any]:
@@ -138,11 +79,6 @@ async def assign(
     payload: dict[str, Any] = data["assignContactsToPortfolio"]
     assert payload["userErrors"] == [], payload
     return payload
-
-
-async def event_rows(factory: Factory) -> int:
-    async with factory.sessionmaker() as session:
-        return int(await session.scalar(select(func.count()).select_from(Event)) or 0)
 
 
 class TestDelivery:
@@ -173,10 +109,12 @@ class TestDelivery:
             variables = {"p": gid(mine), "c": {"filter": {"teamIds": [gid(world.norte)]}}, "policy": "KEEP"}
             result = await client.data(ASSIGN, variables, factory.token(world.admin))
             assert result["assignContactsToPortfolio"]["assignedCount"] == 10_000
-            counts = [(await ana.next(wait=30))["payload"]["contactCount"] for _ in range(10)]
-            assert counts == [1_000] * 10
+            batches = [(await ana.next(wait=30))["payload"] for _ in range(10)]
+            assert [b["contactCount"] for b in batches] == [1_000] * 10
+            delivered = [c for b in batches for c in b["contactIds"]]
+            assert len(delivered) == 10_000
+            assert set(delivered) == {gid(p) for p in people}
             await ana.quiet()
-        assert len(people) == 10_000
 
     async def test_an_agent_never_hears_of_contacts_it_cannot_see(
         self, server: Server, client: GraphQLClient, factory: Factory, world: World
@@ -199,7 +137,21 @@ class TestDelivery:
             await ana.quiet()
             seen = [await carla.next(), await carla.next()]
             assert [e["payload"]["__typename"] for e in seen] == ["PortfolioContactsChanged", "ContactVipChanged"]
-            await carla.quiet()
+            # A change for each of them: what each receives next is its own, so Norte's assignment
+            # never reached Carla, nor Ventas' change Ana.
+            await client.data(SET_VIP, {"id": gid(theirs), "vip": False}, admin)
+            await client.data(SET_VIP, {"id": gid(ours), "vip": True}, admin)
+            assert (await carla.next())["payload"] == {
+                "__typename": "ContactVipChanged",
+                "contactId": gid(theirs),
+                "isVip": False,
+            }
+            assert (await ana.next())["payload"] == {
+                "__typename": "ContactVipChanged",
+                "contactId": gid(ours),
+                "isVip": True,
+            }
+            await asyncio.gather(ana.quiet(), carla.quiet())
 
     async def test_vip_and_portfolio_changes_are_badge_changes(
         self, server: Server, client: GraphQLClient, factory: Factory, world: World
@@ -232,7 +184,7 @@ class TestDelivery:
         people = await factory.contacts(world.norte, "Juan Pérez")
         portfolio = await factory.portfolio("Cartera", team=world.norte)
         await client.data(DEACTIVATE_PORTFOLIO, {"id": gid(portfolio)}, factory.token(world.admin))
-        before = await event_rows(factory)
+        before = await factory.count(Event)
         async with listening(server, factory.token(world.ana)) as ana:
             data = await client.data(
                 ASSIGN,
@@ -241,7 +193,7 @@ class TestDelivery:
             )
             assert data["assignContactsToPortfolio"]["userErrors"] == [{"code": "INACTIVE"}]
             await ana.quiet()
-        assert await event_rows(factory) == before
+        assert await factory.count(Event) == before
 
     async def test_a_long_lived_subscription_keeps_nothing_per_event(
         self, server: Server, client: GraphQLClient, factory: Factory, world: World
@@ -336,7 +288,7 @@ class TestClosing:
         self, server: Server, client: GraphQLClient, factory: Factory, world: World
     ) -> None:
         (person,) = await factory.contacts(world.ventas, "Cliente Ventas")
-        portfolio = await factory.portfolio("Ventas", team=world.ventas)
+        (hers,) = await factory.contacts(world.norte, "Cliente Norte")
         admin = factory.token(world.admin)
         await client.data(ADD_MEMBER, {"t": gid(world.ventas), "u": gid(world.ana)}, admin)
         async with listening(server, factory.token(world.ana)) as ana:
@@ -344,8 +296,14 @@ class TestClosing:
             assert (await ana.next())["payload"]["__typename"] == "ContactVipChanged"
             await client.data(REMOVE_MEMBER, {"t": gid(world.ventas), "u": gid(world.ana)}, admin)
             await client.data(SET_VIP, {"id": gid(person), "vip": False}, admin)
+            # Still listening to Norte: the next thing she receives is Norte's, not Ventas' change before it.
+            await client.data(SET_VIP, {"id": gid(hers), "vip": True}, admin)
+            assert (await ana.next())["payload"] == {
+                "__typename": "ContactVipChanged",
+                "contactId": gid(hers),
+                "isVip": True,
+            }
             await ana.quiet()
-        assert portfolio.id
 
     async def test_a_subscriber_too_far_behind_is_closed_with_4410(
         self, database_url: str, factory: Factory, world: World
@@ -363,20 +321,72 @@ class TestClosing:
             assert "inbox(after:" in reason
 
 
+def record_relays(monkeypatch: pytest.MonkeyPatch, server: Server) -> list[int]:
+    """How many unannounced events each turn of this server's relay found (and rang for)."""
+    hub = server.app.state.hub
+    relay = hub.relay_unpublished
+    found: list[int] = []
+
+    async def relay_unpublished() -> int:
+        count: int = await relay()
+        found.append(count)
+        return count
+
+    monkeypatch.setattr(hub, "relay_unpublished", relay_unpublished)
+    return found
+
+
+def record_offline(monkeypatch: pytest.MonkeyPatch, server: Server) -> list[list[int]]:
+    """The users each turn of this server's presence step turned OFFLINE.
+
+    The hub's step returns nothing, so services.presence's answer is recorded, and only when
+    this server's hub asked (the patch reaches every server in the process).
+    """
+    hub = server.app.state.hub
+    step, decide = hub.go_offline_when_due, presence.go_offline_when_due
+    in_step: ContextVar[bool] = ContextVar("in_step", default=False)
+    turns: list[list[int]] = []
+
+    async def go_offline_when_due() -> None:
+        entered = in_step.set(True)
+        try:
+            await step()
+        finally:
+            in_step.reset(entered)
+
+    async def deciding(*args: Any, **kwargs: Any) -> list[int]:
+        users: list[int] = await decide(*args, **kwargs)
+        if in_step.get():
+            turns.append(list(users))
+        return users
+
+    monkeypatch.setattr(hub, "go_offline_when_due", go_offline_when_due)
+    monkeypatch.setattr(presence, "go_offline_when_due", deciding)
+    return turns
+
+
 class TestRelay:
     async def test_events_a_crashed_writer_never_announced_are_relayed(
-        self, database_url: str, factory: Factory, world: World
+        self, database_url: str, factory: Factory, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # No periodic reading: only a doorbell makes the feed read, and the writer rings none.
         async with running(database_url, event_poll_seconds=3600, relay_seconds=0.3) as (server, client):
             hub = server.app.state.hub
+            relayed = record_relays(monkeypatch, server)
             people = await factory.contacts(world.norte, "Juan Pérez")
             mine = await factory.portfolio("De Ana", agent=world.ana)
+            before = await factory.count(Event)
             async with listening(server, factory.token(world.ana)) as ana:
                 hub.announcing = False  # the process "dies" between commit and publish
                 await assign(client, factory.token(world.admin), mine, people)
                 event = await ana.next(wait=10)
                 assert event["payload"]["contactIds"] == [gid(people[0])]
+            # This server's relay rang for every event the call wrote (its turn ends a moment after
+            # the delivery its doorbell caused), and nothing else did.
+            written = await factory.count(Event) - before
+            assert written > 0
+            await eventually(lambda: sum(relayed) >= written, "this server's relay did not relay the events")
+            assert sum(relayed) == written
             async with factory.sessionmaker() as session:
                 unpublished = await session.scalar(select(func.count()).where(Event.published_at.is_(None)))
             assert unpublished == 0
@@ -384,9 +394,10 @@ class TestRelay:
 
 class TestPresence:
     async def test_presence_is_set_seen_live_and_dropped_after_the_grace(
-        self, database_url: str, factory: Factory, world: World
+        self, database_url: str, factory: Factory, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         async with running(database_url, presence_grace_seconds=0.5, relay_seconds=0.2) as (server, client):
+            turns = record_offline(monkeypatch, server)
             ana = factory.token(world.ana)
             async with listening(server, factory.token(world.sofia)) as sofia:
                 async with open_socket(server) as ws:
@@ -405,6 +416,8 @@ class TestPresence:
                 # Her last connection closed: OFFLINE once the grace has passed.
                 offline = await sofia.next(wait=10)
                 assert offline["payload"]["status"] == "OFFLINE"
+            # This server's relay turned her OFFLINE, once.
+            assert [users for users in turns if users] == [[world.ana.id]]
             seen = await client.data(PRESENCE, {"id": gid(world.ana)}, factory.token(world.admin))
             assert seen["node"]["presence"]["status"] == "OFFLINE"
             async with factory.sessionmaker() as session:
@@ -413,15 +426,31 @@ class TestPresence:
                 assert await session.scalar(mine) == 0
 
     async def test_coming_back_within_the_grace_keeps_presence(
-        self, database_url: str, factory: Factory, world: World
+        self, database_url: str, factory: Factory, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         async with running(database_url, presence_grace_seconds=1.5, relay_seconds=0.2) as (server, client):
+            turns = record_offline(monkeypatch, server)
             ana = factory.token(world.ana)
-            async with open_socket(server) as ws:
-                await init(ws, ana)
-                await client.data(SET_PRESENCE, {"s": "AWAY"}, ana)
-            async with open_socket(server) as ws:
-                await init(ws, ana)
-                await asyncio.sleep(2.5)
-                seen = await client.data(PRESENCE, {"id": gid(world.ana)}, ana)
-                assert seen["node"]["presence"]["status"] == "AWAY"
+            async with listening(server, factory.token(world.sofia)) as sofia:
+                async with open_socket(server) as ws:
+                    await init(ws, ana)
+                    await client.data(SET_PRESENCE, {"s": "AWAY"}, ana)
+                    assert (await sofia.next())["payload"]["status"] == "AWAY"
+                async with open_socket(server) as ws:
+                    await init(ws, ana)
+                    looked = len(turns)
+                    await asyncio.sleep(2.5)
+                    seen = await client.data(PRESENCE, {"id": gid(world.ana)}, ana)
+                    assert seen["node"]["presence"]["status"] == "AWAY"
+                    # The relay looked meanwhile, past the grace, and found no one due.
+                    assert len(turns) > looked
+                    assert not any(turns)
+                # Her last connection closed: now she does go OFFLINE, and nothing came before it.
+                offline = await sofia.next(wait=10)
+                assert offline["payload"] == {
+                    "__typename": "PresenceChanged",
+                    "userId": gid(world.ana),
+                    "userName": "Ana Agente",
+                    "status": "OFFLINE",
+                }
+            assert [users for users in turns if users] == [[world.ana.id]]

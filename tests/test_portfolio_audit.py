@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from db.models import Role, Team, User
-from services import audit
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
@@ -65,16 +64,6 @@ NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
-    """Set the time audit rows are written at (and the presets' "now"), as a day passes."""
-
-    def set_to(moment: datetime) -> None:
-        monkeypatch.setattr(audit, "utcnow", lambda: moment)
-
-    return set_to
-
-
-@pytest.fixture
 async def teams(factory: Factory) -> tuple[Team, Team]:
     return await factory.team("Cobranzas"), await factory.team("Ventas")
 
@@ -89,7 +78,7 @@ async def call(client: GraphQLClient, token: str, query: str, variables: dict[st
 
 @pytest.fixture
 async def history(
-    client: GraphQLClient, factory: Factory, teams: tuple[Team, Team], clock: Callable[[datetime], None]
+    client: GraphQLClient, factory: Factory, teams: tuple[Team, Team], audit_clock: Callable[[datetime], None]
 ) -> dict[str, User]:
     """A year of one portfolio's life, acted by Sofía, and one event on Ventas' portfolio by Ada."""
     cobranzas, ventas = teams
@@ -97,22 +86,22 @@ async def history(
     sofia = await factory.user(Role.SUPERVISOR, name="Sofía Supervisora", supervises=[cobranzas])
     people = await factory.contacts(cobranzas, "Juan Pérez", "Luz Díaz", "Eva Paz")
     token = factory.token(sofia)
-    clock(DAYS["last year"])
+    audit_clock(DAYS["last year"])
     created = await call(client, token, CREATE, {"name": "Recupero Julio", "team": gid(cobranzas)})
     portfolio = created["portfolio"]["id"]
-    clock(DAYS["march"])
+    audit_clock(DAYS["march"])
     await call(client, token, RENAME, {"id": portfolio, "name": "Recupero Agosto"})
-    clock(DAYS["early november"])
+    audit_clock(DAYS["early november"])
     await call(client, token, DEACTIVATE, {"id": portfolio})
-    clock(DAYS["monday"])
+    audit_clock(DAYS["monday"])
     await call(client, token, ACTIVATE, {"id": portfolio})
-    clock(DAYS["today"])
+    audit_clock(DAYS["today"])
     ids = [gid(p) for p in people]
     await call(client, token, ASSIGN, {"p": portfolio, "ids": ids, "policy": "KEEP"})
     await call(client, token, REMOVE, {"p": portfolio, "ids": ids[:1]})
     other = await call(client, factory.token(ada), CREATE, {"name": "Ventas Julio", "team": gid(ventas)})
     assert other["portfolio"]["id"]
-    clock(NOW)
+    audit_clock(NOW)
     return {"ada": ada, "sofia": sofia}
 
 

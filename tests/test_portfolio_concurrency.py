@@ -11,7 +11,7 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from db.models import AuditEvent, PortfolioMember, Role
+from db.models import AuditEvent, Role
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
@@ -46,14 +46,6 @@ async def _entries(factory: Factory) -> Counter[str]:
         return Counter({action: n for action, n in rows.all()})
 
 
-async def _members(factory: Factory) -> list[tuple[int, int]]:
-    async with factory.sessionmaker() as session:
-        return [
-            (c, p)
-            for c, p in (await session.execute(select(PortfolioMember.contact_id, PortfolioMember.portfolio_id))).all()
-        ]
-
-
 async def test_concurrent_moves_leave_every_contact_in_one_portfolio(client: GraphQLClient, factory: Factory) -> None:
     token, portfolios, contacts = await _world(factory)
     calls = [
@@ -64,10 +56,10 @@ async def test_concurrent_moves_leave_every_contact_in_one_portfolio(client: Gra
     assert [p["userErrors"] for p in payloads] == [[]] * CALLS
     assert all(p["assignedCount"] + p["movedCount"] == CONTACTS for p in payloads)
     assert sum(p["assignedCount"] for p in payloads) == CONTACTS
-    members = await _members(factory)
-    assert len(members) == len({c for c, _ in members}) == CONTACTS
+    members = await factory.memberships()
+    assert len(members) == CONTACTS
     # The calls ran as if one after another: all sixty end where the last one put them.
-    assert len({p for _, p in members}) == 1
+    assert len(set(members.values())) == 1
     # Each contact's history holds one entry per call that changed it, no more.
     assert await _entries(factory) == Counter({"ASSIGNED": CONTACTS, "MOVED": CONTACTS * (CALLS - 1)})
 
@@ -86,5 +78,5 @@ async def test_concurrent_keeps_give_each_free_contact_to_exactly_one(client: Gr
         assert payload["assignedCount"] + payload["keptCount"] == CONTACTS
         winners.update(n["contactId"] for n in payload["results"]["nodes"] if n["outcome"] == "ASSIGNED")
     assert winners == Counter(dict.fromkeys(contacts, 1))
-    assert len(await _members(factory)) == CONTACTS
+    assert len(await factory.memberships()) == CONTACTS
     assert await _entries(factory) == Counter({"ASSIGNED": CONTACTS})

@@ -8,16 +8,14 @@ and mutations serve as operations, which strawberry runs over the socket as sing
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 import resolvers.lifecycle
@@ -27,11 +25,20 @@ from services.auth import issue_token
 from services.principal import Principal, load_principal
 from tests.conftest import GraphQLClient, Server, make_settings
 from tests.factories import Factory, gid
-
-TRANSPORT_WS = Subprotocol("graphql-transport-ws")
-LEGACY_WS = Subprotocol("graphql-ws")
-# Every wait on the server is bounded: a missing message fails the test instead of hanging it.
-RECEIVE_TIMEOUT = 5
+from tests.ws import (
+    LEGACY_WS,
+    RECEIVE_TIMEOUT,
+    TRANSPORT_WS,
+    Message,
+    bearer,
+    closed,
+    execute,
+    init,
+    open_socket,
+    receive,
+    send,
+    subscribe,
+)
 
 ME = "query { me { id name } }"
 ME_ID = "query { me { id } }"
@@ -46,67 +53,7 @@ UNKNOWN_FIELD = "query { me { nope } }"
 UNPARSABLE = "query { me { id }"
 OVER_TOKEN_LIMIT = "query { me { " + "id " * 10_000 + "} }"
 
-Message = dict[str, Any]
-
-
 # --- helpers -------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def open_socket(server: Server, protocol: Subprotocol = TRANSPORT_WS) -> AsyncIterator[ClientConnection]:
-    async with connect(server.ws_url, subprotocols=[protocol]) as ws:
-        assert ws.subprotocol == protocol
-        yield ws
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
-async def send(ws: ClientConnection, message: Message) -> None:
-    await ws.send(json.dumps(message))
-
-
-async def receive(ws: ClientConnection) -> Message:
-    async with asyncio.timeout(RECEIVE_TIMEOUT):
-        raw = await ws.recv()
-    message = json.loads(raw)
-    assert isinstance(message, dict), message
-    return message
-
-
-async def closed(ws: ClientConnection) -> tuple[int, str]:
-    """The code and reason of the close frame the server sends next; any message before it fails the test."""
-    async with asyncio.timeout(RECEIVE_TIMEOUT):
-        try:
-            message = await ws.recv()
-        except ConnectionClosed as exc:
-            frame = exc.rcvd
-        else:
-            pytest.fail(f"expected the server to close the socket, got {message!r}")
-    assert frame is not None, "the server dropped the connection without a close frame"
-    return frame.code, frame.reason
-
-
-async def init(ws: ClientConnection, token: str) -> None:
-    """connection_init with a bearer token, acknowledged."""
-    await send(ws, {"type": "connection_init", "payload": bearer(token)})
-    ack = await receive(ws)
-    assert ack["type"] == "connection_ack", ack
-
-
-def subscribe(op_id: str, query: str, variables: dict[str, Any] | None = None) -> Message:
-    return {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
-
-
-async def execute(ws: ClientConnection, op_id: str, query: str, variables: dict[str, Any] | None = None) -> Message:
-    """One query or mutation over graphql-transport-ws: the payload of its `next`, which `complete` follows."""
-    await send(ws, subscribe(op_id, query, variables))
-    result = await receive(ws)
-    assert (result["type"], result["id"]) == ("next", op_id), result
-    assert await receive(ws) == {"id": op_id, "type": "complete"}
-    payload: Message = result["payload"]
-    return payload
 
 
 class Gate:
