@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (HTTP and WebSocket), /healthz, /readyz."""
+"""The Starlette application: /graphql (HTTP and WebSocket), /attachments/{id}, /healthz, /readyz."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from cartera.collector import collect_on_schedule
+from cartera.downloads import AttachmentDownloads
 from cartera.http import GraphQLEndpoint
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
 from schema.context import AppState
+from services.attachment_store import LocalDiskStore
 from services.settings import Settings
 from subscriptions.broadcast import ping
 from subscriptions.hub import Hub, HubSettings
@@ -45,7 +47,9 @@ def create_app(settings: Settings) -> Starlette:
     # requests behind them.
     hub_engine = create_engine(settings.database_url, pool_size=2, max_overflow=4)
     hub = Hub(create_sessionmaker(hub_engine), hub_settings(settings))
-    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub)
+    # An object store would be built here instead (services.attachment_store.AttachmentStore).
+    store = LocalDiskStore(settings.attachments_root)
+    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub, attachments=store)
     schema = build_schema(settings)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -85,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", GraphQLEndpoint(schema, state).handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
+            Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -3,6 +3,11 @@
 Two response media types: application/json (every GraphQL response is 200, the
 legacy behaviour clients rely on) and application/graphql-response+json (request
 errors are 400 and carry no `data`). Batching is off.
+
+File uploads (G7) come as multipart/form-data POSTs per the GraphQL multipart request
+spec (`operations`, `map`, then the files), mutations only, and only with the CSRF header
+(`X-Cartera-CSRF`): a browser sends a custom header only after a CORS preflight, so a
+cross-site form cannot post one.
 """
 
 from __future__ import annotations
@@ -15,14 +20,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Message
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from resolvers.attachments import CSRF_HEADER
 from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
@@ -31,6 +42,11 @@ log = logging.getLogger("cartera.request")
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+MULTIPART = "multipart/form-data"
+# What a multipart request may carry beyond its files' bytes: the boundaries, part headers,
+# `operations` and `map`.
+MULTIPART_OVERHEAD = 64 * 1024
+MAX_UPLOAD_FILES = 10
 
 
 class RequestError(Exception):
@@ -52,6 +68,8 @@ class GraphQLRequest:
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
+    # A multipart request's parsed form: its files are spooled until the request ends.
+    form: FormData | None = None
 
 
 def _accepted(request: Request) -> str | None:
@@ -94,7 +112,7 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
-def _params(data: Any) -> GraphQLRequest:
+def _params(data: Any, form: FormData | None = None) -> GraphQLRequest:
     if isinstance(data, list):
         raise RequestError("Batched requests are not supported: send one operation per request")
     if not isinstance(data, dict):
@@ -111,7 +129,7 @@ def _params(data: Any) -> GraphQLRequest:
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError("The `extensions` parameter must be an object")
-    return GraphQLRequest(query=query, variables=variables, operation_name=operation_name)
+    return GraphQLRequest(query=query, variables=variables, operation_name=operation_name, form=form)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -128,7 +146,75 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _parse(request: Request, max_body: int) -> GraphQLRequest:
+def _limited(request: Request, limit: int) -> Request:
+    """The request, reading whose body past `limit` bytes raises 413 (the form parser streams it)."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise RequestError(f"Request body larger than {limit} bytes", status=413)
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _json_field(form: FormData, name: str) -> Any:
+    raw = form.get(name)
+    if not isinstance(raw, str):
+        raise RequestError(f"The multipart request needs an `{name}` field first", graphql_shaped=False)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise RequestError(f"The multipart `{name}` field is not valid JSON", graphql_shaped=False) from None
+
+
+async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: int) -> GraphQLRequest:
+    if not request.headers.get(CSRF_HEADER):
+        raise RequestError(
+            f"Multipart requests must carry the header `{CSRF_HEADER}: 1` (CSRF protection)", graphql_shaped=False
+        )
+    limit = max_upload + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"Request body larger than {limit} bytes", status=413)
+    try:
+        form = await _limited(request, limit).form(
+            max_files=MAX_UPLOAD_FILES, max_fields=2, max_part_size=max_fields_bytes
+        )
+    except (MultiPartException, HTTPException) as error:
+        detail = error.message if isinstance(error, MultiPartException) else error.detail
+        raise RequestError(f"Unable to parse the multipart body: {detail}", graphql_shaped=False) from None
+    try:
+        operations = _json_field(form, "operations")
+        files_map = _json_field(form, "map")
+        if not isinstance(operations, dict):
+            raise RequestError("The multipart `operations` field must be one operation (an object)")
+        if not isinstance(files_map, dict) or not all(
+            isinstance(paths, list) and all(isinstance(p, str) and p.startswith("variables.") for p in paths)
+            for paths in files_map.values()
+        ):
+            raise RequestError(
+                'The multipart `map` must map each file to a list of paths into variables ("variables.…")',
+                graphql_shaped=False,
+            )
+        files = {name: value for name, value in form.multi_items() if isinstance(value, UploadFile)}
+        try:
+            data = replace_placeholders_with_files(operations, files_map, files)
+        except KeyError:
+            raise RequestError("A file named in `map` is not in the body", graphql_shaped=False) from None
+        except (IndexError, TypeError, ValueError):
+            raise RequestError("A path in `map` does not lead into `variables`", graphql_shaped=False) from None
+        return _params(data, form)
+    except BaseException:
+        await form.close()
+        raise
+
+
+async def _parse(request: Request, max_body: int, max_upload: int) -> GraphQLRequest:
     if request.method == "GET":
         q = request.query_params
         raw_variables = q.get("variables")
@@ -148,6 +234,8 @@ async def _parse(request: Request, max_body: int) -> GraphQLRequest:
                 raise RequestError("The `extensions` parameter must be URL-encoded JSON") from None
         return _params(data)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == MULTIPART:
+        return await _parse_multipart(request, max_body, max_upload)
     if content_type != JSON:
         raise RequestError("Send the request as application/json", status=415)
     body = await _read_body(request, max_body)
@@ -216,14 +304,29 @@ class GraphQLEndpoint:
                 f"Accept {JSON} or {GRAPHQL_RESPONSE}", status_code=406, media_type="text/plain"
             ), "rejected"
         try:
-            params = await _parse(request, settings.max_body_bytes)
+            params = await _parse(request, settings.max_body_bytes, settings.max_attachment_bytes)
         except RequestError as error:
             return _request_error(error, media), "rejected"
+        try:
+            return await self._execute(request, context, params, media)
+        finally:
+            if params.form is not None:
+                await params.form.close()
+
+    async def _execute(
+        self, request: Request, context: Context, params: GraphQLRequest, media: str
+    ) -> tuple[Response, str]:
+        settings = self.app.settings
 
         token = bearer(request.headers.get("authorization"))
         context.token_user_id = read_token(token, secret_key=settings.secret_key) if token else None
         get = request.method == "GET"
-        allowed = (OperationType.QUERY,) if get else (OperationType.QUERY, OperationType.MUTATION)
+        if params.form is not None:
+            allowed: tuple[OperationType, ...] = (OperationType.MUTATION,)
+        elif get:
+            allowed = (OperationType.QUERY,)
+        else:
+            allowed = (OperationType.QUERY, OperationType.MUTATION)
         try:
             result = await self.schema.execute(
                 params.query,
@@ -235,6 +338,8 @@ class GraphQLEndpoint:
         except InvalidOperationTypeError as error:
             if get:
                 refusal = RequestError("Only queries may be sent with GET; use POST", 405, {"allow": "POST"})
+            elif params.form is not None:
+                refusal = RequestError("Only mutations may be sent as multipart; send queries as application/json")
             else:
                 refusal = RequestError(f"{error.operation_type.value} operations are served over WebSocket only")
             return _request_error(refusal, media), "rejected"

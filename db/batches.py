@@ -6,24 +6,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.keyset import Column, Page, PageRequest, SortKey, count_many, paginate_many
 from db.models import (
     AuditEvent,
+    Campaign,
+    CampaignOperator,
     Company,
     Contact,
     ContactAddress,
     ContactChannel,
     DocumentType,
+    Gestion,
+    GestionAttachment,
+    GestionComment,
     Portfolio,
     PortfolioMember,
     Presence,
     Team,
     TeamMember,
     TeamSupervisor,
+    Typology,
+    TypologyResult,
     User,
 )
 from db.scopes import Viewer
@@ -206,3 +213,79 @@ async def presences_by_user(session: AsyncSession, user_ids: Sequence[int]) -> d
     """Presence rows of users the caller already resolved through the users scope."""
     rows = await session.scalars(select(Presence).where(Presence.user_id.in_(list(user_ids))))
     return {p.user_id: p for p in rows}
+
+
+# --- campaigns and gestiones (G) ------------------------------------------------------------
+
+
+async def campaigns_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Campaign]:
+    rows = await session.scalars(scopes.campaigns(select(Campaign).where(Campaign.id.in_(list(ids))), viewer))
+    return {c.id: c for c in rows}
+
+
+async def gestiones_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Gestion]:
+    rows = await session.scalars(scopes.gestiones(select(Gestion).where(Gestion.id.in_(list(ids))), viewer))
+    return {g.id: g for g in rows}
+
+
+async def typologies_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Typology]:
+    # The typology catalogue is reference data every signed-in user may read.
+    return {t.id: t for t in await session.scalars(select(Typology).where(Typology.id.in_(list(ids))))}
+
+
+async def results_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, TypologyResult]:
+    stmt = select(TypologyResult).where(TypologyResult.id.in_(list(ids)))
+    return {r.id: r for r in await session.scalars(stmt)}
+
+
+async def results_by_typology(session: AsyncSession, typology_ids: Sequence[int]) -> dict[int, list[TypologyResult]]:
+    """Each typology's whole catalogue, in its order (callers drop the inactive ones where offered)."""
+    grouped: dict[int, list[TypologyResult]] = {i: [] for i in typology_ids}
+    stmt = (
+        select(TypologyResult)
+        .where(TypologyResult.typology_id.in_(list(typology_ids)))
+        .order_by(TypologyResult.typology_id, TypologyResult.position, TypologyResult.id)
+    )
+    for result in await session.scalars(stmt):
+        grouped[result.typology_id].append(result)
+    return grouped
+
+
+CAMPAIGN_OPERATORS = NestedList(
+    User,
+    USER_KEYS,
+    CampaignOperator.campaign_id,
+    lambda viewer: scopes.users(select(User).join(CampaignOperator, CampaignOperator.user_id == User.id), viewer),
+)
+# Under a gestión the caller already resolved through the gestiones scope.
+GESTION_COMMENTS = NestedList(
+    GestionComment,
+    (SortKey(GestionComment.id, "id", "int", True),),
+    GestionComment.gestion_id,
+    lambda _viewer: select(GestionComment),
+)
+GESTION_ATTACHMENTS = NestedList(
+    GestionAttachment,
+    (SortKey(GestionAttachment.id, "id", "int", True),),
+    GestionAttachment.gestion_id,
+    lambda _viewer: select(GestionAttachment),
+)
+# A gestión's action history (G4): its own audit events, and the edits of its client made since
+# it was created (G6). Whoever sees the gestión reads them, agents included: this is its trail,
+# not the audit query (which stays for admins and supervisors).
+GESTION_HISTORY = NestedList(
+    AuditEvent,
+    (SortKey(AuditEvent.id, "id", "int", True),),
+    Gestion.id,
+    lambda _viewer: select(AuditEvent).join(
+        Gestion,
+        or_(
+            and_(AuditEvent.resource_type == "GESTION", AuditEvent.resource_id == Gestion.id),
+            and_(
+                AuditEvent.resource_type == "CONTACT",
+                AuditEvent.resource_id == Gestion.contact_id,
+                AuditEvent.occurred_at >= Gestion.created_at,
+            ),
+        ),
+    ),
+)

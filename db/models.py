@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -349,6 +350,8 @@ class Event(Base):
     # Who may receive it: these users, and whoever sees any of these teams (db.scopes.may_receive).
     user_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     team_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # …and the admins and supervisors who see any of these teams, but not their agents.
+    manager_team_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Set once the event was announced on the broadcaster; the relay announces the rest.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -405,3 +408,179 @@ class LiveConnection(Base):
     process_id: Mapped[str] = mapped_column(String(36), index=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Typology(Base):
+    """A way of working gestiones (G1): what its plans hold and which results end a call."""
+
+    __tablename__ = "typologies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The plan's fields, as custom fields are defined: [{key, label, type, options, required}].
+    plan_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TypologyResult(Base):
+    """One entry of a typology's result catalogue (G1, G5)."""
+
+    __tablename__ = "typology_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    typology_id: Mapped[int] = mapped_column(ForeignKey("typologies.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(200))
+    # False: the gestión goes back to the operator's queue with this result (no answer, call back).
+    finishes: Mapped[bool] = mapped_column(Boolean, default=True)
+    requires_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("uq_typology_results_typology_code", "typology_id", "code", unique=True),)
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    CLOSED = "CLOSED"
+
+
+class Campaign(Base):
+    """Gestiones worked the same way, by a team's operators (G1)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    search_name: Mapped[str] = mapped_column(String(200))
+    typology_id: Mapped[int] = mapped_column(ForeignKey("typologies.id"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT.value)
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('DRAFT', 'ACTIVE', 'PAUSED', 'CLOSED')", name="status"),
+        CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="dates"),
+        Index("ix_campaigns_name_id", "name", "id"),
+        Index("ix_campaigns_team_id", "team_id"),
+    )
+
+
+class CampaignOperator(Base):
+    """An agent assigned to work a campaign (G1)."""
+
+    __tablename__ = "campaign_operators"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GestionStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    FINISHED = "FINISHED"
+
+
+class Gestion(Base):
+    """One client line of a campaign (G2). Name and phones are read from the contact (C8)."""
+
+    __tablename__ = "gestiones"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default=GestionStatus.PENDING.value)
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("typology_results.id"))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Validated against the campaign typology's plan fields when written.
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Times it was saved with a result that does not finish it: later in the operator's queue.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('PENDING', 'IN_PROGRESS', 'FINISHED')", name="status"),
+        CheckConstraint("status = 'PENDING' OR operator_id IS NOT NULL", name="worked_by_operator"),
+        # At most one open gestión per client and campaign, kept by the database (G2).
+        Index(
+            "uq_gestiones_open_contact",
+            "campaign_id",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("status <> 'FINISHED'"),
+            postgresql_where=text("status <> 'FINISHED'"),
+        ),
+        # An operator's queue, in the order save-and-next hands it out.
+        Index(
+            "ix_gestiones_operator_queue",
+            "operator_id",
+            text("priority DESC"),
+            "attempts",
+            "id",
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+            info={"descending_key": True},
+        ),
+        # A campaign's pool of gestiones nobody was given yet, in the same order.
+        Index(
+            "ix_gestiones_campaign_pool",
+            "campaign_id",
+            text("priority DESC"),
+            "attempts",
+            "id",
+            sqlite_where=text("status = 'PENDING' AND operator_id IS NULL"),
+            postgresql_where=text("status = 'PENDING' AND operator_id IS NULL"),
+            info={"descending_key": True},
+        ),
+        Index("ix_gestiones_campaign_id", "campaign_id", "id"),
+        Index("ix_gestiones_operator_id", "operator_id", "id"),
+        Index("ix_gestiones_contact_id", "contact_id"),
+    )
+
+
+class GestionComment(Base):
+    __tablename__ = "gestion_comments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gestion_id: Mapped[int] = mapped_column(ForeignKey("gestiones.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Denormalised like the audit trail's actor: the comment reads the same after a rename.
+    author_name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_gestion_comments_gestion_id", "gestion_id", "id"),)
+
+
+class GestionAttachment(Base):
+    """A file attached to a gestión (G7); its bytes live in the attachment store under `storage_key`."""
+
+    __tablename__ = "gestion_attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gestion_id: Mapped[int] = mapped_column(ForeignKey("gestiones.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_by_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_gestion_attachments_gestion_id", "gestion_id", "id"),)

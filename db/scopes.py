@@ -16,7 +16,10 @@ from sqlalchemy.orm import aliased
 from db.models import (
     AuditEvent,
     AuditEventTeam,
+    Campaign,
+    CampaignOperator,
     Contact,
+    Gestion,
     Portfolio,
     PortfolioMember,
     Role,
@@ -77,7 +80,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 def contacts(stmt: S, viewer: Viewer) -> S:
     """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams,
-    and the contacts of the portfolios it owns as their agent, which it works whatever their team."""
+    and the contacts of the portfolios it owns as their agent and of the gestiones it was given
+    (G4, G6), which it works whatever their team."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
@@ -89,7 +93,8 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
         .where(Portfolio.agent_id == viewer.user_id)
     )
-    return stmt.where(or_(in_teams, Contact.id.in_(owned)))
+    worked = select(Gestion.contact_id).where(Gestion.operator_id == viewer.user_id)
+    return stmt.where(or_(in_teams, Contact.id.in_(owned), Contact.id.in_(worked)))
 
 
 def portfolios(stmt: S, viewer: Viewer) -> S:
@@ -109,8 +114,37 @@ def portfolios(stmt: S, viewer: Viewer) -> S:
     return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
 
 
-def may_receive(viewer: Viewer, user_ids: Collection[int], team_ids: Collection[int]) -> bool:
-    """Whether a live event is for this viewer (RT3): addressed to it, or about a team it sees.
+def campaigns(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. SUPERVISOR: those of its subtrees' teams (and its own teams'). AGENT: those it operates."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    if viewer.role is Role.AGENT:
+        operated = select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == viewer.user_id)
+        return stmt.where(Campaign.id.in_(operated))
+    return stmt.where(Campaign.team_id.in_(scope)) if scope else stmt.where(false())
+
+
+def gestiones(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. SUPERVISOR: those of its teams' campaigns. AGENT: the ones it was given (G3)."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    if viewer.role is Role.AGENT:
+        return stmt.where(Gestion.operator_id == viewer.user_id)
+    if not scope:
+        return stmt.where(false())
+    return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))
+
+
+def may_receive(
+    viewer: Viewer,
+    user_ids: Collection[int],
+    team_ids: Collection[int],
+    manager_team_ids: Collection[int] = (),
+) -> bool:
+    """Whether a live event is for this viewer (RT3): addressed to it, or about a team it sees
+    (`manager_team_ids`: only if it manages the team, as an admin or a supervisor).
 
     An event's teams are those whose visibility rule covers what it is about (the teams of the
     contacts it lists, the owners of a portfolio), so "sees one of its teams" is the contacts
@@ -121,4 +155,6 @@ def may_receive(viewer: Viewer, user_ids: Collection[int], team_ids: Collection[
     scope = viewer.scope_team_ids
     if scope is None:
         return True
-    return not scope.isdisjoint(team_ids)
+    if not scope.isdisjoint(team_ids):
+        return True
+    return viewer.role is Role.SUPERVISOR and not scope.isdisjoint(manager_team_ids)

@@ -64,7 +64,7 @@ async def _start(ctx: Context, after: int | None) -> Principal:
 
 
 def _for(inbox: Inbox, event: LoggedEvent) -> bool:
-    return event.kind in SHOWN and may_receive(inbox.principal, event.user_ids, event.team_ids)
+    return event.kind in SHOWN and may_receive(inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids)
 
 
 async def _replay(ctx: Context, inbox: Inbox, after: int) -> AsyncGenerator[LoggedEvent, None]:

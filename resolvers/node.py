@@ -10,6 +10,7 @@ import strawberry
 
 from db.keyset import PaginationError
 from schema.contact_types import Company, Contact, DocumentType
+from schema.gestion_types import Campaign, Gestion
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
 from schema.portfolio_types import Portfolio
@@ -24,6 +25,8 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "Company": (lambda loaders: loaders.company_by_id, Company.from_row),
     "DocumentType": (lambda loaders: loaders.document_type_by_id, DocumentType.from_row),
     "Portfolio": (lambda loaders: loaders.portfolio_by_id, Portfolio.from_row),
+    "Campaign": (lambda loaders: loaders.campaign_by_id, Campaign.from_row),
+    "Gestion": (lambda loaders: loaders.gestion_by_id, Gestion.from_row),
 }
 
 

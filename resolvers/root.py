@@ -22,9 +22,11 @@ from strawberry.extensions import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
@@ -36,12 +38,30 @@ from services.settings import Settings
 
 
 @strawberry.type
-class Query(NodeQueries, UserQueries, TeamQueries, ContactQueries, CatalogQueries, PortfolioQueries, AuditQueries):
+class Query(
+    NodeQueries,
+    UserQueries,
+    TeamQueries,
+    ContactQueries,
+    CatalogQueries,
+    PortfolioQueries,
+    GestionQueries,
+    AuditQueries,
+):
     pass
 
 
 @strawberry.type
-class Mutation(UserMutations, TeamMutations, ContactMutations, CatalogMutations, PortfolioMutations, PresenceMutations):
+class Mutation(
+    UserMutations,
+    TeamMutations,
+    ContactMutations,
+    CatalogMutations,
+    PortfolioMutations,
+    GestionMutations,
+    AttachmentMutations,
+    PresenceMutations,
+):
     pass
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.attachment_store import AttachmentStore
 from services.errors import Unauthenticated
 from services.principal import Principal
 from services.settings import Settings
@@ -31,6 +32,8 @@ class AppState:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     hub: Hub
+    # Where attachments' bytes live (G7): local disk unless create_app builds another store.
+    attachments: AttachmentStore
 
 
 @dataclass

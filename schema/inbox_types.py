@@ -9,15 +9,18 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.models import PresenceStatus
+from db.models import CampaignStatus, GestionStatus, PresenceStatus
 from schema.contact_types import PortfolioBadge
 from schema.enums import AuditAction
 from schema.node import to_global_id
 from services.events import EventKind, LoggedEvent
+from services.gestiones import AssignmentAction, GestionChange
 from services.portfolio_events import PortfolioChange
 
 strawberry.enum(PresenceStatus, name="PresenceStatus")
 strawberry.enum(PortfolioChange, name="PortfolioChange")
+strawberry.enum(AssignmentAction, name="GestionAssignmentAction")
+strawberry.enum(GestionChange, name="GestionChange")
 
 
 def badge_of(payload: dict[str, Any] | None) -> PortfolioBadge | None:
@@ -61,8 +64,43 @@ class PresenceChanged:
     status: PresenceStatus
 
 
+@strawberry.type(description="Gestiones were given to an operator, moved between operators, or taken back (G2).")
+class GestionesAssigned:
+    # Names unlike the other payloads' fields of other types: a client selects them side by side.
+    assignment: AssignmentAction
+    campaign_id: strawberry.ID
+    campaign_name: str
+    operator_id: strawberry.ID | None = strawberry.field(description="Who has them now; null when UNASSIGNED.")
+    previous_operator_id: strawberry.ID | None = strawberry.field(description="Who had them; null when ASSIGNED.")
+    gestion_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
+    gestion_count: int
+
+
+@strawberry.type(description="A gestión was attended, saved, finished, released or reopened (G5).")
+class GestionChanged:
+    gestion_change: GestionChange
+    gestion_id: strawberry.ID
+    campaign_id: strawberry.ID
+    gestion_status: GestionStatus
+    result_code: str | None
+    operator_id: strawberry.ID | None
+
+
+@strawberry.type(description="A campaign you work or supervise was activated, paused or closed.")
+class CampaignChanged:
+    campaign_id: strawberry.ID
+    campaign_name: str
+    campaign_status: CampaignStatus
+
+
 InboxPayload = Annotated[
-    PortfolioContactsChanged | ContactVipChanged | PortfolioChanged | PresenceChanged,
+    PortfolioContactsChanged
+    | ContactVipChanged
+    | PortfolioChanged
+    | PresenceChanged
+    | GestionesAssigned
+    | GestionChanged
+    | CampaignChanged,
     strawberry.union("InboxPayload"),
 ]
 
@@ -101,10 +139,48 @@ def _payload(event: LoggedEvent) -> Any:
             user_name=data["userName"],
             status=PresenceStatus(data["status"]),
         )
+    if event.kind is EventKind.GESTIONES_ASSIGNED:
+        ids = data["gestionIds"]
+        return GestionesAssigned(
+            assignment=AssignmentAction(data["action"]),
+            campaign_id=to_global_id("Campaign", data["campaignId"]),
+            campaign_name=data["campaignName"],
+            operator_id=_user(data.get("operatorId")),
+            previous_operator_id=_user(data.get("previousOperatorId")),
+            gestion_ids=[to_global_id("Gestion", i) for i in ids],
+            gestion_count=len(ids),
+        )
+    if event.kind is EventKind.GESTION_CHANGED:
+        return GestionChanged(
+            gestion_change=GestionChange(data["change"]),
+            gestion_id=to_global_id("Gestion", data["gestionId"]),
+            campaign_id=to_global_id("Campaign", data["campaignId"]),
+            gestion_status=GestionStatus(data["status"]),
+            result_code=data.get("resultCode"),
+            operator_id=_user(data.get("operatorId")),
+        )
+    if event.kind is EventKind.CAMPAIGN_CHANGED:
+        return CampaignChanged(
+            campaign_id=to_global_id("Campaign", data["campaignId"]),
+            campaign_name=data["campaignName"],
+            campaign_status=CampaignStatus(data["status"]),
+        )
     raise ValueError(f"no inbox message for {event.kind}")
+
+
+def _user(pk: int | None) -> strawberry.ID | None:
+    return to_global_id("User", pk) if pk is not None else None
 
 
 # Kinds the inbox shows; the others are for the server's own use (ACCESS_CHANGED).
 SHOWN = frozenset(
-    {EventKind.PORTFOLIO_CONTACTS, EventKind.CONTACT_VIP, EventKind.PORTFOLIO_CHANGED, EventKind.PRESENCE_CHANGED}
+    {
+        EventKind.PORTFOLIO_CONTACTS,
+        EventKind.CONTACT_VIP,
+        EventKind.PORTFOLIO_CHANGED,
+        EventKind.PRESENCE_CHANGED,
+        EventKind.GESTIONES_ASSIGNED,
+        EventKind.GESTION_CHANGED,
+        EventKind.CAMPAIGN_CHANGED,
+    }
 )

@@ -210,6 +210,9 @@ RESOURCE_TYPE_NAMES = {
     "DOCUMENT_TYPE": "DocumentType",
     "CUSTOM_FIELD": "CustomFieldDefinition",
     "PORTFOLIO": "Portfolio",
+    "TYPOLOGY": "Typology",
+    "CAMPAIGN": "Campaign",
+    "GESTION": "Gestion",
     "BATCH": "AuditEvent",
 }
 

@@ -42,6 +42,18 @@ class AuditAction(enum.StrEnum):
     MEMBER_REMOVED = "MEMBER_REMOVED"
     SUPERVISOR_ADDED = "SUPERVISOR_ADDED"
     SUPERVISOR_REMOVED = "SUPERVISOR_REMOVED"
+    PAUSED = "PAUSED"
+    CLOSED = "CLOSED"
+    OPERATOR_ADDED = "OPERATOR_ADDED"
+    OPERATOR_REMOVED = "OPERATOR_REMOVED"
+    TRANSFERRED = "TRANSFERRED"
+    ATTENDED = "ATTENDED"
+    COMMENTED = "COMMENTED"
+    RESULT_RECORDED = "RESULT_RECORDED"
+    FINISHED = "FINISHED"
+    RELEASED = "RELEASED"
+    REOPENED = "REOPENED"
+    ATTACHED = "ATTACHED"
 
 
 class ResourceType(enum.StrEnum):
@@ -52,6 +64,9 @@ class ResourceType(enum.StrEnum):
     DOCUMENT_TYPE = "DOCUMENT_TYPE"
     CUSTOM_FIELD = "CUSTOM_FIELD"
     PORTFOLIO = "PORTFOLIO"
+    TYPOLOGY = "TYPOLOGY"
+    CAMPAIGN = "CAMPAIGN"
+    GESTION = "GESTION"
     # A bulk call: the event is its own resource and lists what the call did.
     BATCH = "BATCH"
 
@@ -195,15 +210,38 @@ async def record_contact_entries(
     rows: Select[Any],
     teams: Mapping[int, int],
 ) -> int:
-    """One entry in each contact's history, set-based: tens of thousands in two statements.
+    """One entry in each contact's history (record_entries of CONTACT resources)."""
+    return await record_entries(
+        session,
+        actor=actor,
+        action=action,
+        resource_type=ResourceType.CONTACT,
+        batch_id=batch_id,
+        rows=rows,
+        teams=teams,
+    )
 
-    `rows` selects the labelled columns resource_id (the contact), resource_name and changes
-    (JSON, e.g. built with db.sets.json_object); `teams` maps each contact to its team, whose
-    supervisors see the entry. The entries' ids come back from the INSERT, so the team links
-    need no second look at the table (whose statistics are stale in the middle of a bulk write).
+
+async def record_entries(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: AuditAction,
+    resource_type: ResourceType,
+    batch_id: int,
+    rows: Select[Any],
+    teams: Mapping[int, int] | int,
+) -> int:
+    """One entry in each resource's history, set-based: tens of thousands in two statements.
+
+    `rows` selects the labelled columns resource_id, resource_name and changes (JSON, e.g.
+    built with db.sets.json_object); `teams` maps each resource to its team, whose supervisors
+    see the entry (one team for all of them). The entries' ids come back from the INSERT, so
+    the team links need no second look at the table (whose statistics are stale in the middle
+    of a bulk write).
     """
     found = rows.subquery()
-    stamp = _stamp(actor, action, ResourceType.CONTACT)
+    stamp = _stamp(actor, action, resource_type)
     typed: dict[str, Any] = {"occurred_at": UTCDateTime, "actor_id": BigId, "request_id": String}
     columns: dict[str, Any] = {name: literal(value, typed.get(name)) for name, value in stamp.items()}
     columns |= {
@@ -220,7 +258,8 @@ async def record_contact_entries(
     written = (await session.execute(statement)).all()
     if written:
         dialect = session.get_bind().dialect.name
-        links = int_table(dialect, event_id=[e for e, _ in written], team_id=[teams[c] for _, c in written])
+        team_ids = [teams[r] for _, r in written] if isinstance(teams, Mapping) else [teams] * len(written)
+        links = int_table(dialect, event_id=[e for e, _ in written], team_id=team_ids)
         await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
     return len(written)
 

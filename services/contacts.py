@@ -250,6 +250,38 @@ async def list_contacts(
     ), stmt
 
 
+class Refusal(enum.StrEnum):
+    """Why a contact given by id cannot be selected for a bulk call."""
+
+    NOT_VISIBLE = "NOT_VISIBLE"
+    ARCHIVED = "ARCHIVED"
+
+
+async def selected(
+    session: AsyncSession, viewer: Principal, selection: ContactFilter
+) -> tuple[dict[int, int], dict[int, Refusal]]:
+    """The contacts a bulk call selects, in id order with their teams (whose supervisors see their
+    history), and, for a selection by ids, the given ids refused with the reason."""
+    dialect = session.get_bind().dialect.name
+    refused = await refused_ids(session, viewer, selection.ids) if selection.ids is not None else {}
+    stmt = filtered(viewer, selection, dialect).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
+    return {contact: team for contact, team in (await session.execute(stmt)).all()}, refused
+
+
+async def refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> dict[int, Refusal]:
+    """The given ids that cannot be selected: not visible (or missing), or archived."""
+    dialect = session.get_bind().dialect.name
+    stmt = scopes.contacts(select(Contact.id, Contact.archived_at), viewer).where(in_ids(Contact.id, ids, dialect))
+    found = dict((await session.execute(stmt)).all())
+    refused: dict[int, Refusal] = {}
+    for contact_id in dict.fromkeys(ids):
+        if contact_id not in found:
+            refused[contact_id] = Refusal.NOT_VISIBLE
+        elif found[contact_id] is not None:
+            refused[contact_id] = Refusal.ARCHIVED
+    return refused
+
+
 async def get_visible(
     session: AsyncSession, viewer: Principal, contact_id: int, field: str = "id", *, for_update: bool = False
 ) -> Contact:

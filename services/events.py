@@ -35,6 +35,9 @@ class EventKind(enum.StrEnum):
     CONTACT_VIP = "CONTACT_VIP"
     PORTFOLIO_CHANGED = "PORTFOLIO_CHANGED"
     PRESENCE_CHANGED = "PRESENCE_CHANGED"
+    CAMPAIGN_CHANGED = "CAMPAIGN_CHANGED"
+    GESTIONES_ASSIGNED = "GESTIONES_ASSIGNED"
+    GESTION_CHANGED = "GESTION_CHANGED"
     # Not shown to anyone: who sees what changed for these users (or everyone), so live
     # subscriptions look again at what their users may see.
     ACCESS_CHANGED = "ACCESS_CHANGED"
@@ -46,6 +49,7 @@ class PendingEvent:
     payload: dict[str, Any]
     user_ids: tuple[int, ...] = ()
     team_ids: tuple[int, ...] = ()
+    manager_team_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class LoggedEvent:
     kind: EventKind
     user_ids: frozenset[int]
     team_ids: frozenset[int]
+    manager_team_ids: frozenset[int]
     payload: dict[str, Any] = field(hash=False, compare=False)
 
     @classmethod
@@ -67,6 +72,7 @@ class LoggedEvent:
             kind=EventKind(row.kind),
             user_ids=frozenset(row.user_ids or ()),
             team_ids=frozenset(row.team_ids or ()),
+            manager_team_ids=frozenset(row.manager_team_ids or ()),
             payload=dict(row.payload or {}),
         )
 
@@ -78,15 +84,22 @@ def emit(
     *,
     users: Iterable[int | None] = (),
     teams: Iterable[int | None] = (),
+    managers_of: Iterable[int | None] = (),
 ) -> None:
-    """Queue an event for these users and for whoever sees these teams; written at commit."""
+    """Queue an event for these users, for whoever sees these `teams`, and for the admins and
+    supervisors who see these `managers_of` teams (not their agents); written at commit."""
     event = PendingEvent(
         kind=kind,
         payload=payload,
-        user_ids=tuple(sorted({u for u in users if u is not None})),
-        team_ids=tuple(sorted({t for t in teams if t is not None})),
+        user_ids=_ids(users),
+        team_ids=_ids(teams),
+        manager_team_ids=_ids(managers_of),
     )
     session.info.setdefault(_PENDING, []).append(event)
+
+
+def _ids(values: Iterable[int | None]) -> tuple[int, ...]:
+    return tuple(sorted({v for v in values if v is not None}))
 
 
 def access_changed(session: AsyncSession, user_ids: Iterable[int] | None) -> None:
@@ -117,6 +130,7 @@ async def write_pending(session: AsyncSession) -> list[LoggedEvent]:
             "kind": e.kind.value,
             "user_ids": list(e.user_ids),
             "team_ids": list(e.team_ids),
+            "manager_team_ids": list(e.manager_team_ids),
             "payload": e.payload,
         }
         for e in pending

@@ -23,12 +23,11 @@ from typing import Any
 from sqlalchemy import Select, delete, func, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import scopes
 from db.base import BigId, UTCDateTime, utcnow
 from db.batches import portfolios_by_id
 from db.models import Contact, Portfolio, PortfolioMember
 from db.sets import execute_counting, id_table, in_ids, insert_skipping_existing
-from services import audit, portfolio_events, portfolios
+from services import audit, contacts, portfolio_events, portfolios
 from services.audit import AuditAction, Entry, ResourceType
 from services.contacts import ContactFilter, filtered
 from services.errors import ConcurrentChange, ErrorCode, fail
@@ -107,33 +106,20 @@ def _ids_of(viewer: Principal, selection: ContactFilter, dialect: str) -> Select
     return filtered(viewer, selection, dialect).with_only_columns(Contact.id)
 
 
-async def _chosen(session: AsyncSession, viewer: Principal, selection: ContactFilter, dialect: str) -> dict[int, int]:
-    """The selected contacts, in id order, with their teams (whose supervisors see their history)."""
-    stmt = filtered(viewer, selection, dialect).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
-    return {contact: team for contact, team in (await session.execute(stmt)).all()}
-
-
 async def _refused_ids(
     session: AsyncSession, viewer: Principal, ids: Sequence[int], dialect: str
 ) -> list[ContactOutcome]:
     """The given ids that cannot be selected: not visible (or missing), or archived."""
-    stmt = scopes.contacts(select(Contact.id, Contact.archived_at), viewer).where(in_ids(Contact.id, ids, dialect))
-    found = dict((await session.execute(stmt)).all())
-    refused = []
-    for contact_id in dict.fromkeys(ids):
-        if contact_id not in found:
-            refused.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_VISIBLE))
-        elif found[contact_id] is not None:
-            refused.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.ARCHIVED))
-    return refused
+    refused = await contacts.refused_ids(session, viewer, ids)
+    return [ContactOutcome(c, Outcome.REJECTED, Rejection(why.value)) for c, why in refused.items()]
 
 
 async def _selected(
     session: AsyncSession, viewer: Principal, selection: ContactFilter, dialect: str
 ) -> tuple[dict[int, int], list[ContactOutcome]]:
-    """The selected contacts as `_chosen` gives them, and the given ids refused (a selection by ids)."""
-    refused = await _refused_ids(session, viewer, selection.ids, dialect) if selection.ids is not None else []
-    return await _chosen(session, viewer, selection, dialect), refused
+    """The selected contacts with their teams, and the given ids refused (a selection by ids)."""
+    chosen, refused = await contacts.selected(session, viewer, selection)
+    return chosen, [ContactOutcome(c, Outcome.REJECTED, Rejection(why.value)) for c, why in refused.items()]
 
 
 async def _destination(session: AsyncSession, actor: Principal, portfolio_id: int) -> Portfolio:

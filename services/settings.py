@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import zoneinfo
 from collections.abc import Mapping
@@ -10,6 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+
+# What a gestión may have attached by default (G7): call audio, photos and scans of documents.
+DEFAULT_ATTACHMENT_TYPES = (
+    "audio/mpeg",
+    "audio/wav",
+    "audio/ogg",
+    "audio/mp4",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "application/pdf",
+)
 
 
 class SettingsError(Exception):
@@ -100,6 +113,20 @@ class Settings:
     presence_grace_seconds: float = 30.0
     gc_seconds: float = 600.0
     log_level: str = "INFO"
+    # None: the default, see attachments_root.
+    attachments_dir: str | None = None
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    attachment_types: tuple[str, ...] = DEFAULT_ATTACHMENT_TYPES
+
+    @property
+    def attachments_root(self) -> Path:
+        """Where attachments are stored: the setting, else beside an SQLite database file, else ./attachments."""
+        if self.attachments_dir:
+            return Path(self.attachments_dir).expanduser().resolve()
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).resolve().parent / "attachments"
+        return Path.cwd() / "attachments"
 
     @property
     def is_sqlite(self) -> bool:
@@ -149,7 +176,24 @@ class Settings:
             presence_grace_seconds=_seconds(env, "CARTERA_PRESENCE_GRACE_SECONDS", cls.presence_grace_seconds),
             gc_seconds=_seconds(env, "CARTERA_GC_SECONDS", cls.gc_seconds),
             log_level=(env.get("CARTERA_LOG_LEVEL") or "INFO").upper(),
+            attachments_dir=_raw(env, "CARTERA_ATTACHMENTS_DIR"),
+            max_attachment_bytes=_int(env, "CARTERA_MAX_ATTACHMENT_BYTES", cls.max_attachment_bytes),
+            attachment_types=_media_types(env, "CARTERA_ATTACHMENT_TYPES", DEFAULT_ATTACHMENT_TYPES),
         )
+
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+
+
+def _media_types(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    types = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
+    wrong = [t for t in types if not _MEDIA_TYPE.fullmatch(t)]
+    if wrong or not types:
+        raise SettingsError(f"{name} must be a comma-separated list of media types (type/subtype), got {raw!r}")
+    return types
 
 
 def _region(env: Mapping[str, str]) -> str:

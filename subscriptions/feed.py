@@ -224,10 +224,10 @@ class EventFeed:
         candidates = set(self._everything)
         for user in event.user_ids:
             candidates |= self._by_user.get(user, set())
-        for team in event.team_ids:
+        for team in event.team_ids | event.manager_team_ids:
             candidates |= self._by_team.get(team, set())
         for inbox in candidates:
-            if may_receive(inbox.principal, event.user_ids, event.team_ids):
+            if may_receive(inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids):
                 inbox.offer(event)
                 self.dispatched += 1
 

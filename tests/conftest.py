@@ -30,7 +30,7 @@ from cartera.app import create_app
 from db import migrate
 from db.base import Base, utcnow
 from db.engine import create_engine
-from db.models import DocumentType
+from db.models import DocumentType, Typology, TypologyResult
 from services import audit
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
@@ -134,14 +134,20 @@ async def server(database_url: str) -> AsyncIterator[Server]:
     await srv.stop()
 
 
-def _shipped_document_types() -> list[dict[str, Any]]:
-    """The reference rows migration 0002 ships, read from the migration itself."""
-    path = next((Path(migrate.MIGRATIONS) / "versions").glob("*_0002_contacts.py"))
-    spec = importlib.util.spec_from_file_location("migration_0002", path)
+def _migration(pattern: str) -> Any:
+    """A migration module, to read the reference rows it ships."""
+    path = next((Path(migrate.MIGRATIONS) / "versions").glob(pattern))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec
     assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _shipped_document_types() -> list[dict[str, Any]]:
+    """The reference rows migration 0002 ships, read from the migration itself."""
+    module = _migration("*_0002_contacts.py")
     now = utcnow()
     return [
         {
@@ -158,6 +164,39 @@ def _shipped_document_types() -> list[dict[str, Any]]:
 
 
 SHIPPED_DOCUMENT_TYPES = _shipped_document_types()
+# The typologies and result catalogues migration 0006 ships (G1).
+SHIPPED_TYPOLOGIES = _migration("*_0006_gestiones.py").TYPOLOGIES
+
+
+async def _ship_typologies(conn: Any) -> None:
+    now = utcnow()
+    for code, name, fields, outcomes in SHIPPED_TYPOLOGIES:
+        plan_fields = [
+            {"key": key, "label": label, "type": kind, "options": [], "required": required}
+            for key, label, kind, required in fields
+        ]
+        typology_id = await conn.scalar(
+            insert(Typology)
+            .values(code=code, name=name, plan_fields=plan_fields, active=True, created_at=now, updated_at=now)
+            .returning(Typology.id)
+        )
+        await conn.execute(
+            insert(TypologyResult),
+            [
+                {
+                    "typology_id": typology_id,
+                    "code": result,
+                    "label": label,
+                    "finishes": finishes,
+                    "requires_comment": comment,
+                    "position": position,
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for position, (result, label, finishes, comment) in enumerate(outcomes)
+            ],
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -179,6 +218,7 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
             for table in reversed(Base.metadata.sorted_tables):
                 await conn.execute(delete(table))
         await conn.execute(insert(DocumentType), SHIPPED_DOCUMENT_TYPES)
+        await _ship_typologies(conn)
     await engine.dispose()
 
 

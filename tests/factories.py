@@ -13,13 +13,19 @@ from db.base import utcnow
 from db.models import (
     AuditEvent,
     AuditEventTeam,
+    Campaign,
+    CampaignOperator,
+    CampaignStatus,
     Contact,
+    Gestion,
+    GestionStatus,
     Portfolio,
     PortfolioMember,
     Role,
     Team,
     TeamMember,
     TeamSupervisor,
+    Typology,
     User,
 )
 from db.search import fold
@@ -152,6 +158,58 @@ class Factory:
             rows = await session.execute(select(PortfolioMember.contact_id, PortfolioMember.portfolio_id))
             return {contact: portfolio for contact, portfolio in rows.all()}
 
+    async def campaign(
+        self,
+        name: str,
+        team: Team,
+        *,
+        typology: str = "COLLECTIONS",
+        status: CampaignStatus = CampaignStatus.ACTIVE,
+        operators: Sequence[User] = (),
+    ) -> Campaign:
+        """A campaign of a shipped typology, with its operators."""
+        # Read, then write in a transaction of its own: on SQLite a transaction that read first
+        # cannot wait for the write lock, it fails at once when someone else holds it.
+        async with self.sessionmaker() as session:
+            typology_id = await session.scalar(select(Typology.id).where(Typology.code == typology))
+        assert typology_id is not None
+        async with self.sessionmaker() as session:
+            campaign = Campaign(
+                name=name, search_name=fold(name), typology_id=typology_id, team_id=team.id, status=status.value
+            )
+            session.add(campaign)
+            await session.flush()
+            session.add_all(CampaignOperator(campaign_id=campaign.id, user_id=u.id) for u in operators)
+            await session.commit()
+            return campaign
+
+    async def gestiones(
+        self,
+        campaign: Campaign,
+        contacts: Sequence[Contact],
+        *,
+        operator: User | None = None,
+        plan: dict[str, Any] | None = None,
+        priority: int = 0,
+    ) -> list[Gestion]:
+        """Pending gestiones of these clients, given to `operator` (or to nobody)."""
+        async with self.sessionmaker() as session:
+            rows = [
+                Gestion(
+                    campaign_id=campaign.id,
+                    contact_id=c.id,
+                    operator_id=operator.id if operator else None,
+                    status=GestionStatus.PENDING.value,
+                    priority=priority,
+                    plan=plan if plan is not None else dict(PLAN),
+                    attempts=0,
+                )
+                for c in contacts
+            ]
+            session.add_all(rows)
+            await session.commit()
+            return rows
+
     def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
         return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())
 
@@ -164,7 +222,17 @@ class Factory:
             return list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
 
-def gid(obj: User | Team | Contact | Portfolio) -> str:
+# A valid plan of the shipped COLLECTIONS typology.
+PLAN = {
+    "planNumber": "PL-0001",
+    "product": "Auto 0km",
+    "instalmentsOverdue": 3,
+    "amountDue": 125000.5,
+    "dueDate": "2026-11-01",
+}
+
+
+def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 
 

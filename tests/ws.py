@@ -101,6 +101,9 @@ subscription($after: ID) {
       ... on ContactVipChanged { contactId isVip }
       ... on PortfolioChanged { change badge { portfolioName active } }
       ... on PresenceChanged { userId userName status }
+      ... on GestionesAssigned { assignment campaignName operatorId previousOperatorId gestionIds gestionCount }
+      ... on GestionChanged { gestionChange gestionId gestionStatus resultCode operatorId }
+      ... on CampaignChanged { campaignName campaignStatus }
     }
   }
 }

@@ -1,0 +1,77 @@
+"""GET /attachments/{id}: an attachment's bytes (G7), for whoever sees its gestión.
+
+The bearer token is read as /graphql reads it; a missing attachment and one on a gestión
+the caller does not see both answer 404. The bytes stream from the store in chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from schema.context import AppState
+from services import attachments
+from services.auth import bearer, read_token
+from services.errors import DomainError
+from services.principal import load_principal
+
+log = logging.getLogger("cartera.downloads")
+
+MAX_ID = 2**63 - 1
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name twice: plain ASCII for old clients, and RFC 5987 UTF-8."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class AttachmentDownloads:
+    def __init__(self, app: AppState) -> None:
+        self.app = app
+
+    async def handle(self, request: Request) -> Response:
+        settings = self.app.settings
+        token = bearer(request.headers.get("authorization"))
+        user_id = read_token(token, secret_key=settings.secret_key) if token else None
+        if user_id is None:
+            return _unauthorized()
+        attachment_id = request.path_params["id"]
+        if not 0 < attachment_id <= MAX_ID:
+            return _not_found()
+        async with self.app.sessionmaker() as session:
+            principal = await load_principal(session, user_id)
+            if principal is None:
+                return _unauthorized()
+            try:
+                row = await attachments.get_for_download(session, principal, attachment_id)
+            except DomainError:
+                return _not_found()
+        try:
+            chunks = await self.app.attachments.open(row.storage_key)
+        except FileNotFoundError:
+            log.error("attachment bytes missing from the store", extra={"attachment_id": row.id})
+            return _not_found()
+        return StreamingResponse(
+            chunks,
+            media_type=row.content_type,
+            headers={
+                "content-length": str(row.size_bytes),
+                "content-disposition": content_disposition(row.filename),
+                "x-content-type-options": "nosniff",
+                "cache-control": "private, no-store",
+            },
+        )
+
+
+def _unauthorized() -> Response:
+    return PlainTextResponse(
+        "Sign in first: send a valid bearer token", status_code=401, headers={"www-authenticate": "Bearer"}
+    )
+
+
+def _not_found() -> Response:
+    return PlainTextResponse("Attachment not found", status_code=404)

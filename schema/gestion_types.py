@@ -1,0 +1,347 @@
+"""Campaign and gestión types (G1-G7): typologies and results, campaigns, gestiones, comments, attachments."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from db import models
+from db.keyset import PageRequest
+from db.models import CampaignStatus, ChannelKind, FieldType, GestionStatus
+from schema.connection import Connection
+from schema.contact_types import Contact, PortfolioBadge
+from schema.node import Node, to_global_id
+from schema.types import AuditEvent, CursorArg, Info, PageArg, Team, User, nested_connection
+from services import typologies
+
+strawberry.enum(CampaignStatus, name="CampaignStatus")
+strawberry.enum(GestionStatus, name="GestionStatus")
+
+
+@strawberry.type(description="One field of a typology's plan information (G2).")
+class PlanField:
+    key: str
+    label: str
+    type: FieldType
+    options: list[str]
+    required: bool
+
+
+@strawberry.type(description="A result an operator may give a gestión of this typology (G1, G5).")
+class TypologyResult(Node):
+    code: str
+    label: str
+    finishes: bool = strawberry.field(description="False: the gestión goes back to the queue with this result.")
+    requires_comment: bool
+    position: int
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: models.TypologyResult) -> "TypologyResult":
+        return cls(
+            id=to_global_id("TypologyResult", row.id),
+            code=row.code,
+            label=row.label,
+            finishes=row.finishes,
+            requires_comment=row.requires_comment,
+            position=row.position,
+            active=row.active,
+        )
+
+
+@strawberry.type(description="A way of working gestiones: its plan's fields and its result catalogue (G1).")
+class Typology(Node):
+    pk: strawberry.Private[int]
+    code: str
+    name: str
+    active: bool
+    plan_fields: list[PlanField]
+
+    @classmethod
+    def from_row(cls, row: models.Typology) -> "Typology":
+        return cls(
+            id=to_global_id("Typology", row.id),
+            pk=row.id,
+            code=row.code,
+            name=row.name,
+            active=row.active,
+            plan_fields=[
+                PlanField(
+                    key=f.key, label=f.label, type=FieldType(f.type), options=list(f.options), required=f.required
+                )
+                for f in typologies.plan_fields(row)
+            ],
+        )
+
+    @strawberry.field(description="Its results in their order; inactive ones only when asked.")
+    async def results(self, info: Info, include_inactive: bool = False) -> list[TypologyResult]:
+        rows = await info.context.loaders.results_by_typology.load(self.pk)
+        return [TypologyResult.from_row(r) for r in rows if include_inactive or r.active]
+
+
+@strawberry.type(description="Gestiones worked the same way by a team's operators (G1).")
+class Campaign(Node):
+    pk: strawberry.Private[int]
+    typology_pk: strawberry.Private[int]
+    team_pk: strawberry.Private[int]
+    name: str
+    status: CampaignStatus = strawberry.field(description="Only ACTIVE campaigns hand out work.")
+    starts_on: date | None
+    ends_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Campaign) -> "Campaign":
+        return cls(
+            id=to_global_id("Campaign", row.id),
+            pk=row.id,
+            typology_pk=row.typology_id,
+            team_pk=row.team_id,
+            name=row.name,
+            status=CampaignStatus(row.status),
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def typology(self, info: Info) -> Typology:
+        row = await info.context.loaders.typology_by_id.load(self.typology_pk)
+        assert row is not None  # a campaign's typology is never deleted
+        return Typology.from_row(row)
+
+    @strawberry.field(description="The team that runs it; null when you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        row = await info.context.loaders.team_by_id.load(self.team_pk)
+        return Team.from_row(row) if row else None
+
+    @strawberry.field(description="The agents assigned to work it (that you can see).")
+    async def operators(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[User]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.campaign_operators, loaders.campaign_operator_count, self.pk, request, User.from_row
+        )
+
+
+@strawberry.type(description="A comment left on a gestión (G5).")
+class GestionComment(Node):
+    author_pk: strawberry.Private[int | None]
+    body: str
+    author_name: str = strawberry.field(description="The author's name when they wrote it.")
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.GestionComment) -> "GestionComment":
+        return cls(
+            id=to_global_id("GestionComment", row.id),
+            author_pk=row.author_id,
+            body=row.body,
+            author_name=row.author_name,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="The author; null when you cannot see them.")
+    async def author(self, info: Info) -> User | None:
+        if self.author_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.author_pk)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(description="A file attached to a gestión (G7): download it with GET on `url` and your token.")
+class GestionAttachment(Node):
+    uploaded_by_pk: strawberry.Private[int | None]
+    filename: str
+    content_type: str
+    size_bytes: float = strawberry.field(description="Bytes (a Float: files may pass 2^31).")
+    sha256: str
+    url: str = strawberry.field(description="Where to download it (same visibility as the gestión).")
+    uploaded_by_name: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.GestionAttachment) -> "GestionAttachment":
+        return cls(
+            id=to_global_id("GestionAttachment", row.id),
+            uploaded_by_pk=row.uploaded_by_id,
+            filename=row.filename,
+            content_type=row.content_type,
+            size_bytes=float(row.size_bytes),
+            sha256=row.sha256,
+            url=f"/attachments/{row.id}",
+            uploaded_by_name=row.uploaded_by_name,
+            created_at=row.created_at,
+        )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float | Decimal):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+@strawberry.type(description="One client line of a campaign (G2): read live from its contact (C8).")
+class Gestion(Node):
+    pk: strawberry.Private[int]
+    campaign_pk: strawberry.Private[int]
+    contact_pk: strawberry.Private[int]
+    operator_pk: strawberry.Private[int | None]
+    result_pk: strawberry.Private[int | None]
+    status: GestionStatus
+    priority: int = strawberry.field(description="Higher first in the operator's queue.")
+    plan_data: strawberry.Private[dict[str, Any]]
+    attempts: int = strawberry.field(description="Times saved with a result that did not finish it.")
+    claimed_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Gestion) -> "Gestion":
+        return cls(
+            id=to_global_id("Gestion", row.id),
+            pk=row.id,
+            campaign_pk=row.campaign_id,
+            contact_pk=row.contact_id,
+            operator_pk=row.operator_id,
+            result_pk=row.result_id,
+            status=GestionStatus(row.status),
+            priority=row.priority,
+            plan_data=dict(row.plan or {}),
+            attempts=row.attempts,
+            claimed_at=row.claimed_at,
+            finished_at=row.finished_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The plan information, by the typology's plan field keys.")
+    def plan(self) -> JSON:
+        return cast(JSON, self.plan_data)
+
+    async def _campaign_row(self, info: Info) -> models.Campaign | None:
+        return await info.context.loaders.campaign_by_id.load(self.campaign_pk)
+
+    @strawberry.field(description="Its campaign; null when you cannot see it.")
+    async def campaign(self, info: Info) -> Campaign | None:
+        row = await self._campaign_row(info)
+        return Campaign.from_row(row) if row else None
+
+    @strawberry.field(description="The client, as the contact is now; null when you cannot see it.")
+    async def contact(self, info: Info) -> Contact | None:
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_row(row) if row else None
+
+    @strawberry.field(description="The phone numbers to call (E.164), from the contact's phone and WhatsApp channels.")
+    async def phones(self, info: Info) -> list[str]:
+        loaders = info.context.loaders
+        if await loaders.contact_by_id.load(self.contact_pk) is None:
+            return []
+        channels = await loaders.channels_by_contact.load(self.contact_pk)
+        kinds = (ChannelKind.PHONE.value, ChannelKind.WHATSAPP.value)
+        return list(dict.fromkeys(c.normalized for c in channels if c.kind in kinds))
+
+    @strawberry.field(description="The client's portfolio badge (P8); null when in none or not visible.")
+    async def badge(self, info: Info) -> PortfolioBadge | None:
+        loaders = info.context.loaders
+        if await loaders.contact_by_id.load(self.contact_pk) is None:
+            return None
+        row = await loaders.badge_by_contact.load(self.contact_pk)
+        return PortfolioBadge.from_row(row) if row else None
+
+    @strawberry.field(description="The operator it was given to; null when nobody's (or you cannot see them).")
+    async def operator(self, info: Info) -> User | None:
+        if self.operator_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.operator_pk)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The last result given; null until one is.")
+    async def result(self, info: Info) -> TypologyResult | None:
+        if self.result_pk is None:
+            return None
+        row = await info.context.loaders.result_by_id.load(self.result_pk)
+        return TypologyResult.from_row(row) if row else None
+
+    @strawberry.field(description="The plan in one line, by its typology's field labels: what a panel row shows.")
+    async def plan_summary(self, info: Info) -> str:
+        campaign = await self._campaign_row(info)
+        typology = await info.context.loaders.typology_by_id.load(campaign.typology_id) if campaign else None
+        labels = {f.key: f.label for f in typologies.plan_fields(typology)} if typology else {}
+        plan = self.plan_data
+        keys = list(labels) + [k for k in plan if k not in labels]
+        return " · ".join(f"{labels.get(k, k)}: {_shown(plan[k])}" for k in keys if k in plan)
+
+    @strawberry.field(description="The results its typology offers, in order (G5).")
+    async def available_results(self, info: Info) -> list[TypologyResult]:
+        campaign = await self._campaign_row(info)
+        if campaign is None:
+            return []
+        rows = await info.context.loaders.results_by_typology.load(campaign.typology_id)
+        return [TypologyResult.from_row(r) for r in rows if r.active]
+
+    @strawberry.field(description="Comments, newest first.")
+    async def comments(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[GestionComment]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.gestion_comments, loaders.gestion_comment_count, self.pk, request, GestionComment.from_row
+        )
+
+    @strawberry.field(
+        description="Who did what when (G4), newest first: its own audit trail and the edits of its client since."
+    )
+    async def history(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[AuditEvent]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.gestion_history, loaders.gestion_history_count, self.pk, request, AuditEvent.from_row
+        )
+
+    @strawberry.field(description="Attached files, newest first (G7).")
+    async def attachments(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[GestionAttachment]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info,
+            loaders.gestion_attachments,
+            loaders.gestion_attachment_count,
+            self.pk,
+            request,
+            GestionAttachment.from_row,
+        )
