@@ -65,9 +65,9 @@ async def statements_per_request(url: str, token: str, query: str, variables: di
 
 
 def start_server(
-    url: str, redis_url: str | None = None, extra_env: dict[str, str] | None = None
+    url: str, redis_url: str | None = None, extra_env: dict[str, str] | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """The app under uvicorn in its own process, as `cartera serve` runs it."""
+    """The app under uvicorn, as `cartera serve` runs it: one process, or `workers` behind one port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -78,6 +78,8 @@ def start_server(
     env.update(extra_env or {})
     command = [sys.executable, "-m", "uvicorn", "--factory", "cartera.asgi:create", "--port", str(port)]
     command += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     proc = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

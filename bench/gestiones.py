@@ -483,7 +483,9 @@ async def _database_check(url: str, campaign: int, operators: list[Operator]) ->
 async def measure(args: argparse.Namespace, url: str, seed_seconds: float | None) -> dict[str, Any]:
     campaign, agents = await _ensure_cast(url, args.operators)
     reset_seconds = await _reset_gestiones(url, campaign, args.gestiones)
-    proc, base = start_server(url, redis_url=args.redis)
+    if args.workers > 1 and not args.redis:
+        raise SystemExit("--workers above 1 needs --redis: the processes share live events through it")
+    proc, base = start_server(url, redis_url=args.redis, workers=args.workers)
     try:
         memory_before = _peak_memory_mb(proc.pid)
         server_cpu, machine = _proc_cpu_seconds(proc.pid), _machine_busy()
@@ -509,6 +511,7 @@ async def measure(args: argparse.Namespace, url: str, seed_seconds: float | None
     return {
         "database": url.rsplit("/", 1)[-1],
         "operators": args.operators,
+        "api_processes": args.workers,
         "client_processes": args.client_processes,
         "gestiones": args.gestiones,
         "seed_seconds": round(seed_seconds, 1) if seed_seconds is not None else None,
@@ -553,6 +556,9 @@ async def main() -> int:
     parser.add_argument("--contacts", type=int, help="contacts to seed in a new database (default: --gestiones)")
     parser.add_argument("--seed", type=int, default=2026, help="demo data seed (default 2026)")
     parser.add_argument("--seconds", type=float, default=30, help="how long the operators work (default 30)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API processes behind the port, as `cartera serve --workers` (default 1)"
+    )
     parser.add_argument(
         "--client-processes", type=int, default=1, help="processes the operators' clients share (default 1)"
     )

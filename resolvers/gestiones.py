@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import keyset
 from db.keyset import PageRequest
 from db.models import CampaignStatus
-from resolvers.portfolios import _selection
+from resolvers.portfolios import selection_filter
 from resolvers.uow import mutate, mutate_into
 from schema.connection import Connection, connection
 from schema.errors import UserError
@@ -275,7 +275,7 @@ class GestionMutations:
             selection = None
             lines = None
             if input.contacts is not None:
-                selection, unreadable = _selection(input.contacts, ctx.settings.max_selection_ids)
+                selection, unreadable = selection_filter(input.contacts, ctx.settings.max_selection_ids)
             else:
                 assert input.lines is not None
                 lines = [

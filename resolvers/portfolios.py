@@ -40,7 +40,7 @@ from services.principal import Principal
 T = TypeVar("T")
 
 
-def _selection(selection: ContactSelection, limit: int) -> tuple[contacts.ContactFilter, list[str]]:
+def selection_filter(selection: ContactSelection, limit: int) -> tuple[contacts.ContactFilter, list[str]]:
     """The contacts filter a selection means, and the given ids that are not ids of contacts."""
     if selection.ids is not None and selection.ids is not strawberry.UNSET:
         if len(selection.ids) > limit:
@@ -59,7 +59,7 @@ async def _bulk(
 ) -> PortfolioContactsPayload:
     ctx = info.context
     try:
-        flt, unreadable = _selection(selection, ctx.settings.max_selection_ids)
+        flt, unreadable = selection_filter(selection, ctx.settings.max_selection_ids)
     except DomainError as error:
         return PortfolioContactsPayload(user_errors=[UserError.from_problem(p) for p in error.problems])
     result = await mutate(ctx, lambda session, actor: work(session, actor, flt))
@@ -115,7 +115,7 @@ class PortfolioQueries:
         self, info: Info, portfolio_id: strawberry.ID, contacts: ContactSelection
     ) -> PortfolioAssignmentPreview:
         ctx = info.context
-        flt, unreadable = _selection(contacts, ctx.settings.max_selection_ids)
+        flt, unreadable = selection_filter(contacts, ctx.settings.max_selection_ids)
         found = await portfolio_assignment.preview(
             ctx.session, ctx.principal, require_pk(portfolio_id, "Portfolio", "portfolioId"), flt
         )
