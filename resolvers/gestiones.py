@@ -278,19 +278,15 @@ class GestionMutations:
                 selection, unreadable = selection_filter(input.contacts, ctx.settings.max_selection_ids)
             else:
                 assert input.lines is not None
+                # A plan that is not an object is refused by the typology's check, naming its line.
                 lines = [
                     GestionLine(
                         contact_id=require_pk(line.contact_id, "Contact", f"lines.{i}.contactId"),
-                        plan=line.plan if isinstance(line.plan, dict) else {},
+                        plan=line.plan,
                         priority=line.priority,
                     )
                     for i, line in enumerate(input.lines)
                 ]
-                for i, line in enumerate(input.lines):
-                    if not isinstance(line.plan, dict):
-                        raise fail(ErrorCode.INVALID, "Must be an object of plan fields", f"lines.{i}.plan")
-            if input.plan is not None and not isinstance(input.plan, dict):
-                raise fail(ErrorCode.INVALID, "Must be an object of plan fields", "plan")
         except DomainError as error:
             return AddGestionesPayload(user_errors=[UserError.from_problem(p) for p in error.problems])
 
@@ -300,7 +296,7 @@ class GestionMutations:
                 actor,
                 require_pk(input.campaign_id, "Campaign", "campaignId"),
                 selection=selection,
-                plan=input.plan if isinstance(input.plan, dict) else None,
+                plan=input.plan,
                 priority=input.priority,
                 lines=lines,
                 max_lines=ctx.settings.max_bulk_contacts,

@@ -92,7 +92,12 @@ def filtered(viewer: Principal, flt: GestionFilter) -> Select[Any]:
         stmt = stmt.where(Gestion.result_id.in_(select(TypologyResult.id).where(TypologyResult.code.in_(codes))))
     terms = search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
     if terms:
-        named = select(Contact.id).where(*(Contact.search_name.contains(t, autoescape=True) for t in terms))
+        # The name holds every term; search_text (which starts with the name) is there for
+        # PostgreSQL's trigram index, so a name is not looked for by reading every contact.
+        named = select(Contact.id).where(
+            *(Contact.search_text.contains(t, autoescape=True) for t in terms),
+            *(Contact.search_name.contains(t, autoescape=True) for t in terms),
+        )
         stmt = stmt.where(Gestion.contact_id.in_(named))
     elif flt.search and "\x00" in flt.search:
         stmt = stmt.where(literal(False))
@@ -273,7 +278,7 @@ class GestionLine:
     """One client line with its own plan (an import), as opposed to one plan for a selection."""
 
     contact_id: int
-    plan: Mapping[str, object]
+    plan: object  # checked against the typology's plan fields
     priority: int | None = None
 
 
@@ -315,7 +320,7 @@ async def add_gestiones(
     campaign_id: int,
     *,
     selection: ContactFilter | None = None,
-    plan: Mapping[str, object] | None = None,
+    plan: object = None,
     priority: int | None = None,
     lines: Sequence[GestionLine] | None = None,
     max_lines: int,
@@ -342,7 +347,7 @@ async def add_gestiones(
         problems.raise_any()
         selection = ContactFilter(ids=tuple(plans))
     else:
-        common = typologies.validate_plan(typology, plan or {}, field="plan")
+        common = typologies.validate_plan(typology, {} if plan is None else plan, field="plan")
         default_priority = _priority(priority, "priority")
     assert selection is not None
     chosen, refused = await contacts.selected(session, actor, selection)
@@ -456,28 +461,38 @@ class Distribution:
 
 
 def deal(strategy: Strategy, operators: Sequence[int], loads: Mapping[int, int], count: int) -> list[int]:
-    """The operator of each of `count` gestiones, in queue order.
+    """The operator of each of `count` gestiones, in queue order (operators given once each).
 
-    ROUND_ROBIN: one each in the given order. EVEN: fill the least loaded first (water-filling)
-    so that open loads end as even as they can, then deal in turns among those still owed some.
+    ROUND_ROBIN: one each in the given order. EVEN: shares that raise the lowest open loads
+    to a common level (the first ones by load, then as given, take the remainder), dealt in
+    turns among those still owed some, least loaded first. Linear in `count`, whatever the loads.
     """
     if strategy is Strategy.ROUND_ROBIN:
-        return [operators[i % len(operators)] for i in range(count)]
-    owed = dict.fromkeys(operators, 0)
-    load = {op: loads.get(op, 0) for op in operators}
-    # Water-filling: raise the lowest loads together until `count` are placed.
-    for _ in range(count):
-        least = min(operators, key=lambda op: (load[op], operators.index(op)))
-        load[least] += 1
-        owed[least] += 1
+        rounds, rest = divmod(count, len(operators))
+        return list(operators) * rounds + list(operators[:rest])
     order = sorted(operators, key=lambda op: (loads.get(op, 0), operators.index(op)))
+    owed = _even_shares([loads.get(op, 0) for op in order], count)
     sequence: list[int] = []
-    while len(sequence) < count:
-        for op in order:
-            if owed[op]:
-                owed[op] -= 1
-                sequence.append(op)
+    # Round r deals one to each operator owed more than r: a prefix of `order` sorted by owed.
+    dealt = 0
+    for threshold in sorted(set(owed)):
+        rounds = threshold - dealt
+        if rounds > 0:
+            sequence += [op for op, n in zip(order, owed, strict=True) if n >= threshold] * rounds
+        dealt = threshold
     return sequence
+
+
+def _even_shares(sorted_loads: Sequence[int], count: int) -> list[int]:
+    """How many each gets (loads ascending) so the lowest rise together: water-filling."""
+    n = len(sorted_loads)
+    level, remaining, raised = sorted_loads[0], count, 1
+    while raised < n and raised * (sorted_loads[raised] - level) <= remaining:
+        remaining -= raised * (sorted_loads[raised] - level)
+        level = sorted_loads[raised]
+        raised += 1
+    add, extra = divmod(remaining, raised)
+    return [(level + add - load + (1 if i < extra else 0)) if i < raised else 0 for i, load in enumerate(sorted_loads)]
 
 
 async def _operators_of(session: AsyncSession, actor: Principal, campaign: Campaign, ids: Sequence[int]) -> list[User]:
@@ -683,10 +698,11 @@ async def transfer(
         )
         announce_assignments(session, campaign, operator_id, previous_id, group)
     every = [g for group in moving.values() for g in group]
+    now = utcnow()
     await session.execute(
         update(Gestion)
         .where(in_ids(Gestion.id, every, dialect))
-        .values(operator_id=operator_id, updated_at=utcnow())
+        .values(operator_id=operator_id, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return outcomes

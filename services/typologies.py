@@ -97,9 +97,7 @@ def plan_fields(typology: Typology) -> list[PlanField]:
     ]
 
 
-def validate_plan(
-    typology: Typology, plan: Mapping[str, object], *, field: str = "plan", partial: bool = False
-) -> dict[str, Any]:
+def validate_plan(typology: Typology, plan: object, *, field: str = "plan", partial: bool = False) -> dict[str, Any]:
     """The plan cleaned by its typology's fields; every problem raised together (G2).
 
     Unknown keys are refused; a required field must be given unless `partial` (an edit)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from db.models import (
     TypologyResult,
     User,
 )
+from services.gestiones import Strategy, deal
 from tests.conftest import GraphQLClient, StatementCounter
 from tests.factories import PLAN, Factory, audit_count, gid, problems
 
@@ -76,6 +78,13 @@ TRANSFER = """
 mutation($ids: [ID!]!, $op: ID) {
   transferGestiones(gestionIds: $ids, operatorId: $op) {
     transferredCount results { gestionId outcome rejection } userErrors { code field }
+  }
+}
+"""
+TRANSFER_READ_BACK = """
+mutation($ids: [ID!]!, $op: ID) {
+  transferGestiones(gestionIds: $ids, operatorId: $op) {
+    transferredCount results { gestionId outcome rejection gestion { operator { name } } }
   }
 }
 """
@@ -451,6 +460,17 @@ class TestAddGestiones:
         assert problems(to_closed["addGestiones"]) == [("CONFLICT", "campaignId")]
         both = await client.data(ADD, {"input": {**input_, "lines": []}}, token)
         assert problems(both["addGestiones"]) == [("INVALID", "contacts")]
+        not_an_object = await client.data(
+            ADD,
+            {
+                "input": {
+                    "campaignId": gid(world.campaign),
+                    "lines": [{"contactId": gid(world.clients[1]), "plan": [1]}],
+                }
+            },
+            token,
+        )
+        assert problems(not_an_object["addGestiones"]) == [("INVALID", "lines.0.plan")]
         assert (await _count(factory, Gestion), await audit_count(factory)) == before
 
 
@@ -524,9 +544,18 @@ class TestDistribution:
         ]
         hidden = await client.data(TRANSFER, {"ids": ids[1:2], "op": gid(world.carla)}, token)
         assert problems(hidden["transferGestiones"]) == [("NOT_FOUND", "operatorId.0")]
-        moved = await client.data(TRANSFER, {"ids": [*ids, "bogus"], "op": gid(world.beto)}, token)
+        moved = await client.data(TRANSFER_READ_BACK, {"ids": [*ids, "bogus"], "op": gid(world.beto)}, token)
         payload = moved["transferGestiones"]
         assert payload["transferredCount"] == 3
+        # The payload reads the gestiones as they are now.
+        holders = {r["gestionId"]: (r["gestion"] or {}).get("operator") for r in payload["results"]}
+        assert holders == {
+            ids[0]: {"name": "Ana"},
+            ids[1]: {"name": "Beto"},
+            ids[2]: {"name": "Beto"},
+            ids[3]: {"name": "Beto"},
+            "bogus": None,
+        }
         outcomes = {r["gestionId"]: (r["outcome"], r["rejection"]) for r in payload["results"]}
         assert outcomes[ids[0]] == ("REJECTED", "IN_PROGRESS")
         assert outcomes["bogus"] == ("REJECTED", "NOT_VISIBLE")
@@ -534,6 +563,26 @@ class TestDistribution:
         assert (await _gestion(factory, rows[0].id)).operator_id == world.ana.id
         refused = await client.data(TRANSFER, {"ids": ids, "op": None}, factory.token(world.ana))
         assert problems(refused["transferGestiones"]) == [("FORBIDDEN", None)]
+
+
+class TestDeal:
+    """How distribution shares work out (services.gestiones.deal), loads in hand."""
+
+    def test_round_robin_deals_in_the_given_order(self) -> None:
+        assert deal(Strategy.ROUND_ROBIN, [5, 6, 7], {}, 7) == [5, 6, 7, 5, 6, 7, 5]
+
+    def test_even_raises_the_least_loaded_first_then_deals_in_turns(self) -> None:
+        # 7 (holding 3) and 8 (holding 3) wait while 9 (holding none) catches up, then all take turns.
+        assert deal(Strategy.EVEN, [7, 8, 9], {7: 3, 8: 3}, 7) == [9, 7, 8, 9, 9, 9, 9]
+        assert deal(Strategy.EVEN, [1, 2, 3], {3: 10}, 5) == [1, 2, 1, 2, 1]
+
+    def test_even_shares_end_level_whatever_the_count(self) -> None:
+        loads = {op: op % 7 for op in range(50)}
+        sequence = deal(Strategy.EVEN, list(range(50)), loads, 200_000)
+        final = Counter(sequence)
+        totals = {op: loads[op] + final[op] for op in range(50)}
+        assert len(sequence) == 200_000
+        assert max(totals.values()) - min(totals.values()) <= 1
 
 
 class TestPanel:
