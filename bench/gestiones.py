@@ -57,7 +57,7 @@ from sqlalchemy import delete, func, insert, literal, null, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SECRET, start_server
+from common import SECRET, start_server, vacuum
 from contacts_page import seeded_database
 
 from db.base import utcnow
@@ -210,12 +210,9 @@ async def _reset_gestiones(url: str, campaign: int, gestiones: int) -> float:
                     ),
                 )
             )
-        async with engine.connect() as conn:
-            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("gestiones", "gestion_comments", "audit_events", "audit_event_teams", "events"):
-                await autocommit.execute(text(f"VACUUM ANALYZE {table}"))
     finally:
         await engine.dispose()
+    await vacuum(url, "gestiones", "gestion_comments", "audit_events", "audit_event_teams", "events")
     return time.perf_counter() - started
 
 

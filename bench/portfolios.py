@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SECRET, latency, percentiles, start_server, statements_per_request, throughput
+from common import SECRET, latency, percentiles, start_server, statements_per_request, throughput, vacuum
 from contacts_page import Seeded, add_database_arguments, admin_token, seeded_database
 
 from db.engine import create_engine
@@ -122,6 +122,7 @@ async def measure(seeded: Seeded, requests: int) -> dict[str, Any]:
     selection = {"teamIds": [team_id], "channelKinds": ["WHATSAPP"]}
     origin_share = {"teamIds": [team_id], "channelKinds": ["EMAIL"]}
     result: dict[str, Any] = {"database": seeded.name, "contacts": seeded.contacts}
+    await vacuum(seeded.url, "portfolio_members", "portfolios", "audit_events", "audit_event_teams", "events")
     proc, base = start_server(seeded.url)
     headers = {"authorization": f"Bearer {token}"}
     try:

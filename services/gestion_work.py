@@ -19,6 +19,7 @@ from db.models import (
     Campaign,
     CampaignOperator,
     CampaignStatus,
+    Contact,
     Gestion,
     GestionComment,
     GestionStatus,
@@ -67,11 +68,9 @@ async def _locked(session: AsyncSession, actor: Principal, gestion_id: int) -> t
 
     One it cannot work reads as missing, unless another operator of its campaign holds it:
     that is worth saying (G5)."""
-    stmt = select(Gestion).where(Gestion.id == gestion_id)
     in_my_campaigns = Gestion.campaign_id.in_(_operated(actor, active_only=False))
-    gestion = (
-        await session.execute(stmt.where(or_(_workable(actor), in_my_campaigns)).with_for_update())
-    ).scalar_one_or_none()
+    stmt = select(Gestion).where(Gestion.id == gestion_id, or_(_workable(actor), in_my_campaigns))
+    gestion = await _with_client(session, stmt)
     if gestion is None:
         raise not_found("Gestión", "id")
     campaign = await session.get_one(Campaign, gestion.campaign_id)
@@ -189,9 +188,22 @@ async def _first_free(session: AsyncSession, stmt: Select[Any], exclude: int | N
     """The first row of `stmt` in queue order that nobody else holds, locked."""
     if exclude is not None:
         stmt = stmt.where(Gestion.id != exclude)
-    locked = stmt.order_by(*_queue_order()).limit(1).with_for_update(skip_locked=True)
-    found: Gestion | None = (await session.execute(locked)).scalar_one_or_none()
-    return found
+    return await _with_client(session, stmt.order_by(*_queue_order()).limit(1), skip_locked=True)
+
+
+async def _with_client(session: AsyncSession, stmt: Select[Any], *, skip_locked: bool = False) -> Gestion | None:
+    """The gestión `stmt` selects, locked, its client's name read in the same statement."""
+    locked = (
+        stmt.join(Contact, Contact.id == Gestion.contact_id)
+        .add_columns(gestiones.client_name_column())
+        .with_for_update(of=Gestion, skip_locked=skip_locked)
+    )
+    row = (await session.execute(locked)).first()
+    if row is None:
+        return None
+    gestion: Gestion = row[0]
+    gestiones.remember_client(session, gestion.contact_id, row.client_name)
+    return gestion
 
 
 async def _by_first_in_queue(

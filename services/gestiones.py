@@ -152,7 +152,22 @@ def snapshot(gestion: Gestion, result_code: str | None) -> dict[str, Any]:
     }
 
 
+_CLIENT_NAMES = "cartera_client_names"
+
+
+def client_name_column() -> Any:
+    return (Contact.first_names + literal(" ") + Contact.last_names).label("client_name")
+
+
+def remember_client(session: AsyncSession, contact_id: int, name: str) -> None:
+    """A client's name read along with its gestión, so its audit rows need not read it again."""
+    session.info.setdefault(_CLIENT_NAMES, {})[contact_id] = name
+
+
 async def contact_name(session: AsyncSession, contact_id: int) -> str:
+    known: dict[int, str] = session.info.get(_CLIENT_NAMES, {})
+    if contact_id in known:
+        return known[contact_id]
     row = (await session.execute(select(Contact.first_names, Contact.last_names).where(Contact.id == contact_id))).one()
     return f"{row[0]} {row[1]}"
 
