@@ -272,6 +272,8 @@ class GestionMutations:
         try:
             if (input.contacts is None) == (input.lines is None):
                 raise fail(ErrorCode.INVALID, "Give either contacts (with a plan) or lines", "contacts")
+            if input.lines is not None and (input.plan is not None or input.priority is not None):
+                raise fail(ErrorCode.INVALID, "With lines, each line carries its plan and priority", "plan")
             selection = None
             lines = None
             if input.contacts is not None:

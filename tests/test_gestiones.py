@@ -471,6 +471,18 @@ class TestAddGestiones:
             token,
         )
         assert problems(not_an_object["addGestiones"]) == [("INVALID", "lines.0.plan")]
+        lines_and_plan = await client.data(
+            ADD,
+            {
+                "input": {
+                    "campaignId": gid(world.campaign),
+                    "lines": [{"contactId": gid(world.clients[1]), "plan": PLAN}],
+                    "plan": PLAN,
+                }
+            },
+            token,
+        )
+        assert problems(lines_and_plan["addGestiones"]) == [("INVALID", "plan")]
         assert (await _count(factory, Gestion), await audit_count(factory)) == before
 
 
