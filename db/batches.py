@@ -257,6 +257,13 @@ CAMPAIGN_OPERATORS = NestedList(
     CampaignOperator.campaign_id,
     lambda viewer: scopes.users(select(User).join(CampaignOperator, CampaignOperator.user_id == User.id), viewer),
 )
+# A contact's gestiones (C4, G2) that the viewer sees, newest first.
+CONTACT_GESTIONES = NestedList(
+    Gestion,
+    (SortKey(Gestion.id, "id", "int", True),),
+    Gestion.contact_id,
+    lambda viewer: scopes.gestiones(select(Gestion), viewer),
+)
 # Under a gestión the caller already resolved through the gestiones scope.
 GESTION_COMMENTS = NestedList(
     GestionComment,

@@ -1,6 +1,6 @@
-"""Contact types (C1, C2, C4). The interaction history of C4 (conversations, calls, gestiones)
-will be a connection field on Contact, `history(first, after)`, of an `Interaction` union,
-when those resources exist: it is not stubbed here."""
+"""Contact types (C1, C2, C4). Of C4's interaction history, the contact's gestiones are a
+connection (`Contact.gestiones`); conversations and calls will join as an `Interaction` union
+when those resources exist: they are not stubbed here."""
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,12 +10,15 @@ from strawberry.scalars import JSON
 
 from db import models
 from db.batches import Badge
+from db.keyset import PageRequest
 from db.models import ChannelKind, CheckDigit, FieldType
+from schema.connection import Connection
 from schema.node import Node, to_global_id
-from schema.types import Info, Team
+from schema.types import CursorArg, Info, PageArg, Team, nested_connection
 from services.portfolios import OwnerKind
 
 if TYPE_CHECKING:
+    from schema.gestion_types import Gestion
     from schema.portfolio_types import Portfolio
 
 strawberry.enum(ChannelKind, name="ChannelKind")
@@ -284,6 +287,23 @@ class Contact(Node):
             return None
         row = await info.context.loaders.portfolio_by_id.load(badge.portfolio_id)
         return Portfolio.from_row(row) if row else None
+
+    @strawberry.field(description="The client's gestiones in every campaign that you can see, newest first (C4, G2).")
+    async def gestiones(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[Annotated["Gestion", strawberry.lazy("schema.gestion_types")]]:
+        from schema.gestion_types import Gestion
+
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.contact_gestiones, loaders.contact_gestion_count, self.pk, request, Gestion.from_row
+        )
 
     @strawberry.field(description="Values of the custom fields, in the definitions' order.")
     async def custom_fields(self, info: Info) -> list[CustomFieldValue]:

@@ -155,6 +155,8 @@ class Loaders:
         self.results_by_typology = _ListByKey(lambda ids: batches.results_by_typology(session, ids))
         self.campaign_operators = NestedPageLoader(self, batches.CAMPAIGN_OPERATORS)
         self.campaign_operator_count = NestedCountLoader(self, batches.CAMPAIGN_OPERATORS)
+        self.contact_gestiones = NestedPageLoader(self, batches.CONTACT_GESTIONES)
+        self.contact_gestion_count = NestedCountLoader(self, batches.CONTACT_GESTIONES)
         self.gestion_comments = NestedPageLoader(self, batches.GESTION_COMMENTS)
         self.gestion_comment_count = NestedCountLoader(self, batches.GESTION_COMMENTS)
         self.gestion_attachments = NestedPageLoader(self, batches.GESTION_ATTACHMENTS)

@@ -668,6 +668,30 @@ class TestPanel:
         assert len(set(counts)) == 1, counts
 
 
+CONTACT_GESTIONES = """
+query($id: ID!) {
+  node(id: $id) { ... on Contact { gestiones { totalCount nodes { campaign { name } operator { name } } } } }
+}
+"""
+
+
+async def test_a_contact_lists_the_gestiones_the_viewer_sees(
+    client: GraphQLClient, factory: Factory, world: World
+) -> None:
+    other = await factory.campaign("Scoring", world.cobranzas, typology="SCORING", operators=[world.beto])
+    client_ = world.clients[0]
+    await factory.gestiones(world.campaign, [client_], operator=world.ana)
+    await factory.gestiones(other, [client_], operator=world.beto, plan={})
+    as_supervisor = await client.data(CONTACT_GESTIONES, {"id": gid(client_)}, factory.token(world.sofia))
+    assert as_supervisor["node"]["gestiones"]["totalCount"] == 2
+    assert [n["campaign"]["name"] for n in as_supervisor["node"]["gestiones"]["nodes"]] == ["Scoring", "Mora noviembre"]
+    as_ana = await client.data(CONTACT_GESTIONES, {"id": gid(client_)}, factory.token(world.ana))
+    assert as_ana["node"]["gestiones"] == {
+        "totalCount": 1,
+        "nodes": [{"campaign": {"name": "Mora noviembre"}, "operator": {"name": "Ana"}}],
+    }
+
+
 class TestWork:
     async def test_attend_comment_finish_and_reopen(
         self, client: GraphQLClient, factory: Factory, world: World
