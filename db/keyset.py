@@ -132,6 +132,11 @@ def decode_cursor(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     return _decode_values(_unwrap(cursor), [k.kind for k in keys])
 
 
+def order_by(keys: Sequence[SortKey]) -> list[Any]:
+    """ORDER BY the keys (a forward walk): for a statement that is not paginated, as a work queue."""
+    return _order(keys, False)
+
+
 def _order(keys: Sequence[SortKey], backwards: bool) -> list[Any]:
     """ORDER BY in walking order: a backward walk reads each key the other way."""
     return [(k.column.asc() if k.descending == backwards else k.column.desc()) for k in keys]

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import CheckDigit
 from db.models import CustomFieldDefinition as DefinitionRow
 from db.models import DocumentType as DocumentTypeRow
+from resolvers.given import given
 from resolvers.uow import mutate_into
 from schema.contact_inputs import (
     CreateCustomFieldInput,
@@ -22,16 +23,7 @@ from schema.ids import require_pk
 from schema.types import Info
 from services import catalog
 from services.common import UNSET
-from services.errors import ErrorCode, fail
 from services.principal import Principal
-
-
-def _given(value: object, field: str) -> object:
-    if value is strawberry.UNSET:
-        return UNSET
-    if value is None:
-        raise fail(ErrorCode.REQUIRED, "Must not be null", field)
-    return value
 
 
 @strawberry.type
@@ -70,15 +62,15 @@ class CatalogMutations:
         self, info: Info, id: strawberry.ID, input: UpdateDocumentTypeInput
     ) -> DocumentTypePayload:
         async def work(session: AsyncSession, actor: Principal) -> DocumentTypeRow:
-            check = _given(input.check_digit, "checkDigit")
+            check = given(input.check_digit, "checkDigit")
             return await catalog.update_document_type(
                 session,
                 actor,
                 require_pk(id, "DocumentType", "id"),
-                name=_given(input.name, "name"),  # type: ignore[arg-type]
-                format_regex=_given(input.format_regex, "formatRegex"),  # type: ignore[arg-type]
-                check_digit=check if check is UNSET else CheckDigit(check),  # type: ignore[arg-type]
-                active=_given(input.active, "active"),  # type: ignore[arg-type]
+                name=given(input.name, "name"),
+                format_regex=given(input.format_regex, "formatRegex"),
+                check_digit=check if check is UNSET else CheckDigit(check),
+                active=given(input.active, "active"),
             )
 
         return await mutate_into(info.context, work, DocumentTypePayload, "document_type", DocumentType.from_row)
@@ -108,11 +100,11 @@ class CatalogMutations:
                 session,
                 actor,
                 require_pk(id, "CustomFieldDefinition", "id"),
-                label=_given(input.label, "label"),  # type: ignore[arg-type]
-                options=_given(input.options, "options"),  # type: ignore[arg-type]
-                required=_given(input.required, "required"),  # type: ignore[arg-type]
-                position=_given(input.position, "position"),  # type: ignore[arg-type]
-                active=_given(input.active, "active"),  # type: ignore[arg-type]
+                label=given(input.label, "label"),
+                options=given(input.options, "options"),
+                required=given(input.required, "required"),
+                position=given(input.position, "position"),
+                active=given(input.active, "active"),
             )
 
         return await mutate_into(info.context, work, CustomFieldPayload, "custom_field", CustomFieldDefinition.from_row)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import keyset
 from db.keyset import PageRequest
 from db.models import CampaignStatus
+from resolvers.given import given, given_or_null
 from resolvers.portfolios import selection_filter
 from resolvers.uow import mutate, mutate_into
 from schema.connection import Connection, connection
@@ -47,16 +48,6 @@ from services.common import UNSET
 from services.errors import DomainError, ErrorCode, fail
 from services.gestiones import GestionLine, Strategy, TransferOutcome
 from services.principal import Principal
-
-
-def _given(value: Any) -> Any:
-    """strawberry's "not given" as the services' UNSET."""
-    return UNSET if value is strawberry.UNSET else value
-
-
-def _not_null(value: Any, field: str) -> None:
-    if value is None:
-        raise fail(ErrorCode.REQUIRED, "Must not be null", field)
 
 
 @strawberry.type
@@ -146,13 +137,11 @@ class GestionMutations:
     @strawberry.mutation(description="Rename, redefine the plan fields or (de)activate a typology (admins).")
     async def update_typology(self, info: Info, id: strawberry.ID, input: UpdateTypologyInput) -> TypologyPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
-            for name, value in (("name", input.name), ("planFields", input.plan_fields), ("active", input.active)):
-                _not_null(value, name)
-            plan_fields = _given(input.plan_fields)
+            plan_fields = given(input.plan_fields, "planFields")
             changes = typologies.TypologyChanges(
-                name=_given(input.name),
+                name=given(input.name, "name"),
                 plan_fields=UNSET if plan_fields is UNSET else [f.to_service() for f in plan_fields],
-                active=_given(input.active),
+                active=given(input.active, "active"),
             )
             return await typologies.update_typology(session, actor, require_pk(id, "Typology", "id"), changes)
 
@@ -178,21 +167,12 @@ class GestionMutations:
         self, info: Info, id: strawberry.ID, input: UpdateTypologyResultInput
     ) -> TypologyResultPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
-            given = {
-                "label": input.label,
-                "finishes": input.finishes,
-                "requiresComment": input.requires_comment,
-                "position": input.position,
-                "active": input.active,
-            }
-            for name, value in given.items():
-                _not_null(value, name)
             changes = typologies.ResultChanges(
-                label=_given(input.label),
-                finishes=_given(input.finishes),
-                requires_comment=_given(input.requires_comment),
-                position=_given(input.position),
-                active=_given(input.active),
+                label=given(input.label, "label"),
+                finishes=given(input.finishes, "finishes"),
+                requires_comment=given(input.requires_comment, "requiresComment"),
+                position=given(input.position, "position"),
+                active=given(input.active, "active"),
             )
             return await typologies.update_result(session, actor, require_pk(id, "TypologyResult", "id"), changes)
 
@@ -218,14 +198,13 @@ class GestionMutations:
     @strawberry.mutation(description="Rename a campaign or change its dates.")
     async def update_campaign(self, info: Info, id: strawberry.ID, input: UpdateCampaignInput) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
-            _not_null(input.name, "name")
             return await campaigns.update_campaign(
                 session,
                 actor,
                 require_pk(id, "Campaign", "id"),
-                name=_given(input.name),
-                starts_on=_given(input.starts_on),
-                ends_on=_given(input.ends_on),
+                name=given(input.name, "name"),
+                starts_on=given_or_null(input.starts_on),
+                ends_on=given_or_null(input.ends_on),
             )
 
         return await _campaign(info, work)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import keyset
 from db.keyset import PageRequest
 from db.models import User as UserRow
+from resolvers.given import given
 from resolvers.uow import mutate_into, transaction
 from schema.connection import Connection, connection
 from schema.enums import OrderDirection
@@ -20,20 +21,9 @@ from schema.inputs import CreateUserInput, UpdateUserInput, UserFilter, UserOrde
 from schema.payloads import LoginResult, LoginSuccess, UserPayload
 from schema.types import CursorArg, Info, PageArg, User
 from services import auth, users
-from services.common import UNSET, Maybe
-from services.errors import ErrorCode, fail
 from services.principal import Principal, load_principal
 
 T = TypeVar("T")
-
-
-def _given(value: T | None, field: str) -> Maybe[T]:
-    """UNSET stays UNSET; an explicit null on a field that cannot be empty is refused."""
-    if value is strawberry.UNSET:
-        return UNSET
-    if value is None:
-        raise fail(ErrorCode.REQUIRED, "Must not be null", field)
-    return value
 
 
 @strawberry.type
@@ -114,10 +104,10 @@ class UserMutations:
                 session,
                 actor,
                 require_pk(id, "User", "id"),
-                email=_given(input.email, "email"),
-                name=_given(input.name, "name"),
-                role=_given(input.role, "role"),
-                password=_given(input.password, "password"),
+                email=given(input.email, "email"),
+                name=given(input.name, "name"),
+                role=given(input.role, "role"),
+                password=given(input.password, "password"),
             )
 
         return await mutate_into(info.context, work, UserPayload, "user", User.from_row)

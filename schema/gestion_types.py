@@ -1,7 +1,6 @@
 """Campaign and gestión types (G1-G7): typologies and results, campaigns, gestiones, comments, attachments."""
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
@@ -189,7 +188,7 @@ class GestionAttachment(Node):
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float | Decimal):
+    if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
 

@@ -6,13 +6,12 @@ import re
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import CheckDigit, CustomFieldDefinition, DocumentType, FieldType
 from services import audit
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, require_admin
+from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin
 from services.errors import DomainError, ErrorCode, Problem, fail, not_found
 from services.principal import Principal
 
@@ -45,14 +44,6 @@ def _regex(pattern: str, field: str) -> str:
     return pattern
 
 
-async def _flush_unique(session: AsyncSession, message: str, field: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise fail(ErrorCode.ALREADY_EXISTS, message, field) from None
-
-
 async def create_document_type(
     session: AsyncSession, actor: Principal, *, code: str, name: str, format_regex: str, check_digit: CheckDigit
 ) -> DocumentType:
@@ -70,7 +61,7 @@ async def create_document_type(
     if await session.scalar(select(DocumentType.id).where(DocumentType.code == code)):
         raise fail(ErrorCode.ALREADY_EXISTS, "A document type with this code already exists", "code")
     session.add(kind)
-    await _flush_unique(session, "A document type with this code already exists", "code")
+    await flush_unique(session, "A document type with this code already exists", "code")
     await audit.record(
         session,
         actor=actor,
@@ -192,7 +183,7 @@ async def create_custom_field(
         active=True,
     )
     session.add(definition)
-    await _flush_unique(session, "A custom field with this key already exists", "key")
+    await flush_unique(session, "A custom field with this key already exists", "key")
     await audit.record(
         session,
         actor=actor,

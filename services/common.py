@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from typing import Final, TypeAlias, TypeVar, Union
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.errors import ErrorCode, Problem, fail
 from services.principal import Principal
 
@@ -36,6 +39,15 @@ def clean_name(value: str, field: str, *, max_length: int = 200) -> str:
     if len(cleaned) > max_length:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned
+
+
+async def flush_unique(session: AsyncSession, message: str, field: str) -> None:
+    """Flush; a unique constraint's refusal becomes ALREADY_EXISTS on `field` (the rest stands)."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise fail(ErrorCode.ALREADY_EXISTS, message, field) from None
 
 
 def problem(code: ErrorCode, message: str, field: str | None = None) -> Problem:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, insert, not_, select
+from sqlalchemy import Select, and_, exists, false, insert, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
@@ -104,6 +104,11 @@ class ContactFilter:
 
 def search_name(first_names: str, last_names: str) -> str:
     return fold(f"{first_names} {last_names}")
+
+
+def full_name() -> Any:
+    """ "First Last" in SQL: how audit rows and panels name a contact."""
+    return Contact.first_names + literal(" ") + Contact.last_names
 
 
 def sort_name(first_names: str, last_names: str) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
+from db.keyset import order_by
 from db.models import (
     Campaign,
     CampaignOperator,
@@ -50,14 +51,6 @@ def _operated(actor: Principal, *, active_only: bool) -> Any:
     return stmt
 
 
-def _workable(actor: Principal) -> ColumnElement[bool]:
-    """Gestiones the operator may attend: its own, and the unassigned ones of campaigns it operates."""
-    return or_(
-        Gestion.operator_id == actor.user_id,
-        and_(Gestion.operator_id.is_(None), Gestion.campaign_id.in_(_operated(actor, active_only=False))),
-    )
-
-
 def _require_operator(actor: Principal) -> None:
     if actor.role is not Role.AGENT:
         raise forbidden("Only operators (agents) work gestiones")
@@ -68,8 +61,9 @@ async def _locked(session: AsyncSession, actor: Principal, gestion_id: int) -> t
 
     One it cannot work reads as missing, unless another operator of its campaign holds it:
     that is worth saying (G5)."""
+    # Its own, and any of the campaigns it operates: one held by someone else is then named.
     in_my_campaigns = Gestion.campaign_id.in_(_operated(actor, active_only=False))
-    stmt = select(Gestion).where(Gestion.id == gestion_id, or_(_workable(actor), in_my_campaigns))
+    stmt = select(Gestion).where(Gestion.id == gestion_id, or_(Gestion.operator_id == actor.user_id, in_my_campaigns))
     gestion = await _with_client(session, stmt)
     if gestion is None:
         raise not_found("Gestión", "id")
@@ -180,15 +174,11 @@ async def save(
     return Saved(gestion=gestion, next=following)
 
 
-def _queue_order() -> list[Any]:
-    return [k.column.desc() if k.descending else k.column.asc() for k in queue_keys()]
-
-
 async def _first_free(session: AsyncSession, stmt: Select[Any], exclude: int | None) -> Gestion | None:
     """The first row of `stmt` in queue order that nobody else holds, locked."""
     if exclude is not None:
         stmt = stmt.where(Gestion.id != exclude)
-    return await _with_client(session, stmt.order_by(*_queue_order()).limit(1), skip_locked=True)
+    return await _with_client(session, stmt.order_by(*order_by(queue_keys())).limit(1), skip_locked=True)
 
 
 async def _with_client(session: AsyncSession, stmt: Select[Any], *, skip_locked: bool = False) -> Gestion | None:
@@ -220,7 +210,7 @@ async def _by_first_in_queue(
         head = (
             await session.execute(
                 stmt.with_only_columns(Gestion.priority, Gestion.attempts, Gestion.id)
-                .order_by(*_queue_order())
+                .order_by(*order_by(queue_keys()))
                 .limit(1)
             )
         ).first()

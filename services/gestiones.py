@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from db import scopes
 from db.base import utcnow
-from db.keyset import Page, PageRequest, SortKey, paginate
+from db.keyset import Page, PageRequest, SortKey, order_by, paginate
 from db.models import Campaign, CampaignStatus, Contact, Gestion, GestionStatus, Role, TypologyResult, User
 from db.search import search_terms
 from db.sets import execute_counting, in_ids, insert_skipping_existing, int_table, json_object
@@ -156,7 +156,7 @@ _CLIENT_NAMES = "cartera_client_names"
 
 
 def client_name_column() -> Any:
-    return (Contact.first_names + literal(" ") + Contact.last_names).label("client_name")
+    return contacts.full_name().label("client_name")
 
 
 def remember_client(session: AsyncSession, contact_id: int, name: str) -> None:
@@ -168,8 +168,8 @@ async def contact_name(session: AsyncSession, contact_id: int) -> str:
     known: dict[int, str] = session.info.get(_CLIENT_NAMES, {})
     if contact_id in known:
         return known[contact_id]
-    row = (await session.execute(select(Contact.first_names, Contact.last_names).where(Contact.id == contact_id))).one()
-    return f"{row[0]} {row[1]}"
+    name: str = (await session.execute(select(contacts.full_name()).where(Contact.id == contact_id))).scalar_one()
+    return name
 
 
 async def record(
@@ -262,7 +262,7 @@ def _entries(ids: Sequence[int], dialect: str, changes: Any) -> Select[Any]:
     return (
         select(
             Gestion.id.label("resource_id"),
-            (Contact.first_names + literal(" ") + Contact.last_names).label("resource_name"),
+            contacts.full_name().label("resource_name"),
             changes.label("changes"),
         )
         .join(Contact, Contact.id == Gestion.contact_id)
@@ -539,7 +539,7 @@ async def distribute(
             Gestion.status == GestionStatus.PENDING.value,
             Gestion.operator_id.is_(None),
         )
-        .order_by(*(k.column.desc() if k.descending else k.column.asc() for k in queue_keys()))
+        .order_by(*order_by(queue_keys()))
         .with_for_update(skip_locked=True)
     )
     ids = list(await session.scalars(pool))

@@ -106,16 +106,14 @@ def _ids_of(viewer: Principal, selection: ContactFilter, dialect: str) -> Select
     return filtered(viewer, selection, dialect).with_only_columns(Contact.id)
 
 
-async def _refused_ids(
-    session: AsyncSession, viewer: Principal, ids: Sequence[int], dialect: str
-) -> list[ContactOutcome]:
+async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> list[ContactOutcome]:
     """The given ids that cannot be selected: not visible (or missing), or archived."""
     refused = await contacts.refused_ids(session, viewer, ids)
     return [ContactOutcome(c, Outcome.REJECTED, Rejection(why.value)) for c, why in refused.items()]
 
 
 async def _selected(
-    session: AsyncSession, viewer: Principal, selection: ContactFilter, dialect: str
+    session: AsyncSession, viewer: Principal, selection: ContactFilter
 ) -> tuple[dict[int, int], list[ContactOutcome]]:
     """The selected contacts with their teams, and the given ids refused (a selection by ids)."""
     chosen, refused = await contacts.selected(session, viewer, selection)
@@ -153,7 +151,7 @@ async def preview(session: AsyncSession, viewer: Principal, portfolio_id: int, s
         free=counts.get(None, 0),
         already_in_portfolio=counts.get(portfolio.id, 0),
         conflicts=[ConflictGroup(pid, counts[pid], pid in movable) for pid in others],
-        rejected=await _refused_ids(session, viewer, selection.ids, dialect) if selection.ids is not None else [],
+        rejected=await _refused_ids(session, viewer, selection.ids) if selection.ids is not None else [],
     )
 
 
@@ -173,7 +171,7 @@ async def assign(
     """Assign the free contacts, and move or keep those in other portfolios (P3, P4, P5)."""
     dialect = _dialect(session)
     portfolio = await _destination(session, actor, portfolio_id)
-    teams, refused = await _selected(session, actor, selection, dialect)
+    teams, refused = await _selected(session, actor, selection)
     chosen = list(teams)
     memberships = (
         select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
@@ -318,7 +316,7 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
     """Take the selected contacts out of this portfolio (P3, P5); others are reported, untouched."""
     dialect = _dialect(session)
     portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
-    teams, refused = await _selected(session, actor, selection, dialect)
+    teams, refused = await _selected(session, actor, selection)
     chosen = list(teams)
     members = list(
         await session.scalars(

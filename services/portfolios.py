@@ -27,6 +27,7 @@ from db.sets import execute_counting, json_object
 from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
+from services.contacts import full_name
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
 from services.portfolio_events import PortfolioChange, announce_change, announce_removals
 from services.principal import Principal
@@ -323,7 +324,7 @@ def membership_entries(
     """The audit rows (audit.record_contact_entries) of the `contacts` entering, leaving or changing portfolio."""
     stmt = select(
         Contact.id.label("resource_id"),
-        (Contact.first_names + literal(" ") + Contact.last_names).label("resource_name"),
+        full_name().label("resource_name"),
     ).where(contacts)
     before_id: Any = literal(None, BigInteger)
     before_name: Any = literal(None, String)

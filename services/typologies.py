@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import FieldType, Typology, TypologyResult
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, require_admin
+from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin
 from services.errors import ErrorCode, fail, not_found
 from services.principal import Principal
 
@@ -209,14 +208,6 @@ async def _record(
     )
 
 
-async def _flush_unique(session: AsyncSession, message: str, field: str) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise fail(ErrorCode.ALREADY_EXISTS, message, field) from None
-
-
 async def create_typology(
     session: AsyncSession, actor: Principal, *, code: str, name: str, fields: Sequence[PlanFieldData]
 ) -> Typology:
@@ -225,7 +216,7 @@ async def create_typology(
         code=_code(code, "code"), name=clean_name(name, "name"), plan_fields=_fields(fields, "planFields"), active=True
     )
     session.add(typology)
-    await _flush_unique(session, "A typology with this code exists", "code")
+    await flush_unique(session, "A typology with this code exists", "code")
     await _record(session, actor, typology, AuditAction.CREATED, audit.changes({}, _snapshot(typology)))
     return typology
 
@@ -270,7 +261,7 @@ async def create_result(session: AsyncSession, actor: Principal, typology_id: in
         active=True,
     )
     session.add(result)
-    await _flush_unique(session, "This typology already has a result with this code", "code")
+    await flush_unique(session, "This typology already has a result with this code", "code")
     await _record(
         session, actor, typology, AuditAction.UPDATED, {"results": {"before": None, "after": _result_snapshot(result)}}
     )

@@ -165,38 +165,13 @@ def _shipped_document_types() -> list[dict[str, Any]]:
 
 SHIPPED_DOCUMENT_TYPES = _shipped_document_types()
 # The typologies and result catalogues migration 0006 ships (G1).
-SHIPPED_TYPOLOGIES = _migration("*_0006_gestiones.py").TYPOLOGIES
+_SHIPPED_TYPOLOGIES = _migration("*_0006_gestiones.py").shipped
 
 
 async def _ship_typologies(conn: Any) -> None:
-    now = utcnow()
-    for code, name, fields, outcomes in SHIPPED_TYPOLOGIES:
-        plan_fields = [
-            {"key": key, "label": label, "type": kind, "options": [], "required": required}
-            for key, label, kind, required in fields
-        ]
-        typology_id = await conn.scalar(
-            insert(Typology)
-            .values(code=code, name=name, plan_fields=plan_fields, active=True, created_at=now, updated_at=now)
-            .returning(Typology.id)
-        )
-        await conn.execute(
-            insert(TypologyResult),
-            [
-                {
-                    "typology_id": typology_id,
-                    "code": result,
-                    "label": label,
-                    "finishes": finishes,
-                    "requires_comment": comment,
-                    "position": position,
-                    "active": True,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for position, (result, label, finishes, comment) in enumerate(outcomes)
-            ],
-        )
+    for typology, results in _SHIPPED_TYPOLOGIES(utcnow()):
+        typology_id = await conn.scalar(insert(Typology).values(**typology).returning(Typology.id))
+        await conn.execute(insert(TypologyResult), [{**r, "typology_id": typology_id} for r in results])
 
 
 @pytest.fixture(autouse=True)

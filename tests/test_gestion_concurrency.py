@@ -12,6 +12,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from db.models import AuditEvent, Gestion, Role, User
+from schema.node import from_global_id
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
@@ -69,12 +70,10 @@ async def test_concurrent_save_and_next_hands_each_gestion_to_exactly_one_operat
     # The database agrees: one claim each, by the operator that received it.
     assert attended == Counter({g.id: 1 for g in pool})
     for operator, received in zip(operators, handed, strict=True):
-        assert {owners[int(_pk(g))] for g in received} <= {operator.id}
+        assert {owners[_pk(g)] for g in received} <= {operator.id}
 
 
 def _pk(global_id: str) -> int:
-    from schema.node import from_global_id
-
     return from_global_id(global_id)[1]
 
 

@@ -11,6 +11,7 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -241,31 +242,33 @@ def upgrade() -> None:
     )
     op.create_index("ix_gestion_attachments_gestion_id", "gestion_attachments", ["gestion_id", "id"])
 
-    now = datetime.now(UTC)
-    for code, name, fields, outcomes in TYPOLOGIES:
-        plan_fields = [
-            {"key": key, "label": label, "type": kind, "options": [], "required": required}
-            for key, label, kind, required in fields
-        ]
-        op.bulk_insert(
-            typologies,
-            [
-                {
-                    "code": code,
-                    "name": name,
-                    "plan_fields": plan_fields,
-                    "active": True,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            ],
+    for typology, outcomes in shipped(datetime.now(UTC)):
+        op.bulk_insert(typologies, [typology])
+        typology_id = (
+            op.get_bind()
+            .execute(sa.text("SELECT id FROM typologies WHERE code = :c"), {"c": typology["code"]})
+            .scalar()
         )
-        typology_id = op.get_bind().execute(sa.text("SELECT id FROM typologies WHERE code = :c"), {"c": code}).scalar()
-        op.bulk_insert(
-            results,
+        op.bulk_insert(results, [{**r, "typology_id": typology_id} for r in outcomes])
+
+
+def shipped(now: datetime) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each shipped typology's row and its results' rows (without typology_id); the tests reload them."""
+    return [
+        (
+            {
+                "code": code,
+                "name": name,
+                "plan_fields": [
+                    {"key": key, "label": label, "type": kind, "options": [], "required": required}
+                    for key, label, kind, required in fields
+                ],
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            },
             [
                 {
-                    "typology_id": typology_id,
                     "code": result,
                     "label": label,
                     "finishes": finishes,
@@ -278,6 +281,8 @@ def upgrade() -> None:
                 for position, (result, label, finishes, comment) in enumerate(outcomes)
             ],
         )
+        for code, name, fields, outcomes in TYPOLOGIES
+    ]
 
 
 def downgrade() -> None:
