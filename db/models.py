@@ -100,8 +100,10 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # No index on the actor or the action: lists walk occurred_at, and a bulk call writes tens of
-    # thousands of entries at once, each index costing every one of them.
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # thousands of entries at once, each index costing every one of them. No foreign key either
+    # (migration 0007): users are never deleted, and its per-row check was a third of a bulk
+    # call's audit INSERT.
+    actor_id: Mapped[int | None] = mapped_column(BigId)
     # Denormalised so the trail reads the same after a rename and text search needs no join.
     actor_name: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(32))
@@ -327,7 +329,10 @@ class PortfolioMember(Base):
 
     __tablename__ = "portfolio_members"
 
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key to contacts (migration 0007): contacts are archived, never deleted, and every
+    # membership is written from ids read from contacts in the same transaction; the per-row
+    # check share-locked, and so rewrote, each contact row: most of a 100,000-contact assignment.
+    contact_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id"))
     # Who assigned it is in the audit trail (the contact's ASSIGNED or MOVED entry).
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
