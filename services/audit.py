@@ -19,7 +19,7 @@ from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import AuditEvent, AuditEventTeam
 from db.search import contains
-from db.sets import int_table
+from db.sets import execute_counting, int_table
 from services.errors import ErrorCode, fail
 from services.principal import Principal
 
@@ -232,13 +232,14 @@ async def record_entries(
     rows: Select[Any],
     teams: Mapping[int, int] | int,
 ) -> int:
-    """One entry in each resource's history, set-based: tens of thousands in two statements.
+    """One entry in each resource's history, set-based: tens of thousands in one or two statements.
 
     `rows` selects the labelled columns resource_id, resource_name and changes (JSON, e.g.
     built with db.sets.json_object); `teams` maps each resource to its team, whose supervisors
-    see the entry (one team for all of them). The entries' ids come back from the INSERT, so
-    the team links need no second look at the table (whose statistics are stale in the middle
-    of a bulk write).
+    see the entry (one team for all of them). The team links join the ids the INSERT returns,
+    never the table (whose statistics are stale in the middle of a bulk write): on PostgreSQL
+    inside the same statement, where the 50,000 ids of a bulk call need not travel to Python
+    and back; SQLite, which has no INSERT in a WITH, hands them back to be linked here.
     """
     found = rows.subquery()
     stamp = _stamp(actor, action, resource_type)
@@ -250,18 +251,24 @@ async def record_entries(
         "changes": found.c.changes,
         "batch_id": literal(batch_id, BigId),
     }
-    statement = (
-        insert(AuditEvent)
-        .from_select(list(columns), select(*columns.values()))
-        .returning(AuditEvent.id, AuditEvent.resource_id)
-    )
-    written = (await session.execute(statement)).all()
-    if written:
-        dialect = session.get_bind().dialect.name
-        team_ids = [teams[r] for _, r in written] if isinstance(teams, Mapping) else [teams] * len(written)
-        links = int_table(dialect, event_id=[e for e, _ in written], team_id=team_ids)
-        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
-    return len(written)
+    entries = insert(AuditEvent).from_select(list(columns), select(*columns.values()))
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        written = entries.returning(AuditEvent.id, AuditEvent.resource_id).cte("written")
+        if isinstance(teams, Mapping):
+            team_of = int_table(dialect, resource_id=list(teams), team_id=list(teams.values())).subquery()
+            links = select(written.c.id, team_of.c.team_id).join(
+                team_of, team_of.c.resource_id == written.c.resource_id
+            )
+        else:
+            links = select(written.c.id, literal(teams, BigId))
+        return await execute_counting(session, insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
+    returned = (await session.execute(entries.returning(AuditEvent.id, AuditEvent.resource_id))).all()
+    if returned:
+        team_ids = [teams[r] for _, r in returned] if isinstance(teams, Mapping) else [teams] * len(returned)
+        pairs = int_table(dialect, event_id=[e for e, _ in returned], team_id=team_ids)
+        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], pairs))
+    return len(returned)
 
 
 @dataclass(frozen=True)
