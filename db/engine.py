@@ -21,6 +21,10 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
+        # The planner's JIT compiles every statement it costs high, and the ones here that it
+        # does (a bulk call's selection, a preview) scan once: compiling took 50-75 ms of a
+        # 600 ms statement and saved nothing (EXPLAIN ANALYZE on 1,000,000 contacts).
+        kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
         return create_async_engine(url, **kwargs)
 
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
