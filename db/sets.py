@@ -7,7 +7,7 @@ statement (portfolio assignment, bulk audit entries) read the same on both.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -24,11 +24,12 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.functions import GenericFunction
-from sqlalchemy.types import JSON, String
+from sqlalchemy.types import JSON, String, TypeEngine
 
 from db.base import Base
 
@@ -54,7 +55,13 @@ def in_ids(
 
 
 def int_table(dialect: str, **columns: Sequence[int]) -> Select[*tuple[Any, ...]]:
-    """Rows of integers, one named column per keyword (all of one length), each passed as one parameter.
+    """Rows of integers, one named column per keyword (all of one length), each passed as one parameter."""
+    return value_table(dialect, {name: (BigInteger(), values) for name, values in columns.items()})
+
+
+def value_table(dialect: str, columns: Mapping[str, tuple[TypeEngine[Any], Sequence[Any]]]) -> Select[*tuple[Any, ...]]:
+    """Rows of values, one named column of the given type per entry (all of one length), each
+    passed as one parameter however many rows.
 
     PostgreSQL takes an array per column (unnest zips them); SQLite one JSON text of rows walked
     by json_each (a statement there may carry at most 32,766 parameters, fewer than one bulk
@@ -63,22 +70,40 @@ def int_table(dialect: str, **columns: Sequence[int]) -> Select[*tuple[Any, ...]
     if dialect == "postgresql":
         return select(
             *(
-                func.unnest(bindparam(None, list(values), type_=postgresql.ARRAY(BigInteger))).label(name)
-                for name, values in columns.items()
+                func.unnest(bindparam(None, list(values), type_=postgresql.ARRAY(type_))).label(name)
+                for name, (type_, values) in columns.items()
             )
         )
     if len(columns) == 1:
-        ((name, values),) = columns.items()
+        ((name, (type_, values)),) = columns.items()
         each = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
-        return select(each.c.value.label(name))
-    rows = json.dumps([list(row) for row in zip(*columns.values(), strict=True)])
+        return select(type_coerce(each.c.value, type_).label(name))
+    rows = json.dumps([list(row) for row in zip(*(values for _, values in columns.values()), strict=True)])
     each = func.json_each(bindparam(None, rows, type_=String)).table_valued("value")
     return select(
         *(
-            type_coerce(func.json_extract(each.c.value, f"$[{i}]"), BigInteger).label(name)
-            for i, name in enumerate(columns)
+            type_coerce(func.json_extract(each.c.value, f"$[{i}]"), type_).label(name)
+            for i, (name, (type_, _)) in enumerate(columns.items())
         )
     )
+
+
+async def columns(session: AsyncSession, stmt: Select[*tuple[Any, ...]], *, order_by: str) -> list[list[Any]]:
+    """The statement's rows as one list per column, in the order of its column `order_by`.
+
+    For the tens of thousands of rows a bulk call reads: PostgreSQL aggregates each column into
+    one array, which the driver decodes in C, where a row each cost more in Python than the query
+    did (100,000 contacts: 0.5 s of Row objects, dict building and decoding). A statement with
+    FOR UPDATE keeps it: the rows are locked in the subquery. SQLite returns rows, turned around.
+    """
+    found = stmt.subquery()
+    key = found.c[order_by]
+    if session.get_bind().dialect.name == "postgresql":
+        aggregated = select(*(func.array_agg(aggregate_order_by(c, key)) for c in found.c))
+        row = (await session.execute(aggregated)).one()
+        return [list(values or ()) for values in row]
+    rows = (await session.execute(select(found).order_by(key))).all()
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in found.c]
 
 
 async def execute_counting(session: AsyncSession, statement: Executable) -> int:

@@ -27,7 +27,7 @@ from db.models import (
     PortfolioMember,
 )
 from db.search import digits, fold, search_terms, starts_with
-from db.sets import in_ids
+from db.sets import columns, in_ids
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -262,15 +262,28 @@ class Refusal(enum.StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
+@dataclass(frozen=True)
+class Selected:
+    """The contacts a bulk call selected, in id order, with their teams (whose supervisors see
+    their history) and names (full_name(), which their history entries carry: read with the rows
+    the selection reads anyway, not a second time by id)."""
+
+    ids: list[int]
+    teams: dict[int, int]
+    names: dict[int, str]
+
+
 async def selected(
     session: AsyncSession, viewer: Principal, selection: ContactFilter
-) -> tuple[dict[int, int], dict[int, Refusal]]:
-    """The contacts a bulk call selects, in id order with their teams (whose supervisors see their
-    history), and, for a selection by ids, the given ids refused with the reason."""
+) -> tuple[Selected, dict[int, Refusal]]:
+    """The contacts a bulk call selects, and, for a selection by ids, the given ids refused with the reason."""
     dialect = session.get_bind().dialect.name
     refused = await refused_ids(session, viewer, selection.ids) if selection.ids is not None else {}
-    stmt = filtered(viewer, selection, dialect).with_only_columns(Contact.id, Contact.team_id).order_by(Contact.id)
-    return {contact: team for contact, team in (await session.execute(stmt)).all()}, refused
+    stmt = filtered(viewer, selection, dialect).with_only_columns(
+        Contact.id, Contact.team_id, full_name().label("name")
+    )
+    ids, teams, names = await columns(session, stmt, order_by="id")
+    return Selected(ids, dict(zip(ids, teams, strict=True)), dict(zip(ids, names, strict=True))), refused
 
 
 async def refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> dict[int, Refusal]:

@@ -370,11 +370,11 @@ async def add_gestiones(
     open_ = (
         select(Gestion.contact_id, Gestion.id)
         .where(Gestion.campaign_id == campaign.id, Gestion.status != GestionStatus.FINISHED.value)
-        .where(in_ids(Gestion.contact_id, list(chosen), dialect))
+        .where(in_ids(Gestion.contact_id, chosen.ids, dialect))
     )
     duplicates = dict((await session.execute(open_)).all())
     outcomes += [AddedGestion(c, AddOutcome.DUPLICATE, gestion_id=g) for c, g in duplicates.items()]
-    new = [c for c in chosen if c not in duplicates]
+    new = [c for c in chosen.ids if c not in duplicates]
     result = AddResult(campaign=campaign, outcomes=outcomes)
     if not new:
         return result

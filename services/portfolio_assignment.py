@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Select, delete, func, literal, select, true, update
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import BigId, UTCDateTime, utcnow
 from db.batches import portfolios_by_id
 from db.models import Contact, Portfolio, PortfolioMember
-from db.sets import execute_counting, id_table, in_ids, insert_skipping_existing
+from db.sets import columns, execute_counting, id_table, in_ids, insert_skipping_existing
 from services import audit, contacts, portfolio_events, portfolios
 from services.audit import AuditAction, Entry, ResourceType
 from services.contacts import ContactFilter, filtered
@@ -69,14 +70,17 @@ class ContactOutcome:
 @dataclass
 class BulkResult:
     portfolio: Portfolio
-    outcomes: list[ContactOutcome]
+    counts: Counter[Outcome]
+    # Each contact's outcome, built when asked for (a page of results): a call on 100,000
+    # contacts would otherwise build 100,000 objects for a payload that mostly reads counts.
+    describe: Callable[[], list[ContactOutcome]]
     # The call's audit event on the portfolio (None when it changed nothing); its entries are
     # the affected contacts' own history rows.
     event_id: int | None = None
-    counts: Counter[Outcome] = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.counts = Counter(o.outcome for o in self.outcomes)
+    @cached_property
+    def outcomes(self) -> list[ContactOutcome]:
+        return self.describe()
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,8 @@ async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[i
 
 async def _selected(
     session: AsyncSession, viewer: Principal, selection: ContactFilter
-) -> tuple[dict[int, int], list[ContactOutcome]]:
-    """The selected contacts with their teams, and the given ids refused (a selection by ids)."""
+) -> tuple[contacts.Selected, list[ContactOutcome]]:
+    """The selected contacts, and the given ids refused (a selection by ids)."""
     chosen, refused = await contacts.selected(session, viewer, selection)
     return chosen, [ContactOutcome(c, Outcome.REJECTED, Rejection(why.value)) for c, why in refused.items()]
 
@@ -171,37 +175,47 @@ async def assign(
     """Assign the free contacts, and move or keep those in other portfolios (P3, P4, P5)."""
     dialect = _dialect(session)
     portfolio = await _destination(session, actor, portfolio_id)
-    teams, refused = await _selected(session, actor, selection)
-    chosen = list(teams)
+    chosen, refused = await _selected(session, actor, selection)
+    teams = chosen.teams
     memberships = (
         select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
-        .where(in_ids(PortfolioMember.contact_id, chosen, dialect))
+        .where(in_ids(PortfolioMember.contact_id, chosen.ids, dialect))
         .order_by(PortfolioMember.contact_id)
     )
     if policy is ConflictPolicy.MOVE:
         # Lock the memberships that may move, in id order; a free contact has no row to lock.
         memberships = memberships.with_for_update()
-    current = dict((await session.execute(memberships)).all())
+    members, their_portfolios = await columns(session, memberships, order_by="contact_id")
+    current = dict(zip(members, their_portfolios, strict=True))
     sources = sorted({pid for pid in current.values() if pid != portfolio.id})
     movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else {}
-    outcomes = list(refused)
-    free: list[int] = []
-    moving: list[int] = []
-    for contact_id in chosen:
+
+    def outcome(contact_id: int) -> ContactOutcome:
         where = current.get(contact_id)
         if where is None:
-            free.append(contact_id)
-            outcomes.append(ContactOutcome(contact_id, Outcome.ASSIGNED))
-        elif where == portfolio.id:
-            outcomes.append(ContactOutcome(contact_id, Outcome.ALREADY_IN_PORTFOLIO))
-        elif policy is ConflictPolicy.KEEP:
-            outcomes.append(ContactOutcome(contact_id, Outcome.KEPT, other_portfolio_id=where))
-        elif where in movable:
-            moving.append(contact_id)
-            outcomes.append(ContactOutcome(contact_id, Outcome.MOVED, other_portfolio_id=where))
-        else:
-            outcomes.append(ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_ALLOWED_TO_MOVE, where))
-    result = BulkResult(portfolio=portfolio, outcomes=outcomes)
+            return ContactOutcome(contact_id, Outcome.ASSIGNED)
+        if where == portfolio.id:
+            return ContactOutcome(contact_id, Outcome.ALREADY_IN_PORTFOLIO)
+        if policy is ConflictPolicy.KEEP:
+            return ContactOutcome(contact_id, Outcome.KEPT, other_portfolio_id=where)
+        if where in movable:
+            return ContactOutcome(contact_id, Outcome.MOVED, other_portfolio_id=where)
+        return ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_ALLOWED_TO_MOVE, where)
+
+    free = [c for c in chosen.ids if c not in current]
+    already = sum(1 for pid in their_portfolios if pid == portfolio.id)
+    others = len(members) - already
+    moving = [c for c in members if current[c] in movable] if policy is ConflictPolicy.MOVE else []
+    counts = Counter(
+        {
+            Outcome.ASSIGNED: len(free),
+            Outcome.ALREADY_IN_PORTFOLIO: already,
+            Outcome.KEPT: others if policy is ConflictPolicy.KEEP else 0,
+            Outcome.MOVED: len(moving),
+            Outcome.REJECTED: len(refused) + (others - len(moving) if policy is ConflictPolicy.MOVE else 0),
+        }
+    )
+    result = BulkResult(portfolio, +counts, lambda: refused + [outcome(c) for c in chosen.ids])
     if not free and not moving:
         return result
     now = utcnow()
@@ -219,14 +233,13 @@ async def assign(
         },
     )
     if moving:
-        # The entries read each contact's current portfolio: written before the move.
         await audit.record_contact_entries(
             session,
             actor=actor,
             action=AuditAction.MOVED,
             batch_id=result.event_id,
             rows=portfolios.membership_entries(
-                in_ids(Contact.id, moving, dialect), before=portfolios.Origin.CURRENT, after=portfolio
+                dialect, moving, chosen.names, before={c: movable[current[c]] for c in moving}, after=portfolio
             ),
             teams=teams,
         )
@@ -266,9 +279,7 @@ async def assign(
             actor=actor,
             action=AuditAction.ASSIGNED,
             batch_id=result.event_id,
-            rows=portfolios.membership_entries(
-                in_ids(Contact.id, free, dialect), before=portfolios.Origin.NOWHERE, after=portfolio
-            ),
+            rows=portfolios.membership_entries(dialect, free, chosen.names, before=None, after=portfolio),
             teams=teams,
         )
         await portfolio_events.announce_memberships(
@@ -316,24 +327,31 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
     """Take the selected contacts out of this portfolio (P3, P5); others are reported, untouched."""
     dialect = _dialect(session)
     portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
-    teams, refused = await _selected(session, actor, selection)
-    chosen = list(teams)
-    members = list(
-        await session.scalars(
-            select(PortfolioMember.contact_id)
-            .where(
-                in_ids(PortfolioMember.contact_id, chosen, dialect),
-                PortfolioMember.portfolio_id == portfolio.id,
-            )
-            .order_by(PortfolioMember.contact_id)
-            .with_for_update()
-        )
+    chosen, refused = await _selected(session, actor, selection)
+    teams = chosen.teams
+    (members,) = await columns(
+        session,
+        select(PortfolioMember.contact_id)
+        .where(in_ids(PortfolioMember.contact_id, chosen.ids, dialect), PortfolioMember.portfolio_id == portfolio.id)
+        .order_by(PortfolioMember.contact_id)
+        .with_for_update(),
+        order_by="contact_id",
     )
     leaving = set(members)
-    outcomes = refused + [
-        ContactOutcome(c, Outcome.REMOVED if c in leaving else Outcome.NOT_IN_PORTFOLIO) for c in chosen
-    ]
-    result = BulkResult(portfolio=portfolio, outcomes=outcomes)
+
+    def outcomes() -> list[ContactOutcome]:
+        return refused + [
+            ContactOutcome(c, Outcome.REMOVED if c in leaving else Outcome.NOT_IN_PORTFOLIO) for c in chosen.ids
+        ]
+
+    counts = Counter(
+        {
+            Outcome.REMOVED: len(members),
+            Outcome.NOT_IN_PORTFOLIO: len(chosen.ids) - len(members),
+            Outcome.REJECTED: len(refused),
+        }
+    )
+    result = BulkResult(portfolio, +counts, outcomes)
     if not members:
         return result
     result.event_id = await portfolios.record(session, actor, portfolio, AuditAction.REMOVED, _counts(result.counts))
@@ -342,7 +360,7 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
         actor=actor,
         action=AuditAction.REMOVED,
         batch_id=result.event_id,
-        rows=portfolios.membership_entries(in_ids(Contact.id, members, dialect), before=portfolio, after=None),
+        rows=portfolios.membership_entries(dialect, members, chosen.names, before=portfolio, after=None),
         teams=teams,
     )
     removed = await execute_counting(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, ColumnElement, Select, String, case, cast, delete, exists, func, literal, select
+from sqlalchemy import BigInteger, Select, String, case, cast, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import aliased
 
 from db import scopes
 from db.batches import badges_by_portfolio
@@ -23,7 +22,7 @@ from db.engine import after_commit, refresh_statistics
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Contact, Portfolio, PortfolioMember, Role, TeamMember
 from db.search import contains, fold
-from db.sets import execute_counting, json_object
+from db.sets import execute_counting, json_object, value_table
 from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -273,12 +272,13 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
     # The memberships are locked in id order, as remove() does: a MOVE out of this portfolio
     # locks only them, so it either went first (and they are no longer read here) or waits.
     locked = (
-        members.add_columns(Contact.team_id)
+        members.add_columns(Contact.team_id, full_name())
         .join(Contact, Contact.id == PortfolioMember.contact_id)
         .order_by(PortfolioMember.contact_id)
         .with_for_update(of=PortfolioMember)
     )
-    contact_teams = {contact: team for contact, team in await session.execute(locked)}
+    found = (await session.execute(locked)).all()
+    contact_teams = {contact: team for contact, team, _ in found}
     released = len(contact_teams)
     # Announced while the portfolio and its memberships still exist to name them.
     badge = (await badges_by_portfolio(session, [portfolio.id]))[portfolio.id]
@@ -297,7 +297,13 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
             actor=actor,
             action=AuditAction.REMOVED,
             batch_id=event_id,
-            rows=membership_entries(Contact.id.in_(members), before=portfolio, after=None),
+            rows=membership_entries(
+                session.get_bind().dialect.name,
+                list(contact_teams),
+                {contact: name for contact, _, name in found},
+                before=portfolio,
+                after=None,
+            ),
             teams=contact_teams,
         )
         deleted = await execute_counting(
@@ -311,31 +317,34 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
     return portfolio.id, released
 
 
-class Origin(enum.Enum):
-    """Where contacts come from in membership_entries, when it is not one given portfolio."""
-
-    NOWHERE = "NOWHERE"  # they were in no portfolio
-    CURRENT = "CURRENT"  # each one's current portfolio (read before the move is written)
-
-
 def membership_entries(
-    contacts: ColumnElement[bool], *, before: Portfolio | Origin, after: Portfolio | None
+    dialect: str,
+    contacts: Sequence[int],
+    names: Mapping[int, str],
+    *,
+    before: Portfolio | Mapping[int, Portfolio] | None,
+    after: Portfolio | None,
 ) -> Select[Any]:
-    """The audit rows (audit.record_contact_entries) of the `contacts` entering, leaving or changing portfolio."""
-    stmt = select(
-        Contact.id.label("resource_id"),
-        full_name().label("resource_name"),
-    ).where(contacts)
+    """The audit rows (audit.record_contact_entries) of `contacts` entering, leaving or changing portfolio.
+
+    `names` are the contacts' names as the caller read them with their rows; `before` is the
+    portfolio they leave: one for all, each one's own (by contact), or None when they were in
+    none. Every value travels as a parameter: nothing here reads a table again.
+    """
+    columns: dict[str, tuple[Any, Sequence[Any]]] = {
+        "resource_id": (BigInteger(), contacts),
+        "resource_name": (String(), [names[c] for c in contacts]),
+    }
+    if isinstance(before, Mapping):
+        columns["before_id"] = (BigInteger(), [before[c].id for c in contacts])
+        columns["before_name"] = (String(), [before[c].name for c in contacts])
+    rows = value_table(dialect, columns).subquery()
     before_id: Any = literal(None, BigInteger)
     before_name: Any = literal(None, String)
     if isinstance(before, Portfolio):
         before_id, before_name = literal(before.id, BigInteger), literal(before.name, String)
-    elif before is Origin.CURRENT:
-        source = aliased(Portfolio)
-        stmt = stmt.join(PortfolioMember, PortfolioMember.contact_id == Contact.id).join(
-            source, source.id == PortfolioMember.portfolio_id
-        )
-        before_id, before_name = source.id, source.name
+    elif isinstance(before, Mapping):
+        before_id, before_name = rows.c.before_id, rows.c.before_name
     after_id = literal(after.id if after else None, BigInteger)
     after_name = literal(after.name if after else None, String)
     changes = json_object(
@@ -344,7 +353,7 @@ def membership_entries(
         "portfolioId",
         json_object("before", before_id, "after", after_id),
     )
-    return stmt.add_columns(changes.label("changes"))
+    return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"))
 
 
 # --- reports (P9) --------------------------------------------------------------------------------
