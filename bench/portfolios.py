@@ -13,7 +13,9 @@ another portfolio, which is the conflict P4 is about. Measured:
   - a page of 50 contacts with their badges: SQL statements per request, p50/p95 at one
     client, requests/s at 16 clients; the same page as an agent (whose scope includes the
     contacts of the portfolios it owns).
-Every portfolio it creates is deleted at the end, so it can run again on the same database.
+Before it runs, the audit trail is topped up to --trail rows of synthetic history (a trail's size
+sets what each contact's entry costs); at the end, every portfolio it created is deleted and the
+audit rows and events it wrote too, so every run meets the same database.
 
     python bench/portfolios.py --help
     python bench/portfolios.py --postgres postgresql://postgres@127.0.0.1:5432/test --reuse-database cartera_1m
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,7 +42,7 @@ from common import SECRET, latency, percentiles, start_server, statements_per_re
 from contacts_page import Seeded, add_database_arguments, admin_token, seeded_database
 
 from db.engine import create_engine
-from db.models import Contact, Role, TeamMember, User
+from db.models import AuditEvent, AuditEventTeam, Contact, Event, Role, TeamMember, User
 from schema.node import to_global_id
 from services.auth import issue_token
 
@@ -73,6 +75,59 @@ query($p: ID!, $filter: ContactFilter!) {
 """
 NODE = "id fullName initials isVip company { name } channelKinds badge { portfolioName ownerName ownerKind }"
 PAGE = f"query Page($filter: ContactFilter) {{ contacts(first: 50, filter: $filter) {{ nodes {{ {NODE} }} }} }}"
+
+
+# Synthetic history the trail is topped up with before a run: a contact centre's trail holds
+# millions of rows, and every entry a bulk call writes lands at a random place in its indexes
+# (per contact), so the cost of those entries depends on the trail's size, not only the call's.
+TOP_UP = text(
+    """
+    WITH made AS (
+        INSERT INTO audit_events (occurred_at, actor_id, actor_name, action, resource_type, resource_id,
+                                  resource_name, changes)
+        SELECT now() - (random() * interval '365 days'), NULL, 'bench history', 'UPDATED', 'CONTACT',
+               1 + floor(random() * :contacts)::bigint, 'bench contact', '{}'::json
+        FROM generate_series(1, :count)
+        RETURNING id, resource_id
+    )
+    INSERT INTO audit_event_teams (event_id, team_id)
+    SELECT made.id, contacts.team_id FROM made JOIN contacts ON contacts.id = made.resource_id
+    """
+)
+
+
+async def _trail(url: str, size: int, contacts: int) -> dict[str, int]:
+    """Top the audit trail up to `size` rows; what the run will write starts after the marks returned."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            have = int(await conn.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+            for start in range(have, size, 500_000):
+                await conn.execute(TOP_UP, {"count": min(500_000, size - start), "contacts": contacts})
+        async with engine.connect() as conn:
+            marks = {
+                "audit_events": int(await conn.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0),
+                "events": int(await conn.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0),
+                "trail_rows": max(have, size),
+            }
+    finally:
+        await engine.dispose()
+    return marks
+
+
+async def _forget_run(url: str, marks: dict[str, int]) -> None:
+    """Delete the audit rows and events the run wrote, so the next run meets the same trail.
+
+    Only a benchmark does this: through the API the trail is never edited or deleted (AU1).
+    """
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(delete(AuditEventTeam).where(AuditEventTeam.event_id > marks["audit_events"]))
+            await conn.execute(delete(AuditEvent).where(AuditEvent.id > marks["audit_events"]))
+            await conn.execute(delete(Event).where(Event.id > marks["events"]))
+    finally:
+        await engine.dispose()
 
 
 async def _team_and_agent(url: str) -> tuple[int, int]:
@@ -114,15 +169,20 @@ async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]
     return payload, round(seconds, 3)
 
 
-async def measure(seeded: Seeded, requests: int) -> dict[str, Any]:
+# What a run writes and deletes: vacuumed before it and after it.
+TABLES = ("portfolio_members", "portfolios", "audit_events", "audit_event_teams", "events")
+
+
+async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
     token = await admin_token(seeded.url)
     team, agent = await _team_and_agent(seeded.url)
     agent_token = issue_token(secret_key=SECRET, user_id=agent, ttl_seconds=3600)
     team_id = to_global_id("Team", team)
     selection = {"teamIds": [team_id], "channelKinds": ["WHATSAPP"]}
     origin_share = {"teamIds": [team_id], "channelKinds": ["EMAIL"]}
-    result: dict[str, Any] = {"database": seeded.name, "contacts": seeded.contacts}
-    await vacuum(seeded.url, "portfolio_members", "portfolios", "audit_events", "audit_event_teams", "events")
+    marks = await _trail(seeded.url, trail, seeded.contacts)
+    result: dict[str, Any] = {"database": seeded.name, "contacts": seeded.contacts, "audit_trail": marks["trail_rows"]}
+    await vacuum(seeded.url, *TABLES)
     proc, base = start_server(seeded.url)
     headers = {"authorization": f"Bearer {token}"}
     try:
@@ -183,15 +243,23 @@ async def measure(seeded: Seeded, requests: int) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait()
+        await _forget_run(seeded.url, marks)
+        await vacuum(seeded.url, *TABLES)
     return result
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_database_arguments(parser)
+    parser.add_argument(
+        "--trail",
+        type=int,
+        default=2_000_000,
+        help="audit rows the trail holds before a run, topped up with synthetic history (default 2000000)",
+    )
     args = parser.parse_args()
     async with seeded_database(args) as seeded:
-        summary = await measure(seeded, args.requests)
+        summary = await measure(seeded, args.requests, args.trail)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
