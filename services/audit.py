@@ -202,23 +202,11 @@ async def point_to_self(session: AsyncSession, event_id: int) -> None:
 
 
 async def record_contact_entries(
-    session: AsyncSession,
-    *,
-    actor: Principal | None,
-    action: AuditAction,
-    batch_id: int,
-    rows: Select[Any],
-    teams: Mapping[int, int],
+    session: AsyncSession, *, actor: Principal | None, action: AuditAction, batch_id: int, rows: Select[Any]
 ) -> int:
     """One entry in each contact's history (record_entries of CONTACT resources)."""
     return await record_entries(
-        session,
-        actor=actor,
-        action=action,
-        resource_type=ResourceType.CONTACT,
-        batch_id=batch_id,
-        rows=rows,
-        teams=teams,
+        session, actor=actor, action=action, resource_type=ResourceType.CONTACT, batch_id=batch_id, rows=rows
     )
 
 
@@ -230,18 +218,18 @@ async def record_entries(
     resource_type: ResourceType,
     batch_id: int,
     rows: Select[Any],
-    teams: Mapping[int, int] | int,
 ) -> int:
     """One entry in each resource's history, set-based: tens of thousands in one or two statements.
 
-    `rows` selects the labelled columns resource_id, resource_name and changes (JSON, e.g.
-    built with db.sets.json_object); `teams` maps each resource to its team, whose supervisors
-    see the entry (one team for all of them). The team links join the ids the INSERT returns,
-    never the table (whose statistics are stale in the middle of a bulk write): on PostgreSQL
-    inside the same statement, where the 50,000 ids of a bulk call need not travel to Python
-    and back; SQLite, which has no INSERT in a WITH, hands them back to be linked here.
+    `rows` selects, one row per resource, the labelled columns resource_id, resource_name,
+    changes (JSON, e.g. built with db.sets.json_object) and team_id, the team whose supervisors
+    see the entry. The team links join the ids the INSERT returns, never the table (whose
+    statistics are stale in the middle of a bulk write): on PostgreSQL inside the same
+    statement, where the ids of a bulk call need not travel to Python and back; SQLite, which
+    has no INSERT in a WITH, hands them back to be linked here.
     """
-    found = rows.subquery()
+    dialect = session.get_bind().dialect.name
+    found = rows.cte("found") if dialect == "postgresql" else rows.subquery()
     stamp = _stamp(actor, action, resource_type)
     typed: dict[str, Any] = {"occurred_at": UTCDateTime, "actor_id": BigId, "request_id": String}
     columns: dict[str, Any] = {name: literal(value, typed.get(name)) for name, value in stamp.items()}
@@ -252,22 +240,15 @@ async def record_entries(
         "batch_id": literal(batch_id, BigId),
     }
     entries = insert(AuditEvent).from_select(list(columns), select(*columns.values()))
-    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         written = entries.returning(AuditEvent.id, AuditEvent.resource_id).cte("written")
-        if isinstance(teams, Mapping):
-            team_of = int_table(dialect, resource_id=list(teams), team_id=list(teams.values())).subquery()
-            links = select(written.c.id, team_of.c.team_id).join(
-                team_of, team_of.c.resource_id == written.c.resource_id
-            )
-        else:
-            links = select(written.c.id, literal(teams, BigId))
+        links = select(written.c.id, found.c.team_id).join(found, found.c.resource_id == written.c.resource_id)
         return await execute_counting(session, insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
     returned = (await session.execute(entries.returning(AuditEvent.id, AuditEvent.resource_id))).all()
     if returned:
-        team_ids = [teams[r] for _, r in returned] if isinstance(teams, Mapping) else [teams] * len(returned)
-        pairs = int_table(dialect, event_id=[e for e, _ in returned], team_id=team_ids)
-        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], pairs))
+        pairs = int_table(dialect, event_id=[e for e, _ in returned], resource_id=[r for _, r in returned]).subquery()
+        links = select(pairs.c.event_id, found.c.team_id).join(found, found.c.resource_id == pairs.c.resource_id)
+        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
     return len(returned)
 
 

@@ -272,6 +272,11 @@ class Selected:
     teams: dict[int, int]
     names: dict[int, str]
 
+    @classmethod
+    def of(cls, ids: list[int], teams: list[int], names: list[str]) -> Selected:
+        """From the three columns db.sets.columns read."""
+        return cls(ids, dict(zip(ids, teams, strict=True)), dict(zip(ids, names, strict=True)))
+
 
 async def selected(
     session: AsyncSession, viewer: Principal, selection: ContactFilter
@@ -282,8 +287,7 @@ async def selected(
     stmt = filtered(viewer, selection, dialect).with_only_columns(
         Contact.id, Contact.team_id, full_name().label("name")
     )
-    ids, teams, names = await columns(session, stmt, order_by="id")
-    return Selected(ids, dict(zip(ids, teams, strict=True)), dict(zip(ids, names, strict=True))), refused
+    return Selected.of(*await columns(session, stmt, order_by="id")), refused
 
 
 async def refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[int]) -> dict[int, Refusal]:

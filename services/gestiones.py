@@ -257,13 +257,15 @@ def announce_assignments(
         )
 
 
-def _entries(ids: Sequence[int], dialect: str, changes: Any) -> Select[Any]:
-    """History rows (audit.record_entries) of these gestiones: named after their clients."""
+def _entries(ids: Sequence[int], dialect: str, changes: Any, team_id: int) -> Select[Any]:
+    """History rows (audit.record_entries) of these gestiones: named after their clients, seen by
+    the supervisors of the campaign's team."""
     return (
         select(
             Gestion.id.label("resource_id"),
             contacts.full_name().label("resource_name"),
             changes.label("changes"),
+            literal(team_id, BigInteger).label("team_id"),
         )
         .join(Contact, Contact.id == Gestion.contact_id)
         .where(in_ids(Gestion.id, ids, dialect))
@@ -446,8 +448,8 @@ async def add_gestiones(
                 "campaign",
                 json_object("before", None, "after", campaign.name),
             ),
+            campaign.team_id,
         ),
-        teams=campaign.team_id,
     )
     return result
 
@@ -600,8 +602,8 @@ async def distribute(
                 "operatorId",
                 json_object("before", None, "after", operator.id),
             ),
+            campaign.team_id,
         ).join(operator, operator.id == Gestion.operator_id),
-        teams=campaign.team_id,
     )
     for op, given in by_operator.items():
         announce_assignments(session, campaign, op, None, given)
@@ -708,8 +710,8 @@ async def transfer(
                     "operatorId",
                     json_object("before", previous.id, "after", operator_id),
                 ),
+                campaign.team_id,
             ).outerjoin(previous, previous.id == Gestion.operator_id),
-            teams=campaign.team_id,
         )
         announce_assignments(session, campaign, operator_id, previous_id, group)
     every = [g for group in moving.values() for g in group]

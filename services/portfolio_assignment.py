@@ -239,9 +239,8 @@ async def assign(
             action=AuditAction.MOVED,
             batch_id=result.event_id,
             rows=portfolios.membership_entries(
-                dialect, moving, chosen.names, before={c: movable[current[c]] for c in moving}, after=portfolio
+                dialect, moving, chosen, before={c: movable[current[c]] for c in moving}, after=portfolio
             ),
-            teams=teams,
         )
         moved = await execute_counting(
             session,
@@ -279,8 +278,7 @@ async def assign(
             actor=actor,
             action=AuditAction.ASSIGNED,
             batch_id=result.event_id,
-            rows=portfolios.membership_entries(dialect, free, chosen.names, before=None, after=portfolio),
-            teams=teams,
+            rows=portfolios.membership_entries(dialect, free, chosen, before=None, after=portfolio),
         )
         await portfolio_events.announce_memberships(
             session,
@@ -360,8 +358,7 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
         actor=actor,
         action=AuditAction.REMOVED,
         batch_id=result.event_id,
-        rows=portfolios.membership_entries(dialect, members, chosen.names, before=portfolio, after=None),
-        teams=teams,
+        rows=portfolios.membership_entries(dialect, members, chosen, before=portfolio, after=None),
     )
     removed = await execute_counting(
         session,

@@ -22,11 +22,11 @@ from db.engine import after_commit, refresh_statistics
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Contact, Portfolio, PortfolioMember, Role, TeamMember
 from db.search import contains, fold
-from db.sets import execute_counting, json_object, value_table
+from db.sets import columns, execute_counting, json_object, value_table
 from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
-from services.contacts import full_name
+from services.contacts import Selected, full_name
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
 from services.portfolio_events import PortfolioChange, announce_change, announce_removals
 from services.principal import Principal
@@ -272,18 +272,17 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
     # The memberships are locked in id order, as remove() does: a MOVE out of this portfolio
     # locks only them, so it either went first (and they are no longer read here) or waits.
     locked = (
-        members.add_columns(Contact.team_id, full_name())
+        members.add_columns(Contact.team_id, full_name().label("name"))
         .join(Contact, Contact.id == PortfolioMember.contact_id)
         .order_by(PortfolioMember.contact_id)
         .with_for_update(of=PortfolioMember)
     )
-    found = (await session.execute(locked)).all()
-    contact_teams = {contact: team for contact, team, _ in found}
-    released = len(contact_teams)
+    found = Selected.of(*await columns(session, locked, order_by="contact_id"))
+    released = len(found.ids)
     # Announced while the portfolio and its memberships still exist to name them.
     badge = (await badges_by_portfolio(session, [portfolio.id]))[portfolio.id]
-    await announce_change(session, portfolio, PortfolioChange.DELETED, badge=badge, member_teams=contact_teams.values())
-    await announce_removals(session, portfolio, contact_teams, contact_teams, badge=badge)
+    await announce_change(session, portfolio, PortfolioChange.DELETED, badge=badge, member_teams=found.teams.values())
+    await announce_removals(session, portfolio, found.ids, found.teams, badge=badge)
     event_id = await record(
         session,
         actor,
@@ -297,14 +296,7 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
             actor=actor,
             action=AuditAction.REMOVED,
             batch_id=event_id,
-            rows=membership_entries(
-                session.get_bind().dialect.name,
-                list(contact_teams),
-                {contact: name for contact, _, name in found},
-                before=portfolio,
-                after=None,
-            ),
-            teams=contact_teams,
+            rows=membership_entries(session.get_bind().dialect.name, found.ids, found, before=portfolio, after=None),
         )
         deleted = await execute_counting(
             session, delete(PortfolioMember).where(PortfolioMember.portfolio_id == portfolio.id)
@@ -320,20 +312,21 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
 def membership_entries(
     dialect: str,
     contacts: Sequence[int],
-    names: Mapping[int, str],
+    known: Selected,
     *,
     before: Portfolio | Mapping[int, Portfolio] | None,
     after: Portfolio | None,
 ) -> Select[Any]:
     """The audit rows (audit.record_contact_entries) of `contacts` entering, leaving or changing portfolio.
 
-    `names` are the contacts' names as the caller read them with their rows; `before` is the
-    portfolio they leave: one for all, each one's own (by contact), or None when they were in
-    none. Every value travels as a parameter: nothing here reads a table again.
+    `known` holds the contacts' names and teams as the caller read them with their rows; `before`
+    is the portfolio they leave: one for all, each one's own (by contact), or None when they were
+    in none. Every value travels as a parameter: nothing here reads a table again.
     """
     columns: dict[str, tuple[Any, Sequence[Any]]] = {
         "resource_id": (BigInteger(), contacts),
-        "resource_name": (String(), [names[c] for c in contacts]),
+        "resource_name": (String(), [known.names[c] for c in contacts]),
+        "team_id": (BigInteger(), [known.teams[c] for c in contacts]),
     }
     if isinstance(before, Mapping):
         columns["before_id"] = (BigInteger(), [before[c].id for c in contacts])
@@ -353,7 +346,7 @@ def membership_entries(
         "portfolioId",
         json_object("before", before_id, "after", after_id),
     )
-    return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"))
+    return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id)
 
 
 # --- reports (P9) --------------------------------------------------------------------------------

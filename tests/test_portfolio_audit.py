@@ -174,6 +174,27 @@ class TestWhoSees:
         body = await client.gql(AUDIT, {"filter": PORTFOLIOS}, factory.token(agent))
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
+    async def test_each_contacts_entry_is_seen_by_the_supervisors_of_its_own_team(
+        self, client: GraphQLClient, factory: Factory, teams: tuple[Team, Team]
+    ) -> None:
+        # One bulk call over contacts of two teams: each entry is linked to its contact's team,
+        # not to the portfolio's nor to one team for the whole call.
+        admin = await factory.user(Role.ADMIN)
+        cobranzas = await factory.contacts(teams[0], "Ana Uno", "Ana Dos")
+        ventas = await factory.contacts(teams[1], "Eva Tres")
+        portfolio = await factory.portfolio("Mixta", team=teams[0])
+        await call(
+            client,
+            factory.token(admin),
+            ASSIGN,
+            {"p": gid(portfolio), "ids": [gid(c) for c in cobranzas + ventas], "policy": "KEEP"},
+        )
+        contacts = {"resourceTypes": ["CONTACT"], "actions": ["ASSIGNED"]}
+        for team, expected in ((teams[0], {"Ana Uno", "Ana Dos"}), (teams[1], {"Eva Tres"})):
+            supervisor = await factory.user(Role.SUPERVISOR, supervises=[team])
+            seen = await events(client, factory.token(supervisor), contacts)
+            assert {name for _, _, name in seen} == expected
+
 
 class TestBatches:
     async def test_a_bulk_event_lists_the_contacts_it_touched(
