@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from db.models import AuditEvent, Role
+from db.models import AuditEvent, Portfolio, PortfolioMember, Role
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
@@ -80,3 +82,59 @@ async def test_concurrent_keeps_give_each_free_contact_to_exactly_one(client: Gr
     assert winners == Counter(dict.fromkeys(contacts, 1))
     assert len(await factory.memberships()) == CONTACTS
     assert await _entries(factory) == Counter({"ASSIGNED": CONTACTS})
+
+
+DELETE = "mutation($id: ID!) { deletePortfolio(id: $id) { releasedContactCount userErrors { code } } }"
+
+
+async def test_a_portfolio_deleted_while_others_assign_to_it_leaves_no_membership_behind(
+    client: GraphQLClient, factory: Factory
+) -> None:
+    token, portfolios, contacts = await _world(factory)
+    target = portfolios[0]
+    calls = [client.data(ASSIGN, {"p": target, "ids": contacts, "policy": "MOVE"}, token) for _ in range(3)]
+    calls.insert(1, client.data(DELETE, {"id": target}, token))
+    payloads = [next(iter(answer.values())) for answer in await asyncio.gather(*calls)]
+    # Every request is answered: an assignment that came after the delete finds no portfolio.
+    assert payloads[1]["userErrors"] == []
+    assert {e["code"] for p in payloads for e in p["userErrors"]} <= {"NOT_FOUND"}
+    async with factory.sessionmaker() as session:
+        left = set((await session.scalars(select(Portfolio.id))).all())
+    assert set((await factory.memberships()).values()) <= left
+
+
+class TestTheKeyTheTriggersKeep:
+    """Migration 0008: what the foreign key to portfolios refused, its triggers refuse."""
+
+    async def test_no_membership_of_a_portfolio_that_does_not_exist(self, factory: Factory) -> None:
+        team = await factory.team("Cobranzas")
+        people = await factory.contacts(team, "Ana Uno", "Eva Dos", "Sol Tres")
+        portfolio = await factory.portfolio("Cartera", team=team, contacts=people[:1])
+        missing = portfolio.id + 1000
+        writes = [
+            insert(PortfolioMember).values(contact_id=people[1].id, portfolio_id=missing),
+            # One statement of several rows, as the service writes: one bad row fails all of them.
+            insert(PortfolioMember).values(
+                [
+                    {"contact_id": people[1].id, "portfolio_id": portfolio.id},
+                    {"contact_id": people[2].id, "portfolio_id": missing},
+                ]
+            ),
+            update(PortfolioMember).values(portfolio_id=missing),
+        ]
+        for write in writes:
+            async with factory.sessionmaker() as session:
+                with pytest.raises(IntegrityError):
+                    await session.execute(write)
+        assert await factory.memberships() == {people[0].id: portfolio.id}
+
+    async def test_no_portfolio_deleted_while_it_has_members(self, factory: Factory) -> None:
+        team = await factory.team("Cobranzas")
+        people = await factory.contacts(team, "Ana Uno")
+        portfolio = await factory.portfolio("Cartera", team=team, contacts=people)
+        async with factory.sessionmaker() as session:
+            with pytest.raises(IntegrityError):
+                await session.execute(delete(Portfolio).where(Portfolio.id == portfolio.id))
+        async with factory.sessionmaker() as session:
+            assert await session.get(Portfolio, portfolio.id) is not None
+        assert await factory.memberships() == {people[0].id: portfolio.id}
