@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Select, String, case, cast, delete, exists, func, literal, select
+from sqlalchemy import JSON, BigInteger, Select, String, case, cast, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db import scopes
@@ -332,20 +332,25 @@ def membership_entries(
         columns["before_id"] = (BigInteger(), [before[c].id for c in contacts])
         columns["before_name"] = (String(), [before[c].name for c in contacts])
     rows = value_table(dialect, columns).subquery()
-    before_id: Any = literal(None, BigInteger)
-    before_name: Any = literal(None, String)
-    if isinstance(before, Portfolio):
-        before_id, before_name = literal(before.id, BigInteger), literal(before.name, String)
-    elif isinstance(before, Mapping):
-        before_id, before_name = rows.c.before_id, rows.c.before_name
     after_id = literal(after.id if after else None, BigInteger)
     after_name = literal(after.name if after else None, String)
-    changes = json_object(
-        "portfolio",
-        json_object("before", before_name, "after", after_name),
-        "portfolioId",
-        json_object("before", before_id, "after", after_id),
-    )
+    changes: Any
+    if isinstance(before, Mapping):
+        changes = json_object(
+            "portfolio",
+            json_object("before", rows.c.before_name, "after", after_name),
+            "portfolioId",
+            json_object("before", rows.c.before_id, "after", after_id),
+        )
+    else:
+        # The same for every entry: one parameter, where building it took 0.2 s of 50,000 rows.
+        changes = literal(
+            {
+                "portfolio": {"before": before.name if before else None, "after": after.name if after else None},
+                "portfolioId": {"before": before.id if before else None, "after": after.id if after else None},
+            },
+            JSON,
+        )
     return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id)
 
 

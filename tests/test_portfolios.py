@@ -292,6 +292,9 @@ class TestCreateAndEdit:
         assert deleted.changes["releasedContacts"] == {"before": 2, "after": 0}
         entries = sorted((r.resource_name, r.batch_id) for r in rows if r.action == "REMOVED")
         assert entries == [("Juan Pérez", deleted.id), ("Luz Díaz", deleted.id)]
+        assert [r.changes for r in rows if r.action == "REMOVED"] == [
+            {"portfolio": {"before": "Norte", "after": None}, "portfolioId": {"before": portfolio.id, "after": None}}
+        ] * 2
         assert (await client.data(NODE, {"id": gid(portfolio)}, factory.token(world.admin)))["node"] is None
 
 
@@ -435,6 +438,19 @@ class TestAssign:
             ("ASSIGNED", "Libre Dos"),
             ("ASSIGNED", "Libre Uno"),
         ]
+        assigned = [
+            r.changes for r in await factory.audit_rows() if (r.resource_type, r.action) == ("CONTACT", "ASSIGNED")
+        ]
+        assert (
+            assigned
+            == [
+                {
+                    "portfolio": {"before": None, "after": "Destino"},
+                    "portfolioId": {"before": None, "after": destination.id},
+                }
+            ]
+            * 2
+        )
 
     async def test_move_takes_them_from_their_portfolio(
         self, client: GraphQLClient, factory: Factory, world: World
