@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,7 +29,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
         return create_async_engine(url, **kwargs)
 
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -50,6 +52,25 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+class RollbackOnClose(sqlite3.Connection):
+    """An sqlite3 connection that rolls back before it closes.
+
+    A task cancelled while SQLAlchemy awaits a statement leaves that statement stepped but
+    unfinished, its cursor held by the CancelledError's traceback; SQLAlchemy then closes the
+    connection, and sqlite3_close_v2 keeps a connection with a pending statement open until the
+    statement is finalized, its transaction and write lock with it, for as long as the
+    garbage collector takes to free that cursor (minutes, with frozen generations). A rollback
+    first ends the transaction and aborts the statement, so the lock goes with the close.
+    """
+
+    def close(self) -> None:
+        if self.in_transaction:
+            # If even the rollback fails, closing still ends the transaction once the statement is freed.
+            with contextlib.suppress(sqlite3.Error):
+                self.rollback()
+        super().close()
 
 
 class SerialSession(AsyncSession):

@@ -1,9 +1,12 @@
 """Concurrent mutations: every request gets an outcome, and uniqueness holds in the database."""
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 from sqlalchemy import event
 
+from db.engine import SQLITE_WRITE, create_engine
 from db.models import Role, Team, User
 from tests.conftest import GraphQLClient, Server
 from tests.factories import Factory
@@ -70,3 +73,36 @@ async def test_sqlite_writes_take_the_lock_up_front(server: Server, client: Grap
         assert "BEGIN IMMEDIATE" in seen
     else:
         assert seen == []
+
+
+async def test_a_connection_closed_mid_statement_lets_go_of_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """What a task cancelled inside a write leaves: SQLAlchemy closes its connection mid-statement.
+
+    The statement's cursor outlives the close (the CancelledError's traceback holds it), and
+    the next writer must not wait on that transaction until the garbage collector frees it.
+    """
+    path = tmp_path / "cut.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            await conn.exec_driver_sql("INSERT INTO t VALUES (1), (2), (3)")
+        conn = await (await engine.connect()).execution_options(**{SQLITE_WRITE: True})
+        await conn.begin()
+        await conn.exec_driver_sql("UPDATE t SET x = x + 1")
+        raw = await conn.get_raw_connection()
+        pending = await raw.driver_connection.execute("SELECT x FROM t")
+        assert await pending.fetchone() is not None
+        # As on cancellation: SQLAlchemy invalidates the connection, which closes it.
+        await conn.invalidate()
+        await conn.close()
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # 'database is locked' while that transaction lingers
+            assert other.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,), (3,)]
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        del pending
+    finally:
+        await engine.dispose()
