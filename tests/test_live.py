@@ -391,6 +391,30 @@ class TestRelay:
                 unpublished = await session.scalar(select(func.count()).where(Event.published_at.is_(None)))
             assert unpublished == 0
 
+    async def test_a_server_stops_even_when_a_cancelled_steps_cleanup_fails(
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        entered = asyncio.Event()
+
+        async def relay_unpublished() -> int:
+            first = not entered.is_set()
+            entered.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if first:
+                    # What SQLAlchemy raises when closing a cancelled session fails: not the cancellation.
+                    raise RuntimeError("could not close the session") from None
+                raise
+            return 0
+
+        # A relay that took the error for a failed step would go on and the server never stop: the
+        # test fails instead of hanging (and the cancellation at the end of the run ends the relay).
+        async with asyncio.timeout(10):
+            async with running(database_url, relay_seconds=0.05) as (server, _):
+                monkeypatch.setattr(server.app.state.hub, "relay_unpublished", relay_unpublished)
+                await entered.wait()
+
 
 class TestPresence:
     async def test_presence_is_set_seen_live_and_dropped_after_the_grace(
