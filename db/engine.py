@@ -73,6 +73,18 @@ class RollbackOnClose(sqlite3.Connection):
         super().close()
 
 
+def unless_cancelled() -> None:
+    """For a loop that logs an error and retries: stop it when the error stands in for a cancellation.
+
+    SQLAlchemy finishes closing a cancelled session before it re-raises the CancelledError, and
+    if that close fails, its error is raised instead (ext.asyncio.base._run_to_completion): the
+    loop would take it for a failed step and go on, and whoever cancelled it would wait forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class SerialSession(AsyncSession):
     """An AsyncSession that the tasks of one GraphQL operation can share: statements take turns.
 

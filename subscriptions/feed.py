@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from broadcaster import Broadcast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.engine import unless_cancelled
 from db.scopes import may_receive
 from services import events
 from services.events import EventKind, LoggedEvent
@@ -199,6 +200,7 @@ class EventFeed:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                unless_cancelled()
                 # A failed read is retried at the next wake-up.
                 log.exception("feed read failed")
                 await asyncio.sleep(0.5)

@@ -23,7 +23,7 @@ from broadcaster import Broadcast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
-from db.engine import SQLITE_WRITE
+from db.engine import SQLITE_WRITE, unless_cancelled
 from services import events, presence
 from services.events import LoggedEvent
 from subscriptions.broadcast import create_broadcast
@@ -106,7 +106,7 @@ class Hub:
                 async with self._write() as session:
                     await events.mark_published(session, ids)
             except Exception:
-                _unless_cancelled()
+                unless_cancelled()
                 # The relay rings again for the unmarked ones: harmless.
                 log.exception("could not mark events published")
 
@@ -130,7 +130,7 @@ class Hub:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    _unless_cancelled()
+                    unless_cancelled()
                     # Each step retries at its next turn.
                     log.exception("relay step failed", extra={"step": step.__name__})
 
@@ -188,15 +188,3 @@ class Hub:
             await session.connection(execution_options={SQLITE_WRITE: True})
             yield session
             await session.commit()
-
-
-def _unless_cancelled() -> None:
-    """Stop a loop that logs and retries when the error it caught stands in for a cancellation.
-
-    SQLAlchemy finishes closing a cancelled session before it re-raises the CancelledError, and
-    if that close fails, its error is raised instead (ext.asyncio.base._run_to_completion): the
-    loop would take it for a failed step and go on, and hub.stop() would wait for it forever.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

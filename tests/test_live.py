@@ -391,12 +391,13 @@ class TestRelay:
                 unpublished = await session.scalar(select(func.count()).where(Event.published_at.is_(None)))
             assert unpublished == 0
 
+    @pytest.mark.parametrize("loop", ["relay", "feed"])
     async def test_a_server_stops_even_when_a_cancelled_steps_cleanup_fails(
-        self, database_url: str, monkeypatch: pytest.MonkeyPatch
+        self, database_url: str, monkeypatch: pytest.MonkeyPatch, loop: str
     ) -> None:
         entered = asyncio.Event()
 
-        async def relay_unpublished() -> int:
+        async def step() -> int:
             first = not entered.is_set()
             entered.set()
             try:
@@ -408,11 +409,15 @@ class TestRelay:
                 raise
             return 0
 
-        # A relay that took the error for a failed step would go on and the server never stop: the
-        # test fails instead of hanging (and the cancellation at the end of the run ends the relay).
+        # A loop that took the error for a failed step would go on and the server never stop: the
+        # test fails instead of hanging (and the cancellation at the end of the run ends the loop).
         async with asyncio.timeout(10):
-            async with running(database_url, relay_seconds=0.05) as (server, _):
-                monkeypatch.setattr(server.app.state.hub, "relay_unpublished", relay_unpublished)
+            async with running(database_url, relay_seconds=0.05, event_poll_seconds=0.05) as (server, _):
+                hub = server.app.state.hub
+                if loop == "relay":
+                    monkeypatch.setattr(hub, "relay_unpublished", step)
+                else:
+                    monkeypatch.setattr(hub.feed, "catch_up", step)
                 await entered.wait()
 
 
