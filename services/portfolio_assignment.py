@@ -190,32 +190,34 @@ async def assign(
     sources = sorted({pid for pid in current.values() if pid != portfolio.id})
     movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else {}
 
-    def outcome(contact_id: int) -> ContactOutcome:
+    def kind(contact_id: int) -> Outcome:
         where = current.get(contact_id)
         if where is None:
-            return ContactOutcome(contact_id, Outcome.ASSIGNED)
+            return Outcome.ASSIGNED
         if where == portfolio.id:
-            return ContactOutcome(contact_id, Outcome.ALREADY_IN_PORTFOLIO)
+            return Outcome.ALREADY_IN_PORTFOLIO
         if policy is ConflictPolicy.KEEP:
-            return ContactOutcome(contact_id, Outcome.KEPT, other_portfolio_id=where)
-        if where in movable:
-            return ContactOutcome(contact_id, Outcome.MOVED, other_portfolio_id=where)
-        return ContactOutcome(contact_id, Outcome.REJECTED, Rejection.NOT_ALLOWED_TO_MOVE, where)
+            return Outcome.KEPT
+        return Outcome.MOVED if where in movable else Outcome.REJECTED
 
-    free = [c for c in chosen.ids if c not in current]
-    already = sum(1 for pid in their_portfolios if pid == portfolio.id)
-    others = len(members) - already
-    moving = [c for c in members if current[c] in movable] if policy is ConflictPolicy.MOVE else []
-    counts = Counter(
-        {
-            Outcome.ASSIGNED: len(free),
-            Outcome.ALREADY_IN_PORTFOLIO: already,
-            Outcome.KEPT: others if policy is ConflictPolicy.KEEP else 0,
-            Outcome.MOVED: len(moving),
-            Outcome.REJECTED: len(refused) + (others - len(moving) if policy is ConflictPolicy.MOVE else 0),
-        }
-    )
-    result = BulkResult(portfolio, +counts, lambda: refused + [outcome(c) for c in chosen.ids])
+    # One outcome each, decided once: the writes, the counts and the described outcomes all read it.
+    kinds = [kind(c) for c in chosen.ids]
+    free = [c for c, k in zip(chosen.ids, kinds, strict=True) if k is Outcome.ASSIGNED]
+    moving = [c for c, k in zip(chosen.ids, kinds, strict=True) if k is Outcome.MOVED]
+    counts = Counter(kinds) + Counter({Outcome.REJECTED: len(refused)})
+
+    def outcomes() -> list[ContactOutcome]:
+        return refused + [
+            ContactOutcome(
+                c,
+                k,
+                Rejection.NOT_ALLOWED_TO_MOVE if k is Outcome.REJECTED else None,
+                None if k is Outcome.ALREADY_IN_PORTFOLIO else current.get(c),
+            )
+            for c, k in zip(chosen.ids, kinds, strict=True)
+        ]
+
+    result = BulkResult(portfolio, counts, outcomes)
     if not free and not moving:
         return result
     now = utcnow()

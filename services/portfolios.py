@@ -332,26 +332,40 @@ def membership_entries(
         columns["before_id"] = (BigInteger(), [before[c].id for c in contacts])
         columns["before_name"] = (String(), [before[c].name for c in contacts])
     rows = value_table(dialect, columns).subquery()
-    after_id = literal(after.id if after else None, BigInteger)
-    after_name = literal(after.name if after else None, String)
     changes: Any
     if isinstance(before, Mapping):
-        changes = json_object(
-            "portfolio",
-            json_object("before", rows.c.before_name, "after", after_name),
-            "portfolioId",
-            json_object("before", rows.c.before_id, "after", after_id),
+        after_name, after_id = (
+            literal(after.name if after else None, String),
+            literal(after.id if after else None, BigInteger),
         )
+        changes = _portfolio_change(json_object, rows.c.before_name, rows.c.before_id, after_name, after_id)
     else:
         # The same for every entry: one parameter, where building it took 0.2 s of 50,000 rows.
         changes = literal(
-            {
-                "portfolio": {"before": before.name if before else None, "after": after.name if after else None},
-                "portfolioId": {"before": before.id if before else None, "after": after.id if after else None},
-            },
+            _portfolio_change(
+                _mapping,
+                before.name if before else None,
+                before.id if before else None,
+                after.name if after else None,
+                after.id if after else None,
+            ),
             JSON,
         )
     return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id)
+
+
+def _portfolio_change(pairs: Any, before_name: Any, before_id: Any, after_name: Any, after_id: Any) -> Any:
+    """A membership entry's change, built by `pairs` (json_object in SQL, or _mapping in Python)."""
+    return pairs(
+        "portfolio",
+        pairs("before", before_name, "after", after_name),
+        "portfolioId",
+        pairs("before", before_id, "after", after_id),
+    )
+
+
+def _mapping(*pairs: Any) -> dict[str, Any]:
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
 
 
 # --- reports (P9) --------------------------------------------------------------------------------
