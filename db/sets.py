@@ -107,8 +107,13 @@ async def columns(session: AsyncSession, stmt: Select[*tuple[Any, ...]], *, orde
 
 
 async def execute_counting(session: AsyncSession, statement: Executable) -> int:
-    """Run an INSERT, UPDATE or DELETE and return how many rows it wrote."""
-    result = await session.execute(statement)
+    """Run an INSERT, UPDATE or DELETE and return how many rows it wrote.
+
+    The session is not synchronised: an ORM UPDATE or DELETE would otherwise read back the key
+    of every row it wrote (RETURNING) to find them among the session's objects, and the bulk
+    calls that use this hold none of those rows as objects (100,000 memberships: 0.4 s).
+    """
+    result = await session.execute(statement, execution_options={"synchronize_session": False})
     return int(cast(CursorResult[Any], result).rowcount)
 
 

@@ -217,7 +217,8 @@ async def unpublished(session: AsyncSession, *, older_than: datetime, limit: int
 async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
     if ids:
         dialect = session.get_bind().dialect.name
-        await session.execute(update(Event).where(in_ids(Event.id, ids, dialect)).values(published_at=utcnow()))
+        published = update(Event).where(in_ids(Event.id, ids, dialect)).values(published_at=utcnow())
+        await execute_counting(session, published)
 
 
 async def prune(session: AsyncSession, *, before: datetime) -> int:
