@@ -116,8 +116,18 @@ class AuditEvent(Base):
     batch_id: Mapped[int | None] = mapped_column(BigId)
 
     __table_args__ = (
-        Index("ix_audit_events_resource", "resource_type", "resource_id", "id"),
-        Index("ix_audit_events_batch_id", "batch_id", "id"),
+        # A resource's history. No id in the key: every entry of a bulk call lands at a random
+        # place here, and the narrower key (its entries deduplicated) halves the pages a call
+        # of 50,000 dirties (migration 0009); readers sort a history's few rows themselves.
+        Index("ix_audit_events_resource", "resource_type", "resource_id"),
+        # Only bulk calls' entries have a batch: the rest of the trail stays out of this index.
+        Index(
+            "ix_audit_events_batch_id",
+            "batch_id",
+            "id",
+            postgresql_where=text("batch_id IS NOT NULL"),
+            sqlite_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
 
