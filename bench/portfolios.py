@@ -15,7 +15,8 @@ another portfolio, which is the conflict P4 is about. Measured:
     contacts of the portfolios it owns).
 Before it runs, the audit trail is topped up to --trail rows of synthetic history (a trail's size
 sets what each contact's entry costs); at the end, every portfolio it created is deleted and the
-audit rows and events it wrote too, so every run meets the same database.
+audit rows and events it wrote too, so every run meets the same database. Each bulk call is
+timed from right after a CHECKPOINT (its dearest case: see _after_checkpoint), so that runs compare.
 
     python bench/portfolios.py --help
     python bench/portfolios.py --postgres postgresql://postgres@127.0.0.1:5432/test --reuse-database cartera_1m
@@ -169,6 +170,24 @@ async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]
     return payload, round(seconds, 3)
 
 
+async def _after_checkpoint(
+    url: str, client: httpx.AsyncClient, query: str, variables: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """A bulk call timed from right after a CHECKPOINT, so that runs compare.
+
+    The first change to a page after a checkpoint writes the whole page to the WAL, and a bulk
+    call changes thousands at random (each contact's history entry): where the last checkpoint
+    fell made the same call vary by 1.5 to 2 times. Right after one is its dearest case.
+    """
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("CHECKPOINT"))
+    finally:
+        await engine.dispose()
+    return await _call(client, query, variables)
+
+
 # What a run writes and deletes: vacuumed before it and after it.
 TABLES = ("portfolio_members", "portfolios", "audit_events", "audit_event_teams", "events")
 
@@ -192,8 +211,8 @@ async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
                 payload, _ = await _call(client, CREATE, {"name": name, "team": team_id})
                 made[name] = payload["portfolio"]["id"]
             result["memory_before_mb"] = _peak_memory_mb(proc.pid)
-            origin, seconds = await _call(
-                client, ASSIGN, {"p": made["bench Origen"], "filter": origin_share, "policy": "KEEP"}
+            origin, seconds = await _after_checkpoint(
+                seeded.url, client, ASSIGN, {"p": made["bench Origen"], "filter": origin_share, "policy": "KEEP"}
             )
             result["assign_all_free"] = {"assigned": origin["assignedCount"], "seconds": seconds}
 
@@ -207,15 +226,17 @@ async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
                 **percentiles(await latency(base, token, preview_body, max(20, requests // 10))),
             }
 
-            keep, seconds = await _call(
-                client, ASSIGN, {"p": made["bench Destino KEEP"], "filter": selection, "policy": "KEEP"}
+            keep, seconds = await _after_checkpoint(
+                seeded.url, client, ASSIGN, {"p": made["bench Destino KEEP"], "filter": selection, "policy": "KEEP"}
             )
             result["assign_keep"] = {"assigned": keep["assignedCount"], "kept": keep["keptCount"], "seconds": seconds}
-            removed, seconds = await _call(client, REMOVE, {"p": made["bench Destino KEEP"], "filter": selection})
+            removed, seconds = await _after_checkpoint(
+                seeded.url, client, REMOVE, {"p": made["bench Destino KEEP"], "filter": selection}
+            )
             result["remove"] = {"removed": removed["removedCount"], "seconds": seconds}
 
-            move, seconds = await _call(
-                client, ASSIGN, {"p": made["bench Destino MOVE"], "filter": selection, "policy": "MOVE"}
+            move, seconds = await _after_checkpoint(
+                seeded.url, client, ASSIGN, {"p": made["bench Destino MOVE"], "filter": selection, "policy": "MOVE"}
             )
             result["assign_move"] = {"assigned": move["assignedCount"], "moved": move["movedCount"], "seconds": seconds}
             result["memory_after_mb"] = _peak_memory_mb(proc.pid)
@@ -236,7 +257,7 @@ async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
                 **percentiles(await latency(base, agent_token, plain, requests)),
             }
 
-            deleted, seconds = await _call(client, DELETE, {"id": made["bench Destino MOVE"]})
+            deleted, seconds = await _after_checkpoint(seeded.url, client, DELETE, {"id": made["bench Destino MOVE"]})
             result["delete_releasing"] = {"released": deleted["releasedContactCount"], "seconds": seconds}
             for name in ("bench Origen", "bench Destino KEEP"):
                 await _call(client, DELETE, {"id": made[name]})
