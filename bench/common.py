@@ -136,10 +136,15 @@ async def vacuum(url: str, *tables: str) -> None:
     Each run writes and deletes hundreds of thousands of rows; autovacuum may not have come by
     yet (seen: 520,916 dead memberships after two portfolio runs, each slower than the last).
     """
+    await outside_a_transaction(url, *(f"VACUUM ANALYZE {table}" for table in tables))
+
+
+async def outside_a_transaction(url: str, *statements: str) -> None:
+    """Run maintenance statements (VACUUM, CHECKPOINT) that PostgreSQL refuses inside a transaction."""
     engine = create_async_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as conn:
-            for table in tables:
-                await conn.execute(text(f"VACUUM ANALYZE {table}"))
+            for statement in statements:
+                await conn.execute(text(statement))
     finally:
         await engine.dispose()

@@ -94,6 +94,9 @@ class TeamSupervisor(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+IN_A_BATCH = text("batch_id IS NOT NULL")
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
@@ -121,13 +124,7 @@ class AuditEvent(Base):
         # of 50,000 dirties (migration 0009); readers sort a history's few rows themselves.
         Index("ix_audit_events_resource", "resource_type", "resource_id"),
         # Only bulk calls' entries have a batch: the rest of the trail stays out of this index.
-        Index(
-            "ix_audit_events_batch_id",
-            "batch_id",
-            "id",
-            postgresql_where=text("batch_id IS NOT NULL"),
-            sqlite_where=text("batch_id IS NOT NULL"),
-        ),
+        Index("ix_audit_events_batch_id", "batch_id", "id", postgresql_where=IN_A_BATCH, sqlite_where=IN_A_BATCH),
     )
 
 

@@ -645,11 +645,7 @@ class TestBulkWrites:
         assert (await assign(client, token, destination, ids(*people), "MOVE"))["movedCount"] == 3
         data = await client.data(REMOVE, {"portfolio": gid(destination), "contacts": ids(*people[:2])}, token)
         assert data["removeContactsFromPortfolio"]["removedCount"] == 2
-        deleted = await client.data(
-            "mutation($id: ID!) { deletePortfolio(id: $id) { releasedContactCount userErrors { code } } }",
-            {"id": gid(destination)},
-            token,
-        )
+        deleted = await client.data(DELETE, {"id": gid(destination)}, token)
         assert deleted["deletePortfolio"]["releasedContactCount"] == 1
         writes = [
             " ".join(s.split()).upper()
