@@ -92,16 +92,12 @@ PAGE = f"query Page($filter: ContactFilter) {{ contacts(first: 50, filter: $filt
 # (per contact), so the cost of those entries depends on the trail's size, not only the call's.
 TOP_UP = text(
     """
-    WITH made AS (
-        INSERT INTO audit_events (occurred_at, actor_id, actor_name, action, resource_type, resource_id,
-                                  resource_name, changes)
-        SELECT now() - (random() * interval '365 days'), NULL, 'bench history', 'UPDATED', 'CONTACT',
-               1 + floor(random() * :contacts)::bigint, 'bench contact', '{}'::json
-        FROM generate_series(1, :count)
-        RETURNING id, resource_id
-    )
-    INSERT INTO audit_event_teams (event_id, team_id)
-    SELECT made.id, contacts.team_id FROM made JOIN contacts ON contacts.id = made.resource_id
+    INSERT INTO audit_events (occurred_at, actor_id, actor_name, action, resource_type, resource_id,
+                              resource_name, changes, team_id)
+    SELECT now() - (random() * interval '365 days'), NULL, 'bench history', 'UPDATED', 'CONTACT',
+           contacts.id, 'bench contact', '{}'::json, contacts.team_id
+    FROM (SELECT 1 + floor(random() * :contacts)::bigint AS id FROM generate_series(1, :count)) AS drawn
+    JOIN contacts ON contacts.id = drawn.id
     """
 )
 

@@ -74,8 +74,9 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is not Role.SUPERVISOR or not scope:
         return stmt.where(false())
-    in_scope = select(AuditEventTeam.event_id).where(AuditEventTeam.team_id.in_(scope))
-    return stmt.where(AuditEvent.id.in_(in_scope))
+    # Most events carry their one team; the few seen by several teams list them as links.
+    linked = select(AuditEventTeam.event_id).where(AuditEventTeam.team_id.in_(scope))
+    return stmt.where(or_(AuditEvent.team_id.in_(scope), AuditEvent.id.in_(linked)))
 
 
 def contacts(stmt: S, viewer: Viewer) -> S:

@@ -19,7 +19,7 @@ from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import AuditEvent, AuditEventTeam
 from db.search import contains
-from db.sets import execute_counting, int_table
+from db.sets import execute_counting
 from services.errors import ErrorCode, fail
 from services.principal import Principal
 
@@ -111,6 +111,7 @@ async def record(
     changed: Mapping[str, Any] | None = None,
 ) -> int:
     """Write one audit event (and its team scope) in the caller's transaction."""
+    team_id, links = _team_scope(team_ids)
     event_id = await session.scalar(
         insert(AuditEvent)
         .values(
@@ -118,14 +119,20 @@ async def record(
             resource_id=resource_id,
             resource_name=resource_name[:400],
             changes=dict(changed or {}),
+            team_id=team_id,
         )
         .returning(AuditEvent.id)
     )
     assert isinstance(event_id, int)
-    teams = sorted(set(team_ids))
-    if teams:
-        await session.execute(insert(AuditEventTeam), [{"event_id": event_id, "team_id": t} for t in teams])
+    if links:
+        await session.execute(insert(AuditEventTeam), [{"event_id": event_id, "team_id": t} for t in links])
     return event_id
+
+
+def _team_scope(team_ids: Iterable[int]) -> tuple[int | None, list[int]]:
+    """Where an event's teams go: the one team on its row (team_id), several as links."""
+    teams = sorted(set(team_ids))
+    return (teams[0], []) if len(teams) == 1 else (None, teams)
 
 
 @dataclass(frozen=True)
@@ -219,17 +226,13 @@ async def record_entries(
     batch_id: int,
     rows: Select[Any],
 ) -> int:
-    """One entry in each resource's history, set-based: tens of thousands in one or two statements.
+    """One entry in each resource's history, set-based: tens of thousands in one statement.
 
     `rows` selects, one row per resource, the labelled columns resource_id, resource_name,
     changes (JSON, e.g. built with db.sets.json_object) and team_id, the team whose supervisors
-    see the entry. The team links join the ids the INSERT returns, never the table (whose
-    statistics are stale in the middle of a bulk write): on PostgreSQL inside the same
-    statement, where the ids of a bulk call need not travel to Python and back; SQLite, which
-    has no INSERT in a WITH, hands them back to be linked here.
+    see the entry (on the entry's own row: see AuditEvent.team_id).
     """
-    dialect = session.get_bind().dialect.name
-    found = rows.cte("found") if dialect == "postgresql" else rows.subquery()
+    found = rows.subquery()
     stamp = _stamp(actor, action, resource_type)
     typed: dict[str, Any] = {"occurred_at": UTCDateTime, "actor_id": BigId, "request_id": String}
     columns: dict[str, Any] = {name: literal(value, typed.get(name)) for name, value in stamp.items()}
@@ -237,21 +240,10 @@ async def record_entries(
         "resource_id": found.c.resource_id,
         "resource_name": func.substr(found.c.resource_name, 1, 400),
         "changes": found.c.changes,
+        "team_id": found.c.team_id,
         "batch_id": literal(batch_id, BigId),
     }
-    entries = insert(AuditEvent).from_select(list(columns), select(*columns.values()))
-    if dialect == "postgresql":
-        written = entries.returning(AuditEvent.id, AuditEvent.resource_id).cte("written")
-        links = select(written.c.id, found.c.team_id).join(found, found.c.resource_id == written.c.resource_id)
-        return await execute_counting(session, insert(AuditEventTeam).from_select(["event_id", "team_id"], links))
-    returned = (await session.execute(entries.returning(AuditEvent.id, AuditEvent.resource_id))).all()
-    if returned:
-        # Joined here, not in SQL: SQLite joins two json_each lists row by row (10,000 entries
-        # took minutes).
-        team_of = {r: t for r, t in (await session.execute(select(found.c.resource_id, found.c.team_id))).all()}
-        pairs = int_table(dialect, event_id=[e for e, _ in returned], team_id=[team_of[r] for _, r in returned])
-        await session.execute(insert(AuditEventTeam).from_select(["event_id", "team_id"], pairs))
-    return len(returned)
+    return await execute_counting(session, insert(AuditEvent).from_select(list(columns), select(*columns.values())))
 
 
 @dataclass(frozen=True)
@@ -273,11 +265,12 @@ async def record_many(
     entries: Sequence[Entry],
     batch_id: int | None = None,
 ) -> list[int]:
-    """Write one audit event per entry in two statements (events, then their team scopes)."""
+    """Write one audit event per entry: one statement, and a second for the links of any seen by several teams."""
     if not entries:
         return []
     stamp = _stamp(actor, action, resource_type)
     ids = await allocate_ids(session, AuditEvent, len(entries))
+    scopes = [_team_scope(e.team_ids) for e in entries]
     rows = [
         {
             **stamp,
@@ -285,12 +278,13 @@ async def record_many(
             "resource_id": e.resource_id,
             "resource_name": e.resource_name[:400],
             "changes": dict(e.changed or {}),
+            "team_id": team_id,
             "batch_id": batch_id,
         }
-        for event_id, e in zip(ids, entries, strict=True)
+        for event_id, e, (team_id, _) in zip(ids, entries, scopes, strict=True)
     ]
     await session.execute(insert(AuditEvent), rows)
-    links = [{"event_id": i, "team_id": t} for i, e in zip(ids, entries, strict=True) for t in sorted(set(e.team_ids))]
+    links = [{"event_id": i, "team_id": t} for i, (_, teams) in zip(ids, scopes, strict=True) for t in teams]
     if links:
         await session.execute(insert(AuditEventTeam), links)
     return ids

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
@@ -106,10 +106,13 @@ class Factory:
             await session.commit()
             return event
 
-    async def tag_event(self, event: AuditEvent, team: Team) -> None:
-        """Scope an event to a team, as services do through audit.record(team_ids=...)."""
+    async def tag_event(self, event: AuditEvent, *teams: Team) -> None:
+        """Scope an event to teams, as audit.record(team_ids=...) does: one on its row, several as links."""
         async with self.sessionmaker() as session:
-            session.add(AuditEventTeam(event_id=event.id, team_id=team.id))
+            if len(teams) == 1:
+                await session.execute(update(AuditEvent).where(AuditEvent.id == event.id).values(team_id=teams[0].id))
+            else:
+                session.add_all(AuditEventTeam(event_id=event.id, team_id=team.id) for team in teams)
             await session.commit()
 
     async def contacts(self, team: Team, *names: str) -> list[Contact]:
@@ -249,8 +252,9 @@ async def last_audit(factory: Factory) -> AuditEvent:
 async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
     """The teams an audit event was filed under (whose supervisors see it)."""
     async with factory.sessionmaker() as session:
-        stmt = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
-        return set((await session.scalars(stmt)).all())
+        linked = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
+        own = select(AuditEvent.team_id).where(AuditEvent.id == event.id, AuditEvent.team_id.is_not(None))
+        return set((await session.scalars(linked.union(own))).all())
 
 
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:

@@ -1,5 +1,7 @@
 """The migrations build exactly the schema the models describe, on each backend."""
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -7,8 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
+from db import migrate
 from db.base import Base
 from db.engine import create_engine
+from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
 
 
 # SQLite cannot reflect expression indexes (lower(email)); alembic says so and skips them.
@@ -48,3 +52,40 @@ async def test_event_ids_are_never_given_out_again_on_sqlite(database_url: str) 
     finally:
         await engine.dispose()
     assert "AUTOINCREMENT" in sql
+
+
+@pytest.fixture
+async def blank_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, with no migration run yet."""
+    if not POSTGRES_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
+        return
+    url, name = await _fresh_postgres_database()
+    yield url
+    await _drop_postgres_database(name)
+
+
+async def test_one_team_links_move_onto_their_events(blank_database_url: str) -> None:
+    """0010: an event with one team carries it on its row; one seen by several keeps its links."""
+    engine = create_engine(blank_database_url)
+    try:
+        await migrate.upgrade(engine, "0009")
+        async with engine.begin() as conn:
+            for event_id in (1, 2, 3):
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_events (id, occurred_at, actor_name, action, resource_type, resource_id,"
+                        " resource_name, changes) VALUES (:id, CURRENT_TIMESTAMP, 'a', 'UPDATED', 'TEAM', 1, 'x', '{}')"
+                    ),
+                    {"id": event_id},
+                )
+            links = [{"e": 1, "t": 10}, {"e": 2, "t": 10}, {"e": 2, "t": 20}]
+            await conn.execute(text("INSERT INTO audit_event_teams (event_id, team_id) VALUES (:e, :t)"), links)
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            teams = (await conn.execute(text("SELECT id, team_id FROM audit_events ORDER BY id"))).all()
+            left = (await conn.execute(text("SELECT event_id, team_id FROM audit_event_teams ORDER BY 1, 2"))).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in teams] == [(1, 10), (2, None), (3, None)]
+    assert [tuple(r) for r in left] == [(2, 10), (2, 20)]

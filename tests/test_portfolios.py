@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.engine import refresh_statistics
-from db.models import Contact, Portfolio, PortfolioMember, Role, Team, User
+from db.models import AuditEventTeam, Contact, Portfolio, PortfolioMember, Role, Team, User
 from services import portfolios as services_portfolios
 from services.errors import ConcurrentChange
 from tests.conftest import GraphQLClient, StatementCounter
@@ -85,6 +85,7 @@ query($filter: ContactFilter) {
 }
 """
 NODE = "query($id: ID!) { node(id: $id) { id ... on Portfolio { name } } }"
+AUDIT_CONTACTS = "{ auditEvents(filter: {resourceTypes: [CONTACT]}) { nodes { resourceName } } }"
 
 
 @dataclass
@@ -655,6 +656,32 @@ class TestBulkWrites:
         assert len(writes) == 3
         assert [w for w in writes if "RETURNING" in w] == []
         assert await factory.memberships() == {}
+
+    async def test_each_history_entry_carries_its_contacts_team_without_a_link_row(
+        self, client: GraphQLClient, factory: Factory, world: World, count_sql: StatementCounter
+    ) -> None:
+        # Linking each of a bulk call's entries to its team in a second table took 0.33 s of 50,000.
+        norte = await factory.contacts(world.norte, "Juan Pérez", "Luz Díaz")
+        ventas = await factory.contacts(world.ventas, "Ana Gómez")
+        await factory.portfolio("Origen", team=world.norte, contacts=norte[:1])
+        destination = await factory.portfolio("Destino", team=world.cobranzas)
+        links_before = await factory.count(AuditEventTeam)
+        count_sql.statements.clear()
+        payload = await assign(client, factory.token(world.admin), destination, ids(*norte, *ventas), "MOVE")
+        assert (payload["assignedCount"], payload["movedCount"]) == (2, 1)
+        entries = [e for e in await factory.audit_rows() if e.resource_type == "CONTACT"]
+        assert sorted((e.resource_name, e.action, e.team_id) for e in entries) == [
+            ("Ana Gómez", "ASSIGNED", world.ventas.id),
+            ("Juan Pérez", "MOVED", world.norte.id),
+            ("Luz Díaz", "ASSIGNED", world.norte.id),
+        ]
+        assert await factory.count(AuditEventTeam) == links_before
+        entry_writes = [s for s in count_sql.statements if s.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS")]
+        # The call's own event, the moved entries, the source portfolio's event, the assigned entries.
+        assert len(entry_writes) == 4
+        # Víctor supervises Ventas: of the entries, he sees Ana Gómez's alone.
+        seen = await client.data(AUDIT_CONTACTS, {}, factory.token(world.victor))
+        assert [n["resourceName"] for n in seen["auditEvents"]["nodes"]] == ["Ana Gómez"]
 
 
 class TestBadge:
