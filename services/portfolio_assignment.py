@@ -187,14 +187,16 @@ async def assign(
         memberships = memberships.with_for_update()
     members, their_portfolios = await columns(session, memberships, order_by="contact_id")
     current = dict(zip(members, their_portfolios, strict=True))
-    sources = sorted({pid for pid in current.values() if pid != portfolio.id})
+    # Read once: an ORM attribute read per contact was a tenth of the call's Python.
+    here = portfolio.id
+    sources = sorted(set(current.values()) - {here})
     movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else {}
 
     def kind(contact_id: int) -> Outcome:
         where = current.get(contact_id)
         if where is None:
             return Outcome.ASSIGNED
-        if where == portfolio.id:
+        if where == here:
             return Outcome.ALREADY_IN_PORTFOLIO
         if policy is ConflictPolicy.KEEP:
             return Outcome.KEPT
@@ -241,7 +243,7 @@ async def assign(
             action=AuditAction.MOVED,
             batch_id=result.event_id,
             rows=portfolios.membership_entries(
-                dialect, moving, chosen, before={c: movable[current[c]] for c in moving}, after=portfolio
+                dialect, moving, chosen, before=portfolios.Leaving(current, movable), after=portfolio
             ),
         )
         moved = await execute_counting(

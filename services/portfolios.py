@@ -22,7 +22,7 @@ from db.engine import after_commit, refresh_statistics
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Contact, Portfolio, PortfolioMember, Role, TeamMember
 from db.search import contains, fold
-from db.sets import columns, execute_counting, json_object, value_table
+from db.sets import columns, execute_counting, value_table
 from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -309,18 +309,26 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
     return portfolio.id, released
 
 
+@dataclass(frozen=True)
+class Leaving:
+    """Contacts each leaving its own portfolio: that portfolio's id by contact, and those portfolios by id."""
+
+    portfolio_of: Mapping[int, int]
+    portfolios: Mapping[int, Portfolio]
+
+
 def membership_entries(
     dialect: str,
     contacts: Sequence[int],
     known: Selected,
     *,
-    before: Portfolio | Mapping[int, Portfolio] | None,
+    before: Portfolio | Leaving | None,
     after: Portfolio | None,
 ) -> Select[Any]:
     """The audit rows (audit.record_contact_entries) of `contacts` entering, leaving or changing portfolio.
 
     `known` holds the contacts' names and teams as the caller read them with their rows; `before`
-    is the portfolio they leave: one for all, each one's own (by contact), or None when they were
+    is the portfolio they leave: one for all, each one's own (Leaving), or None when they were
     in none. Every value travels as a parameter: nothing here reads a table again.
     """
     columns: dict[str, tuple[Any, Sequence[Any]]] = {
@@ -328,44 +336,28 @@ def membership_entries(
         "resource_name": (String(), [known.names[c] for c in contacts]),
         "team_id": (BigInteger(), [known.teams[c] for c in contacts]),
     }
-    if isinstance(before, Mapping):
-        columns["before_id"] = (BigInteger(), [before[c].id for c in contacts])
-        columns["before_name"] = (String(), [before[c].name for c in contacts])
+    if isinstance(before, Leaving):
+        columns["before_id"] = (BigInteger(), [before.portfolio_of[c] for c in contacts])
     rows = value_table(dialect, columns).subquery()
+    # An entry's change depends only on the portfolios it leaves and enters: each distinct one
+    # travels once, as a parameter. Built per row, it took 0.16 s of 50,000 in SQL, 0.2 s in Python.
     changes: Any
-    if isinstance(before, Mapping):
-        after_name, after_id = (
-            literal(after.name if after else None, String),
-            literal(after.id if after else None, BigInteger),
+    if isinstance(before, Leaving):
+        changes = case(
+            {pid: literal(_portfolio_change(source, after), JSON) for pid, source in before.portfolios.items()},
+            value=rows.c.before_id,
         )
-        changes = _portfolio_change(json_object, rows.c.before_name, rows.c.before_id, after_name, after_id)
     else:
-        # The same for every entry: one parameter, where building it took 0.2 s of 50,000 rows.
-        changes = literal(
-            _portfolio_change(
-                _mapping,
-                before.name if before else None,
-                before.id if before else None,
-                after.name if after else None,
-                after.id if after else None,
-            ),
-            JSON,
-        )
+        changes = literal(_portfolio_change(before, after), JSON)
     return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id)
 
 
-def _portfolio_change(pairs: Any, before_name: Any, before_id: Any, after_name: Any, after_id: Any) -> Any:
-    """A membership entry's change, built by `pairs` (json_object in SQL, or _mapping in Python)."""
-    return pairs(
-        "portfolio",
-        pairs("before", before_name, "after", after_name),
-        "portfolioId",
-        pairs("before", before_id, "after", after_id),
-    )
-
-
-def _mapping(*pairs: Any) -> dict[str, Any]:
-    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+def _portfolio_change(before: Portfolio | None, after: Portfolio | None) -> dict[str, Any]:
+    """A membership entry's change: the portfolio it left and the one it entered, by name and id."""
+    return {
+        "portfolio": {"before": before.name if before else None, "after": after.name if after else None},
+        "portfolioId": {"before": before.id if before else None, "after": after.id if after else None},
+    }
 
 
 # --- reports (P9) --------------------------------------------------------------------------------
