@@ -111,7 +111,7 @@ async def record(
     changed: Mapping[str, Any] | None = None,
 ) -> int:
     """Write one audit event (and its team scope) in the caller's transaction."""
-    team_id, links = _team_scope(team_ids)
+    team_id, links = team_scope(team_ids)
     event_id = await session.scalar(
         insert(AuditEvent)
         .values(
@@ -129,8 +129,8 @@ async def record(
     return event_id
 
 
-def _team_scope(team_ids: Iterable[int]) -> tuple[int | None, list[int]]:
-    """Where an event's teams go: the one team on its row (team_id), several as links."""
+def team_scope(team_ids: Iterable[int]) -> tuple[int | None, list[int]]:
+    """Where an event's teams go: the one team on its row (team_id), several as links (audit_event_teams)."""
     teams = sorted(set(team_ids))
     return (teams[0], []) if len(teams) == 1 else (None, teams)
 
@@ -270,7 +270,7 @@ async def record_many(
         return []
     stamp = _stamp(actor, action, resource_type)
     ids = await allocate_ids(session, AuditEvent, len(entries))
-    scopes = [_team_scope(e.team_ids) for e in entries]
+    scopes = [team_scope(e.team_ids) for e in entries]
     rows = [
         {
             **stamp,

@@ -30,6 +30,7 @@ from db.models import (
 )
 from db.search import fold
 from schema.node import to_global_id
+from services import audit
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
 
@@ -108,11 +109,10 @@ class Factory:
 
     async def tag_event(self, event: AuditEvent, *teams: Team) -> None:
         """Scope an event to teams, as audit.record(team_ids=...) does: one on its row, several as links."""
+        team_id, links = audit.team_scope(team.id for team in teams)
         async with self.sessionmaker() as session:
-            if len(teams) == 1:
-                await session.execute(update(AuditEvent).where(AuditEvent.id == event.id).values(team_id=teams[0].id))
-            else:
-                session.add_all(AuditEventTeam(event_id=event.id, team_id=team.id) for team in teams)
+            await session.execute(update(AuditEvent).where(AuditEvent.id == event.id).values(team_id=team_id))
+            session.add_all(AuditEventTeam(event_id=event.id, team_id=t) for t in links)
             await session.commit()
 
     async def contacts(self, team: Team, *names: str) -> list[Contact]:

@@ -71,14 +71,13 @@ async def test_one_team_links_move_onto_their_events(blank_database_url: str) ->
     try:
         await migrate.upgrade(engine, "0009")
         async with engine.begin() as conn:
-            for event_id in (1, 2, 3):
-                await conn.execute(
-                    text(
-                        "INSERT INTO audit_events (id, occurred_at, actor_name, action, resource_type, resource_id,"
-                        " resource_name, changes) VALUES (:id, CURRENT_TIMESTAMP, 'a', 'UPDATED', 'TEAM', 1, 'x', '{}')"
-                    ),
-                    {"id": event_id},
-                )
+            await conn.execute(
+                text(
+                    "INSERT INTO audit_events (id, occurred_at, actor_name, action, resource_type, resource_id,"
+                    " resource_name, changes) VALUES (:id, CURRENT_TIMESTAMP, 'a', 'UPDATED', 'TEAM', 1, 'x', '{}')"
+                ),
+                [{"id": event_id} for event_id in (1, 2, 3)],
+            )
             links = [{"e": 1, "t": 10}, {"e": 2, "t": 10}, {"e": 2, "t": 20}]
             await conn.execute(text("INSERT INTO audit_event_teams (event_id, team_id) VALUES (:e, :t)"), links)
         await migrate.upgrade(engine)
