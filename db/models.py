@@ -280,6 +280,8 @@ class ContactChannel(Base):
         CheckConstraint("kind IN ('EMAIL', 'PHONE', 'WHATSAPP', 'MESSENGER', 'INSTAGRAM')", name="kind"),
         Index("uq_contact_channels_contact_kind_normalized", "contact_id", "kind", "normalized", unique=True),
         Index("ix_contact_channels_normalized", "normalized"),
+        # A selection by kind reads the contacts from here, not the table (migration 0011).
+        Index("ix_contact_channels_kind_contact_id", "kind", "contact_id"),
     )
 
 
