@@ -271,22 +271,37 @@ class Selected:
     ids: list[int]
     teams: dict[int, int]
     names: dict[int, str]
+    # The portfolio of each selected contact in one, as the selection read it (see selected()).
+    portfolio_of: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, ids: list[int], teams: list[int], names: list[str]) -> Selected:
-        """From the three columns db.sets.columns read."""
-        return cls(ids, dict(zip(ids, teams, strict=True)), dict(zip(ids, names, strict=True)))
+    def of(
+        cls, ids: list[int], teams: list[int], names: list[str], portfolios: list[int | None] | None = None
+    ) -> Selected:
+        """From the columns db.sets.columns read (`portfolios`: None for a contact in none)."""
+        held = {c: p for c, p in zip(ids, portfolios, strict=True) if p is not None} if portfolios is not None else {}
+        return cls(ids, dict(zip(ids, teams, strict=True)), dict(zip(ids, names, strict=True)), held)
 
 
 async def selected(
-    session: AsyncSession, viewer: Principal, selection: ContactFilter
+    session: AsyncSession, viewer: Principal, selection: ContactFilter, *, with_portfolios: bool = False
 ) -> tuple[Selected, dict[int, Refusal]]:
-    """The contacts a bulk call selects, and, for a selection by ids, the given ids refused with the reason."""
+    """The contacts a bulk call selects, and, for a selection by ids, the given ids refused with the reason.
+
+    `with_portfolios`: read each one's portfolio in the same statement (Selected.portfolio_of).
+    Read apart, by id, it cost a bulk portfolio call of 100,000 contacts 0.25 to 0.3 s; joined
+    here, next to nothing. Nothing is locked: a caller that changes memberships locks the ones it
+    will change and reads them again.
+    """
     dialect = session.get_bind().dialect.name
     refused = await refused_ids(session, viewer, selection.ids) if selection.ids is not None else {}
     stmt = filtered(viewer, selection, dialect).with_only_columns(
         Contact.id, Contact.team_id, full_name().label("name")
     )
+    if with_portfolios:
+        stmt = stmt.add_columns(PortfolioMember.portfolio_id).outerjoin(
+            PortfolioMember, PortfolioMember.contact_id == Contact.id
+        )
     return Selected.of(*await columns(session, stmt, order_by="id")), refused
 
 

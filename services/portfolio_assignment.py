@@ -5,11 +5,13 @@ so "everything matching this search" is the contacts query's own definition. Eve
 set-based: the selected ids travel as one parameter (db.sets.in_ids, id_table) into INSERT … SELECT
 and UPDATE … WHERE id IN (…), and each contact's history entry is written the same way.
 
-Exclusive membership is the database's: portfolio_members is keyed by the contact. Under
-concurrency, the rows a call means to move are locked first (in id order, so two calls never
-wait on each other in a circle); free contacts cannot be locked, so their INSERT skips keys
-another call took meanwhile, and its row count tells: if it differs, the whole call is run
-again on what the other one committed (services.errors.ConcurrentChange).
+Exclusive membership is the database's: portfolio_members is keyed by the contact. The
+selection reads each contact's portfolio in the same statement (contacts.selected). Under
+concurrency, the memberships a call means to change are then locked and read again (in id
+order, so two calls never wait on each other in a circle), and what they hold once locked is
+what the call acts on; free contacts cannot be locked, so their INSERT skips keys another call
+took meanwhile, and its row count tells: if it differs, the whole call is run again on what the
+other one committed (services.errors.ConcurrentChange).
 """
 
 from __future__ import annotations
@@ -119,8 +121,8 @@ async def _refused_ids(session: AsyncSession, viewer: Principal, ids: Sequence[i
 async def _selected(
     session: AsyncSession, viewer: Principal, selection: ContactFilter
 ) -> tuple[contacts.Selected, list[ContactOutcome]]:
-    """The selected contacts, and the given ids refused (a selection by ids)."""
-    chosen, refused = await contacts.selected(session, viewer, selection)
+    """The selected contacts with their portfolios, and the given ids refused (a selection by ids)."""
+    chosen, refused = await contacts.selected(session, viewer, selection, with_portfolios=True)
     return chosen, [ContactOutcome(c, Outcome.REJECTED, Rejection(why.value)) for c, why in refused.items()]
 
 
@@ -177,16 +179,10 @@ async def assign(
     portfolio = await _destination(session, actor, portfolio_id)
     chosen, refused = await _selected(session, actor, selection)
     teams = chosen.teams
-    memberships = (
-        select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
-        .where(in_ids(PortfolioMember.contact_id, chosen.ids, dialect))
-        .order_by(PortfolioMember.contact_id)
-    )
+    current = chosen.portfolio_of
     if policy is ConflictPolicy.MOVE:
-        # Lock the memberships that may move, in id order; a free contact has no row to lock.
-        memberships = memberships.with_for_update()
-    members, their_portfolios = await columns(session, memberships, order_by="contact_id")
-    current = dict(zip(members, their_portfolios, strict=True))
+        # What may move is what the memberships hold once locked; KEEP changes none of them.
+        current = await _locked(session, list(current), dialect)
     # Read once: an ORM attribute read per contact was a tenth of the call's Python.
     here = portfolio.id
     sources = sorted(set(current.values()) - {here})
@@ -296,6 +292,27 @@ async def assign(
     return result
 
 
+async def _locked(
+    session: AsyncSession, contact_ids: Sequence[int], dialect: str, *, portfolio_id: int | None = None
+) -> dict[int, int]:
+    """Lock these contacts' memberships (in `portfolio_id`, when given), in id order, and read
+    them again: the portfolio each holds now, by contact. One that another call released since
+    the selection read it is missing, free; one it took meanwhile is not among `contact_ids`, and
+    the INSERT that skips it says so."""
+    if not contact_ids:
+        return {}
+    stmt = (
+        select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
+        .where(in_ids(PortfolioMember.contact_id, contact_ids, dialect))
+        .order_by(PortfolioMember.contact_id)
+        .with_for_update()
+    )
+    if portfolio_id is not None:
+        stmt = stmt.where(PortfolioMember.portfolio_id == portfolio_id)
+    members, their_portfolios = await columns(session, stmt, order_by="contact_id")
+    return dict(zip(members, their_portfolios, strict=True))
+
+
 async def _record_sources(
     session: AsyncSession, actor: Principal, destination: Portfolio, moved_from: dict[Portfolio, int]
 ) -> None:
@@ -331,14 +348,8 @@ async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, sel
     portfolio = await portfolios.get_visible(session, actor, portfolio_id, "portfolioId", lock="share")
     chosen, refused = await _selected(session, actor, selection)
     teams = chosen.teams
-    (members,) = await columns(
-        session,
-        select(PortfolioMember.contact_id)
-        .where(in_ids(PortfolioMember.contact_id, chosen.ids, dialect), PortfolioMember.portfolio_id == portfolio.id)
-        .order_by(PortfolioMember.contact_id)
-        .with_for_update(),
-        order_by="contact_id",
-    )
+    inside = [c for c, p in chosen.portfolio_of.items() if p == portfolio.id]
+    members = list(await _locked(session, inside, dialect, portfolio_id=portfolio.id))
     leaving = set(members)
 
     def outcomes() -> list[ContactOutcome]:

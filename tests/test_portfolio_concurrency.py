@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.util import await_only
 
 from db.models import AuditEvent, Portfolio, PortfolioMember, Role
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, Server
 from tests.factories import Factory, gid
 
 ASSIGN = """
@@ -85,6 +87,79 @@ async def test_concurrent_keeps_give_each_free_contact_to_exactly_one(client: Gr
 
 
 DELETE = "mutation($id: ID!) { deletePortfolio(id: $id) { releasedContactCount userErrors { code } } }"
+MOVE_REPORTED = """
+mutation($p: ID!, $ids: [ID!]!) {
+  assignContactsToPortfolio(portfolioId: $p, contacts: {ids: $ids}, onConflict: MOVE) {
+    assignedCount movedCount
+    results(first: 10) { nodes { contact { fullName } outcome otherPortfolio { portfolioName } } }
+    userErrors { code }
+  }
+}
+"""
+
+
+async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
+    client: GraphQLClient, factory: Factory, server: Server
+) -> None:
+    # The selection reads each contact's portfolio without a lock; a MOVE then locks the ones
+    # held and reads them again. Another call commits in between: one contact changes portfolio,
+    # another is released. The MOVE reports and writes what it found locked, not what it read.
+    if server.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing commits between two statements of a call")
+    team = await factory.team("Cobranzas")
+    admin = await factory.user(Role.ADMIN)
+    changed, released, free = await factory.contacts(team, "Ana Cambia", "Eva Sale", "Sol Libre")
+    await factory.portfolio("Origen", team=team, contacts=[changed, released])
+    other = await factory.portfolio("Otra", team=team)
+    destination = await factory.portfolio("Destino", team=team)
+    meddled: list[str] = []
+
+    async def meddle() -> None:
+        async with factory.sessionmaker() as session:
+            await session.execute(
+                update(PortfolioMember).where(PortfolioMember.contact_id == changed.id).values(portfolio_id=other.id)
+            )
+            await session.execute(delete(PortfolioMember).where(PortfolioMember.contact_id == released.id))
+            await session.commit()
+
+    def before_the_lock(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FOR UPDATE" in statement and "portfolio_members" in statement:
+            meddled.append(statement)
+            if len(meddled) == 1:
+                # Inside SQLAlchemy's greenlet: the other transaction runs and commits right here.
+                await_only(meddle())
+
+    event.listen(server.engine.sync_engine, "before_cursor_execute", before_the_lock)
+    try:
+        data = await client.data(
+            MOVE_REPORTED,
+            {"p": gid(destination), "ids": [gid(c) for c in (changed, released, free)]},
+            factory.token(admin),
+        )
+    finally:
+        event.remove(server.engine.sync_engine, "before_cursor_execute", before_the_lock)
+    # Locked once: what changed before the lock needed no second run of the call.
+    assert len(meddled) == 1
+    payload = data["assignContactsToPortfolio"]
+    assert (payload["userErrors"], payload["assignedCount"], payload["movedCount"]) == ([], 2, 1)
+    reported = {
+        n["contact"]["fullName"]: (n["outcome"], (n["otherPortfolio"] or {}).get("portfolioName"))
+        for n in payload["results"]["nodes"]
+    }
+    assert reported == {
+        "Ana Cambia": ("MOVED", "Otra"),
+        "Eva Sale": ("ASSIGNED", None),
+        "Sol Libre": ("ASSIGNED", None),
+    }
+    assert await factory.memberships() == dict.fromkeys((changed.id, released.id, free.id), destination.id)
+    async with factory.sessionmaker() as session:
+        # The portfolio it really left records the move; Origen, which it no longer held, does not.
+        moved_out = await session.scalars(
+            select(AuditEvent.resource_name).where(
+                AuditEvent.resource_type == "PORTFOLIO", AuditEvent.action == "MOVED"
+            )
+        )
+        assert list(moved_out) == ["Otra"]
 
 
 async def test_a_portfolio_deleted_while_others_assign_to_it_leaves_no_membership_behind(

@@ -683,6 +683,24 @@ class TestBulkWrites:
         seen = await client.data(AUDIT_CONTACTS, {}, factory.token(world.victor))
         assert [n["resourceName"] for n in seen["auditEvents"]["nodes"]] == ["Ana Gómez"]
 
+    async def test_a_keep_reads_the_memberships_in_its_selection(
+        self, client: GraphQLClient, factory: Factory, world: World, count_sql: StatementCounter
+    ) -> None:
+        # Read apart, by id, the memberships of 100,000 selected contacts took 0.25 to 0.3 s.
+        people = await factory.contacts(world.norte, "Juan Pérez", "Luz Díaz", "Ana Gómez")
+        await factory.portfolio("Origen", team=world.norte, contacts=people[:1])
+        destination = await factory.portfolio("Destino", team=world.norte)
+        count_sql.statements.clear()
+        payload = await assign(client, factory.token(world.admin), destination, ids(*people), "KEEP")
+        assert (payload["assignedCount"], payload["keptCount"]) == (2, 1)
+        reads = [
+            s.upper()
+            for s in count_sql.statements
+            if s.lstrip().upper().startswith("SELECT") and "portfolio_members" in s
+        ]
+        assert len(reads) == 1
+        assert "FROM CONTACTS" in " ".join(reads[0].split())
+
 
 class TestBadge:
     async def test_contacts_filter_by_portfolio(self, client: GraphQLClient, factory: Factory, world: World) -> None:
