@@ -3,10 +3,11 @@
 bench/portfolios.py times whole calls through the served app; this runs the same calls
 in-process through services.portfolio_assignment, on a database bench/portfolios.py seeded,
 and splits them by statement, so that a change aimed at one part can be measured on that part.
-Everything happens in one transaction that is rolled back: "Origen" takes the same team's
-contacts with an email, a CHECKPOINT runs from another connection (as bench/portfolios.py
-times each call), then the measured call (KEEP or MOVE) assigns the team's contacts with a
-WhatsApp to "Destino". The commit is not measured: the served bench includes it.
+As there, "Origen" takes the team's contacts with an email, committed and analysed (the app
+refreshes the statistics after a bulk call); a CHECKPOINT runs; then the measured call (KEEP
+or MOVE) assigns the team's contacts with a WhatsApp to "Destino", in a transaction rolled
+back: its commit is not measured (the served bench's figures include it). Afterwards the two
+portfolios go, and the audit rows and events the run wrote, as bench/portfolios.py does.
 
     python bench/portfolio_split.py --postgres postgresql://postgres@127.0.0.1:5432/cartera_1m --policy MOVE
 
@@ -37,6 +38,11 @@ from services import portfolio_assignment, portfolios
 from services.contacts import ContactFilter
 from services.principal import load_principal
 from services.settings import normalise_database_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import vacuum
+from portfolios import TABLES, forget_run, run_marks
 
 
 def _label(statement: str) -> str:
@@ -71,8 +77,11 @@ async def measure(url: str, policy: portfolio_assignment.ConflictPolicy) -> dict
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
     event.listen(engine.sync_engine, "after_cursor_execute", after)
+    sessions = create_sessionmaker(engine)
+    before_run = await run_marks(url)
+    made: list[int] = []
     try:
-        async with create_sessionmaker(engine)() as session:
+        async with sessions() as session:
             admin_id = await session.scalar(select(func.min(User.id)).where(User.role == Role.ADMIN.value))
             team = await session.scalar(
                 select(Contact.team_id).group_by(Contact.team_id).order_by(func.count().desc()).limit(1)
@@ -81,24 +90,29 @@ async def measure(url: str, policy: portfolio_assignment.ConflictPolicy) -> dict
             assert team is not None, "no contacts: not a database seeded by services.demo"
             actor = await load_principal(session, admin_id)
             assert actor is not None
-            origin = await portfolios.create_portfolio(session, actor, name="split Origen", team_id=team, agent_id=None)
-            destination = await portfolios.create_portfolio(
-                session, actor, name="split Destino", team_id=team, agent_id=None
-            )
+            for name in ("split Origen", "split Destino"):
+                made.append(
+                    (await portfolios.create_portfolio(session, actor, name=name, team_id=team, agent_id=None)).id
+                )
             await portfolio_assignment.assign(
                 session,
                 actor,
-                origin.id,
+                made[0],
                 ContactFilter(team_ids=(team,), channel_kinds=(ChannelKind.EMAIL,)),
                 policy=portfolio_assignment.ConflictPolicy.KEEP,
             )
-            await probe.execute("CHECKPOINT")
+            await session.commit()
+        # Committed and analysed, as the served bench's "Origen" is (the app refreshes the
+        # statistics after a bulk call): the selection's join plans on what it will meet.
+        await vacuum(url, *TABLES)
+        await probe.execute("CHECKPOINT")
+        async with sessions() as session:
             recording = True
             started = time.perf_counter()
             result = await portfolio_assignment.assign(
                 session,
                 actor,
-                destination.id,
+                made[1],
                 ContactFilter(team_ids=(team,), channel_kinds=(ChannelKind.WHATSAPP,)),
                 policy=policy,
             )
@@ -106,8 +120,12 @@ async def measure(url: str, policy: portfolio_assignment.ConflictPolicy) -> dict
             recording = False
             await session.rollback()
     finally:
+        await probe.execute("DELETE FROM portfolio_members WHERE portfolio_id = ANY($1)", made)
+        await probe.execute("DELETE FROM portfolios WHERE id = ANY($1)", made)
         await probe.close()
         await engine.dispose()
+        await forget_run(url, before_run)
+        await vacuum(url, *TABLES)
     in_sql = sum(s["seconds"] for s in statements)
     return {
         "policy": policy.value,

@@ -110,18 +110,25 @@ async def _trail(url: str, size: int, contacts: int) -> dict[str, int]:
             have = int(await conn.scalar(select(func.count()).select_from(AuditEvent)) or 0)
             for start in range(have, size, 500_000):
                 await conn.execute(TOP_UP, {"count": min(500_000, size - start), "contacts": contacts})
+    finally:
+        await engine.dispose()
+    return {**await run_marks(url), "trail_rows": max(have, size)}
+
+
+async def run_marks(url: str) -> dict[str, int]:
+    """The newest audit row and event: what a run writes after this, forget_run deletes."""
+    engine = create_engine(url)
+    try:
         async with engine.connect() as conn:
-            marks = {
+            return {
                 "audit_events": int(await conn.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0),
                 "events": int(await conn.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0),
-                "trail_rows": max(have, size),
             }
     finally:
         await engine.dispose()
-    return marks
 
 
-async def _forget_run(url: str, marks: dict[str, int]) -> None:
+async def forget_run(url: str, marks: dict[str, int]) -> None:
     """Delete the audit rows and events the run wrote, so the next run meets the same trail.
 
     Only a benchmark does this: through the API the trail is never edited or deleted (AU1).
@@ -264,7 +271,7 @@ async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait()
-        await _forget_run(seeded.url, marks)
+        await forget_run(seeded.url, marks)
         await vacuum(seeded.url, *TABLES)
     return result
 
