@@ -139,7 +139,8 @@ async def seeded_database(args: argparse.Namespace) -> AsyncIterator[Seeded]:
         yield Seeded(url=url, name=make_url(url).database or "", contacts=contacts, seed_seconds=seconds)
 
 
-async def admin_token(url: str) -> str:
+async def admin_id(url: str) -> int:
+    """The first admin services.demo seeded."""
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
@@ -147,7 +148,11 @@ async def admin_token(url: str) -> str:
     finally:
         await engine.dispose()
     assert admin is not None, "no admin user: not a database seeded by services.demo"
-    return issue_token(secret_key=SECRET, user_id=admin, ttl_seconds=6 * 3600)
+    return int(admin)
+
+
+async def admin_token(url: str) -> str:
+    return issue_token(secret_key=SECRET, user_id=await admin_id(url), ttl_seconds=6 * 3600)
 
 
 async def deep_cursor(url: str, contacts: int) -> tuple[int, str]:

@@ -27,22 +27,24 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.util import await_only
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from db.engine import create_engine, create_sessionmaker
-from db.models import ChannelKind, Contact, Role, User
-from services import portfolio_assignment, portfolios
+from db.models import ChannelKind
+from services import portfolio_assignment
 from services.contacts import ContactFilter
+from services.portfolios import create_portfolio
 from services.principal import load_principal
 from services.settings import normalise_database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import vacuum
-from portfolios import TABLES, forget_run, run_marks
+from contacts_page import admin_id
+from portfolios import TABLES, forget_run, run_marks, team_and_agent
 
 
 def _label(statement: str) -> str:
@@ -81,19 +83,12 @@ async def measure(url: str, policy: portfolio_assignment.ConflictPolicy) -> dict
     before_run = await run_marks(url)
     made: list[int] = []
     try:
+        team, _ = await team_and_agent(url)
         async with sessions() as session:
-            admin_id = await session.scalar(select(func.min(User.id)).where(User.role == Role.ADMIN.value))
-            team = await session.scalar(
-                select(Contact.team_id).group_by(Contact.team_id).order_by(func.count().desc()).limit(1)
-            )
-            assert admin_id is not None, "no admin: not a database seeded by services.demo"
-            assert team is not None, "no contacts: not a database seeded by services.demo"
-            actor = await load_principal(session, admin_id)
+            actor = await load_principal(session, await admin_id(url))
             assert actor is not None
             for name in ("split Origen", "split Destino"):
-                made.append(
-                    (await portfolios.create_portfolio(session, actor, name=name, team_id=team, agent_id=None)).id
-                )
+                made.append((await create_portfolio(session, actor, name=name, team_id=team, agent_id=None)).id)
             await portfolio_assignment.assign(
                 session,
                 actor,

@@ -143,7 +143,7 @@ async def forget_run(url: str, marks: dict[str, int]) -> None:
         await engine.dispose()
 
 
-async def _team_and_agent(url: str) -> tuple[int, int]:
+async def team_and_agent(url: str) -> tuple[int, int]:
     """The team with the most contacts, and one of its agents."""
     engine = create_engine(url)
     try:
@@ -201,7 +201,7 @@ TABLES = ("portfolio_members", "portfolios", "audit_events", "audit_event_teams"
 
 async def measure(seeded: Seeded, requests: int, trail: int) -> dict[str, Any]:
     token = await admin_token(seeded.url)
-    team, agent = await _team_and_agent(seeded.url)
+    team, agent = await team_and_agent(seeded.url)
     agent_token = issue_token(secret_key=SECRET, user_id=agent, ttl_seconds=3600)
     team_id = to_global_id("Team", team)
     selection = {"teamIds": [team_id], "channelKinds": ["WHATSAPP"]}

@@ -686,7 +686,7 @@ class TestBulkWrites:
     async def test_a_keep_reads_the_memberships_in_its_selection(
         self, client: GraphQLClient, factory: Factory, world: World, count_sql: StatementCounter
     ) -> None:
-        # Read apart, by id, the memberships of 100,000 selected contacts took 0.25 to 0.3 s.
+        # One statement fewer: the memberships are joined to the selection, not read again by id.
         people = await factory.contacts(world.norte, "Juan Pérez", "Luz Díaz", "Ana Gómez")
         await factory.portfolio("Origen", team=world.norte, contacts=people[:1])
         destination = await factory.portfolio("Destino", team=world.norte)
