@@ -24,7 +24,6 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute
@@ -94,15 +93,18 @@ async def columns(session: AsyncSession, stmt: Select[*tuple[Any, ...]], *, orde
     For the tens of thousands of rows a bulk call reads: PostgreSQL aggregates each column into
     one array, which the driver decodes in C, where a row each cost more in Python than the query
     did (100,000 contacts: 0.5 s of Row objects, dict building and decoding). A statement with
-    FOR UPDATE keeps it: the rows are locked in the subquery. SQLite returns rows, turned around.
+    FOR UPDATE keeps it: the rows are locked in the subquery, in that order. SQLite returns rows,
+    turned around.
     """
-    found = stmt.subquery()
-    key = found.c[order_by]
     if session.get_bind().dialect.name == "postgresql":
-        aggregated = select(*(func.array_agg(aggregate_order_by(c, key)) for c in found.c))
-        row = (await session.execute(aggregated)).one()
+        # Sorted once, in the subquery, which the aggregates read in its order (nothing at their
+        # level reorders it: PostgreSQL's documented "sorted subquery"); array_agg(… ORDER BY)
+        # sorted the rows again for each column (100,000 contacts: four sorts, spilling to disk).
+        found = stmt.order_by(stmt.selected_columns[order_by]).subquery()
+        row = (await session.execute(select(*(func.array_agg(c) for c in found.c)))).one()
         return [list(values or ()) for values in row]
-    rows = (await session.execute(select(found).order_by(key))).all()
+    found = stmt.subquery()
+    rows = (await session.execute(select(found).order_by(found.c[order_by]))).all()
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in found.c]
 
 

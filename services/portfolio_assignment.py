@@ -304,7 +304,6 @@ async def _locked(
     stmt = (
         select(PortfolioMember.contact_id, PortfolioMember.portfolio_id)
         .where(in_ids(PortfolioMember.contact_id, contact_ids, dialect))
-        .order_by(PortfolioMember.contact_id)
         .with_for_update()
     )
     if portfolio_id is not None:

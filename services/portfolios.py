@@ -274,7 +274,6 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
     locked = (
         members.add_columns(Contact.team_id, full_name().label("name"))
         .join(Contact, Contact.id == PortfolioMember.contact_id)
-        .order_by(PortfolioMember.contact_id)
         .with_for_update(of=PortfolioMember)
     )
     found = Selected.of(*await columns(session, locked, order_by="contact_id"))
