@@ -7,7 +7,9 @@ lock serialises them, and the same assertions hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -98,21 +100,51 @@ mutation($p: ID!, $ids: [ID!]!) {
 """
 
 
+@contextlib.contextmanager
+def _meddling(
+    server: Server, before: Callable[[str], bool], meddle: Callable[[], Awaitable[None]]
+) -> Iterator[list[str]]:
+    """Another transaction (`meddle`) commits right before the first statement that `before`
+    matches; yields the matching statements run meanwhile. PostgreSQL only: on SQLite the
+    call's write lock would keep the other transaction waiting."""
+    if server.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing commits between two statements of a call")
+    seen: list[str] = []
+
+    def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if before(statement):
+            seen.append(statement)
+            if len(seen) == 1:
+                # Inside SQLAlchemy's greenlet: the other transaction runs and commits right here.
+                await_only(meddle())
+
+    event.listen(server.engine.sync_engine, "before_cursor_execute", hook)
+    try:
+        yield seen
+    finally:
+        event.remove(server.engine.sync_engine, "before_cursor_execute", hook)
+
+
+def _reported(payload: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """Each contact's outcome, and the other portfolio it names, by contact name."""
+    return {
+        n["contact"]["fullName"]: (n["outcome"], (n["otherPortfolio"] or {}).get("portfolioName"))
+        for n in payload["results"]["nodes"]
+    }
+
+
 async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
     client: GraphQLClient, factory: Factory, server: Server
 ) -> None:
     # The selection reads each contact's portfolio without a lock; a MOVE then locks the ones
     # held and reads them again. Another call commits in between: one contact changes portfolio,
     # another is released. The MOVE reports and writes what it found locked, not what it read.
-    if server.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: nothing commits between two statements of a call")
     team = await factory.team("Cobranzas")
     admin = await factory.user(Role.ADMIN)
     changed, released, free = await factory.contacts(team, "Ana Cambia", "Eva Sale", "Sol Libre")
     await factory.portfolio("Origen", team=team, contacts=[changed, released])
     other = await factory.portfolio("Otra", team=team)
     destination = await factory.portfolio("Destino", team=team)
-    meddled: list[str] = []
 
     async def meddle() -> None:
         async with factory.sessionmaker() as session:
@@ -122,31 +154,20 @@ async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
             await session.execute(delete(PortfolioMember).where(PortfolioMember.contact_id == released.id))
             await session.commit()
 
-    def before_the_lock(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "FOR UPDATE" in statement and "portfolio_members" in statement:
-            meddled.append(statement)
-            if len(meddled) == 1:
-                # Inside SQLAlchemy's greenlet: the other transaction runs and commits right here.
-                await_only(meddle())
+    def the_lock(statement: str) -> bool:
+        return "FOR UPDATE" in statement and "portfolio_members" in statement
 
-    event.listen(server.engine.sync_engine, "before_cursor_execute", before_the_lock)
-    try:
+    with _meddling(server, the_lock, meddle) as locks:
         data = await client.data(
             MOVE_REPORTED,
             {"p": gid(destination), "ids": [gid(c) for c in (changed, released, free)]},
             factory.token(admin),
         )
-    finally:
-        event.remove(server.engine.sync_engine, "before_cursor_execute", before_the_lock)
     # Locked once: what changed before the lock needed no second run of the call.
-    assert len(meddled) == 1
+    assert len(locks) == 1
     payload = data["assignContactsToPortfolio"]
     assert (payload["userErrors"], payload["assignedCount"], payload["movedCount"]) == ([], 2, 1)
-    reported = {
-        n["contact"]["fullName"]: (n["outcome"], (n["otherPortfolio"] or {}).get("portfolioName"))
-        for n in payload["results"]["nodes"]
-    }
-    assert reported == {
+    assert _reported(payload) == {
         "Ana Cambia": ("MOVED", "Otra"),
         "Eva Sale": ("ASSIGNED", None),
         "Sol Libre": ("ASSIGNED", None),
@@ -160,6 +181,44 @@ async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
             )
         )
         assert list(moved_out) == ["Otra"]
+
+
+KEEP_REPORTED = MOVE_REPORTED.replace("onConflict: MOVE", "onConflict: KEEP").replace("movedCount", "keptCount")
+
+
+async def test_a_free_contact_taken_meanwhile_runs_the_call_again(
+    client: GraphQLClient, factory: Factory, server: Server
+) -> None:
+    # Free contacts cannot be locked: another call assigns one between the selection and the
+    # INSERT. The INSERT fails on its key, and the whole call runs again on what that one
+    # committed: the contact is then kept where it went, and nothing of the first run remains.
+    team = await factory.team("Cobranzas")
+    admin = await factory.user(Role.ADMIN)
+    taken, free = await factory.contacts(team, "Sol Tomada", "Eva Libre")
+    other = await factory.portfolio("Otra", team=team)
+    destination = await factory.portfolio("Destino", team=team)
+
+    async def meddle() -> None:
+        async with factory.sessionmaker() as session:
+            await session.execute(insert(PortfolioMember).values(contact_id=taken.id, portfolio_id=other.id))
+            await session.commit()
+
+    def the_insert(statement: str) -> bool:
+        # The call's INSERT … SELECT, not the other call's INSERT … VALUES, on the same engine.
+        return statement.lstrip().startswith("INSERT INTO portfolio_members") and "SELECT" in statement
+
+    with _meddling(server, the_insert, meddle) as inserts:
+        data = await client.data(
+            KEEP_REPORTED, {"p": gid(destination), "ids": [gid(taken), gid(free)]}, factory.token(admin)
+        )
+    # Run twice: the first run's INSERT failed on the key the other call took.
+    assert len(inserts) == 2
+    payload = data["assignContactsToPortfolio"]
+    assert (payload["userErrors"], payload["assignedCount"], payload["keptCount"]) == ([], 1, 1)
+    assert _reported(payload) == {"Sol Tomada": ("KEPT", "Otra"), "Eva Libre": ("ASSIGNED", None)}
+    assert await factory.memberships() == {taken.id: other.id, free.id: destination.id}
+    # The rolled-back run left no entry: one ASSIGNED, Eva's.
+    assert await _entries(factory) == Counter({"ASSIGNED": 1})
 
 
 async def test_a_portfolio_deleted_while_others_assign_to_it_leaves_no_membership_behind(
