@@ -230,7 +230,8 @@ async def record_entries(
 
     `rows` selects, one row per resource, the labelled columns resource_id, resource_name,
     changes (JSON, e.g. built with db.sets.json_object) and team_id, the team whose supervisors
-    see the entry (on the entry's own row: see AuditEvent.team_id).
+    see the entry (on the entry's own row: see AuditEvent.team_id); and, where one call's
+    entries differ in action, `action`, which then stands for `action` row by row.
     """
     found = rows.subquery()
     stamp = _stamp(actor, action, resource_type)
@@ -243,6 +244,8 @@ async def record_entries(
         "team_id": found.c.team_id,
         "batch_id": literal(batch_id, BigId),
     }
+    if "action" in found.c:
+        columns["action"] = found.c.action
     return await execute_counting(session, insert(AuditEvent).from_select(list(columns), select(*columns.values())))
 
 

@@ -310,7 +310,8 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
 
 @dataclass(frozen=True)
 class Leaving:
-    """Contacts each leaving its own portfolio: that portfolio's id by contact, and those portfolios by id."""
+    """Contacts each leaving its own portfolio: that portfolio's id by contact (none: a contact
+    in no portfolio, entering), and those portfolios by id."""
 
     portfolio_of: Mapping[int, int]
     portfolios: Mapping[int, Portfolio]
@@ -328,7 +329,8 @@ def membership_entries(
 
     `known` holds the contacts' names and teams as the caller read them with their rows; `before`
     is the portfolio they leave: one for all, each one's own (Leaving), or None when they were
-    in none. Every value travels as a parameter: nothing here reads a table again.
+    in none. With Leaving, each row carries its action too: MOVED, or ASSIGNED for a contact
+    that was in none. Every value travels as a parameter: nothing here reads a table again.
     """
     columns: dict[str, tuple[Any, Sequence[Any]]] = {
         "resource_id": (BigInteger(), contacts),
@@ -336,19 +338,22 @@ def membership_entries(
         "team_id": (BigInteger(), [known.teams[c] for c in contacts]),
     }
     if isinstance(before, Leaving):
-        columns["before_id"] = (BigInteger(), [before.portfolio_of[c] for c in contacts])
+        columns["before_id"] = (BigInteger(), [before.portfolio_of.get(c) for c in contacts])
     rows = value_table(dialect, columns).subquery()
     # An entry's change depends only on the portfolios it leaves and enters: each distinct one
     # travels once, as a parameter. Built per row, it took 0.16 s of 50,000 in SQL, 0.2 s in Python.
-    changes: Any
-    if isinstance(before, Leaving):
-        changes = case(
-            {pid: literal(_portfolio_change(source, after), JSON) for pid, source in before.portfolios.items()},
-            value=rows.c.before_id,
-        )
-    else:
-        changes = literal(_portfolio_change(before, after), JSON)
-    return select(rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id)
+    if not isinstance(before, Leaving):
+        change = literal(_portfolio_change(before, after), JSON)
+        return select(rows.c.resource_id, rows.c.resource_name, change.label("changes"), rows.c.team_id)
+    changes = case(
+        {pid: literal(_portfolio_change(source, after), JSON) for pid, source in before.portfolios.items()},
+        value=rows.c.before_id,
+        else_=literal(_portfolio_change(None, after), JSON),
+    )
+    action = case((rows.c.before_id.is_(None), AuditAction.ASSIGNED.value), else_=AuditAction.MOVED.value)
+    return select(
+        rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id, action.label("action")
+    )
 
 
 def _portfolio_change(before: Portfolio | None, after: Portfolio | None) -> dict[str, Any]:

@@ -676,9 +676,16 @@ class TestBulkWrites:
             ("Luz Díaz", "ASSIGNED", world.norte.id),
         ]
         assert await factory.count(AuditEventTeam) == links_before
+        # A moved contact's entry names the portfolio it left; an assigned one's, none.
+        assert sorted((e.resource_name, e.changes["portfolio"]["before"]) for e in entries) == [
+            ("Ana Gómez", None),
+            ("Juan Pérez", "Origen"),
+            ("Luz Díaz", None),
+        ]
+        assert {e.changes["portfolioId"]["after"] for e in entries} == {destination.id}
         entry_writes = [s for s in count_sql.statements if s.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS")]
-        # The call's own event, the moved entries, the source portfolio's event, the assigned entries.
-        assert len(entry_writes) == 4
+        # The call's own event, every entry (moved and assigned in one statement), the source's event.
+        assert len(entry_writes) == 3
         # Víctor supervises Ventas: of the entries, he sees Ana Gómez's alone.
         seen = await client.data(AUDIT_CONTACTS, {}, factory.token(world.victor))
         assert [n["resourceName"] for n in seen["auditEvents"]["nodes"]] == ["Ana Gómez"]
