@@ -189,18 +189,15 @@ async def assign(
     sources = sorted(set(current.values()) - {here})
     movable = await _manageable(session, actor, sources) if policy is ConflictPolicy.MOVE else {}
 
-    def kind(contact_id: int) -> Outcome:
-        where = current.get(contact_id)
-        if where is None:
-            return Outcome.ASSIGNED
-        if where == here:
-            return Outcome.ALREADY_IN_PORTFOLIO
-        if policy is ConflictPolicy.KEEP:
-            return Outcome.KEPT
-        return Outcome.MOVED if where in movable else Outcome.REJECTED
-
+    # A contact's outcome depends only on where it is: decided once per portfolio, then looked up.
+    outcome_in: dict[int | None, Outcome] = {
+        pid: Outcome.KEPT if policy is ConflictPolicy.KEEP else Outcome.MOVED if pid in movable else Outcome.REJECTED
+        for pid in sources
+    }
+    outcome_in |= {None: Outcome.ASSIGNED, here: Outcome.ALREADY_IN_PORTFOLIO}
+    where = current.get
     # One outcome each, decided once: the writes, the counts and the described outcomes all read it.
-    kinds = [kind(c) for c in chosen.ids]
+    kinds = [outcome_in[where(c)] for c in chosen.ids]
     free = [c for c, k in zip(chosen.ids, kinds, strict=True) if k is Outcome.ASSIGNED]
     moving = [c for c, k in zip(chosen.ids, kinds, strict=True) if k is Outcome.MOVED]
     counts = Counter(kinds) + Counter({Outcome.REJECTED: len(refused)})
