@@ -270,7 +270,8 @@ async def assign(
         try:
             # A plain INSERT: the key is the contact, so one that another call took since the
             # selection read it free fails the statement, as ON CONFLICT DO NOTHING's row count
-            # would have told, without the speculative insertion that cost a third more per row.
+            # would have told, without its speculative insertion (50,000 rows in psql: 0.20-0.25 s
+            # with it, 0.15-0.17 s without).
             await session.execute(
                 insert(PortfolioMember).from_select(["contact_id", "portfolio_id", "assigned_at"], rows)
             )

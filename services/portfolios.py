@@ -358,10 +358,11 @@ def membership_entries(
 
 def _portfolio_change(before: Portfolio | None, after: Portfolio | None) -> dict[str, Any]:
     """A membership entry's change: the portfolio it left and the one it entered, by name and id."""
-    return {
-        "portfolio": {"before": before.name if before else None, "after": after.name if after else None},
-        "portfolioId": {"before": before.id if before else None, "after": after.id if after else None},
-    }
+    return audit.changes(_membership(before), _membership(after))
+
+
+def _membership(portfolio: Portfolio | None) -> dict[str, Any]:
+    return {"portfolio": portfolio.name, "portfolioId": portfolio.id} if portfolio else {}
 
 
 # --- reports (P9) --------------------------------------------------------------------------------
