@@ -40,7 +40,7 @@ REDIS_URL = os.environ.get("CARTERA_TEST_REDIS_URL")
 SECRET = "test-secret-key-" + "x" * 32
 
 
-async def _fresh_postgres_database() -> tuple[str, str]:
+async def fresh_postgres_database() -> tuple[str, str]:
     """Create an empty database for this run; return (its URL, its name)."""
     assert POSTGRES_URL
     admin_url = normalise_database_url(POSTGRES_URL)
@@ -52,7 +52,7 @@ async def _fresh_postgres_database() -> tuple[str, str]:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
 
 
-async def _drop_postgres_database(name: str) -> None:
+async def drop_postgres_database(name: str) -> None:
     assert POSTGRES_URL
     admin = create_async_engine(normalise_database_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -65,18 +65,27 @@ def backend_name() -> str:
     return "postgresql" if POSTGRES_URL else "sqlite"
 
 
+@asynccontextmanager
+async def blank_database(directory: Path) -> AsyncIterator[str]:
+    """A database of its own with no migration run: a fresh one on PostgreSQL (dropped after),
+    else a SQLite file in `directory`."""
+    if not POSTGRES_URL:
+        yield f"sqlite+aiosqlite:///{directory / 'cartera.db'}"
+        return
+    url, name = await fresh_postgres_database()
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(name)
+
+
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    if POSTGRES_URL:
-        url, name = await _fresh_postgres_database()
-    else:
-        url, name = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'cartera.db'}", ""
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    yield url
-    if POSTGRES_URL:
-        await _drop_postgres_database(name)
+    async with blank_database(tmp_path_factory.mktemp("db")) as url:
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        yield url
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -25,7 +25,7 @@ from db.models import ChannelKind, CheckDigit, Role
 from services import demo, validation
 from services.auth import authenticate
 from services.contacts import search_name, search_text, sort_name
-from tests.conftest import POSTGRES_URL, SECRET, _drop_postgres_database, _fresh_postgres_database
+from tests.conftest import POSTGRES_URL, SECRET, drop_postgres_database, fresh_postgres_database
 from tests.test_cli import run
 
 
@@ -219,7 +219,7 @@ def test_refuses_a_count_that_is_not_positive(tmp_path: Path, count: str) -> Non
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs CARTERA_TEST_POSTGRES_URL")
 def test_postgres_load_restores_indexes_keys_and_sequences(tmp_path: Path) -> None:
     """The COPY path drops the contact tables' indexes and foreign keys for the load: all come back."""
-    url, name = asyncio.run(_fresh_postgres_database())
+    url, name = asyncio.run(fresh_postgres_database())
     try:
         env = {"DATABASE_URL": url.replace("+asyncpg", ""), "CARTERA_SECRET_KEY": SECRET}
         assert run(tmp_path, "migrate", env=env).returncode == 0
@@ -251,7 +251,7 @@ def test_postgres_load_restores_indexes_keys_and_sequences(tmp_path: Path) -> No
         assert again.returncode == 2
         assert "already has contacts" in again.stderr
     finally:
-        asyncio.run(_drop_postgres_database(name))
+        asyncio.run(drop_postgres_database(name))
 
 
 async def _fetch(url: str, sql: str) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from db import migrate
 from db.base import Base
 from db.engine import create_engine
-from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from tests.conftest import blank_database
 
 
 # SQLite cannot reflect expression indexes (lower(email)); alembic says so and skips them.
@@ -57,12 +57,8 @@ async def test_event_ids_are_never_given_out_again_on_sqlite(database_url: str) 
 @pytest.fixture
 async def blank_database_url(tmp_path: Path) -> AsyncIterator[str]:
     """A database of its own, with no migration run yet."""
-    if not POSTGRES_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'blank.db'}"
-        return
-    url, name = await _fresh_postgres_database()
-    yield url
-    await _drop_postgres_database(name)
+    async with blank_database(tmp_path) as url:
+        yield url
 
 
 async def test_one_team_links_move_onto_their_events(blank_database_url: str) -> None:
