@@ -162,6 +162,25 @@ class TestFilters:
             ("ASSIGNED", "PORTFOLIO", "Recupero Agosto"),
         ]
 
+    async def test_a_clients_name_finds_who_moved_it_in_a_bulk_call(
+        self, client: GraphQLClient, factory: Factory, teams: tuple[Team, Team]
+    ) -> None:
+        # Why each contact's entry of a bulk call is a full audit event, not a narrow history row
+        # (README, the portfolio figures): the trail answers "who moved this client" by its name.
+        admin = await factory.user(Role.ADMIN)
+        sofia = await factory.user(Role.SUPERVISOR, name="Sofía Supervisora", supervises=[teams[0]])
+        juan, luz = await factory.contacts(teams[0], "Juan Pérez", "Luz Díaz")
+        await factory.portfolio("Recupero", team=teams[0], contacts=[juan])
+        north = await factory.portfolio("Ventas Norte", team=teams[0])
+        ids = [gid(juan), gid(luz)]
+        await call(client, factory.token(sofia), ASSIGN, {"p": gid(north), "ids": ids, "policy": "MOVE"})
+        data = await client.data(AUDIT, {"filter": {"text": "pérez"}, "first": 100}, factory.token(admin))
+        (entry,) = data["auditEvents"]["nodes"]
+        assert (entry["action"], entry["resourceType"], entry["resourceName"]) == ("MOVED", "CONTACT", "Juan Pérez")
+        assert entry["actorName"] == "Sofía Supervisora"
+        changed = {c["field"]: (c["before"], c["after"]) for c in entry["changes"]}
+        assert changed["portfolio"] == ("Recupero", "Ventas Norte")
+
 
 class TestWhoSees:
     async def test_supervisors_see_their_portfolios_events_agents_none(
