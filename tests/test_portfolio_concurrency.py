@@ -89,10 +89,10 @@ async def test_concurrent_keeps_give_each_free_contact_to_exactly_one(client: Gr
 
 
 DELETE = "mutation($id: ID!) { deletePortfolio(id: $id) { releasedContactCount userErrors { code } } }"
-MOVE_REPORTED = """
-mutation($p: ID!, $ids: [ID!]!) {
-  assignContactsToPortfolio(portfolioId: $p, contacts: {ids: $ids}, onConflict: MOVE) {
-    assignedCount movedCount
+ASSIGN_REPORTED = """
+mutation($p: ID!, $ids: [ID!]!, $policy: ConflictPolicy!) {
+  assignContactsToPortfolio(portfolioId: $p, contacts: {ids: $ids}, onConflict: $policy) {
+    assignedCount movedCount keptCount
     results(first: 10) { nodes { contact { fullName } outcome otherPortfolio { portfolioName } } }
     userErrors { code }
   }
@@ -159,8 +159,8 @@ async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
 
     with _meddling(server, the_lock, meddle) as locks:
         data = await client.data(
-            MOVE_REPORTED,
-            {"p": gid(destination), "ids": [gid(c) for c in (changed, released, free)]},
+            ASSIGN_REPORTED,
+            {"p": gid(destination), "ids": [gid(c) for c in (changed, released, free)], "policy": "MOVE"},
             factory.token(admin),
         )
     # Locked once: what changed before the lock needed no second run of the call.
@@ -181,9 +181,6 @@ async def test_a_move_acts_on_what_the_memberships_hold_once_locked(
             )
         )
         assert list(moved_out) == ["Otra"]
-
-
-KEEP_REPORTED = MOVE_REPORTED.replace("onConflict: MOVE", "onConflict: KEEP").replace("movedCount", "keptCount")
 
 
 async def test_a_free_contact_taken_meanwhile_runs_the_call_again(
@@ -209,7 +206,9 @@ async def test_a_free_contact_taken_meanwhile_runs_the_call_again(
 
     with _meddling(server, the_insert, meddle) as inserts:
         data = await client.data(
-            KEEP_REPORTED, {"p": gid(destination), "ids": [gid(taken), gid(free)]}, factory.token(admin)
+            ASSIGN_REPORTED,
+            {"p": gid(destination), "ids": [gid(taken), gid(free)], "policy": "KEEP"},
+            factory.token(admin),
         )
     # Run twice: the first run's INSERT failed on the key the other call took.
     assert len(inserts) == 2
