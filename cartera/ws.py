@@ -2,34 +2,47 @@
 
 Strawberry runs both protocols; this view supplies the context and authentication.
 Both protocols refuse any operation before an acknowledged connection_init
-(4401 / close), and connection_init must carry a valid bearer token (4403).
+(4401 / close), and connection_init must carry a valid bearer token (4403). A connection
+lives no longer than that token: at its expiry the socket closes with 4403, whatever runs
+on it, and an operation asked for once it has expired is refused the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from contextlib import suppress
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
 
+from db.base import utcnow
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
 from services.principal import load_principal
+from subscriptions.feed import FORBIDDEN
 
 log = logging.getLogger("cartera.ws")
+
+TOKEN_EXPIRED = "The token expired: sign in again, then resume with inbox(after: <last id>)"
 
 # Strawberry's handlers trust a message's shape (the transport one catches a missing key, the
 # legacy one nothing): JSON that is not an object, or an id or payload of the wrong type, raised
@@ -46,6 +59,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except TypeError:
             await self.handle_invalid_message("Failed to parse message")
 
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        _watch_expiry(self.context)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not await _refused_as_expired(self.context):
+            await super().handle_subscribe(message)
+
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle(self) -> None:
@@ -57,6 +78,47 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         except (KeyError, TypeError):
             await self.websocket.close(code=1002, reason="Failed to parse message")
 
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        _watch_expiry(self.context)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if not await _refused_as_expired(self.context):
+            await super().handle_start(message)
+
+
+async def _refused_as_expired(context: Context) -> bool:
+    """Close the socket if its token has expired: an operation asked for at the boundary,
+    before the expiry timer has run, is refused too."""
+    if context.token_expires_at is None or context.token_expires_at > utcnow():
+        return False
+    await _close(context, FORBIDDEN, TOKEN_EXPIRED)
+    return True
+
+
+def _watch_expiry(context: Context) -> None:
+    """Once connection_init is acknowledged (not before: the ack must go out first), the
+    connection's one timer, not one per operation. A legacy client may send connection_init
+    again with a newer token: its expiry replaces the old one."""
+    if context.token_expires_at is None:
+        return
+    if context.expiry is not None:
+        context.expiry.cancel()
+    context.expiry = asyncio.create_task(_close_at_expiry(context, context.token_expires_at))
+
+
+async def _close_at_expiry(context: Context, expires_at: datetime) -> None:
+    """At the token's expiry the socket closes, which ends every operation on it, a live `inbox` included."""
+    await asyncio.sleep(max((expires_at - utcnow()).total_seconds(), 0))
+    await _close(context, FORBIDDEN, TOKEN_EXPIRED)
+
+
+async def _close(context: Context, code: int, reason: str) -> None:
+    assert context.close_socket is not None
+    # The socket may be closing already: its client left, or an inbox closed it.
+    with suppress(RuntimeError, WebSocketDisconnect):
+        await context.close_socket(code, reason)
+
 
 async def _serve(
     context: Context, close: Callable[[int, str], Awaitable[None]], handle: Callable[[], Awaitable[None]]
@@ -66,6 +128,8 @@ async def _serve(
     try:
         await handle()
     finally:
+        if context.expiry is not None:
+            context.expiry.cancel()
         await _connection_closed(context)
 
 
