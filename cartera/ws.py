@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,13 +28,14 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
     ConnectionInitMessage,
     Message,
     SubscribeMessage,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage, StopMessage
 
 from db.base import utcnow
 from schema.context import AppState, Context
@@ -43,10 +46,25 @@ from subscriptions.feed import FORBIDDEN
 log = logging.getLogger("cartera.ws")
 
 TOKEN_EXPIRED = "The token expired: sign in again, then resume with inbox(after: <last id>)"
+# When connection_init cannot reach the database. graphql-ws's client gives up for good on
+# every 1000-1999 close code except 1000, 1001, 1005, 1006, 1012, 1013 and 1014 (1011, internal
+# error, is fatal there) and on 4500; 1013 (Try Again Later) says what happened and makes a
+# stock client reconnect with its back-off until the database is back.
+TRY_AGAIN_LATER = 1013
+UNAVAILABLE = "The service is unavailable: try again later"
+# What a database that refuses or drops connections raises: the driver's socket error (a
+# timeout included), SQLAlchemy's wrapping of it, or a pool with no connection to give in time.
+_DATABASE_UNAVAILABLE = (OSError, OperationalError, InterfaceError, PoolTimeoutError)
 
 # Strawberry's handlers trust a message's shape (the transport one catches a missing key, the
 # legacy one nothing): JSON that is not an object, or an id or payload of the wrong type, raised
 # out of the connection handler, dropping the socket without a close frame and logging a traceback.
+# What is not caught that way (a numeric id, a query that is not a string, variables that are not
+# an object) was served or masked; _operation_problem checks what the protocols require.
+
+
+class Unavailable(Exception):
+    """connection_init could not be completed for want of the database: the client should retry."""
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -60,12 +78,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message("Failed to parse message")
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        _watch_expiry(self.context)
+        try:
+            await super().handle_connection_init(message)
+        except Unavailable:
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
+        else:
+            _watch_expiry(self.context)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if not await _refused_as_expired(self.context):
+        if (problem := _operation_problem(message)) is not None:
+            await self.handle_invalid_message(problem)
+        elif not await _refused_as_expired(self.context):
             await super().handle_subscribe(message)
+
+    async def handle_complete(self, message: CompleteMessage) -> None:
+        if not _is_operation_id(message.get("id")):
+            await self.handle_invalid_message(_ID_PROBLEM)
+        else:
+            await super().handle_complete(message)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -79,12 +109,55 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=1002, reason="Failed to parse message")
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        _watch_expiry(self.context)
+        try:
+            await super().handle_connection_init(message)
+        except Unavailable:
+            await self.send_message({"type": "connection_error", "payload": {"message": UNAVAILABLE}})
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason=UNAVAILABLE)
+        else:
+            _watch_expiry(self.context)
 
     async def handle_start(self, message: StartMessage) -> None:
-        if not await _refused_as_expired(self.context):
+        if _operation_problem(message) is not None:
+            await self._malformed()
+        elif not await _refused_as_expired(self.context):
             await super().handle_start(message)
+
+    async def handle_stop(self, message: StopMessage) -> None:
+        if not _is_operation_id(message.get("id")):
+            await self._malformed()
+        else:
+            await super().handle_stop(message)
+
+    async def _malformed(self) -> None:
+        await self.websocket.close(code=1002, reason="Failed to parse message")
+
+
+_ID_PROBLEM = 'An operation\'s "id" must be a non-empty string'
+
+
+def _is_operation_id(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _operation_problem(message: Mapping[str, Any]) -> str | None:
+    """Why a subscribe (legacy: start) message is not one the protocol allows, or None.
+
+    The rules graphql-ws's own server validates a subscribe message by.
+    """
+    if not _is_operation_id(message.get("id")):
+        return _ID_PROBLEM
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return 'The "payload" must be an object'
+    if not isinstance(payload.get("query"), str):
+        return 'The "payload.query" must be a string'
+    for key in ("variables", "extensions"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            return f'The "payload.{key}" must be an object or null'
+    if payload.get("operationName") is not None and not isinstance(payload["operationName"], str):
+        return 'The "payload.operationName" must be a string or null'
+    return None
 
 
 async def _refused_as_expired(context: Context) -> bool:
@@ -171,11 +244,17 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         verified = verify_token(token, secret_key=self.app.settings.secret_key) if token else None
         if verified is None:
             raise ConnectionRejectionError({"message": "A valid bearer token is required in connection_init"})
-        async with self.app.sessionmaker() as session:
-            principal = await load_principal(session, verified.user_id)
+        try:
+            async with self.app.sessionmaker() as session:
+                principal = await load_principal(session, verified.user_id)
+            if principal is not None:
+                context.connection_id = await self.app.hub.connection_opened(verified.user_id)
+        except _DATABASE_UNAVAILABLE as error:
+            # One line, no traceback: every client retrying would log the same one again.
+            log.warning("connection_init failed: the database is unavailable", extra={"error": repr(error)})
+            raise Unavailable from None
         if principal is None:
             raise ConnectionRejectionError({"message": "This user cannot sign in"})
         context.token_user_id = verified.user_id
         context.token_expires_at = verified.expires_at
-        context.connection_id = await self.app.hub.connection_opened(verified.user_id)
         return None
