@@ -21,6 +21,8 @@ NAMING_CONVENTION = {
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT headroom.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest key a BigId column holds (signed 64 bits on both backends): a larger one was never issued.
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -7,14 +7,11 @@ operation session, so the inbox opens short sessions of its own for the few read
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.base import utcnow
 from db.models import PresenceStatus
 from db.scopes import may_receive
 from resolvers.uow import mutate
@@ -27,7 +24,7 @@ from services import events, presence
 from services.errors import ErrorCode, Unauthenticated, fail
 from services.events import LoggedEvent
 from services.principal import Principal, load_principal
-from subscriptions.feed import FORBIDDEN, Closing, Inbox
+from subscriptions.feed import Closing, Inbox
 
 REPLAY_PAGE = 500
 
@@ -81,17 +78,6 @@ async def _replay(ctx: Context, inbox: Inbox, after: int) -> AsyncGenerator[Logg
                 yield event
 
 
-def _close_at_expiry(inbox: Inbox, expires_at: datetime | None) -> asyncio.TimerHandle | None:
-    """One timer for the subscription's life (not one per message: thousands of inboxes would
-    churn the event loop's timer heap)."""
-    if expires_at is None:
-        return None
-    loop = asyncio.get_running_loop()
-    delay = max((expires_at - utcnow()).total_seconds(), 0)
-    reason = "The token expired: sign in again, then resume with inbox(after: <last id>)"
-    return loop.call_later(delay, inbox.close, FORBIDDEN, reason)
-
-
 @strawberry.type
 class LiveSubscriptions:
     @strawberry.subscription(
@@ -107,7 +93,6 @@ class LiveSubscriptions:
         after_id = _after(after)
         principal = await _start(ctx, after_id)
         inbox = ctx.app.hub.feed.register(principal)
-        expiry = _close_at_expiry(inbox, ctx.token_expires_at)
         try:
             if after_id is not None:
                 async for event in _replay(ctx, inbox, after_id):
@@ -123,8 +108,6 @@ class LiveSubscriptions:
                 if item.id > seen_through and item.kind in SHOWN:
                     yield InboxEvent.from_event(item)
         finally:
-            if expiry is not None:
-                expiry.cancel()
             ctx.app.hub.feed.unregister(inbox)
 
 

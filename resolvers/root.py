@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import NoSchemaIntrospectionCustomRule, ValidationContext, ValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -102,6 +102,33 @@ class PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
 
+class SuggestionlessExecutor(PerEventExecutor):
+    """PerEventExecutor whose variable and argument coercion errors suggest no names.
+
+    Strawberry passes graphql-core's execute and subscribe no `hide_suggestions`, so with
+    introspection off a misspelled enum value or input field in the variables would still be
+    answered with "Did you mean ...?", naming what introspection would have shown.
+    """
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor[Any]:
+        return super().build(*args, **{**kwargs, "hide_suggestions": True})
+
+
+class HideSuggestions(ValidationRule):
+    """Validation gives no "Did you mean ...?" (unknown fields, arguments, types, enum values).
+
+    Strawberry's validate_document (which ValidationCache caches) calls graphql-core's validate
+    without `hide_suggestions`. Every rule is built before the document is visited, and reads the
+    flag from the shared context as it reports, so setting it here reaches them all; the context
+    offers it only as a read-only property over this attribute.
+    """
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        context._hide_suggestions = True
+
+
 class CarteraSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         # Strawberry logs every error at ERROR level. Expected ones (validation, permission,
@@ -117,8 +144,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    # Introspection off, errors do not name what it would have shown either.
     if not settings.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
     max_tokens = settings.max_tokens
     extensions: list[Callable[[], SchemaExtension]] = [
         # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
@@ -134,5 +162,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         types=[User, Team, AuditEvent],
         extensions=extensions,
-        execution_context_class=PerEventExecutor,
+        execution_context_class=PerEventExecutor if settings.introspection else SuggestionlessExecutor,
     )

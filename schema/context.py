@@ -7,6 +7,7 @@ one WebSocket connection runs several operations at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ class Context:
     token_user_id: int | None = None
     # Set by strawberry from the WebSocket connection_init payload.
     connection_params: dict[str, Any] | None = None
-    # When the token expires: a live subscription ends then (WebSocket only).
+    # When the token expires: the socket closes then (WebSocket only).
     token_expires_at: datetime | None = None
+    # The timer that closes it (WebSocket only).
+    expiry: asyncio.Task[None] | None = None
     # Closes the WebSocket with a code and reason (WebSocket only).
     close_socket: Callable[[int, str], Awaitable[None]] | None = None
     # The open WebSocket's row in live_connections (presence, R4).

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.base import MAX_ID
 from db.models import User
 from services.errors import ErrorCode, fail
 
@@ -82,7 +83,11 @@ class VerifiedToken:
 
 
 def verify_token(token: str, *, secret_key: str) -> VerifiedToken | None:
-    """Who a valid, unexpired token names and until when, else None. No database access."""
+    """Who a valid, unexpired token names and until when, else None. No database access.
+
+    A token signed with our key may still carry claims we never issue (a subject that is no
+    user id, an expiry no datetime holds): it is as unusable as a forged one.
+    """
     try:
         claims = jwt.decode(
             token,
@@ -91,9 +96,22 @@ def verify_token(token: str, *, secret_key: str) -> VerifiedToken | None:
             issuer=_ISSUER,
             options={"require": ["exp", "sub", "iat"]},
         )
-        return VerifiedToken(user_id=int(claims["sub"]), expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC))
-    except (jwt.PyJWTError, ValueError):
+    except jwt.PyJWTError:
         return None
+    # PyJWT has checked that `sub` is a string and that `exp` converts to an int.
+    subject: str = claims["sub"]
+    # Only the form we issue: int() would also take signs, spaces, underscores, other scripts'
+    # digits, and refuse thousands of digits with an error of its own.
+    if not (subject.isascii() and subject.isdigit() and len(subject) <= len(str(MAX_ID))):
+        return None
+    user_id = int(subject)
+    if not 0 < user_id <= MAX_ID or str(user_id) != subject:
+        return None
+    try:
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return VerifiedToken(user_id=user_id, expires_at=expires_at)
 
 
 def read_token(token: str, *, secret_key: str) -> int | None:
