@@ -32,7 +32,7 @@ from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
-from resolvers.users import UserMutations, UserQueries
+from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.types import AuditEvent, Team, User
 from services.settings import Settings
 
@@ -116,6 +116,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        OneSignInPerRequest,
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
