@@ -26,6 +26,7 @@ from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
@@ -120,7 +121,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    max_tokens = settings.max_tokens
+    max_tokens, max_cost, max_page = settings.max_tokens, settings.max_query_cost, settings.max_page_size
     extensions: list[Callable[[], SchemaExtension]] = [
         # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
@@ -128,6 +129,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
         OperationLifecycle,
+        # After validation and before execution, where the lifecycle opens the session.
+        lambda: QueryCost(limit=max_cost, max_page_size=max_page),
     ]
     return CarteraSchema(
         query=Query,

@@ -96,6 +96,8 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
+    # Objects an operation's nested lists could resolve (resolvers/cost.py prices it).
+    max_query_cost: int = 20_000
     # Failed sign-ins within the window (services/sign_in_limits.py): strict per account,
     # generous per client address (a contact centre behind one NAT).
     sign_in_failures_per_account: int = 10
@@ -164,6 +166,7 @@ class Settings:
             max_query_depth=_int(env, "CARTERA_MAX_QUERY_DEPTH", cls.max_query_depth),
             max_aliases=_int(env, "CARTERA_MAX_ALIASES", cls.max_aliases),
             max_tokens=_int(env, "CARTERA_MAX_TOKENS", cls.max_tokens),
+            max_query_cost=_int(env, "CARTERA_MAX_QUERY_COST", cls.max_query_cost),
             sign_in_failures_per_account=_int(
                 env, "CARTERA_SIGN_IN_FAILURES_PER_ACCOUNT", cls.sign_in_failures_per_account
             ),
