@@ -23,6 +23,7 @@ from resolvers.root import build_schema
 from schema.context import AppState
 from services.attachment_store import LocalDiskStore
 from services.settings import Settings
+from services.sign_in_limits import SignInLimits
 from subscriptions.broadcast import ping
 from subscriptions.hub import Hub, HubSettings
 
@@ -49,7 +50,8 @@ def create_app(settings: Settings) -> Starlette:
     hub = Hub(create_sessionmaker(hub_engine), hub_settings(settings))
     # An object store would be built here instead (services.attachment_store.AttachmentStore).
     store = LocalDiskStore(settings.attachments_root)
-    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub, attachments=store)
+    sign_ins = SignInLimits.from_settings(settings)
+    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub, attachments=store, sign_ins=sign_ins)
     schema = build_schema(settings)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -82,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             collector.cancel()
             await hub.stop()
+            await sign_ins.close()
             await hub_engine.dispose()
             await engine.dispose()
 

@@ -37,6 +37,7 @@ from resolvers.attachments import CSRF_HEADER
 from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
+from services.sign_in_limits import address_key
 
 log = logging.getLogger("cartera.request")
 
@@ -270,7 +271,8 @@ class GraphQLEndpoint:
         request_id = request.headers.get("x-request-id") or ""
         if not (0 < len(request_id) <= 64 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
-        context = Context(app=self.app, request_id=request_id)
+        host = request.client.host if request.client else None
+        context = Context(app=self.app, request_id=request_id, client_address=address_key(host))
         status, outcome = 500, "error"
         try:
             response, outcome = await self._handle(request, context)

@@ -26,13 +26,14 @@ from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
-from resolvers.users import UserMutations, UserQueries
+from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.types import AuditEvent, Team, User
 from services.settings import Settings
 
@@ -143,11 +144,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        OneSignInPerRequest,
     ]
     # Introspection off, errors do not name what it would have shown either.
     if not settings.introspection:
         rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
-    max_tokens = settings.max_tokens
+    max_tokens, max_cost, max_page = settings.max_tokens, settings.max_query_cost, settings.max_page_size
     extensions: list[Callable[[], SchemaExtension]] = [
         # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
@@ -155,6 +157,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
         OperationLifecycle,
+        # After validation and before execution, where the lifecycle opens the session.
+        lambda: QueryCost(limit=max_cost, max_page_size=max_page),
     ]
     return CarteraSchema(
         query=Query,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, GraphQLError, ValidationRule
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import keyset
@@ -18,12 +19,27 @@ from schema.enums import OrderDirection
 from schema.errors import UserError
 from schema.ids import pks, require_pk
 from schema.inputs import CreateUserInput, UpdateUserInput, UserFilter, UserOrder
-from schema.payloads import LoginResult, LoginSuccess, UserPayload
+from schema.payloads import LoginResult, LoginSuccess, LoginThrottled, UserPayload
 from schema.types import CursorArg, Info, PageArg, User
 from services import auth, users
+from services.errors import ErrorCode
 from services.principal import Principal, load_principal
 
 T = TypeVar("T")
+
+
+class OneSignInPerRequest(ValidationRule):
+    """At most one `login` in a document: each alias of it would check a password (X6)."""
+
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self.seen = 0
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.name.value == "login" and self.context.get_parent_type() is self.context.schema.mutation_type:
+            self.seen += 1
+            if self.seen == 2:
+                self.report_error(GraphQLError("Sign in with one `login` per request", node))
 
 
 @strawberry.type
@@ -72,6 +88,14 @@ class UserMutations:
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
         ctx = info.context
         settings = ctx.settings
+        sign_ins = ctx.app.sign_ins
+        throttled = await sign_ins.admit(email=email, address=ctx.client_address)
+        if throttled is not None:
+            return LoginThrottled(
+                message=f"Too many failed sign-ins; try again in {throttled.retry_after_seconds} s",
+                retry_at=throttled.retry_at,
+                retry_after_seconds=throttled.retry_after_seconds,
+            )
 
         async def work(session: AsyncSession) -> LoginSuccess:
             user = await auth.authenticate(session, email=email, password=password)
@@ -86,7 +110,12 @@ class UserMutations:
             return LoginSuccess(token=token, expires_at=expires, user=User.from_row(user))
 
         result = await transaction(ctx, work)
-        return result[0] if isinstance(result, list) else result
+        if not isinstance(result, list):
+            await sign_ins.succeeded(email=email)
+            return result
+        if any(e.code is ErrorCode.INVALID_CREDENTIALS for e in result):
+            await sign_ins.failed(address=ctx.client_address)
+        return result[0]
 
     @strawberry.mutation(description="Create a user (ADMIN).")
     async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:

@@ -154,7 +154,11 @@ class CreateDocumentTypeInput:
     code: str
     name: str
     format_regex: str = strawberry.field(
-        description="Python regular expression the whole normalised number must match."
+        description=(
+            "Regular expression the whole normalised number (at most 32 characters) must match: Python's re"
+            " syntax without backreferences or lookaround, matched in linear time (RE2); a { starts a"
+            " repetition up to 1000 (write \\{ for a brace)."
+        )
     )
     check_digit: CheckDigit = CheckDigit.NONE
 

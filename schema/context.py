@@ -20,6 +20,7 @@ from services.attachment_store import AttachmentStore
 from services.errors import Unauthenticated
 from services.principal import Principal
 from services.settings import Settings
+from services.sign_in_limits import SignInLimits
 
 if TYPE_CHECKING:
     from schema.loaders import Loaders
@@ -35,6 +36,8 @@ class AppState:
     hub: Hub
     # Where attachments' bytes live (G7): local disk unless create_app builds another store.
     attachments: AttachmentStore
+    # Failed sign-ins per account and per client address, shared through Redis when configured.
+    sign_ins: SignInLimits
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Context:
     operation_name: str | None = None
     # "http": the endpoint logs one line per request; "ws": the lifecycle logs one per operation.
     transport: str = "http"
+    # Whose address failed sign-ins count against (services.sign_in_limits.address_key).
+    client_address: str | None = None
 
     @property
     def settings(self) -> Settings:

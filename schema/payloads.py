@@ -16,7 +16,16 @@ class LoginSuccess:
     user: User
 
 
-LoginResult = Annotated[LoginSuccess | UserError, strawberry.union("LoginResult")]
+@strawberry.type(
+    description="Too many failed sign-ins for this account or from this address: this attempt was not checked."
+)
+class LoginThrottled:
+    message: str
+    retry_at: datetime = strawberry.field(description="When the next attempt may be checked.")
+    retry_after_seconds: int = strawberry.field(description="Seconds until then.")
+
+
+LoginResult = Annotated[LoginSuccess | LoginThrottled | UserError, strawberry.union("LoginResult")]
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import CheckDigit, CustomFieldDefinition, DocumentType, FieldType
-from services import audit
+from services import audit, validation
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin
 from services.errors import DomainError, ErrorCode, Problem, fail, not_found
@@ -37,10 +37,7 @@ def _regex(pattern: str, field: str) -> str:
     pattern = pattern.strip()
     if not pattern or len(pattern) > 200:
         raise fail(ErrorCode.INVALID, "Give a regular expression of at most 200 characters", field)
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise fail(ErrorCode.INVALID, f"Not a valid regular expression: {exc}", field) from None
+    validation.check_format_pattern(pattern, field)
     return pattern
 
 

@@ -96,6 +96,13 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 4000
+    # Objects an operation's nested lists could resolve (resolvers/cost.py prices it).
+    max_query_cost: int = 20_000
+    # Failed sign-ins within the window (services/sign_in_limits.py): strict per account,
+    # generous per client address (a contact centre behind one NAT).
+    sign_in_failures_per_account: int = 10
+    sign_in_failures_per_address: int = 300
+    sign_in_window_seconds: int = 900
     max_body_bytes: int = 1024 * 1024
     introspection: bool = True
     graphiql: bool = True
@@ -159,6 +166,14 @@ class Settings:
             max_query_depth=_int(env, "CARTERA_MAX_QUERY_DEPTH", cls.max_query_depth),
             max_aliases=_int(env, "CARTERA_MAX_ALIASES", cls.max_aliases),
             max_tokens=_int(env, "CARTERA_MAX_TOKENS", cls.max_tokens),
+            max_query_cost=_int(env, "CARTERA_MAX_QUERY_COST", cls.max_query_cost),
+            sign_in_failures_per_account=_int(
+                env, "CARTERA_SIGN_IN_FAILURES_PER_ACCOUNT", cls.sign_in_failures_per_account
+            ),
+            sign_in_failures_per_address=_int(
+                env, "CARTERA_SIGN_IN_FAILURES_PER_ADDRESS", cls.sign_in_failures_per_address
+            ),
+            sign_in_window_seconds=_int(env, "CARTERA_SIGN_IN_WINDOW_SECONDS", cls.sign_in_window_seconds),
             max_body_bytes=_int(env, "CARTERA_MAX_BODY_BYTES", cls.max_body_bytes),
             introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
             graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),

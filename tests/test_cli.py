@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 
+from services.settings import Settings
 from tests.conftest import POSTGRES_URL, SECRET
 
 CARTERA = str(Path(sys.executable).with_name("cartera"))
@@ -105,7 +106,10 @@ class TestEmbeddedDefault:
             assert ide.status_code == 200
             assert "graphiql" in ide.text.lower()
             answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"})
-            assert answer.json() == {"data": {"__typename": "Query"}}
+            assert answer.json() == {
+                "data": {"__typename": "Query"},
+                "extensions": {"cost": {"requested": 0, "limit": Settings.max_query_cost}},
+            }
             assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "database": "ok", "broadcast": "ok"}
         finally:
             server.terminate()

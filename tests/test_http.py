@@ -23,6 +23,7 @@ import services.users
 from db.base import utcnow
 from db.models import Role, User
 from services.auth import issue_token
+from services.settings import Settings
 from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings, running
 from tests.factories import Factory, gid
 
@@ -67,6 +68,11 @@ UNAUTHENTICATED_ERROR = {
     "path": ["me"],
     "extensions": {"code": "UNAUTHENTICATED"},
 }
+
+
+def priced(requested: int) -> dict[str, Any]:
+    """What an executed response carries beside its data: its price (resolvers/cost.py) and the limit."""
+    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
 
 
 def auth(token: str | None) -> dict[str, str]:
@@ -128,7 +134,7 @@ class TestMediaTypes:
         response = await post_query(client.http, TYPENAME_QUERY, accept=media)
         assert response.status_code == 200
         assert_media(response, media)
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
     @pytest.mark.parametrize("media", MEDIA_TYPES)
     async def test_query_with_token_and_variables(self, client: GraphQLClient, factory: Factory, media: str) -> None:
@@ -138,7 +144,7 @@ class TestMediaTypes:
         )
         assert response.status_code == 200
         assert_media(response, media)
-        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ñandú Pérez"}}}
+        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ñandú Pérez"}}, "extensions": priced(1)}
         # Text goes out as UTF-8, not as \u escapes.
         assert "Ñandú Pérez".encode() in response.content
 
@@ -148,7 +154,7 @@ class TestMediaTypes:
         response = await client.http.send(request)
         assert response.status_code == 200
         assert_media(response, JSON)
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
     @pytest.mark.parametrize(
         ("accept", "media"),
@@ -171,7 +177,7 @@ class TestMediaTypes:
             client.http, json.dumps({"query": TYPENAME_QUERY}), content_type="application/json; charset=utf-8"
         )
         assert response.status_code == 200
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
 
 class TestRequestErrors:
@@ -267,7 +273,7 @@ class TestRequestErrors:
         body = {"query": TWO_OPERATIONS, "operationName": "Typename"}
         response = await post_body(client.http, json.dumps(body))
         assert response.status_code == 200
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
 
 class TestMethodsAndContentTypes:
@@ -306,14 +312,14 @@ class TestGet:
         response = await client.http.get("/graphql", params={"query": TYPENAME_QUERY}, headers={"accept": media})
         assert response.status_code == 200
         assert_media(response, media)
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
     async def test_variables_and_operation_name(self, client: GraphQLClient, factory: Factory) -> None:
         user = await factory.user(name="Ana")
         params = {"query": NODE_QUERY, "variables": json.dumps({"id": gid(user)}), "operationName": "Node"}
         response = await client.http.get("/graphql", params=params, headers=auth(factory.token(user)))
         assert response.status_code == 200
-        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ana"}}}
+        assert response.json() == {"data": {"node": {"id": gid(user), "name": "Ana"}}, "extensions": priced(1)}
 
     @pytest.mark.parametrize("media", MEDIA_TYPES)
     async def test_variables_that_are_not_json(self, client: GraphQLClient, media: str) -> None:
@@ -366,7 +372,7 @@ class TestGraphiQL:
         )
         assert response.status_code == 200
         assert_media(response, JSON)
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
     async def test_disabled_is_404(self, database_url: str) -> None:
         async with running(database_url, graphiql=False) as (_, client):
@@ -378,7 +384,7 @@ class TestGraphiQL:
             # The API itself is unaffected.
             response = await http.get("/graphql", params={"query": TYPENAME_QUERY})
             assert response.status_code == 200
-            assert response.json() == {"data": {"__typename": "Query"}}
+            assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
 
 class TestIntrospection:
@@ -409,7 +415,7 @@ class TestIntrospection:
             # __typename is not introspection of the schema.
             response = await post_query(http, TYPENAME_QUERY, accept=media)
             assert response.status_code == 200
-            assert response.json() == {"data": {"__typename": "Query"}}
+            assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}
 
 
 @pytest.fixture(scope="module")
@@ -441,7 +447,7 @@ class TestLimits:
         user = await factory.user()
         response = await post_query(limited, AT_DEPTH_LIMIT_QUERY, token=factory.token(user))
         assert response.status_code == 200
-        assert response.json() == {"data": {"me": {"teams": {"nodes": []}}}}
+        assert response.json() == {"data": {"me": {"teams": {"nodes": []}}}, "extensions": priced(1 + 1 + 100)}
         assert limited_sql.count > 0
 
     @pytest.mark.parametrize("media", MEDIA_TYPES)
@@ -486,7 +492,7 @@ class TestLimits:
         assert len(body) <= LIMITS["max_body_bytes"]
         response = await post_body(limited, body, accept=media, headers=auth(factory.token(user)))
         assert response.status_code == 200
-        assert response.json() == {"data": {"me": {"id": gid(user)}}}
+        assert response.json() == {"data": {"me": {"id": gid(user)}}, "extensions": priced(1)}
 
     @pytest.mark.parametrize("media", MEDIA_TYPES)
     @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
@@ -566,7 +572,7 @@ class TestAuthentication:
         # The operation executed (a field error, not a request error): 200 with `data` under both.
         assert response.status_code == 200
         assert_media(response, media)
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
 
     @pytest.mark.parametrize("make_token", [_garbage_token, _expired_token, _foreign_token], ids=lambda f: f.__name__)
     async def test_a_token_that_does_not_verify_costs_no_sql(
@@ -575,7 +581,7 @@ class TestAuthentication:
         token = await make_token(factory)
         count_sql.statements.clear()
         response = await post_query(client.http, ANONYMOUS_ME_QUERY, token=token)
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
         assert count_sql.count == 0
 
     async def test_non_bearer_scheme_is_no_token(self, client: GraphQLClient, factory: Factory) -> None:
@@ -583,7 +589,7 @@ class TestAuthentication:
         response = await post_query(
             client.http, ANONYMOUS_ME_QUERY, headers={"authorization": f"Basic {factory.token(user)}"}
         )
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR]}
+        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
 
 
 def _fail_with_secret(*args: Any, **kwargs: Any) -> Any:
@@ -615,6 +621,7 @@ class TestErrorMasking:
                     "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
                 }
             ],
+            "extensions": priced(1 + 5),
         }
         (record,) = [r for r in caplog.records if r.name == "cartera.graphql"]
         assert record.levelno == logging.ERROR
@@ -733,4 +740,4 @@ class TestSeveralOperations:
 
     async def test_operation_name_picks_one(self, client: GraphQLClient) -> None:
         response = await client.http.post("/graphql", json={"query": A_AND_B, "operationName": "B"})
-        assert response.json() == {"data": {"__typename": "Query"}}
+        assert response.json() == {"data": {"__typename": "Query"}, "extensions": priced(0)}

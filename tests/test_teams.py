@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from db.models import AuditEvent, Role, Team, TeamMember, TeamSupervisor, User
 from schema.node import to_global_id
+from services.settings import Settings
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, audit_count, audit_team_ids, gid, last_audit, problems
 
@@ -385,7 +386,10 @@ class TestTeamNode:
     ) -> None:
         token = tree.who(who)
         missing = await client.gql(NODE, {"id": MISSING_TEAM}, token)
-        assert missing == {"data": {"node": None}}
+        assert missing == {
+            "data": {"node": None},
+            "extensions": {"cost": {"requested": 1, "limit": Settings.max_query_cost}},
+        }
         for name in hidden:
             assert await client.gql(NODE, {"id": gid(getattr(tree, name))}, token) == missing
         ids = [gid(getattr(tree, name)) for name in hidden] + [MISSING_TEAM]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from db.models import Role, Team, User
 from schema.node import to_global_id
+from services.settings import Settings
 from tests.conftest import GraphQLClient, Server, StatementCounter
 from tests.factories import PASSWORD, Factory, audit_count, audit_team_ids, gid, last_audit, problems
 
@@ -320,7 +321,15 @@ class TestUsersFilter:
         token = org.token(org.sam)
         missing = await client.gql(USER_NAMES, {"filter": {"teamIds": [to_global_id("Team", 999_999)]}}, token)
         invisible = await client.gql(USER_NAMES, {"filter": {"teamIds": [gid(org.south)]}}, token)
-        assert invisible == missing == {"data": {"users": {"totalCount": 0, "nodes": []}}}
+        # Both priced alike too: a connection and a default page of 100 (resolvers/cost.py).
+        assert (
+            invisible
+            == missing
+            == {
+                "data": {"users": {"totalCount": 0, "nodes": []}},
+                "extensions": {"cost": {"requested": 1 + 100, "limit": Settings.max_query_cost}},
+            }
+        )
         assert await names(client, token, {"teamIds": [gid(org.south), gid(org.north_sales)]}) == ["Ana Agente"]
 
 
@@ -495,7 +504,10 @@ class TestUsersVisibility:
     ) -> None:
         token = org.token(getattr(org, who))
         missing = await client.gql(NODE, {"id": to_global_id("User", 999_999)}, token)
-        assert missing == {"data": {"node": None}}
+        assert missing == {
+            "data": {"node": None},
+            "extensions": {"cost": {"requested": 1, "limit": Settings.max_query_cost}},
+        }
         for name in hidden:
             assert await client.gql(NODE, {"id": gid(getattr(org, name))}, token) == missing
         ids = [gid(getattr(org, who))] + [gid(getattr(org, name)) for name in hidden]

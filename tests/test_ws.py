@@ -23,6 +23,7 @@ from db.base import utcnow
 from db.models import Role
 from services.auth import issue_token
 from services.principal import Principal, load_principal
+from services.settings import Settings
 from tests.conftest import GraphQLClient, Server, make_settings
 from tests.factories import Factory, gid
 from tests.ws import (
@@ -39,6 +40,12 @@ from tests.ws import (
     send,
     subscribe,
 )
+
+
+def priced(requested: int) -> dict[str, Any]:
+    """What an executed result carries beside its data: its price (resolvers/cost.py) and the limit."""
+    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
+
 
 ME = "query { me { id name } }"
 ME_ID = "query { me { id } }"
@@ -125,7 +132,10 @@ class TestTransportWS:
         user = await factory.user(name="Ana")
         async with open_socket(server) as ws:
             await init(ws, factory.token(user))
-            assert await execute(ws, "1", ME) == {"data": {"me": {"id": gid(user), "name": "Ana"}}}
+            assert await execute(ws, "1", ME) == {
+                "data": {"me": {"id": gid(user), "name": "Ana"}},
+                "extensions": priced(1),
+            }
 
     async def test_mutation_over_the_socket_is_committed(
         self, server: Server, client: GraphQLClient, factory: Factory
@@ -146,8 +156,8 @@ class TestTransportWS:
         async with open_socket(server) as ws:
             await init(ws, factory.token(user))
             # `complete` frees the id, so the next operation may take it.
-            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(user)}}}
-            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(user)}}}
+            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(user)}}, "extensions": priced(1)}
+            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(user)}}, "extensions": priced(1)}
 
     async def test_ping_is_answered_with_pong_before_and_after_init(self, server: Server, factory: Factory) -> None:
         user = await factory.user()
@@ -177,7 +187,7 @@ class TestTransportWS:
         agent = await factory.user()
         async with open_socket(server) as ws:
             await init(ws, factory.token(agent))
-            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(agent)}}}
+            assert await execute(ws, "1", ME_ID) == {"data": {"me": {"id": gid(agent)}}, "extensions": priced(1)}
 
             data = await client.data(DEACTIVATE_USER, {"id": gid(agent)}, factory.token(admin))
             assert data["deactivateUser"] == {"user": {"active": False}, "userErrors": []}
@@ -259,7 +269,7 @@ class TestTransportWS:
             assert (error["type"], error["id"]) == ("error", "1"), error
             [problem] = error["payload"]
             assert problem["message"].startswith("Cannot query field 'nope' on type 'User'.")
-            assert await execute(ws, "2", ME_ID) == {"data": {"me": {"id": gid(user)}}}
+            assert await execute(ws, "2", ME_ID) == {"data": {"me": {"id": gid(user)}}, "extensions": priced(1)}
 
     async def test_operation_name_matching_no_operation_closes_4400(self, server: Server, factory: Factory) -> None:
         user = await factory.user()
@@ -312,7 +322,7 @@ class TestTransportWS:
             await send(ws, {"id": "1", "type": "complete"})
             gate.opened.set()
             # Operation 1 sends nothing more; the next message on the socket is operation 2's.
-            assert await execute(ws, "2", ME_ID) == {"data": {"me": {"id": gid(user)}}}
+            assert await execute(ws, "2", ME_ID) == {"data": {"me": {"id": gid(user)}}, "extensions": priced(1)}
 
 
 # --- the handshake -------------------------------------------------------------------------------
