@@ -81,8 +81,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 def contacts(stmt: S, viewer: Viewer) -> S:
     """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams,
-    and the contacts of the portfolios it owns as their agent and of the gestiones it was given
-    (G4, G6), which it works whatever their team."""
+    and the contacts of the portfolios it owns as their agent and of the gestiones it sees (G4,
+    G6), which it works whatever their team."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
@@ -94,14 +94,14 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
         .where(Portfolio.agent_id == viewer.user_id)
     )
-    worked = select(Gestion.contact_id).where(Gestion.operator_id == viewer.user_id)
+    worked = gestiones(select(Gestion.contact_id), viewer)
     return stmt.where(or_(in_teams, Contact.id.in_(owned), Contact.id.in_(worked)))
 
 
 def portfolios(stmt: S, viewer: Viewer) -> S:
-    """Who sees, and so manages, a portfolio (P6). ADMIN: all. SUPERVISOR: those of its subtrees'
-    teams, and agent-owned ones without a team whose agent works in them. AGENT: its own, and its
-    teams' ones that no agent owns."""
+    """Who sees a portfolio, and so may fill or empty it (P6). ADMIN: all. SUPERVISOR: those of its
+    subtrees' teams, and agent-owned ones without a team whose agent works in them. AGENT: its own,
+    and its teams' ones that no agent owns (editing takes more: services.portfolios._require_editor)."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
@@ -115,24 +115,32 @@ def portfolios(stmt: S, viewer: Viewer) -> S:
     return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
 
 
+def _operated(viewer: Viewer) -> Select[int]:
+    return select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == viewer.user_id)
+
+
 def campaigns(stmt: S, viewer: Viewer) -> S:
     """ADMIN: all. SUPERVISOR: those of its subtrees' teams (and its own teams'). AGENT: those it operates."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
     if viewer.role is Role.AGENT:
-        operated = select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == viewer.user_id)
-        return stmt.where(Campaign.id.in_(operated))
+        return stmt.where(Campaign.id.in_(_operated(viewer)))
     return stmt.where(Campaign.team_id.in_(scope)) if scope else stmt.where(false())
 
 
 def gestiones(stmt: S, viewer: Viewer) -> S:
-    """ADMIN: all. SUPERVISOR: those of its teams' campaigns. AGENT: the ones it was given (G3)."""
+    """ADMIN: all. SUPERVISOR: those of its teams' campaigns. AGENT: the ones it was given, and
+    those nobody was given yet in the campaigns it operates (G3): the ones it may take (G5).
+
+    The same rule decides who may work one (services.gestion_work): what an agent may take it
+    sees, and one it does not see reads as missing to every call."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
     if viewer.role is Role.AGENT:
-        return stmt.where(Gestion.operator_id == viewer.user_id)
+        pool = and_(Gestion.operator_id.is_(None), Gestion.campaign_id.in_(_operated(viewer)))
+        return stmt.where(or_(Gestion.operator_id == viewer.user_id, pool))
     if not scope:
         return stmt.where(false())
     return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))

@@ -86,7 +86,8 @@ class GestionQueries:
 
     @strawberry.field(
         description=(
-            "The operator panel (G3): gestiones you can see (an agent: its own), in queue order unless orderBy says."
+            "The operator panel (G3): gestiones you can see (an agent: its own, and the unassigned ones of the "
+            "campaigns it operates, which it may take), in queue order unless orderBy says."
         )
     )
     async def gestiones(
