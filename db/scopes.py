@@ -98,6 +98,11 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     return stmt.where(or_(in_teams, Contact.id.in_(owned), Contact.id.in_(worked)))
 
 
+def contact_details(stmt: S, viewer: Viewer, contact_id: Any) -> S:
+    """A contact's channels and addresses (`contact_id`: their column): visible iff their contact is."""
+    return contacts(stmt.join(Contact, Contact.id == contact_id), viewer)
+
+
 def portfolios(stmt: S, viewer: Viewer) -> S:
     """Who sees a portfolio, and so may fill or empty it (P6). ADMIN: all. SUPERVISOR: those of its
     subtrees' teams, and agent-owned ones without a team whose agent works in them. AGENT: its own,
@@ -144,6 +149,11 @@ def gestiones(stmt: S, viewer: Viewer) -> S:
     if not scope:
         return stmt.where(false())
     return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))
+
+
+def gestion_details(stmt: S, viewer: Viewer, gestion_id: Any) -> S:
+    """A gestión's comments and attachments (`gestion_id`: their column): visible iff their gestión is."""
+    return gestiones(stmt.join(Gestion, Gestion.id == gestion_id), viewer)
 
 
 def may_receive(
