@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
 from db.models import (
@@ -94,8 +94,13 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
         .where(Portfolio.agent_id == viewer.user_id)
     )
-    worked = gestiones(select(Gestion.contact_id), viewer)
-    return stmt.where(or_(in_teams, Contact.id.in_(owned), Contact.id.in_(worked)))
+    # A probe of the gestiones' contact index per contact row. As `IN (SELECT …)`, or as a plain
+    # EXISTS (which PostgreSQL turns into the same hashed subplan), every pool gestión's client
+    # was read first: with a pool of 200,000, 300 ms for 50 contacts by id and 200 ms for a page
+    # (3-5 ms and 10-20 ms probing). OFFSET 0 keeps PostgreSQL from rewriting the EXISTS.
+    g = aliased(Gestion)
+    worked = exists(select(g.id).where(g.contact_id == Contact.id, _agent_gestiones(g, viewer)).offset(0))
+    return stmt.where(or_(in_teams, Contact.id.in_(owned), worked))
 
 
 def contact_details(stmt: S, viewer: Viewer, contact_id: Any) -> S:
@@ -144,8 +149,7 @@ def gestiones(stmt: S, viewer: Viewer) -> S:
     if scope is None:
         return stmt
     if viewer.role is Role.AGENT:
-        pool = and_(Gestion.operator_id.is_(None), Gestion.campaign_id.in_(_operated(viewer)))
-        return stmt.where(or_(Gestion.operator_id == viewer.user_id, pool))
+        return stmt.where(_agent_gestiones(Gestion, viewer))
     if not scope:
         return stmt.where(false())
     return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))
@@ -154,6 +158,12 @@ def gestiones(stmt: S, viewer: Viewer) -> S:
 def gestion_details(stmt: S, viewer: Viewer, gestion_id: Any) -> S:
     """A gestión's comments and attachments (`gestion_id`: their column): visible iff their gestión is."""
     return gestiones(stmt.join(Gestion, Gestion.id == gestion_id), viewer)
+
+
+def _agent_gestiones(g: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """An agent's gestiones (`g`: Gestion or an alias of it): its own, and its campaigns' pool."""
+    pool = and_(g.operator_id.is_(None), g.campaign_id.in_(_operated(viewer)))
+    return or_(g.operator_id == viewer.user_id, pool)
 
 
 def may_receive(
