@@ -19,6 +19,7 @@ from db.models import (
     Contact,
     ContactAddress,
     ContactChannel,
+    CustomFieldDefinition,
     DocumentType,
     Gestion,
     GestionAttachment,
@@ -125,6 +126,28 @@ async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[in
     return {c.id: c for c in rows}
 
 
+async def custom_field_definitions_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, CustomFieldDefinition]:
+    # The custom fields' catalogue is reference data every signed-in user may read (C7).
+    stmt = select(CustomFieldDefinition).where(CustomFieldDefinition.id.in_(list(ids)))
+    return {d.id: d for d in await session.scalars(stmt)}
+
+
+async def _details_by_id(
+    session: AsyncSession, viewer: Viewer, ids: Sequence[int], entity: Any, scope: Callable[..., Any], parent: Column
+) -> dict[int, Any]:
+    """Rows of a contact's or a gestión's details by id, seen as their parent is (`scope`)."""
+    rows = await session.scalars(scope(select(entity).where(entity.id.in_(list(ids))), viewer, parent))
+    return {row.id: row for row in rows}
+
+
+async def channels_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactChannel]:
+    return await _details_by_id(session, viewer, ids, ContactChannel, scopes.contact_details, ContactChannel.contact_id)
+
+
+async def addresses_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactAddress]:
+    return await _details_by_id(session, viewer, ids, ContactAddress, scopes.contact_details, ContactAddress.contact_id)
+
+
 async def channels_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactChannel]]:
     """Channels of contacts the caller already resolved through the contacts scope."""
     grouped: dict[int, list[ContactChannel]] = {i: [] for i in contact_ids}
@@ -226,6 +249,16 @@ async def campaigns_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[i
 async def gestiones_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Gestion]:
     rows = await session.scalars(scopes.gestiones(select(Gestion).where(Gestion.id.in_(list(ids))), viewer))
     return {g.id: g for g in rows}
+
+
+async def comments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionComment]:
+    return await _details_by_id(session, viewer, ids, GestionComment, scopes.gestion_details, GestionComment.gestion_id)
+
+
+async def attachments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionAttachment]:
+    return await _details_by_id(
+        session, viewer, ids, GestionAttachment, scopes.gestion_details, GestionAttachment.gestion_id
+    )
 
 
 async def typologies_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Typology]:

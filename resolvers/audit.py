@@ -23,7 +23,7 @@ class AuditQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[AuditEvent]:
+    ) -> Connection[AuditEvent] | None:
         ctx = info.context
         flt = filter or AuditEventFilter()
         page, stmt = await audit.list_events(

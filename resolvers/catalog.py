@@ -29,13 +29,15 @@ from services.principal import Principal
 @strawberry.type
 class CatalogQueries:
     @strawberry.field(description="Document types contacts may carry; inactive ones only when asked.")
-    async def document_types(self, info: Info, include_inactive: bool = False) -> list[DocumentType]:
+    async def document_types(self, info: Info, include_inactive: bool = False) -> list[DocumentType] | None:
         info.context.principal  # noqa: B018  (signed-in users only)
         rows = await catalog.list_document_types(info.context.session, include_inactive=include_inactive)
         return [DocumentType.from_row(r) for r in rows]
 
     @strawberry.field(description="Custom fields of contacts, in display order.")
-    async def custom_field_definitions(self, info: Info, include_inactive: bool = False) -> list[CustomFieldDefinition]:
+    async def custom_field_definitions(
+        self, info: Info, include_inactive: bool = False
+    ) -> list[CustomFieldDefinition] | None:
         info.context.principal  # noqa: B018
         rows = await catalog.list_custom_fields(info.context.session, include_inactive=include_inactive)
         return [CustomFieldDefinition.from_row(r) for r in rows]

@@ -104,7 +104,7 @@ class ContactQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Contact]:
+    ) -> Connection[Contact] | None:
         ctx = info.context
         # No orderBy: by relevance with a search, else by name (the service decides).
         order, descending = order_by.to_service() if order_by else (None, False)
@@ -129,7 +129,7 @@ class ContactQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Company]:
+    ) -> Connection[Company] | None:
         ctx = info.context
         ctx.principal  # noqa: B018  (signed-in users only)
         page, stmt = await companies.list_companies(

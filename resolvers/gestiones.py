@@ -53,7 +53,7 @@ from services.principal import Principal
 @strawberry.type
 class GestionQueries:
     @strawberry.field(description="Campaign typologies and their result catalogues (G1).")
-    async def typologies(self, info: Info, include_inactive: bool = False) -> list[Typology]:
+    async def typologies(self, info: Info, include_inactive: bool = False) -> list[Typology] | None:
         ctx = info.context
         ctx.principal  # noqa: B018  (signing in is required)
         rows = await typologies.list_typologies(ctx.session, include_inactive=include_inactive)
@@ -69,7 +69,7 @@ class GestionQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Campaign]:
+    ) -> Connection[Campaign] | None:
         ctx = info.context
         order, descending = (order_by or CampaignOrder()).to_service()
         page, stmt = await campaigns.list_campaigns(
@@ -86,7 +86,8 @@ class GestionQueries:
 
     @strawberry.field(
         description=(
-            "The operator panel (G3): gestiones you can see (an agent: its own), in queue order unless orderBy says."
+            "The operator panel (G3): gestiones you can see (an agent: its own, and the unassigned ones of the "
+            "campaigns it operates, which it may take), in queue order unless orderBy says."
         )
     )
     async def gestiones(
@@ -98,7 +99,7 @@ class GestionQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Gestion]:
+    ) -> Connection[Gestion] | None:
         ctx = info.context
         order, descending = (order_by or GestionOrder()).to_service()
         page, stmt = await gestiones.list_gestiones(

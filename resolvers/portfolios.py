@@ -93,7 +93,7 @@ class PortfolioQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Portfolio]:
+    ) -> Connection[Portfolio] | None:
         ctx = info.context
         order, descending = (order_by or PortfolioOrder()).to_service()
         page, stmt = await portfolios.list_portfolios(
@@ -113,7 +113,7 @@ class PortfolioQueries:
     )
     async def portfolio_assignment_preview(
         self, info: Info, portfolio_id: strawberry.ID, contacts: ContactSelection
-    ) -> PortfolioAssignmentPreview:
+    ) -> PortfolioAssignmentPreview | None:
         ctx = info.context
         flt, unreadable = selection_filter(contacts, ctx.settings.max_selection_ids)
         found = await portfolio_assignment.preview(
@@ -130,7 +130,7 @@ class PortfolioQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[PortfolioContactCount]:
+    ) -> Connection[PortfolioContactCount] | None:
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await _report(info, portfolios.contacts_per_portfolio, filter, request, PortfolioContactCount.from_row)
 
@@ -145,7 +145,7 @@ class PortfolioQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[OwnerContactCount]:
+    ) -> Connection[OwnerContactCount] | None:
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await _report(info, portfolios.contacts_per_owner, filter, request, OwnerContactCount.from_row)
 

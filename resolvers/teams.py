@@ -30,7 +30,7 @@ class TeamQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[Team]:
+    ) -> Connection[Team] | None:
         ctx = info.context
         flt = filter or TeamFilter()
         page, stmt = await teams.list_teams(

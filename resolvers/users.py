@@ -45,7 +45,7 @@ class OneSignInPerRequest(ValidationRule):
 @strawberry.type
 class UserQueries:
     @strawberry.field(description="The signed-in user.")
-    async def me(self, info: Info) -> User:
+    async def me(self, info: Info) -> User | None:
         row = await info.context.loaders.user_by_id.load(info.context.principal.user_id)
         assert row is not None
         return User.from_row(row)
@@ -60,7 +60,7 @@ class UserQueries:
         after: CursorArg = None,
         last: PageArg = None,
         before: CursorArg = None,
-    ) -> Connection[User]:
+    ) -> Connection[User] | None:
         ctx = info.context
         flt = filter or UserFilter()
         order = order_by or UserOrder()

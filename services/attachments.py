@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
-from db.models import Campaign, Gestion, GestionAttachment
+from db.models import Campaign, GestionAttachment
 from services import gestiones
 from services.attachment_store import AttachmentStore, Source, Stored, TooLarge, new_key
 from services.audit import AuditAction
@@ -127,11 +127,8 @@ async def discard_unless_attached(session: AsyncSession, store: AttachmentStore,
 
 async def get_for_download(session: AsyncSession, viewer: Principal, attachment_id: int) -> GestionAttachment:
     """The attachment, if the viewer sees its gestión; missing and invisible read the same."""
-    stmt = scopes.gestiones(
-        select(GestionAttachment)
-        .join(Gestion, Gestion.id == GestionAttachment.gestion_id)
-        .where(GestionAttachment.id == attachment_id),
-        viewer,
+    stmt = scopes.gestion_details(
+        select(GestionAttachment).where(GestionAttachment.id == attachment_id), viewer, GestionAttachment.gestion_id
     )
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:

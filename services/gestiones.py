@@ -730,9 +730,9 @@ async def transfer(
 
 async def reopen(session: AsyncSession, actor: Principal, gestion_id: int) -> Gestion:
     """A supervisor (or admin) opens a finished gestión again: pending, for the same operator."""
+    gestion = await get_visible(session, actor, gestion_id, lock=True)
     if actor.role is Role.AGENT:
         raise forbidden("Only admins and supervisors reopen gestiones")
-    gestion = await get_visible(session, actor, gestion_id, lock=True)
     if gestion.status != GestionStatus.FINISHED.value:
         raise fail(ErrorCode.CONFLICT, "Only a finished gestión can be reopened", "id")
     campaign = await session.get_one(Campaign, gestion.campaign_id)

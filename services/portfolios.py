@@ -1,8 +1,10 @@
 """Portfolios (P1, P2, P6, P9): create, edit, activate, delete, list, and the reports per owner.
 
-Who may do what (P6) is one rule: managing a portfolio means seeing it (db.scopes.portfolios).
-ADMIN and SUPERVISOR also choose owners, within what they see; an AGENT edits only the name
-and the state of its own portfolios, and creates or deletes none.
+Who may do what (P6): whoever sees a portfolio (db.scopes.portfolios) may add and remove its
+contacts; ADMIN and SUPERVISOR edit and delete the ones they see and choose owners within what
+they see; an AGENT edits only the name and the state of the portfolios it owns as their agent
+(`_require_editor`), and creates or deletes none. One the actor does not see reads as missing;
+one it sees but may not change is FORBIDDEN.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ async def get_visible(
     *,
     lock: Literal["update", "share"] | None = None,
 ) -> Portfolio:
-    """The portfolio if the viewer sees (and so manages) it; missing and hidden read the same.
+    """The portfolio if the viewer sees it (and so may fill or empty it); missing and hidden read the same.
 
     lock="update" for changing the portfolio itself, "share" for changing its membership:
     membership calls run side by side, and an edit waits for them (and they for it).
@@ -199,6 +201,13 @@ def _require_manager(actor: Principal, what: str) -> None:
         raise forbidden(f"Only admins and supervisors {what}")
 
 
+def _require_editor(actor: Principal, portfolio: Portfolio) -> None:
+    """May change a portfolio it sees (P6): a manager, or the agent that owns it. In its team's
+    portfolios an agent only adds and removes contacts."""
+    if actor.role is Role.AGENT and portfolio.agent_id != actor.user_id:
+        raise forbidden("Agents edit only the portfolios they own")
+
+
 async def create_portfolio(
     session: AsyncSession, actor: Principal, *, name: str, team_id: int | None, agent_id: int | None
 ) -> Portfolio:
@@ -223,6 +232,7 @@ async def update_portfolio(
 ) -> Portfolio:
     """Change the given fields; a supervisor's new owners must be within what it sees, too."""
     portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    _require_editor(actor, portfolio)
     before = snapshot(portfolio)
     previous = Portfolio(team_id=portfolio.team_id, agent_id=portfolio.agent_id)
     if name is not UNSET:
@@ -251,6 +261,7 @@ async def update_portfolio(
 async def set_active(session: AsyncSession, actor: Principal, portfolio_id: int, *, active: bool) -> Portfolio:
     """Activate or deactivate (P2); an inactive portfolio keeps its contacts but takes no new ones."""
     portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    _require_editor(actor, portfolio)
     if portfolio.active == active:
         return portfolio
     portfolio.active = active
@@ -266,8 +277,8 @@ async def delete_portfolio(session: AsyncSession, actor: Principal, portfolio_id
 
     Returns (the portfolio id, how many contacts were released).
     """
-    _require_manager(actor, "can delete portfolios")
     portfolio = await get_visible(session, actor, portfolio_id, lock="update")
+    _require_manager(actor, "can delete portfolios")
     members = select(PortfolioMember.contact_id).where(PortfolioMember.portfolio_id == portfolio.id)
     # The memberships are locked in id order, as remove() does: a MOVE out of this portfolio
     # locks only them, so it either went first (and they are no longer read here) or waits.

@@ -194,7 +194,7 @@ class TestVisibility:
         agent = await factory.user(Role.AGENT)
         body = await client.gql(AUDIT, {}, factory.token(agent))
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-        assert body["data"] is None
+        assert body["data"] == {"auditEvents": None}
 
     async def test_node_hides_events_outside_the_scope(
         self, client: GraphQLClient, factory: Factory, tree: dict[str, Team]

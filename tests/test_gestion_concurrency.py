@@ -92,4 +92,5 @@ async def test_two_operators_attending_the_same_pool_gestion_one_wins(client: Gr
     outcomes = sorted(
         "won" if a["attendGestion"]["gestion"] else a["attendGestion"]["userErrors"][0]["code"] for a in answers
     )
-    assert outcomes == ["CONFLICT", "won"]
+    # The loser no longer sees it: it is the winner's now (R3), so it reads as missing.
+    assert outcomes == ["NOT_FOUND", "won"]

@@ -758,7 +758,7 @@ class TestWork:
         last = await client.data(SAVE, {"id": gid(rows[0]), "finish": {"resultCode": "PAID"}, "next": True}, ana)
         assert last["saveGestion"]["next"] is None
 
-    async def test_someone_elses_gestion_is_refused_with_a_typed_error(
+    async def test_someone_elses_gestion_is_refused_as_missing(
         self, client: GraphQLClient, factory: Factory, world: World
     ) -> None:
         (pool,) = await factory.gestiones(world.campaign, world.clients[:1])
@@ -766,13 +766,14 @@ class TestWork:
         ana, beto = factory.token(world.ana), factory.token(world.beto)
         taken = await client.data(ATTEND, {"id": gid(pool)}, beto)
         assert taken["attendGestion"]["gestion"]["operator"] == {"name": "Beto"}
+        # Ana does not see what Beto holds (R3): it reads as missing, not as his.
         busy = await client.data(ATTEND, {"id": gid(pool)}, ana)
-        assert problems(busy["attendGestion"]) == [("CONFLICT", "id")]
-        assert "Beto is attending" in busy["attendGestion"]["userErrors"][0]["message"]
+        assert problems(busy["attendGestion"]) == [("NOT_FOUND", "id")]
+        assert "Beto" not in busy["attendGestion"]["userErrors"][0]["message"]
         given = await client.data(ATTEND, {"id": gid(betos)}, ana)
-        assert problems(given["attendGestion"]) == [("FORBIDDEN", "id")]
+        assert problems(given["attendGestion"]) == [("NOT_FOUND", "id")]
         save_other = await client.data(SAVE, {"id": gid(pool), "comment": "mío"}, ana)
-        assert problems(save_other["saveGestion"]) == [("CONFLICT", "id")]
+        assert problems(save_other["saveGestion"]) == [("NOT_FOUND", "id")]
         stranger = await client.data(ATTEND, {"id": gid(pool)}, factory.token(world.carla))
         assert problems(stranger["attendGestion"]) == [("NOT_FOUND", "id")]
         supervisor = await client.data(ATTEND, {"id": gid(pool)}, factory.token(world.sofia))

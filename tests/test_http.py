@@ -572,7 +572,7 @@ class TestAuthentication:
         # The operation executed (a field error, not a request error): 200 with `data` under both.
         assert response.status_code == 200
         assert_media(response, media)
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
+        assert response.json() == {"data": {"me": None}, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
 
     @pytest.mark.parametrize("make_token", [_garbage_token, _expired_token, _foreign_token], ids=lambda f: f.__name__)
     async def test_a_token_that_does_not_verify_costs_no_sql(
@@ -581,7 +581,7 @@ class TestAuthentication:
         token = await make_token(factory)
         count_sql.statements.clear()
         response = await post_query(client.http, ANONYMOUS_ME_QUERY, token=token)
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
+        assert response.json() == {"data": {"me": None}, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
         assert count_sql.count == 0
 
     async def test_non_bearer_scheme_is_no_token(self, client: GraphQLClient, factory: Factory) -> None:
@@ -589,7 +589,7 @@ class TestAuthentication:
         response = await post_query(
             client.http, ANONYMOUS_ME_QUERY, headers={"authorization": f"Basic {factory.token(user)}"}
         )
-        assert response.json() == {"data": None, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
+        assert response.json() == {"data": {"me": None}, "errors": [UNAUTHENTICATED_ERROR], "extensions": priced(1)}
 
 
 def _fail_with_secret(*args: Any, **kwargs: Any) -> Any:
@@ -612,7 +612,7 @@ class TestErrorMasking:
         assert re.fullmatch(r"[0-9a-f]{32}", request_id)
         assert response.status_code == 200
         assert response.json() == {
-            "data": None,
+            "data": {"users": None},
             "errors": [
                 {
                     "message": f"Unexpected error (request id {request_id})",

@@ -236,7 +236,7 @@ class TestMe:
     async def test_without_a_token_it_is_unauthenticated(self, client: GraphQLClient, org: Org) -> None:
         body = await client.gql(ME)
         assert error_code(body) == "UNAUTHENTICATED"
-        assert body["data"] is None
+        assert body["data"] == {"me": None}
 
 
 # --- the users list ------------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ class TestUsersPagination:
     async def test_bad_page_requests(self, client: GraphQLClient, seven: str, arguments: dict[str, Any]) -> None:
         body = await client.gql(USERS, arguments, seven)
         assert error_code(body) == "BAD_USER_INPUT"
-        assert body["data"] is None
+        assert body["data"] == {"users": None}
 
 
 # --- visibility ----------------------------------------------------------------------------------------------------
@@ -820,7 +820,7 @@ class TestDeactivateUser:
         assert await audit_team_ids(org.factory, event) == {org.north_collections.id}
         body = await client.gql(ME, token=token)
         assert error_code(body) == "UNAUTHENTICATED"
-        assert body["data"] is None
+        assert body["data"] == {"me": None}
         assert await login(client, "carlos@example.com") == INVALID_CREDENTIALS
         # Still listed, as inactive.
         assert await names(client, admin, {"active": False}) == ["Carlos Cobrador", "Dora Dada de Baja"]

@@ -194,7 +194,7 @@ class TestTransportWS:
 
             # The principal is loaded per operation, not once per connection.
             payload = await execute(ws, "2", ME_ID)
-            assert payload["data"] is None
+            assert payload["data"] == {"me": None}
             assert [e["extensions"]["code"] for e in payload["errors"]] == ["UNAUTHENTICATED"]
 
     async def test_subscribe_before_connection_init_closes_4401(self, server: Server) -> None:
