@@ -93,9 +93,9 @@ PAGE = f"query Page($filter: ContactFilter) {{ contacts(first: 50, filter: $filt
 TOP_UP = text(
     """
     INSERT INTO audit_events (occurred_at, actor_id, actor_name, action, resource_type, resource_id,
-                              resource_name, changes, team_id)
+                              resource_name, changes, team_id, search_text)
     SELECT now() - (random() * interval '365 days'), NULL, 'bench history', 'UPDATED', 'CONTACT',
-           contacts.id, 'bench contact', '{}'::json, contacts.team_id
+           contacts.id, 'bench contact', '{}'::json, contacts.team_id, 'bench history | bench contact'
     FROM (SELECT 1 + floor(random() * :contacts)::bigint AS id FROM generate_series(1, :count)) AS drawn
     JOIN contacts ON contacts.id = drawn.id
     """

@@ -36,8 +36,8 @@ from db.models import (
 )
 from db.scopes import Viewer
 
-USER_KEYS = (SortKey(User.name, "name", "str"), SortKey(User.id, "id", "int"))
-TEAM_KEYS = (SortKey(Team.name, "name", "str"), SortKey(Team.id, "id", "int"))
+USER_KEYS = (SortKey(User.sort_name, "sort_name", "str"), SortKey(User.id, "id", "int"))
+TEAM_KEYS = (SortKey(Team.sort_name, "sort_name", "str"), SortKey(Team.id, "id", "int"))
 
 
 async def users_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, User]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -16,16 +17,46 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    event,
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from db.base import Base, BigId, UTCDateTime, utcnow
+from db.search import fold
 
-# Folded search and sort keys compare bytewise on both backends (SQLite's default BINARY), so
-# that ORDER BY is the same everywhere and a prefix is an index range (db.search.starts_with).
-FoldedKey = String(401).with_variant(String(401, collation="C"), "postgresql")
+
+def folded_key(length: int) -> String:
+    """A folded search and sort key. It compares bytewise on both backends (SQLite's default
+    BINARY), so that ORDER BY is the same everywhere and a prefix is an index range
+    (db.search.starts_with)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+FoldedKey = folded_key(401)
+
+
+class Folded:
+    """The default of a column that holds its row's `sources` folded (db.search.fold), joined by " | ".
+
+    Text filters match and name orders sort these columns, never the raw text (SQLite's lower()
+    knows only ASCII, PostgreSQL's collation ignores accents differently): one answer on both
+    backends. Written on every insert (Core ones too, as this default) and, for rows changed
+    through the ORM, on every flush (keep_folded below); a set-based UPDATE of a source column
+    writes it itself. Migrations backfill with db.migrations.backfill.
+    """
+
+    def __init__(self, *sources: str) -> None:
+        self.sources = sources
+
+    def of(self, values: Mapping[str, Any]) -> str:
+        return " | ".join(fold(values.get(source) or "") for source in self.sources)
+
+    def __call__(self, context: DefaultExecutionContext) -> str:
+        return self.of(context.get_current_parameters())  # type: ignore[no-untyped-call]
 
 
 class Role(enum.StrEnum):
@@ -43,6 +74,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the users filter matches, and the name order of lists (see Folded).
+    search_text: Mapped[str] = mapped_column(Text, default=Folded("name", "email"))
+    sort_name: Mapped[str] = mapped_column(FoldedKey, default=Folded("name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -50,7 +84,7 @@ class User(Base):
         CheckConstraint("role IN ('ADMIN', 'SUPERVISOR', 'AGENT')", name="role"),
         # Case-insensitive uniqueness lives in the database so concurrent sign-ups cannot race.
         Index("uq_users_email_lower", func.lower(email), unique=True),
-        Index("ix_users_name_id", "name", "id"),
+        Index("ix_users_sort_name_id", "sort_name", "id"),
     )
 
 
@@ -62,6 +96,8 @@ class Team(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     # Materialised path "/1/5/9/": a subtree is one indexed prefix match on both backends.
     path: Mapped[str] = mapped_column(Text)
+    # fold(name): the filter, the order, and which sibling names are the same (see Folded).
+    sort_name: Mapped[str] = mapped_column(FoldedKey, default=Folded("name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -69,10 +105,10 @@ class Team(Base):
         Index(
             "uq_teams_sibling_name",
             func.coalesce(parent_id, 0),
-            func.lower(name),
+            sort_name,
             unique=True,
         ),
-        Index("ix_teams_name_id", "name", "id"),
+        Index("ix_teams_sort_name_id", "sort_name", "id"),
         # text_pattern_ops lets PostgreSQL use the index for the subtree prefix LIKE.
         Index("ix_teams_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
     )
@@ -122,6 +158,9 @@ class AuditEvent(Base):
     # row, a bulk call's 50,000 entries need no second table's rows: linking them took 0.33 s
     # (migration 0010). No index: readers filter on it while they walk occurred_at.
     team_id: Mapped[int | None] = mapped_column(BigId)
+    # fold(actor_name) | fold(resource_name): what the text filter matches (see Folded). No index:
+    # the filter is read while walking occurred_at, and a bulk call writes tens of thousands.
+    search_text: Mapped[str] = mapped_column(Text, default=Folded("actor_name", "resource_name"))
 
     __table_args__ = (
         # A resource's history. No id in the key: every entry of a bulk call lands at a random
@@ -182,14 +221,14 @@ class Company(Base):
     website: Mapped[str | None] = mapped_column(String(300))
     address: Mapped[str | None] = mapped_column(String(400))
     phone: Mapped[str | None] = mapped_column(String(32))
-    # fold(name): what contact search and company search match against.
-    search_name: Mapped[str] = mapped_column(String(200))
+    # fold(name): what company search matches and lists sort by; one company per folded name
+    # ("Logística Sur" and "LOGISTICA SUR" are the same company), kept by the database (C3).
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        Index("ix_companies_name_id", "name", "id"),
-        Index("ix_companies_search_name", "search_name"),
+        Index("uq_companies_search_name", "search_name", unique=True),
         Index("uq_companies_tax_id", "tax_id", unique=True),
     )
 
@@ -321,8 +360,8 @@ class Portfolio(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    # fold(name): what the portfolios search matches.
-    search_name: Mapped[str] = mapped_column(String(200))
+    # fold(name): what the portfolios search matches and lists sort by (see Folded).
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -331,7 +370,24 @@ class Portfolio(Base):
 
     __table_args__ = (
         CheckConstraint("team_id IS NOT NULL OR agent_id IS NOT NULL", name="owner"),
-        Index("ix_portfolios_name_id", "name", "id"),
+        Index("ix_portfolios_search_name_id", "search_name", "id"),
+        # One portfolio per folded name in a team, and among an agent's portfolios of no team.
+        Index(
+            "uq_portfolios_team_name",
+            "team_id",
+            "search_name",
+            unique=True,
+            sqlite_where=text("team_id IS NOT NULL"),
+            postgresql_where=text("team_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_portfolios_agent_name",
+            "agent_id",
+            "search_name",
+            unique=True,
+            sqlite_where=text("team_id IS NULL"),
+            postgresql_where=text("team_id IS NULL"),
+        ),
         Index("ix_portfolios_team_id", "team_id"),
         Index("ix_portfolios_agent_id", "agent_id"),
     )
@@ -442,6 +498,8 @@ class Typology(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # fold(name): the order of the list (see Folded).
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
     # The plan's fields, as custom fields are defined: [{key, label, type, options, required}].
     plan_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -483,7 +541,8 @@ class Campaign(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    search_name: Mapped[str] = mapped_column(String(200))
+    # fold(name): what the campaigns search matches and lists sort by (see Folded).
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
     typology_id: Mapped[int] = mapped_column(ForeignKey("typologies.id"))
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT.value)
@@ -495,7 +554,7 @@ class Campaign(Base):
     __table_args__ = (
         CheckConstraint("status IN ('DRAFT', 'ACTIVE', 'PAUSED', 'CLOSED')", name="status"),
         CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on", name="dates"),
-        Index("ix_campaigns_name_id", "name", "id"),
+        Index("ix_campaigns_search_name_id", "search_name", "id"),
         Index("ix_campaigns_team_id", "team_id"),
     )
 
@@ -608,3 +667,20 @@ class GestionAttachment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_gestion_attachments_gestion_id", "gestion_id", "id"),)
+
+
+def _folded_columns(mapper: Mapper[Any]) -> list[tuple[str, Folded]]:
+    return [
+        (key, column.default.arg)  # type: ignore[union-attr]
+        for key, column in mapper.columns.items()
+        if isinstance(getattr(column.default, "arg", None), Folded)
+    ]
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def keep_folded(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    """Refold a row's Folded columns from its sources whenever the ORM writes it (a rename)."""
+    for key, folded in _folded_columns(mapper):
+        sources = {source: getattr(target, source) for source in folded.sources}
+        setattr(target, key, folded.of(sources))

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true
+import phonenumbers
+from sqlalchemy import ColumnElement, and_, false, true
 from sqlalchemy.orm import QueryableAttribute
-
-LIKE_ESCAPE = "\\"
-
-
-def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
-    """Case-insensitive substring match on any of the columns; the text's wildcards are literal."""
-    if "\x00" in text:
-        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
-        return false()
-    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return or_(*(func.lower(c).like(pattern, escape=LIKE_ESCAPE) for c in columns))
-
 
 _PHONE_PUNCTUATION = re.compile(r"[\s\-\.\(\)\+/]")
 
 
 def fold(text: str) -> str:
     """Lower case, accents removed, whitespace collapsed: "José  PÉREZ" -> "jose perez"."""
+    if text.isascii():
+        # The same result (NFKD and casefold leave ASCII as lower() does) at a fifth of the cost:
+        # a bulk call folds the name of each of its contacts' history entries.
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
@@ -34,6 +25,37 @@ def fold(text: str) -> str:
 
 def digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
+
+
+def matches(keyword: str, column: ColumnElement[str] | QueryableAttribute[str]) -> ColumnElement[bool]:
+    """Every word of the keyword, folded, is in `column`, a folded text (db.models.Folded).
+
+    The rule of every text filter but the contacts' (search_terms, which also knows phones and
+    documents): "gaston" finds "Gastón", "lopez ana" finds "Ana López", on both backends alike,
+    since both sides are folded in Python and LIKE only compares them.
+    """
+    if "\x00" in keyword:
+        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+        return false()
+    return and_(true(), *(column.contains(word, autoescape=True) for word in fold(keyword).split(" ") if word))
+
+
+def national_phone_digits(e164: str) -> str | None:
+    """The digits of a stored phone's national dialling form, where they are not already inside
+    its E.164 digits (which search_text holds too); None otherwise.
+
+    The form comes from phonenumbers' formatting metadata for the number's own country: for
+    Argentina it carries the trunk "0" and, for a mobile, the "15" after the area code
+    (+5491145551234 -> "011 15-4555-1234", +541145551234 -> "011 4555-1234"), so "011 15 4555
+    1234", "15 4555 1234" and "(011) 4555-1234" are substrings of what is stored, while a fixed
+    line's national form does not find the mobile with the same digits.
+    """
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    national = digits(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    return None if national in digits(e164) else national
 
 
 def search_terms(keyword: str) -> list[str]:

@@ -7,6 +7,7 @@ statement (portfolio assignment, bulk audit entries) read the same on both.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -19,9 +20,14 @@ from sqlalchemy import (
     Select,
     any_,
     bindparam,
+    case,
     func,
+    null,
     select,
     type_coerce,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,6 +134,30 @@ def insert_skipping_existing(model: type[Base], dialect: str) -> Insert:
     if dialect == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+_JSON_MEMBER = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def json_member_text(
+    column: ColumnElement[Any] | QueryableAttribute[Any], key: str, dialect: str
+) -> ColumnElement[str]:
+    """A JSON object's member as text, as PostgreSQL's ->> writes it: "true", "10", "abc".
+
+    SQLite's json_extract gives true as 1 and 10 as an integer, which the text "true" or "10"
+    never equals; its json_type tells the booleans apart. NULL (nothing matches) for a key no
+    custom field or plan field can have, which SQLite would not parse as a path.
+    """
+    if not _JSON_MEMBER.fullmatch(key):
+        return type_coerce(null(), String)
+    if dialect == "postgresql":
+        return cast(ColumnElement[str], column[key].as_string())
+    path = f'$."{key}"'
+    return case(
+        (func.json_type(column, path) == "true", "true"),
+        (func.json_type(column, path) == "false", "false"),
+        else_=sql_cast(func.json_extract(column, path), String),
+    )
 
 
 class json_object(GenericFunction[Any]):  # noqa: N801  (a SQL function's name)

@@ -18,7 +18,7 @@ from db.base import BigId, UTCDateTime, utcnow
 from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import AuditEvent, AuditEventTeam
-from db.search import contains
+from db.search import fold, matches
 from db.sets import execute_counting
 from services.errors import ErrorCode, fail
 from services.principal import Principal
@@ -172,7 +172,7 @@ def _filtered(viewer: Principal, flt: AuditFilter, zone: ZoneInfo) -> Select[Aud
         raise fail(ErrorCode.INVALID, "from must not be after to", "filter.from")
     stmt = scopes.audit_events(select(AuditEvent), viewer)
     if flt.text and flt.text.strip():
-        stmt = stmt.where(contains(flt.text, AuditEvent.actor_name, AuditEvent.resource_name))
+        stmt = stmt.where(matches(flt.text, AuditEvent.search_text))
     if flt.actions:
         stmt = stmt.where(AuditEvent.action.in_([a.value for a in flt.actions]))
     if flt.resource_types:
@@ -229,9 +229,10 @@ async def record_entries(
     """One entry in each resource's history, set-based: tens of thousands in one statement.
 
     `rows` selects, one row per resource, the labelled columns resource_id, resource_name,
-    changes (JSON, e.g. built with db.sets.json_object) and team_id, the team whose supervisors
-    see the entry (on the entry's own row: see AuditEvent.team_id); and, where one call's
-    entries differ in action, `action`, which then stands for `action` row by row.
+    folded_name (fold(resource_name), e.g. a contact's search_name, which the text filter
+    matches), changes (JSON, e.g. built with db.sets.json_object) and team_id, the team whose
+    supervisors see the entry (on the entry's own row: see AuditEvent.team_id); and, where one
+    call's entries differ in action, `action`, which then stands for `action` row by row.
     """
     found = rows.subquery()
     stamp = _stamp(actor, action, resource_type)
@@ -243,6 +244,8 @@ async def record_entries(
         "changes": found.c.changes,
         "team_id": found.c.team_id,
         "batch_id": literal(batch_id, BigId),
+        # The Folded default, in SQL: the actor's part is the call's, the name each row's.
+        "search_text": literal(f"{fold(stamp['actor_name'])} | ", String) + found.c.folded_name,
     }
     if "action" in found.c:
         columns["action"] = found.c.action

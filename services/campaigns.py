@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import scopes
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Campaign, CampaignOperator, CampaignStatus, Role, User
-from db.search import contains, fold
+from db.search import fold, matches
 from db.sets import insert_skipping_existing
 from services import audit, events, teams, typologies
 from services.audit import AuditAction, ResourceType
@@ -58,7 +58,7 @@ class CampaignFilter:
 def filtered(viewer: Principal, flt: CampaignFilter) -> Select[Campaign]:
     stmt = scopes.campaigns(select(Campaign), viewer)
     if flt.search and flt.search.strip():
-        stmt = stmt.where(contains(fold(flt.search), Campaign.search_name))
+        stmt = stmt.where(matches(flt.search, Campaign.search_name))
     if flt.statuses:
         stmt = stmt.where(Campaign.status.in_([s.value for s in flt.statuses]))
     if flt.team_ids:
@@ -73,7 +73,7 @@ def filtered(viewer: Principal, flt: CampaignFilter) -> Select[Campaign]:
 
 def _keys(order: CampaignOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
-        CampaignOrder.NAME: SortKey(Campaign.name, "name", "str", descending),
+        CampaignOrder.NAME: SortKey(Campaign.search_name, "search_name", "str", descending),
         CampaignOrder.CREATED_AT: SortKey(Campaign.created_at, "created_at", "datetime", descending),
     }[order]
     return (first, SortKey(Campaign.id, "id", "int", descending))

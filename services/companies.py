@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -11,14 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Company, Contact, Role
-from db.search import fold
+from db.search import fold, matches
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
-COMPANY_KEYS = (SortKey(Company.name, "name", "str"), SortKey(Company.id, "id", "int"))
+COMPANY_KEYS = (SortKey(Company.search_name, "search_name", "str"), SortKey(Company.id, "id", "int"))
+# A host name's label: letters (any script) or digits, with hyphens inside.
+_HOST_LABEL = re.compile(r"[^\W_]([\w-]*[^\W_])?")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,27 @@ def _optional(value: str | None, field: str, max_length: int) -> str | None:
     return cleaned
 
 
+def _website(value: str | None, field: str) -> str | None:
+    """A web address: http(s) with a host name that has a dot ("acme.com.ar"), the scheme optional."""
+    cleaned = _optional(value, field, 300)
+    if cleaned is None:
+        return None
+    try:
+        parts = urlsplit(cleaned if "://" in cleaned else f"https://{cleaned}")
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed "[" (IPv6 literal) or a port that is no number
+        raise fail(ErrorCode.INVALID, "Not a web address", field) from None
+    labels = host.split(".")
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or " " in cleaned
+        or len(labels) < 2
+        or not all(_HOST_LABEL.fullmatch(label) for label in labels)
+    ):
+        raise fail(ErrorCode.INVALID, "Not a web address (e.g. https://example.com)", field)
+    return cleaned
+
+
 def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, object]:
     problems: list[Problem] = []
     values: dict[str, object] = {}
@@ -49,7 +74,7 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
         "name": lambda: clean_name(data.name, f"{prefix}name"),
         "tax_id": lambda: validation.normalise_document_number(data.tax_id) or None if data.tax_id else None,
         "industry": lambda: _optional(data.industry, f"{prefix}industry", 100),
-        "website": lambda: _optional(data.website, f"{prefix}website", 300),
+        "website": lambda: _website(data.website, f"{prefix}website"),
         "address": lambda: _optional(data.address, f"{prefix}address", 400),
         "phone": lambda: (
             validation.normalise_phone(data.phone, default_region=default_region, field=f"{prefix}phone")
@@ -67,23 +92,41 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     return values
 
 
-async def _flush_unique(session: AsyncSession, field: str) -> None:
+_NAME_TAKEN = "A company with this name already exists"
+_TAX_ID_TAKEN = "A company with this tax id already exists"
+
+
+async def _check_name(session: AsyncSession, name: str, field: str, except_id: int | None = None) -> None:
+    stmt = select(Company.id).where(Company.search_name == fold(name))
+    if except_id is not None:
+        stmt = stmt.where(Company.id != except_id)
+    if await session.scalar(stmt):
+        raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, field)
+
+
+async def _flush_unique(session: AsyncSession, prefix: str) -> None:
+    """Flush; a concurrent call that took the name or the tax id first makes it ALREADY_EXISTS."""
     try:
         async with session.begin_nested():
             await session.flush()
-    except IntegrityError:
-        raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", field) from None
+    except IntegrityError as error:
+        # Which key refused it: PostgreSQL names the index (uq_companies_search_name), SQLite the
+        # column (companies.search_name).
+        if "search_name" in str(error.orig):
+            raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name") from None
+        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId") from None
 
 
 async def create_company(
     session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
 ) -> Company:
     values = _clean(data, default_region, prefix)
+    await _check_name(session, str(values["name"]), f"{prefix}name")
     if values["tax_id"] and await session.scalar(select(Company.id).where(Company.tax_id == values["tax_id"])):
-        raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", f"{prefix}taxId")
+        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId")
     company = Company(**values, search_name=fold(str(values["name"])))
     session.add(company)
-    await _flush_unique(session, f"{prefix}taxId")
+    await _flush_unique(session, prefix)
     await audit.record(
         session,
         actor=actor,
@@ -126,12 +169,14 @@ async def update_company(
     }
     merged = CompanyData(**{k: (current[k] if v is UNSET else v) for k, v in given.items()})  # type: ignore[arg-type]
     values = _clean(merged, default_region, "")
+    if fold(str(values["name"])) != company.search_name:
+        await _check_name(session, str(values["name"]), "name", except_id=company.id)
     if values["tax_id"] != company.tax_id and values["tax_id"]:
         taken = await session.scalar(
             select(Company.id).where(Company.tax_id == values["tax_id"], Company.id != company.id)
         )
         if taken:
-            raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", "taxId")
+            raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, "taxId")
     changed = audit.changes(current, values)
     if not changed:
         return company
@@ -139,7 +184,7 @@ async def update_company(
     for key, value in values.items():
         setattr(company, key, value)
     company.search_name = fold(company.name)
-    await _flush_unique(session, "taxId")
+    await _flush_unique(session, "")
     if company.name != old_name:
         await rename_company_in_search(session, company.id, old_name, company.name)
     await audit.record(
@@ -157,8 +202,7 @@ async def update_company(
 def filtered(search: str | None) -> Select[Company]:
     stmt = select(Company)
     if search and search.strip():
-        for term in fold(search).split(" "):
-            stmt = stmt.where(Company.search_name.contains(term, autoescape=True))
+        stmt = stmt.where(matches(search, Company.search_name))
     return stmt
 
 

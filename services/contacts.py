@@ -26,8 +26,8 @@ from db.models import (
     Portfolio,
     PortfolioMember,
 )
-from db.search import digits, fold, search_terms, starts_with
-from db.sets import columns, in_ids
+from db.search import digits, fold, national_phone_digits, search_terms, starts_with
+from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
@@ -118,18 +118,24 @@ def sort_name(first_names: str, last_names: str) -> str:
 def search_text(
     *, first_names: str, last_names: str, document: str | None, company: str | None, channels: Sequence[tuple[str, str]]
 ) -> str:
-    """Sections "<name> | <document> | <company> | <channels>"; a company rename rewrites its section in SQL."""
+    """Sections "<name> | <document> | <company> | <channels>"; a company rename rewrites its section in SQL.
+
+    Each phone is there as typed in E.164, as its digits, and (after every channel, where migration
+    0013 appended them) as the digits of its national dialling form (db.search.national_phone_digits).
+    """
     values: list[str] = []
+    national: list[str] = []
     for kind, normalized in channels:
         values.append(fold(normalized))
         if kind in (ChannelKind.PHONE, ChannelKind.WHATSAPP):
             values.append(digits(normalized))
+            national.extend(n for n in [national_phone_digits(normalized)] if n)
     return " | ".join(
         [
             fold(f"{first_names} {last_names}"),
             fold(document or ""),
             fold(company or ""),
-            " ".join(values),
+            " ".join(values + national),
         ]
     )
 
@@ -191,7 +197,7 @@ def _narrowed(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any
         stmt = stmt.where(Contact.document_number == validation.normalise_document_number(flt.document_number))
     if flt.custom_field is not None:
         key, value = flt.custom_field
-        stmt = stmt.where(Contact.custom_fields[key].as_string() == str(value))
+        stmt = stmt.where(json_member_text(Contact.custom_fields, key, dialect) == str(value))
     if flt.portfolio_ids:
         ids = list(flt.portfolio_ids)
         stmt = stmt.where(
@@ -680,7 +686,9 @@ async def refresh_search(session: AsyncSession, contact: Contact) -> None:
     )
     channels = (
         await session.execute(
-            select(ContactChannel.kind, ContactChannel.normalized).where(ContactChannel.contact_id == contact.id)
+            select(ContactChannel.kind, ContactChannel.normalized)
+            .where(ContactChannel.contact_id == contact.id)
+            .order_by(ContactChannel.id)
         )
     ).all()
     contact.search_name = search_name(contact.first_names, contact.last_names)

@@ -365,18 +365,25 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
             ],
         )
 
-    existing = (await conn.execute(select(Company.tax_id, Company.name))).all()
+    existing = (await conn.execute(select(Company.tax_id, Company.search_name))).all()
     tax_ids = {tax_id for tax_id, _ in existing if tax_id}
+    # Folded, as the database keeps company names unique (uq_companies_search_name).
     names = {name for _, name in existing}
     cities = _weighted_cities()
     company_rows: list[dict[str, Any]] = []
     for _ in range(companies):
         name, base, industry = _company(rng)
         for _retry in range(5):
-            if name not in names:
+            if fold(name) not in names:
                 break
             name, base, industry = _company(rng)
-        names.add(name)
+        # The patterns run out of names long before 25,000 companies: number the rest.
+        branch, named = 1, name
+        while fold(named) in names:
+            branch += 1
+            named = name.replace(base, f"{base} {branch}", 1)
+        name = named
+        names.add(fold(name))
         tax_id = cuit(rng, rng.choice(("30", "30", "33")))
         while tax_id in tax_ids:
             tax_id = cuit(rng, "30")
@@ -400,7 +407,7 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
     created = {row["tax_id"] for row in company_rows}
     found = (await conn.execute(select(Company.id, Company.name, Company.tax_id).order_by(Company.id))).all()
     company_names = {i: name for i, name, tax_id in found if tax_id in created}
-    types = dict((await conn.execute(select(DocumentType.code, DocumentType.id))).tuples().all())
+    types = dict((await conn.execute(select(DocumentType.code, DocumentType.id))).all())
     for code in ("DNI", "CUIT"):
         if code not in types:
             raise SeedError(f"The document type {code}, which the migrations ship, is missing")

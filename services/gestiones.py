@@ -264,6 +264,7 @@ def _entries(ids: Sequence[int], dialect: str, changes: Any, team_id: int) -> Se
         select(
             Gestion.id.label("resource_id"),
             contacts.full_name().label("resource_name"),
+            Contact.search_name.label("folded_name"),
             changes.label("changes"),
             literal(team_id, BigInteger).label("team_id"),
         )

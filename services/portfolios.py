@@ -23,11 +23,11 @@ from db.batches import badges_by_portfolio
 from db.engine import after_commit, refresh_statistics
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Contact, Portfolio, PortfolioMember, Role, TeamMember
-from db.search import contains, fold
+from db.search import fold, matches
 from db.sets import columns, execute_counting, value_table
 from services import audit, teams, users
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name
+from services.common import UNSET, Maybe, clean_name, flush_unique
 from services.contacts import Selected, full_name
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
 from services.portfolio_events import PortfolioChange, announce_change, announce_removals
@@ -50,7 +50,7 @@ class PortfolioFilter:
 
 def _keys(order: PortfolioOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
-        PortfolioOrder.NAME: SortKey(Portfolio.name, "name", "str", descending),
+        PortfolioOrder.NAME: SortKey(Portfolio.search_name, "search_name", "str", descending),
         PortfolioOrder.CREATED_AT: SortKey(Portfolio.created_at, "created_at", "datetime", descending),
         PortfolioOrder.UPDATED_AT: SortKey(Portfolio.updated_at, "updated_at", "datetime", descending),
     }[order]
@@ -60,7 +60,7 @@ def _keys(order: PortfolioOrder, descending: bool) -> tuple[SortKey, ...]:
 def filtered(viewer: Principal, flt: PortfolioFilter) -> Select[Portfolio]:
     stmt = scopes.portfolios(select(Portfolio), viewer)
     if flt.search and flt.search.strip():
-        stmt = stmt.where(contains(fold(flt.search), Portfolio.search_name))
+        stmt = stmt.where(matches(flt.search, Portfolio.search_name))
     if flt.team_ids:
         stmt = stmt.where(Portfolio.team_id.in_(flt.team_ids))
     if flt.agent_ids:
@@ -106,6 +106,9 @@ async def get_visible(
         raise not_found("Portfolio", field)
     return portfolio
 
+
+# One portfolio per folded name and owner: uq_portfolios_team_name, uq_portfolios_agent_name.
+NAME_TAKEN = "A portfolio with this name already exists for the same owner"
 
 # Memberships one call may change before the planner is asked to look at the table again.
 STATISTICS_AFTER = 5_000
@@ -216,7 +219,7 @@ async def create_portfolio(
     await _check_owner(session, actor, team_id=team_id, agent_id=agent_id)
     portfolio = Portfolio(name=name, search_name=fold(name), team_id=team_id, agent_id=agent_id, active=True)
     session.add(portfolio)
-    await session.flush()
+    await flush_unique(session, NAME_TAKEN, "name")
     await record(session, actor, portfolio, AuditAction.CREATED, audit.changes({}, snapshot(portfolio)))
     return portfolio
 
@@ -249,7 +252,7 @@ async def update_portfolio(
         portfolio.team_id, portfolio.agent_id = new_team, new_agent
     changed = audit.changes(before, snapshot(portfolio))
     if changed:
-        await session.flush()
+        await flush_unique(session, NAME_TAKEN, "name")
         # The previous owners' supervisors see that it left them.
         await record(session, actor, portfolio, AuditAction.UPDATED, changed, also=[previous])
         owners_changed = "teamId" in changed or "agentId" in changed
@@ -346,6 +349,7 @@ def membership_entries(
     columns: dict[str, tuple[Any, Sequence[Any]]] = {
         "resource_id": (BigInteger(), contacts),
         "resource_name": (String(), [known.names[c] for c in contacts]),
+        "folded_name": (String(), [fold(known.names[c]) for c in contacts]),
         "team_id": (BigInteger(), [known.teams[c] for c in contacts]),
     }
     if isinstance(before, Leaving):
@@ -355,7 +359,9 @@ def membership_entries(
     # travels once, as a parameter. Built per row, it took 0.16 s of 50,000 in SQL, 0.2 s in Python.
     if not isinstance(before, Leaving):
         change = literal(_portfolio_change(before, after), JSON)
-        return select(rows.c.resource_id, rows.c.resource_name, change.label("changes"), rows.c.team_id)
+        return select(
+            rows.c.resource_id, rows.c.resource_name, rows.c.folded_name, change.label("changes"), rows.c.team_id
+        )
     changes = case(
         {pid: literal(_portfolio_change(source, after), JSON) for pid, source in before.portfolios.items()},
         value=rows.c.before_id,
@@ -363,7 +369,12 @@ def membership_entries(
     )
     action = case((rows.c.before_id.is_(None), AuditAction.ASSIGNED.value), else_=AuditAction.MOVED.value)
     return select(
-        rows.c.resource_id, rows.c.resource_name, changes.label("changes"), rows.c.team_id, action.label("action")
+        rows.c.resource_id,
+        rows.c.resource_name,
+        rows.c.folded_name,
+        changes.label("changes"),
+        rows.c.team_id,
+        action.label("action"),
     )
 
 

@@ -12,7 +12,7 @@ from db import scopes
 from db.batches import TEAM_KEYS
 from db.keyset import Page, PageRequest, paginate
 from db.models import Contact, Portfolio, Role, Team, TeamMember, TeamSupervisor, User
-from db.search import contains
+from db.search import fold, matches
 from services import audit, events
 from services.audit import AuditAction, ResourceType
 from services.common import clean_name, require_admin
@@ -31,7 +31,7 @@ class TeamFilter:
 def filtered(viewer: Principal, flt: TeamFilter) -> Select[Team]:
     stmt = scopes.teams(select(Team), viewer)
     if flt.search and flt.search.strip():
-        stmt = stmt.where(contains(flt.search, Team.name))
+        stmt = stmt.where(matches(flt.search, Team.sort_name))
     if flt.parent_id is not None:
         # The visible children of a parent the viewer cannot see would reveal that parent (R3).
         visible_parent = viewer.scope_team_ids is None or flt.parent_id in viewer.scope_team_ids
@@ -63,9 +63,7 @@ async def get_visible(session: AsyncSession, viewer: Principal, team_id: int, fi
 async def _check_sibling_name(
     session: AsyncSession, name: str, parent_id: int | None, except_id: int | None, field: str = "name"
 ) -> None:
-    stmt = select(Team.id).where(
-        func.coalesce(Team.parent_id, 0) == (parent_id or 0), func.lower(Team.name) == name.lower()
-    )
+    stmt = select(Team.id).where(func.coalesce(Team.parent_id, 0) == (parent_id or 0), Team.sort_name == fold(name))
     if except_id is not None:
         stmt = stmt.where(Team.id != except_id)
     if await session.scalar(stmt) is not None:

@@ -136,7 +136,7 @@ def _fields(data: Sequence[PlanFieldData], field: str) -> list[dict[str, Any]]:
 
 
 async def list_typologies(session: AsyncSession, *, include_inactive: bool) -> list[Typology]:
-    stmt = select(Typology).order_by(Typology.name, Typology.id)
+    stmt = select(Typology).order_by(Typology.search_name, Typology.id)
     if not include_inactive:
         stmt = stmt.where(Typology.active.is_(True))
     return list(await session.scalars(stmt))

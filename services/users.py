@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import scopes
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Role, TeamMember, TeamSupervisor, User
-from db.search import contains
+from db.search import matches
 from services import audit, events, validation
 from services.audit import AuditAction, ResourceType
 from services.auth import check_password_rules, hash_password_off_loop
@@ -37,7 +37,7 @@ class UserFilter:
 
 def _keys(order: UserOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
-        UserOrder.NAME: SortKey(User.name, "name", "str", descending),
+        UserOrder.NAME: SortKey(User.sort_name, "sort_name", "str", descending),
         UserOrder.EMAIL: SortKey(User.email, "email", "str", descending),
         UserOrder.CREATED_AT: SortKey(User.created_at, "created_at", "datetime", descending),
     }[order]
@@ -47,7 +47,7 @@ def _keys(order: UserOrder, descending: bool) -> tuple[SortKey, ...]:
 def filtered(viewer: Principal, flt: UserFilter) -> Select[User]:
     stmt = scopes.users(select(User), viewer)
     if flt.search and flt.search.strip():
-        stmt = stmt.where(contains(flt.search, User.name, User.email))
+        stmt = stmt.where(matches(flt.search, User.search_text))
     if flt.roles:
         stmt = stmt.where(User.role.in_([r.value for r in flt.roles]))
     if flt.active is not None:

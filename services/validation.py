@@ -97,7 +97,9 @@ def normalise_channel(kind: ChannelKind, value: str, *, default_region: str, fie
     if kind in (ChannelKind.PHONE, ChannelKind.WHATSAPP):
         return normalise_phone(value, default_region=default_region, field=field)
     if kind is ChannelKind.EMAIL:
-        return normalise_email(value, field=field)
+        # Lower-cased whole: mail systems treat "Ana.Gomez@" and "ana.gomez@" as one mailbox, so a
+        # contact's channels (unique on the normalised value) hold it once; the value keeps its case.
+        return normalise_email(value, field=field).lower()
     return normalise_handle(kind, value, field=field)
 
 

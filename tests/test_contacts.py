@@ -140,7 +140,7 @@ class TestCreate:
         assert contact["team"] == {"name": "Cobranzas"}
         assert [c["normalized"] for c in contact["channels"]] == [
             "+5491144445555",
-            "Jose.Perez@example.com",
+            "jose.perez@example.com",
             "+5491144445555",
         ]
         assert contact["channelKinds"] == ["PHONE", "EMAIL", "WHATSAPP"]

@@ -132,7 +132,7 @@ class TestChannels:
         [
             (ChannelKind.PHONE, "011 15-4444-5555", "+5491144445555"),
             (ChannelKind.WHATSAPP, "+54 9 11 4444-5555", "+5491144445555"),
-            (ChannelKind.EMAIL, "Ana@Example.com", "Ana@example.com"),
+            (ChannelKind.EMAIL, "Ana@Example.com", "ana@example.com"),
             (ChannelKind.INSTAGRAM, "@Ana", "ana"),
             (ChannelKind.MESSENGER, "m.me/Ana.Perez", "ana.perez"),
         ],
