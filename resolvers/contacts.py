@@ -42,7 +42,13 @@ from services.principal import Principal
 
 
 def _custom(values: list[CustomFieldValueInput]) -> dict[str, object]:
-    return {v.key: v.value for v in values}
+    """By key, in the client's order (problems name the items by position), so each key once."""
+    custom: dict[str, object] = {}
+    for i, value in enumerate(values):
+        if value.key in custom:
+            raise fail(ErrorCode.ALREADY_EXISTS, f"The key {value.key} is given twice", f"customFields.{i}.key")
+        custom[value.key] = value.value
+    return custom
 
 
 def _address(a: AddressInput) -> AddressData:
@@ -167,7 +173,7 @@ class ContactMutations:
                     items.append(contact_data(item))
                     positions.append(index)
                 except DomainError as error:
-                    parse_errors[index] = [UserError.from_problem(p) for p in error.problems]
+                    parse_errors[index] = [UserError.from_problem(p, at=(index,)) for p in error.problems]
             outcomes = await contacts.create_contacts(
                 session,
                 actor,
@@ -192,7 +198,7 @@ class ContactMutations:
                 ContactResult(
                     index=o.index,
                     contact=Contact.from_row(row) if row else None,
-                    user_errors=[UserError.from_problem(p) for p in o.problems],
+                    user_errors=[UserError.from_problem(p, at=(o.index,)) for p in o.problems],
                 )
             )
         results.sort(key=lambda r: r.index)

@@ -95,7 +95,7 @@ async def _make_primary(session: AsyncSession, contact_id: int, address_id: int)
 async def add_address(session: AsyncSession, actor: Principal, contact_id: int, data: AddressData) -> ContactAddress:
     contact = await _editable(session, actor, contact_id, "contactId")
     problems = Problems()
-    row = address_row(data, problems, "address")
+    row = address_row(data, problems)
     problems.raise_any()
     count = await session.scalar(select(func.count()).where(ContactAddress.contact_id == contact.id))
     primary = bool(row.pop("is_primary")) or not count
@@ -116,7 +116,7 @@ async def update_address(session: AsyncSession, actor: Principal, address_id: in
     """Replace an address's fields (send the whole address); primary is changed with set_primary_address."""
     address, contact = await _address(session, actor, address_id)
     problems = Problems()
-    row = address_row(data, problems, "address")
+    row = address_row(data, problems)
     problems.raise_any()
     row.pop("is_primary")
     old = _describe(address)

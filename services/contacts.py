@@ -79,6 +79,7 @@ class ContactData:
     new_company: CompanyData | None = None
     channels: tuple[ChannelData, ...] = ()
     addresses: tuple[AddressData, ...] = ()
+    # In the order the client listed them, each key once: problems name them by position.
     custom_fields: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -416,7 +417,7 @@ def _channels(
             channel.kind,
             channel.value,
             default_region=refs.default_region,
-            field=f"{field}[{i}].value",
+            field=f"{field}.{i}.value",
         )
         if normalized is None or (channel.kind.value, normalized) in seen:
             continue  # a duplicate of an earlier channel adds nothing
@@ -436,25 +437,30 @@ def _optional_text(value: str | None, field: str, max_length: int, problems: Pro
     return cleaned
 
 
-def address_row(data: AddressData, problems: Problems, field: str) -> dict[str, Any]:
+def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[str, Any]:
+    """The address's columns, validated; problems are named under `field` ("" when the address is the input)."""
+
+    def at(name: str) -> str:
+        return f"{field}.{name}" if field else name
+
     country = data.country.strip().upper()
     if len(country) != 2 or not country.isalpha():
-        problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", f"{field}.country")
+        problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", at("country"))
     return {
-        "label": _optional_text(data.label, f"{field}.label", 100, problems),
-        "street": problems.check(clean_name, data.street, f"{field}.street"),
-        "number": _optional_text(data.number, f"{field}.number", 20, problems),
-        "unit": _optional_text(data.unit, f"{field}.unit", 50, problems),
-        "city": problems.check(clean_name, data.city, f"{field}.city", max_length=100),
-        "region": _optional_text(data.region, f"{field}.region", 100, problems),
-        "postal_code": _optional_text(data.postal_code, f"{field}.postalCode", 20, problems),
+        "label": _optional_text(data.label, at("label"), 100, problems),
+        "street": problems.check(clean_name, data.street, at("street")),
+        "number": _optional_text(data.number, at("number"), 20, problems),
+        "unit": _optional_text(data.unit, at("unit"), 50, problems),
+        "city": problems.check(clean_name, data.city, at("city"), max_length=100),
+        "region": _optional_text(data.region, at("region"), 100, problems),
+        "postal_code": _optional_text(data.postal_code, at("postalCode"), 20, problems),
         "country": country,
         "is_primary": data.is_primary,
     }
 
 
 def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str) -> list[dict[str, Any]]:
-    rows = [address_row(a, problems, f"{field}[{i}]") for i, a in enumerate(addresses)]
+    rows = [address_row(a, problems, f"{field}.{i}") for i, a in enumerate(addresses)]
     primaries = [r for r in rows if r["is_primary"]]
     if len(primaries) > 1:
         problems.add(ErrorCode.INVALID, "Only one address can be primary", field)
@@ -484,7 +490,9 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
         problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
     channels = _channels(refs, data.channels, problems, "channels")
     addresses = _addresses(data.addresses, problems, "addresses")
-    custom = problems.check(validation.validate_custom_fields, data.custom_fields, refs.definitions, require_all=True)
+    custom = problems.check(
+        validation.validate_custom_fields, data.custom_fields, refs.definitions, require_all=True, listed=True
+    )
     problems.raise_any()
     return Prepared(
         contact={
@@ -772,7 +780,7 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
         contact.team_id = changes.team_id
     if changes.custom_fields is not UNSET:
         cleaned = problems.check(
-            validation.validate_custom_fields, changes.custom_fields, refs.definitions, require_all=False
+            validation.validate_custom_fields, changes.custom_fields, refs.definitions, require_all=False, listed=True
         )
         merged = dict(contact.custom_fields or {})
         for key, value in (cleaned or {}).items():

@@ -102,7 +102,9 @@ def validate_plan(typology: Typology, plan: object, *, field: str = "plan", part
     Unknown keys are refused; a required field must be given unless `partial` (an edit)."""
     if not isinstance(plan, Mapping):
         raise fail(ErrorCode.INVALID, "Must be an object of plan fields", field)
-    cleaned = validation.validate_custom_fields(plan, plan_fields(typology), require_all=not partial, field=field)
+    cleaned = validation.validate_custom_fields(
+        plan, plan_fields(typology), require_all=not partial, field=field, noun="plan field"
+    )
     return {key: value for key, value in cleaned.items() if value is not None}
 
 

@@ -451,14 +451,14 @@ class TestCreateTeam:
     @pytest.mark.parametrize(
         ("name", "parent", "expected"),
         [
-            pytest.param("   ", None, ("REQUIRED", "name"), id="blank"),
-            pytest.param("x" * 201, None, ("TOO_LONG", "name"), id="too-long"),
-            pytest.param("Nul\u0000", None, ("INVALID", "name"), id="nul"),
-            pytest.param("NORTE", None, ("ALREADY_EXISTS", "name"), id="top-level-sibling-other-case"),
-            pytest.param(" sur ", None, ("ALREADY_EXISTS", "name"), id="top-level-sibling-trimmed"),
-            pytest.param("cobranzas  NORTE", "ventas", ("ALREADY_EXISTS", "name"), id="sibling-under-parent"),
-            pytest.param("Nuevo", "missing", ("NOT_FOUND", "parentId"), id="missing-parent"),
-            pytest.param("Nuevo", "user", ("NOT_FOUND", "parentId"), id="parent-id-of-a-user"),
+            pytest.param("   ", None, ("REQUIRED", "input.name"), id="blank"),
+            pytest.param("x" * 201, None, ("TOO_LONG", "input.name"), id="too-long"),
+            pytest.param("Nul\u0000", None, ("INVALID", "input.name"), id="nul"),
+            pytest.param("NORTE", None, ("ALREADY_EXISTS", "input.name"), id="top-level-sibling-other-case"),
+            pytest.param(" sur ", None, ("ALREADY_EXISTS", "input.name"), id="top-level-sibling-trimmed"),
+            pytest.param("cobranzas  NORTE", "ventas", ("ALREADY_EXISTS", "input.name"), id="sibling-under-parent"),
+            pytest.param("Nuevo", "missing", ("NOT_FOUND", "input.parentId"), id="missing-parent"),
+            pytest.param("Nuevo", "user", ("NOT_FOUND", "input.parentId"), id="parent-id-of-a-user"),
         ],
     )
     async def test_refusals_change_nothing(
