@@ -291,6 +291,11 @@ async def check_operators(
     return [found[i] for i in ids]
 
 
+def _operators(users: Sequence[tuple[int, str | None]]) -> dict[str, Any]:
+    """Operators linked or unlinked, as the audit trail names them: their ids, and their names beside."""
+    return {"operatorIds": [user_id for user_id, _ in users], "operators": [name for _, name in users]}
+
+
 async def add_operators(session: AsyncSession, actor: Principal, campaign_id: int, user_ids: Sequence[int]) -> Campaign:
     campaign = await get_managed(session, actor, campaign_id, "campaignId", lock="update")
     users = await check_operators(session, actor, user_ids, "operatorIds")
@@ -307,7 +312,7 @@ async def add_operators(session: AsyncSession, actor: Principal, campaign_id: in
             actor,
             campaign,
             AuditAction.OPERATOR_ADDED,
-            {"operators": {"before": None, "after": [{"id": u.id, "name": u.name} for u in added]}},
+            audit.changes({}, _operators([(u.id, u.name) for u in added])),
         )
     return campaign
 
@@ -332,6 +337,6 @@ async def remove_operators(
             actor,
             campaign,
             AuditAction.OPERATOR_REMOVED,
-            {"operators": {"before": [{"id": i, "name": names.get(i)} for i in removed], "after": None}},
+            audit.changes(_operators([(i, names.get(i)) for i in removed]), {}),
         )
     return campaign

@@ -67,6 +67,11 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     return values
 
 
+def _audited(values: dict[str, object]) -> dict[str, object]:
+    """A company's values by their API names (the audit trail's field names)."""
+    return {audit.api_name(key): value for key, value in values.items()}
+
+
 async def _flush_unique(session: AsyncSession, field: str) -> None:
     try:
         async with session.begin_nested():
@@ -91,7 +96,7 @@ async def create_company(
         resource_type=ResourceType.COMPANY,
         resource_id=company.id,
         resource_name=company.name,
-        changed=audit.changes({}, {k: v for k, v in values.items() if v is not None}),
+        changed=audit.changes({}, _audited({k: v for k, v in values.items() if v is not None})),
     )
     return company
 
@@ -132,7 +137,7 @@ async def update_company(
         )
         if taken:
             raise fail(ErrorCode.ALREADY_EXISTS, "A company with this tax id already exists", "taxId")
-    changed = audit.changes(current, values)
+    changed = audit.changes(_audited(current), _audited(values))
     if not changed:
         return company
     old_name = company.name

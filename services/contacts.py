@@ -459,6 +459,29 @@ def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[
     }
 
 
+# An address's columns and their API names: how the audit trail lists a contact's addresses.
+ADDRESS_FIELDS = {
+    "label": "label",
+    "street": "street",
+    "number": "number",
+    "unit": "unit",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postalCode",
+    "country": "country",
+    "is_primary": "isPrimary",
+}
+
+
+def audited_address(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[column] for column, name in ADDRESS_FIELDS.items()}
+
+
+def audited_channel(kind: str, normalized: str) -> str:
+    """A channel as the audit trail lists it: KIND:value, the value normalised."""
+    return f"{kind}:{normalized}"
+
+
 def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str) -> list[dict[str, Any]]:
     rows = [address_row(a, problems, f"{field}.{i}") for i, a in enumerate(addresses)]
     primaries = [r for r in rows if r["is_primary"]]
@@ -599,8 +622,8 @@ async def insert_prepared(
                     {},
                     {
                         **_snapshot(row),
-                        "channels": [f"{ch['kind']}:{ch['normalized']}" for ch in item.channels],
-                        "addresses": len(item.addresses),
+                        "channels": [audited_channel(ch["kind"], ch["normalized"]) for ch in item.channels],
+                        "addresses": [audited_address(a) for a in item.addresses],
                     },
                 ),
             )
