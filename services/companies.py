@@ -67,6 +67,11 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     return values
 
 
+def check_company(data: CompanyData, *, default_region: str, prefix: str) -> None:
+    """Validate a company's fields as create_company does, writing nothing (problems under `prefix`)."""
+    _clean(data, default_region, prefix)
+
+
 def _audited(values: dict[str, object]) -> dict[str, object]:
     """A company's values by their API names (the audit trail's field names)."""
     return {audit.api_name(key): value for key, value in values.items()}

@@ -5,6 +5,7 @@ Each edit's audit row holds the contact's whole list before and after (`channels
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ChannelKind, Contact, ContactAddress, ContactChannel
 from services import validation
+from services.common import UNSET, Maybe
 from services.contacts import (
     ADDRESS_FIELDS,
     AddressData,
@@ -155,17 +157,51 @@ async def add_address(session: AsyncSession, actor: Principal, contact_id: int, 
     return address
 
 
-async def update_address(session: AsyncSession, actor: Principal, address_id: int, data: AddressData) -> ContactAddress:
-    """Replace an address's fields (send the whole address); primary is changed with set_primary_address."""
+@dataclass(frozen=True)
+class AddressChanges:
+    """An address edit: only the given fields change (None clears an optional one).
+
+    is_primary True makes it the contact's primary address (the others lose it); False on the
+    primary one hands that to the oldest other address, as removing it would.
+    """
+
+    street: Maybe[str] = UNSET
+    city: Maybe[str] = UNSET
+    country: Maybe[str] = UNSET
+    label: Maybe[str | None] = UNSET
+    number: Maybe[str | None] = UNSET
+    unit: Maybe[str | None] = UNSET
+    region: Maybe[str | None] = UNSET
+    postal_code: Maybe[str | None] = UNSET
+    is_primary: Maybe[bool] = UNSET
+
+
+async def update_address(
+    session: AsyncSession, actor: Principal, address_id: int, changes: AddressChanges
+) -> ContactAddress:
+    """Change the given fields of an address; everything is validated before anything is written."""
     address, contact = await _address(session, actor, address_id)
+    given = {f.name: getattr(changes, f.name) for f in fields(changes) if getattr(changes, f.name) is not UNSET}
+    given.pop("is_primary", None)
+    current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
     problems = Problems()
-    row = address_row(data, problems)
+    # The merged address is validated whole, so a given value is checked as it would be on creation.
+    row = address_row(AddressData(**{**current, **given}), problems)
+    successor = None
+    if changes.is_primary is False and address.is_primary:
+        successor = await _successor(session, contact.id, address.id)
+        if successor is None:
+            problems.add(ErrorCode.INVALID, "A contact's only address is its primary one", "isPrimary")
     problems.raise_any()
-    row.pop("is_primary")
     before = await _addresses(session, contact.id)
-    for key, value in row.items():
-        setattr(address, key, value)
+    for column in given:
+        setattr(address, column, row[column])
     await session.flush()
+    if changes.is_primary is True and not address.is_primary:
+        await _make_primary(session, contact.id, address.id)
+    elif successor is not None:
+        await _make_primary(session, contact.id, successor)
+    await session.refresh(address)
     await _record_list(session, actor, contact, "addresses", before, await _addresses(session, contact.id))
     return address
 
@@ -183,10 +219,4 @@ async def remove_address(session: AsyncSession, actor: Principal, address_id: in
 
 
 async def set_primary_address(session: AsyncSession, actor: Principal, address_id: int) -> ContactAddress:
-    address, contact = await _address(session, actor, address_id)
-    if not address.is_primary:
-        before = await _addresses(session, contact.id)
-        await _make_primary(session, contact.id, address.id)
-        await session.refresh(address)
-        await _record_list(session, actor, contact, "addresses", before, await _addresses(session, contact.id))
-    return address
+    return await update_address(session, actor, address_id, AddressChanges(is_primary=True))

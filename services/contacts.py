@@ -31,7 +31,7 @@ from db.sets import columns, in_ids
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
-from services.companies import CompanyData, create_company
+from services.companies import CompanyData, check_company, create_company
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -492,6 +492,25 @@ def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str)
     return rows
 
 
+def _check_company_choice(
+    problems: Problems, refs: References, *, by_id: bool, new_company: CompanyData | None
+) -> None:
+    """A contact's company is picked by id or created inline (C3), on creation and edit alike;
+    an inline one is validated with the contact's other fields (a bulk call's item by item)."""
+    if by_id and new_company is not None:
+        problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
+    if new_company is not None:
+        problems.check(check_company, new_company, default_region=refs.default_region, prefix=_COMPANY)
+
+
+_COMPANY = "company."
+
+
+async def _inline_company(session: AsyncSession, actor: Principal, data: CompanyData) -> int:
+    """Create the company a contact's input carries (its problems named under `company`)."""
+    return (await create_company(session, actor, data, prefix=_COMPANY)).id
+
+
 @dataclass
 class Prepared:
     """A validated contact, ready to insert."""
@@ -509,8 +528,7 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
     last = problems.check(clean_name, data.last_names, "lastNames")
     problems.check(check_team, actor, data.team_id)
     type_id, number = _document(refs, data.document, problems, "document")
-    if data.company_id is not None and data.new_company is not None:
-        problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
+    _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
     channels = _channels(refs, data.channels, problems, "channels")
     addresses = _addresses(data.addresses, problems, "addresses")
     custom = problems.check(
@@ -564,8 +582,7 @@ async def insert_prepared(
     (under the bulk call's event `batch_id`, when there is one)."""
     for item in items:
         if item.new_company is not None:
-            company = await create_company(session, actor, item.new_company)
-            item.contact["company_id"] = company.id
+            item.contact["company_id"] = await _inline_company(session, actor, item.new_company)
     companies = await _company_names(session, {i.contact["company_id"] for i in items if i.contact["company_id"]})
     missing = {i.contact["company_id"] for i in items if i.contact["company_id"]} - set(companies)
     if missing:
@@ -771,6 +788,8 @@ class ContactChanges:
     is_vip: Maybe[bool] = UNSET
     document: Maybe[DocumentData | None] = UNSET
     company_id: Maybe[int | None] = UNSET
+    # A company created with the edit, instead of one picked by company_id (C3).
+    new_company: Maybe[CompanyData] = UNSET
     team_id: Maybe[int] = UNSET
     custom_fields: Maybe[Mapping[str, object]] = UNSET
 
@@ -798,6 +817,8 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
         ):
             problems.add(ErrorCode.NOT_FOUND, "Company not found", "companyId")
         contact.company_id = changes.company_id
+    new_company = None if changes.new_company is UNSET else changes.new_company
+    _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
     if changes.team_id is not UNSET:
         problems.check(check_team, actor, changes.team_id)
         contact.team_id = changes.team_id
@@ -813,6 +834,8 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
                 merged[key] = value
         contact.custom_fields = merged
     problems.raise_any()
+    if new_company is not None:
+        contact.company_id = await _inline_company(session, actor, new_company)
     await refresh_search(session, contact)
     await session.flush()
     await record_change(session, actor, contact, before)

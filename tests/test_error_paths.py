@@ -229,6 +229,8 @@ class TestBulkItems:
             person(team, firstNames=""),
             person(team, channels=[{"kind": "PHONE", "value": "12"}]),
             person(team, teamId="not-an-id"),
+            # An inline company is checked with its item, not for the whole call.
+            person(team, company={"name": "Acme", "phone": "12"}),
         ]
         payload = (await client.data(CREATE_CONTACTS, {"input": items}, token))["createContacts"]
         assert [(r["index"], [e["path"] for e in r["userErrors"]]) for r in payload["results"]] == [
@@ -236,6 +238,7 @@ class TestBulkItems:
             (1, [["input", "1", "firstNames"]]),
             (2, [["input", "2", "channels", "0", "value"]]),
             (3, [["input", "3", "teamId"]]),
+            (4, [["input", "4", "company", "phone"]]),
         ]
         for result in payload["results"]:
             for error in result["userErrors"]:
