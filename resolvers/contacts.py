@@ -11,6 +11,7 @@ from db import keyset
 from db.keyset import PageRequest
 from db.models import Company as CompanyRow
 from db.models import Contact as ContactRow
+from resolvers.given import given, given_or_null
 from resolvers.uow import mutate, mutate_into
 from schema.connection import Connection, connection
 from schema.contact_inputs import (
@@ -26,6 +27,7 @@ from schema.contact_inputs import (
     CreateContactsPayload,
     CustomFieldValueInput,
     DocumentInput,
+    UpdateAddressInput,
     UpdateCompanyInput,
     UpdateContactInput,
 )
@@ -36,13 +38,20 @@ from schema.types import CursorArg, Info, PageArg
 from services import companies, contact_details, contacts
 from services.common import UNSET
 from services.companies import CompanyData
+from services.contact_details import AddressChanges
 from services.contacts import AddressData, ChannelData, ContactChanges, ContactData, DocumentData
 from services.errors import DomainError, ErrorCode, fail
 from services.principal import Principal
 
 
 def _custom(values: list[CustomFieldValueInput]) -> dict[str, object]:
-    return {v.key: v.value for v in values}
+    """By key, in the client's order (problems name the items by position), so each key once."""
+    custom: dict[str, object] = {}
+    for i, value in enumerate(values):
+        if value.key in custom:
+            raise fail(ErrorCode.ALREADY_EXISTS, f"The key {value.key} is given twice", f"customFields.{i}.key")
+        custom[value.key] = value.value
+    return custom
 
 
 def _address(a: AddressInput) -> AddressData:
@@ -56,6 +65,20 @@ def _address(a: AddressInput) -> AddressData:
         region=a.region,
         postal_code=a.postal_code,
         is_primary=a.is_primary,
+    )
+
+
+def _address_changes(a: UpdateAddressInput) -> AddressChanges:
+    return AddressChanges(
+        street=given(a.street, "street"),
+        city=given(a.city, "city"),
+        country=given(a.country, "country"),
+        label=given_or_null(a.label),
+        number=given_or_null(a.number),
+        unit=given_or_null(a.unit),
+        region=given_or_null(a.region),
+        postal_code=given_or_null(a.postal_code),
+        is_primary=given(a.is_primary, "isPrimary"),
     )
 
 
@@ -167,7 +190,7 @@ class ContactMutations:
                     items.append(contact_data(item))
                     positions.append(index)
                 except DomainError as error:
-                    parse_errors[index] = [UserError.from_problem(p) for p in error.problems]
+                    parse_errors[index] = [UserError.from_problem(p, at=(index,)) for p in error.problems]
             outcomes = await contacts.create_contacts(
                 session,
                 actor,
@@ -192,14 +215,16 @@ class ContactMutations:
                 ContactResult(
                     index=o.index,
                     contact=Contact.from_row(row) if row else None,
-                    user_errors=[UserError.from_problem(p) for p in o.problems],
+                    user_errors=[UserError.from_problem(p, at=(o.index,)) for p in o.problems],
                 )
             )
         results.sort(key=lambda r: r.index)
         created = sum(1 for r in results if r.contact is not None)
         return CreateContactsPayload(created_count=created, rejected_count=len(results) - created, results=results)
 
-    @strawberry.mutation(description="Change the given fields of a contact (C3).")
+    @strawberry.mutation(
+        description="Change the given fields of a contact; a company picked by id or created inline (C3)."
+    )
     async def update_contact(self, info: Info, id: strawberry.ID, input: UpdateContactInput) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             def given_name(value: str | None, field: str) -> object:
@@ -209,6 +234,7 @@ class ContactMutations:
                     raise fail(ErrorCode.REQUIRED, "Must not be null", field)
                 return value
 
+            company = given(input.company, "company")
             changes = ContactChanges(
                 first_names=given_name(input.first_names, "firstNames"),  # type: ignore[arg-type]
                 last_names=given_name(input.last_names, "lastNames"),  # type: ignore[arg-type]
@@ -219,6 +245,7 @@ class ContactMutations:
                     if input.company_id is strawberry.UNSET
                     else optional_pk(input.company_id, "Company", "companyId")
                 ),
+                new_company=UNSET if company is UNSET else _company(company),
                 team_id=(
                     UNSET
                     if input.team_id is strawberry.UNSET
@@ -277,13 +304,11 @@ class ContactMutations:
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation(
-        description="Replace an address's fields (isPrimary is ignored: use setPrimaryContactAddress)."
-    )
-    async def update_contact_address(self, info: Info, id: strawberry.ID, input: AddressInput) -> ContactPayload:
+    @strawberry.mutation(description="Change the given fields of an address, and whether it is the primary one.")
+    async def update_contact_address(self, info: Info, id: strawberry.ID, input: UpdateAddressInput) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             address = await contact_details.update_address(
-                session, actor, require_pk(id, "ContactAddress", "id"), _address(input)
+                session, actor, require_pk(id, "ContactAddress", "id"), _address_changes(input)
             )
             return await contacts.get_visible(session, actor, address.contact_id)
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError, GraphQLInputObjectType, OperationDefinitionNode, get_named_type
+from strawberry import Info
 from strawberry.exceptions import MissingQueryError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.keyset import PaginationError
 from schema.context import Context, OperationState, begin_operation, end_operation
+from schema.errors import Arguments, current_arguments, input_path
 from schema.loaders import Loaders
 from schema.node import InvalidGlobalId
 from services import audit
@@ -41,7 +44,9 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
         first = original.problems[0]
         extensions: dict[str, Any] = {"code": first.code.value}
         if first.field:
+            # Already from the field's argument (ArgumentPaths), as a UserError's path is.
             extensions["field"] = first.field
+            extensions["path"] = first.field.split(".")
         message = str(original)
     elif isinstance(original, Unauthenticated):
         extensions, message = {"code": "UNAUTHENTICATED"}, str(original)
@@ -52,6 +57,59 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
         extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
         message = f"Unexpected error (request id {request_id})"
     return GraphQLError(message, error.nodes, error.source, error.positions, error.path, None, extensions)
+
+
+class ArgumentPaths(FieldExtension):
+    """Around a root field's resolver: errors name their input by its path from the field's
+    argument (UserError.path, `extensions.path`), whatever the service called it.
+
+    Services name inputs relative to what they were given; a path whose first name is one of
+    the field's arguments stays, any other is inside the field's one input-object argument.
+    resolvers.root adds one to every Query and Mutation field. Subscription fields are left
+    out: strawberry subscribes through an async generator, and their arguments are plain.
+    """
+
+    def __init__(self) -> None:
+        self._arguments: Arguments | None = None
+
+    def _of(self, info: Info[Any, Any]) -> Arguments:
+        if self._arguments is None:
+            # Strawberry's Info has no public accessor for the GraphQL field's arguments.
+            raw = info._raw_info
+            args = raw.parent_type.fields[raw.field_name].args
+            inputs = [n for n, a in args.items() if isinstance(get_named_type(a.type), GraphQLInputObjectType)]
+            self._arguments = Arguments(frozenset(args), inputs[0] if len(inputs) == 1 else None)
+        return self._arguments
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
+        arguments = self._of(info)
+        token = current_arguments.set(arguments)
+        try:
+            return next_(source, info, **kwargs)
+        except DomainError as error:
+            raise _from_arguments(error) from None
+        finally:
+            current_arguments.reset(token)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info[Any, Any], **kwargs: Any
+    ) -> Any:
+        token = current_arguments.set(self._of(info))
+        try:
+            return await next_(source, info, **kwargs)
+        except DomainError as error:
+            raise _from_arguments(error) from None
+        finally:
+            current_arguments.reset(token)
+
+
+def _from_arguments(error: DomainError) -> DomainError:
+    """The same problems, each naming its input by its dotted path from the field's argument."""
+    problems = []
+    for problem in error.problems:
+        path = input_path(problem.field)
+        problems.append(replace(problem, field=".".join(path) if path else None))
+    return DomainError(*problems)
 
 
 class OperationLifecycle(SchemaExtension):

@@ -21,6 +21,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
@@ -28,7 +29,7 @@ from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
-from resolvers.lifecycle import OperationLifecycle
+from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
@@ -69,6 +70,13 @@ class Mutation(
 @strawberry.type
 class Subscription(LiveSubscriptions):
     pass
+
+
+# Every root field's errors name their input from its argument (ArgumentPaths); added here,
+# once, so that no resolver has to say so and a new one cannot forget.
+for _root in (Query, Mutation):
+    for _field in get_object_definition(_root, strict=True).fields:
+        _field.extensions.append(ArgumentPaths())
 
 
 class ReportingParserCache(ParserCache):

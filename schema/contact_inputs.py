@@ -90,6 +90,27 @@ class AddressInput:
     is_primary: bool = False
 
 
+@strawberry.input(
+    description="Only the fields you give change; null clears label, number, unit, region and postalCode."
+)
+class UpdateAddressInput:
+    street: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    country: str | None = strawberry.field(default=strawberry.UNSET, description="ISO 3166 alpha-2, e.g. AR.")
+    label: str | None = strawberry.UNSET
+    number: str | None = strawberry.UNSET
+    unit: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    postal_code: str | None = strawberry.UNSET
+    is_primary: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "true makes it the contact's primary address (the others lose it); false on the primary one "
+            "makes the oldest other address primary, as removing it would (INVALID on the only address)."
+        ),
+    )
+
+
 @strawberry.input
 class DocumentInput:
     type_id: strawberry.ID
@@ -134,7 +155,10 @@ class UpdateContactInput:
     last_names: str | None = strawberry.UNSET
     is_vip: bool | None = strawberry.UNSET
     document: DocumentInput | None = strawberry.UNSET
-    company_id: strawberry.ID | None = strawberry.UNSET
+    company_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="An existing company…")
+    company: CompanyInput | None = strawberry.field(
+        default=strawberry.UNSET, description="…or a new one, created with the edit (C3)."
+    )
     team_id: strawberry.ID | None = strawberry.UNSET
     custom_fields: list[CustomFieldValueInput] | None = strawberry.UNSET
 

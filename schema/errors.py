@@ -1,4 +1,8 @@
-"""Typed errors in mutation payloads (X3)."""
+"""Typed errors in mutation payloads (X3), and where in the input they point."""
+
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import strawberry
 
@@ -7,12 +11,57 @@ from services.errors import ErrorCode, Problem
 strawberry.enum(ErrorCode, name="ErrorCode", description="Why an input was refused.")
 
 
-@strawberry.type(description="An expected failure: which input field, a stable code and a readable message.")
+@dataclass(frozen=True)
+class Arguments:
+    """The arguments of the root field being resolved: where an error's path starts.
+
+    Services name inputs relative to what they were given ("channels.0.value"); the path a
+    client reads starts at one of the field's arguments ("input.channels.0.value").
+    """
+
+    names: frozenset[str]
+    # The field's one input-object argument (or list of them), which holds every path that
+    # names none of the arguments; None when the field has none, or several.
+    input: str | None
+
+    def path(self, relative: Sequence[str]) -> list[str]:
+        if not relative or relative[0] in self.names or self.input is None:
+            return list(relative)
+        return [self.input, *relative]
+
+
+# Set by resolvers.lifecycle.ArgumentPaths around each root field's resolver.
+current_arguments: ContextVar[Arguments | None] = ContextVar("cartera_arguments", default=None)
+
+
+def input_path(field: str | None, at: Sequence[int | str] = ()) -> list[str] | None:
+    """The path from the root field's argument of a service's dotted `field`, found under `at`
+    (a bulk item's position in its input list: the item itself when `field` is None); None when
+    the problem names no input."""
+    if field is None and not at:
+        return None
+    relative = [*(str(step) for step in at), *(field.split(".") if field else ())]
+    arguments = current_arguments.get()
+    return arguments.path(relative) if arguments else relative
+
+
+@strawberry.type(description="An expected failure: which input is at fault, a stable code and a readable message.")
 class UserError:
-    field: str | None = strawberry.field(description="The input field at fault, when one is.")
+    field: str | None = strawberry.field(
+        description="`path` joined with dots, e.g. `input.channels.0.value`; null when no single input is at fault."
+    )
     code: ErrorCode
     message: str
+    path: list[str] | None = strawberry.field(
+        default=None,
+        description=(
+            "The input at fault: names and list indexes (as strings) from the field's argument, e.g. "
+            '`["input", "channels", "0", "value"]`; for an item of a bulk call, from the argument that '
+            'lists it (`["input", "2", "firstNames"]`). Null when no single input is at fault.'
+        ),
+    )
 
     @classmethod
-    def from_problem(cls, problem: Problem) -> "UserError":
-        return cls(field=problem.field, code=problem.code, message=problem.message)
+    def from_problem(cls, problem: Problem, *, at: Sequence[int | str] = ()) -> "UserError":
+        path = input_path(problem.field, at)
+        return cls(field=".".join(path) if path else None, code=problem.code, message=problem.message, path=path)

@@ -20,4 +20,5 @@ def optional_pk(global_id: str | None, type_name: str, field: str) -> int | None
 
 
 def pks(global_ids: Iterable[str] | None, type_name: str, field: str) -> tuple[int, ...]:
-    return tuple(require_pk(g, type_name, field) for g in global_ids or ())
+    """Each id's key; a wrong one is named by its position (`operatorIds.2`)."""
+    return tuple(require_pk(g, type_name, f"{field}.{i}") for i, g in enumerate(global_ids or ()))

@@ -1,5 +1,6 @@
 """Object types. Scalars are plain attributes; nested fields go through the operation's dataloaders."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
 from schema.loaders import NestedCountLoader, NestedPageLoader
 from schema.node import Node, to_global_id
+from services import audit
 
 Info = strawberry.Info[Context, None]
 
@@ -194,11 +196,73 @@ class Team(Node):
         )
 
 
-@strawberry.type(description="One changed field of an audited resource.")
+@strawberry.type(
+    description=(
+        "One changed field of an audited resource: its value before and after, null where it had none. "
+        "An event that links or unlinks (MEMBER_ADDED, OPERATOR_REMOVED…) names what it linked, null on the "
+        "other side; a bulk call's own event holds its tallies (counts), its `entries` each resource's change."
+    )
+)
 class AuditChange:
-    field: str
-    before: JSON | None
-    after: JSON | None
+    field: str = strawberry.field(description="The field as the API names it (camelCase), e.g. `companyId`.")
+    before: JSON | None = strawberry.field(
+        description=(
+            "Scalars as the API shows them; a reference to another resource (`teamId`, `companyId`…; `…Ids` "
+            "for a list) holds the global id `node` takes, with its name, where it helps, in the field without "
+            "the suffix (`portfolio` beside `portfolioId`); lists as lists (a contact's `channels` as "
+            "`KIND:value`, its `addresses` as objects of their fields). Events written before this shape was "
+            "settled may hold a count where a list belongs, or one item of it."
+        )
+    )
+    after: JSON | None = strawberry.field(description="As `before`.")
+
+
+def audit_changes(stored: Mapping[str, Any]) -> list[AuditChange]:
+    """An event's changes as the API shows them (services.audit, "What an event's changes hold").
+
+    Rows keep references as database ids, which a bulk statement writes for nothing: here they
+    become global ids. Rows written before the shape was settled read in it as far as they can.
+    """
+    presented = []
+    for stored_name, change in stored.items():
+        before, after = change.get("before"), change.get("after")
+        if stored_name in _LINKED_USERS and (_objects(before) or _objects(after)):
+            # An older row's {"id", "name"} objects: the ids' field, then the names' one.
+            ids = AuditChange(field=_LINKED_USERS[stored_name], before=_pluck(before, "id"), after=_pluck(after, "id"))
+            presented.append(_with_global_ids(ids))
+            before, after = _pluck(before, "name"), _pluck(after, "name")
+        presented.append(_with_global_ids(AuditChange(field=audit.api_name(stored_name), before=before, after=after)))
+    return presented
+
+
+def _with_global_ids(change: AuditChange) -> AuditChange:
+    kind = audit.REFERENCES.get(change.field)
+    if kind is not None:
+        type_name = RESOURCE_TYPE_NAMES[kind]
+        change.before, change.after = _global_ids(type_name, change.before), _global_ids(type_name, change.after)
+    return change
+
+
+def _global_ids(type_name: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_global_ids(type_name, v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return to_global_id(type_name, value)
+    return value
+
+
+# Rows from before the shape was settled named linked users as {"id", "name"} objects.
+_LINKED_USERS = {"member": "memberId", "supervisor": "supervisorId", "operators": "operatorIds"}
+
+
+def _objects(value: Any) -> bool:
+    return isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, dict) for v in value))
+
+
+def _pluck(value: Any, key: str) -> Any:
+    if isinstance(value, list):
+        return [_pluck(v, key) for v in value]
+    return value.get(key) if isinstance(value, dict) else value
 
 
 # GraphQL type name of each audited resource type, for its global id.
@@ -228,7 +292,9 @@ class AuditEvent(Node):
     resource_type: ResourceType
     resource_id: strawberry.ID = strawberry.field(description="Global id of the resource (it may since be deleted).")
     resource_name: str
-    changes: list[AuditChange]
+    changes: list[AuditChange] = strawberry.field(
+        description="What changed, one entry per field, in one shape for every resource (see AuditChange)."
+    )
     request_id: str | None
 
     @classmethod
@@ -244,10 +310,7 @@ class AuditEvent(Node):
             resource_type=ResourceType(row.resource_type),
             resource_id=to_global_id(RESOURCE_TYPE_NAMES[row.resource_type], row.resource_id),
             resource_name=row.resource_name,
-            changes=[
-                AuditChange(field=name, before=change.get("before"), after=change.get("after"))
-                for name, change in row.changes.items()
-            ],
+            changes=audit_changes(row.changes),
             request_id=row.request_id,
         )
 

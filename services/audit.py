@@ -78,6 +78,46 @@ class Period(enum.StrEnum):
     THIS_YEAR = "THIS_YEAR"
 
 
+# What an event's `changes` hold (AU1), the shape every producer writes:
+# - one entry per changed field, named as the API names it (camelCase): {"before": …, "after": …},
+#   the field's whole value before and after, null where it had none. An event that links or
+#   unlinks (MEMBER_ADDED, OPERATOR_REMOVED …) names what it linked, null on the other side; a
+#   bulk call's own event holds its tallies (counts), and its entries each resource's change.
+# - scalars as the API shows them (text, numbers, booleans, enum names, ISO dates);
+# - a reference to another resource under a name ending in Id (one) or Ids (a list): the rows
+#   keep its database id, which costs a bulk statement nothing, and the API shows the global id
+#   `node` takes (schema.types.audit_changes). Every such name is in REFERENCES (taxId, a
+#   company's tax number, is none). Where its name helps, a field beside it without the
+#   suffix holds it (`portfolio` beside `portfolioId`);
+# - lists as lists (a contact's `channels` as KIND:value, its `addresses` as objects of their
+#   fields), objects (custom fields, a plan) as objects.
+REFERENCES: Mapping[str, ResourceType] = {
+    "agentId": ResourceType.USER,
+    "companyId": ResourceType.COMPANY,
+    "documentTypeId": ResourceType.DOCUMENT_TYPE,
+    "memberId": ResourceType.USER,
+    "memberIds": ResourceType.USER,
+    "operatorId": ResourceType.USER,
+    "operatorIds": ResourceType.USER,
+    "parentId": ResourceType.TEAM,
+    "portfolioId": ResourceType.PORTFOLIO,
+    "supervisorId": ResourceType.USER,
+    "supervisorIds": ResourceType.USER,
+    "teamId": ResourceType.TEAM,
+    "typologyId": ResourceType.TYPOLOGY,
+}
+
+
+def api_name(name: str) -> str:
+    """The camelCase of a snake_case or UPPER_CASE name (tax_id: taxId); a camelCase one stays.
+
+    Producers name fields so; the API reads rows written before they all did through it."""
+    if "_" not in name and not name.isupper():
+        return name
+    first, *rest = name.lower().split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Before/after of the fields that differ."""
     return {

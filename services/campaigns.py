@@ -272,19 +272,28 @@ async def operated_among(session: AsyncSession, user_id: int, campaign_ids: Sequ
     )
 
 
-async def check_operators(session: AsyncSession, actor: Principal, user_ids: Sequence[int], field: str) -> list[User]:
-    """Active AGENTs the actor sees, each once; the first problem names its position."""
+async def check_operators(
+    session: AsyncSession, actor: Principal, user_ids: Sequence[int], field: str, *, listed: bool = True
+) -> list[User]:
+    """Active AGENTs the actor sees, each once; the first problem names its position in `user_ids`
+    (`field.2`; `field` itself when not `listed`: one operator given alone)."""
     if len(user_ids) > MAX_OPERATORS_PER_CALL:
         raise fail(ErrorCode.LIMIT_EXCEEDED, f"At most {MAX_OPERATORS_PER_CALL} operators at once", field)
     ids = list(dict.fromkeys(user_ids))
     found = {u.id: u for u in await session.scalars(scopes.users(select(User).where(User.id.in_(ids)), actor))}
-    for i, user_id in enumerate(ids):
+    for i, user_id in enumerate(user_ids):
+        path = f"{field}.{i}" if listed else field
         user = found.get(user_id)
         if user is None:
-            raise not_found("User", f"{field}.{i}")
+            raise not_found("User", path)
         if user.role != Role.AGENT.value or not user.is_active:
-            raise fail(ErrorCode.INVALID, "Operators must be active users with the AGENT role", f"{field}.{i}")
+            raise fail(ErrorCode.INVALID, "Operators must be active users with the AGENT role", path)
     return [found[i] for i in ids]
+
+
+def _operators(users: Sequence[tuple[int, str | None]]) -> dict[str, Any]:
+    """Operators linked or unlinked, as the audit trail names them: their ids, and their names beside."""
+    return {"operatorIds": [user_id for user_id, _ in users], "operators": [name for _, name in users]}
 
 
 async def add_operators(session: AsyncSession, actor: Principal, campaign_id: int, user_ids: Sequence[int]) -> Campaign:
@@ -303,7 +312,7 @@ async def add_operators(session: AsyncSession, actor: Principal, campaign_id: in
             actor,
             campaign,
             AuditAction.OPERATOR_ADDED,
-            {"operators": {"before": None, "after": [{"id": u.id, "name": u.name} for u in added]}},
+            audit.changes({}, _operators([(u.id, u.name) for u in added])),
         )
     return campaign
 
@@ -328,6 +337,6 @@ async def remove_operators(
             actor,
             campaign,
             AuditAction.OPERATOR_REMOVED,
-            {"operators": {"before": [{"id": i, "name": names.get(i)} for i in removed], "after": None}},
+            audit.changes(_operators([(i, names.get(i)) for i in removed]), {}),
         )
     return campaign

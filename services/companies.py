@@ -92,6 +92,16 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     return values
 
 
+def check_company(data: CompanyData, *, default_region: str, prefix: str) -> None:
+    """Validate a company's fields as create_company does, writing nothing (problems under `prefix`)."""
+    _clean(data, default_region, prefix)
+
+
+def _audited(values: dict[str, object]) -> dict[str, object]:
+    """A company's values by their API names (the audit trail's field names)."""
+    return {audit.api_name(key): value for key, value in values.items()}
+
+
 _NAME_TAKEN = "A company with this name already exists"
 _TAX_ID_TAKEN = "A company with this tax id already exists"
 
@@ -134,7 +144,7 @@ async def create_company(
         resource_type=ResourceType.COMPANY,
         resource_id=company.id,
         resource_name=company.name,
-        changed=audit.changes({}, {k: v for k, v in values.items() if v is not None}),
+        changed=audit.changes({}, _audited({k: v for k, v in values.items() if v is not None})),
     )
     return company
 
@@ -177,7 +187,7 @@ async def update_company(
         )
         if taken:
             raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, "taxId")
-    changed = audit.changes(current, values)
+    changed = audit.changes(_audited(current), _audited(values))
     if not changed:
         return company
     old_name = company.name

@@ -1,14 +1,32 @@
-"""A contact's channels and addresses (C1, C4): add, edit, remove, one primary address."""
+"""A contact's channels and addresses (C1, C4): add, edit, remove, one primary address.
+
+Each edit's audit row holds the contact's whole list before and after (`channels`, `addresses`).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ChannelKind, Contact, ContactAddress, ContactChannel
 from services import validation
-from services.contacts import AddressData, Problems, address_row, get_visible, record_change, refresh_search, snapshot
+from services.common import UNSET, Maybe
+from services.contacts import (
+    ADDRESS_FIELDS,
+    AddressData,
+    Problems,
+    address_row,
+    audited_address,
+    audited_channel,
+    get_visible,
+    record_change,
+    refresh_search,
+    snapshot,
+)
 from services.errors import ErrorCode, fail, not_found
 from services.principal import Principal
 
@@ -18,6 +36,35 @@ async def _editable(session: AsyncSession, actor: Principal, contact_id: int, fi
     if contact.archived_at is not None:
         raise fail(ErrorCode.CONFLICT, "Archived contacts cannot be edited", field)
     return contact
+
+
+async def _channels(session: AsyncSession, contact_id: int) -> list[str]:
+    rows = await session.execute(
+        select(ContactChannel.kind, ContactChannel.normalized)
+        .where(ContactChannel.contact_id == contact_id)
+        .order_by(ContactChannel.id)
+    )
+    return [audited_channel(kind, normalized) for kind, normalized in rows.all()]
+
+
+async def _addresses(session: AsyncSession, contact_id: int) -> list[dict[str, Any]]:
+    # Columns, not entities: _make_primary's UPDATEs leave the loaded rows' isPrimary stale.
+    rows = await session.execute(
+        select(*(getattr(ContactAddress, column) for column in ADDRESS_FIELDS))
+        .where(ContactAddress.contact_id == contact_id)
+        .order_by(ContactAddress.id)
+    )
+    return [audited_address(row._asdict()) for row in rows.all()]
+
+
+async def _record_list(
+    session: AsyncSession, actor: Principal, contact: Contact, name: str, before: list[Any], after: list[Any]
+) -> None:
+    """Audit an edit of one of the contact's lists (`channels`, `addresses`): the whole list before and after."""
+    if before != after:
+        await record_change(
+            session, actor, contact, snapshot(contact), extra={name: {"before": before, "after": after}}
+        )
 
 
 async def add_channel(
@@ -34,6 +81,7 @@ async def add_channel(
     )
     if taken:
         raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value")
+    before = await _channels(session, contact.id)
     channel = ContactChannel(contact_id=contact.id, kind=kind.value, value=value.strip(), normalized=normalized)
     session.add(channel)
     try:
@@ -41,11 +89,8 @@ async def add_channel(
             await session.flush()
     except IntegrityError:
         raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value") from None
-    before = snapshot(contact)
     await refresh_search(session, contact)
-    await record_change(
-        session, actor, contact, before, extra={"channels": {"before": None, "after": f"{kind}:{normalized}"}}
-    )
+    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
     return channel
 
 
@@ -54,11 +99,10 @@ async def remove_channel(session: AsyncSession, actor: Principal, channel_id: in
     if channel is None:
         raise not_found("Channel", "id")
     contact = await _editable(session, actor, channel.contact_id, "id")
+    before = await _channels(session, contact.id)
     await session.execute(delete(ContactChannel).where(ContactChannel.id == channel.id))
-    before = snapshot(contact)
     await refresh_search(session, contact)
-    removed = f"{channel.kind}:{channel.normalized}"
-    await record_change(session, actor, contact, before, extra={"channels": {"before": removed, "after": None}})
+    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
     return contact
 
 
@@ -68,12 +112,6 @@ async def _address(session: AsyncSession, actor: Principal, address_id: int) -> 
         raise not_found("Address", "id")
     contact = await _editable(session, actor, address.contact_id, "id")
     return address, contact
-
-
-def _describe(row: ContactAddress | dict[str, object]) -> str:
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    parts = [get("street"), get("number"), get("city"), get("country")]
-    return " ".join(str(p) for p in parts if p)
 
 
 async def _make_primary(session: AsyncSession, contact_id: int, address_id: int) -> None:
@@ -92,71 +130,93 @@ async def _make_primary(session: AsyncSession, contact_id: int, address_id: int)
     )
 
 
+async def _successor(session: AsyncSession, contact_id: int, address_id: int) -> int | None:
+    """The address that becomes primary when this one stops being it: the oldest other one."""
+    return await session.scalar(
+        select(ContactAddress.id)
+        .where(ContactAddress.contact_id == contact_id, ContactAddress.id != address_id)
+        .order_by(ContactAddress.id)
+        .limit(1)
+    )
+
+
 async def add_address(session: AsyncSession, actor: Principal, contact_id: int, data: AddressData) -> ContactAddress:
     contact = await _editable(session, actor, contact_id, "contactId")
     problems = Problems()
-    row = address_row(data, problems, "address")
+    row = address_row(data, problems)
     problems.raise_any()
-    count = await session.scalar(select(func.count()).where(ContactAddress.contact_id == contact.id))
-    primary = bool(row.pop("is_primary")) or not count
+    before = await _addresses(session, contact.id)
+    primary = bool(row.pop("is_primary")) or not before
     address = ContactAddress(contact_id=contact.id, is_primary=False, **row)
     session.add(address)
     await session.flush()
     if primary:
         await _make_primary(session, contact.id, address.id)
     await session.refresh(address)
-    before = snapshot(contact)
-    await record_change(
-        session, actor, contact, before, extra={"addresses": {"before": None, "after": _describe(address)}}
-    )
+    await _record_list(session, actor, contact, "addresses", before, await _addresses(session, contact.id))
     return address
 
 
-async def update_address(session: AsyncSession, actor: Principal, address_id: int, data: AddressData) -> ContactAddress:
-    """Replace an address's fields (send the whole address); primary is changed with set_primary_address."""
+@dataclass(frozen=True)
+class AddressChanges:
+    """An address edit: only the given fields change (None clears an optional one).
+
+    is_primary True makes it the contact's primary address (the others lose it); False on the
+    primary one hands that to the oldest other address, as removing it would.
+    """
+
+    street: Maybe[str] = UNSET
+    city: Maybe[str] = UNSET
+    country: Maybe[str] = UNSET
+    label: Maybe[str | None] = UNSET
+    number: Maybe[str | None] = UNSET
+    unit: Maybe[str | None] = UNSET
+    region: Maybe[str | None] = UNSET
+    postal_code: Maybe[str | None] = UNSET
+    is_primary: Maybe[bool] = UNSET
+
+
+async def update_address(
+    session: AsyncSession, actor: Principal, address_id: int, changes: AddressChanges
+) -> ContactAddress:
+    """Change the given fields of an address; everything is validated before anything is written."""
     address, contact = await _address(session, actor, address_id)
+    given = {f.name: getattr(changes, f.name) for f in fields(changes) if getattr(changes, f.name) is not UNSET}
+    given.pop("is_primary", None)
+    current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
     problems = Problems()
-    row = address_row(data, problems, "address")
+    # The merged address is validated whole, so a given value is checked as it would be on creation.
+    row = address_row(AddressData(**{**current, **given}), problems)
+    successor = None
+    if changes.is_primary is False and address.is_primary:
+        successor = await _successor(session, contact.id, address.id)
+        if successor is None:
+            problems.add(ErrorCode.INVALID, "A contact's only address is its primary one", "isPrimary")
     problems.raise_any()
-    row.pop("is_primary")
-    old = _describe(address)
-    for key, value in row.items():
-        setattr(address, key, value)
+    before = await _addresses(session, contact.id)
+    for column in given:
+        setattr(address, column, row[column])
     await session.flush()
-    before = snapshot(contact)
-    await record_change(
-        session, actor, contact, before, extra={"addresses": {"before": old, "after": _describe(address)}}
-    )
+    if changes.is_primary is True and not address.is_primary:
+        await _make_primary(session, contact.id, address.id)
+    elif successor is not None:
+        await _make_primary(session, contact.id, successor)
+    await session.refresh(address)
+    await _record_list(session, actor, contact, "addresses", before, await _addresses(session, contact.id))
     return address
 
 
 async def remove_address(session: AsyncSession, actor: Principal, address_id: int) -> Contact:
     """Remove an address; when it was the primary one, the oldest remaining address takes over."""
     address, contact = await _address(session, actor, address_id)
+    before = await _addresses(session, contact.id)
+    successor = await _successor(session, contact.id, address.id) if address.is_primary else None
     await session.execute(delete(ContactAddress).where(ContactAddress.id == address.id))
-    if address.is_primary:
-        successor = await session.scalar(
-            select(ContactAddress.id)
-            .where(ContactAddress.contact_id == contact.id)
-            .order_by(ContactAddress.id)
-            .limit(1)
-        )
-        if successor is not None:
-            await _make_primary(session, contact.id, successor)
-    before = snapshot(contact)
-    await record_change(
-        session, actor, contact, before, extra={"addresses": {"before": _describe(address), "after": None}}
-    )
+    if successor is not None:
+        await _make_primary(session, contact.id, successor)
+    await _record_list(session, actor, contact, "addresses", before, await _addresses(session, contact.id))
     return contact
 
 
 async def set_primary_address(session: AsyncSession, actor: Principal, address_id: int) -> ContactAddress:
-    address, contact = await _address(session, actor, address_id)
-    if not address.is_primary:
-        await _make_primary(session, contact.id, address.id)
-        await session.refresh(address)
-        before = snapshot(contact)
-        await record_change(
-            session, actor, contact, before, extra={"primaryAddress": {"before": None, "after": _describe(address)}}
-        )
-    return address
+    return await update_address(session, actor, address_id, AddressChanges(is_primary=True))

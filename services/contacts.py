@@ -31,7 +31,7 @@ from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name
-from services.companies import CompanyData, create_company
+from services.companies import CompanyData, check_company, create_company
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -79,6 +79,7 @@ class ContactData:
     new_company: CompanyData | None = None
     channels: tuple[ChannelData, ...] = ()
     addresses: tuple[AddressData, ...] = ()
+    # In the order the client listed them, each key once: problems name them by position.
     custom_fields: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -422,7 +423,7 @@ def _channels(
             channel.kind,
             channel.value,
             default_region=refs.default_region,
-            field=f"{field}[{i}].value",
+            field=f"{field}.{i}.value",
         )
         if normalized is None or (channel.kind.value, normalized) in seen:
             continue  # a duplicate of an earlier channel adds nothing
@@ -442,31 +443,78 @@ def _optional_text(value: str | None, field: str, max_length: int, problems: Pro
     return cleaned
 
 
-def address_row(data: AddressData, problems: Problems, field: str) -> dict[str, Any]:
+def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[str, Any]:
+    """The address's columns, validated; problems are named under `field` ("" when the address is the input)."""
+
+    def at(name: str) -> str:
+        return f"{field}.{name}" if field else name
+
     country = data.country.strip().upper()
     if len(country) != 2 or not country.isalpha():
-        problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", f"{field}.country")
+        problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", at("country"))
     return {
-        "label": _optional_text(data.label, f"{field}.label", 100, problems),
-        "street": problems.check(clean_name, data.street, f"{field}.street"),
-        "number": _optional_text(data.number, f"{field}.number", 20, problems),
-        "unit": _optional_text(data.unit, f"{field}.unit", 50, problems),
-        "city": problems.check(clean_name, data.city, f"{field}.city", max_length=100),
-        "region": _optional_text(data.region, f"{field}.region", 100, problems),
-        "postal_code": _optional_text(data.postal_code, f"{field}.postalCode", 20, problems),
+        "label": _optional_text(data.label, at("label"), 100, problems),
+        "street": problems.check(clean_name, data.street, at("street")),
+        "number": _optional_text(data.number, at("number"), 20, problems),
+        "unit": _optional_text(data.unit, at("unit"), 50, problems),
+        "city": problems.check(clean_name, data.city, at("city"), max_length=100),
+        "region": _optional_text(data.region, at("region"), 100, problems),
+        "postal_code": _optional_text(data.postal_code, at("postalCode"), 20, problems),
         "country": country,
         "is_primary": data.is_primary,
     }
 
 
+# An address's columns and their API names: how the audit trail lists a contact's addresses.
+ADDRESS_FIELDS = {
+    "label": "label",
+    "street": "street",
+    "number": "number",
+    "unit": "unit",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postalCode",
+    "country": "country",
+    "is_primary": "isPrimary",
+}
+
+
+def audited_address(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[column] for column, name in ADDRESS_FIELDS.items()}
+
+
+def audited_channel(kind: str, normalized: str) -> str:
+    """A channel as the audit trail lists it: KIND:value, the value normalised."""
+    return f"{kind}:{normalized}"
+
+
 def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str) -> list[dict[str, Any]]:
-    rows = [address_row(a, problems, f"{field}[{i}]") for i, a in enumerate(addresses)]
+    rows = [address_row(a, problems, f"{field}.{i}") for i, a in enumerate(addresses)]
     primaries = [r for r in rows if r["is_primary"]]
     if len(primaries) > 1:
         problems.add(ErrorCode.INVALID, "Only one address can be primary", field)
     elif rows and not primaries:
         rows[0]["is_primary"] = True  # a contact with addresses always has a primary one
     return rows
+
+
+def _check_company_choice(
+    problems: Problems, refs: References, *, by_id: bool, new_company: CompanyData | None
+) -> None:
+    """A contact's company is picked by id or created inline (C3), on creation and edit alike;
+    an inline one is validated with the contact's other fields (a bulk call's item by item)."""
+    if by_id and new_company is not None:
+        problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
+    if new_company is not None:
+        problems.check(check_company, new_company, default_region=refs.default_region, prefix=_COMPANY)
+
+
+_COMPANY = "company."
+
+
+async def _inline_company(session: AsyncSession, actor: Principal, data: CompanyData) -> int:
+    """Create the company a contact's input carries (its problems named under `company`)."""
+    return (await create_company(session, actor, data, prefix=_COMPANY)).id
 
 
 @dataclass
@@ -486,11 +534,12 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
     last = problems.check(clean_name, data.last_names, "lastNames")
     problems.check(check_team, actor, data.team_id)
     type_id, number = _document(refs, data.document, problems, "document")
-    if data.company_id is not None and data.new_company is not None:
-        problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
+    _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
     channels = _channels(refs, data.channels, problems, "channels")
     addresses = _addresses(data.addresses, problems, "addresses")
-    custom = problems.check(validation.validate_custom_fields, data.custom_fields, refs.definitions, require_all=True)
+    custom = problems.check(
+        validation.validate_custom_fields, data.custom_fields, refs.definitions, require_all=True, listed=True
+    )
     problems.raise_any()
     return Prepared(
         contact={
@@ -539,8 +588,7 @@ async def insert_prepared(
     (under the bulk call's event `batch_id`, when there is one)."""
     for item in items:
         if item.new_company is not None:
-            company = await create_company(session, actor, item.new_company)
-            item.contact["company_id"] = company.id
+            item.contact["company_id"] = await _inline_company(session, actor, item.new_company)
     companies = await _company_names(session, {i.contact["company_id"] for i in items if i.contact["company_id"]})
     missing = {i.contact["company_id"] for i in items if i.contact["company_id"]} - set(companies)
     if missing:
@@ -597,8 +645,8 @@ async def insert_prepared(
                     {},
                     {
                         **_snapshot(row),
-                        "channels": [f"{ch['kind']}:{ch['normalized']}" for ch in item.channels],
-                        "addresses": len(item.addresses),
+                        "channels": [audited_channel(ch["kind"], ch["normalized"]) for ch in item.channels],
+                        "addresses": [audited_address(a) for a in item.addresses],
                     },
                 ),
             )
@@ -748,6 +796,8 @@ class ContactChanges:
     is_vip: Maybe[bool] = UNSET
     document: Maybe[DocumentData | None] = UNSET
     company_id: Maybe[int | None] = UNSET
+    # A company created with the edit, instead of one picked by company_id (C3).
+    new_company: Maybe[CompanyData] = UNSET
     team_id: Maybe[int] = UNSET
     custom_fields: Maybe[Mapping[str, object]] = UNSET
 
@@ -775,12 +825,14 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
         ):
             problems.add(ErrorCode.NOT_FOUND, "Company not found", "companyId")
         contact.company_id = changes.company_id
+    new_company = None if changes.new_company is UNSET else changes.new_company
+    _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
     if changes.team_id is not UNSET:
         problems.check(check_team, actor, changes.team_id)
         contact.team_id = changes.team_id
     if changes.custom_fields is not UNSET:
         cleaned = problems.check(
-            validation.validate_custom_fields, changes.custom_fields, refs.definitions, require_all=False
+            validation.validate_custom_fields, changes.custom_fields, refs.definitions, require_all=False, listed=True
         )
         merged = dict(contact.custom_fields or {})
         for key, value in (cleaned or {}).items():
@@ -790,6 +842,8 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
                 merged[key] = value
         contact.custom_fields = merged
     problems.raise_any()
+    if new_company is not None:
+        contact.company_id = await _inline_company(session, actor, new_company)
     await refresh_search(session, contact)
     await session.flush()
     await record_change(session, actor, contact, before)

@@ -516,9 +516,10 @@ def _even_shares(sorted_loads: Sequence[int], count: int) -> list[int]:
 async def _operators_of(session: AsyncSession, actor: Principal, campaign: Campaign, ids: Sequence[int]) -> list[User]:
     users = await campaigns.check_operators(session, actor, ids, "operatorIds")
     working = set(await campaigns.operator_ids(session, campaign.id))
-    for i, user in enumerate(users):
-        if user.id not in working:
-            raise fail(ErrorCode.INVALID, f"{user.name} does not operate this campaign", f"operatorIds.{i}")
+    by_id = {user.id: user for user in users}
+    for i, user_id in enumerate(ids):
+        if user_id not in working:
+            raise fail(ErrorCode.INVALID, f"{by_id[user_id].name} does not operate this campaign", f"operatorIds.{i}")
     return users
 
 
@@ -648,7 +649,7 @@ async def transfer(
     ids = list(dict.fromkeys(gestion_ids))
     target: User | None = None
     if operator_id is not None:
-        (target,) = await campaigns.check_operators(session, actor, [operator_id], "operatorId")
+        (target,) = await campaigns.check_operators(session, actor, [operator_id], "operatorId", listed=False)
     dialect = session.get_bind().dialect.name
     # Locked in id order, as every bulk call locks: two transfers never wait in a circle.
     found = {

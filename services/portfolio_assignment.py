@@ -335,7 +335,8 @@ async def _record_sources(
 
 
 def _counts(counts: Counter[Outcome]) -> dict[str, Any]:
-    return {outcome.value.lower(): {"before": None, "after": n} for outcome, n in sorted(counts.items()) if n}
+    """The call's tallies by outcome (alreadyInPortfolio: 3)."""
+    return {audit.api_name(outcome.value): {"before": None, "after": n} for outcome, n in sorted(counts.items()) if n}
 
 
 async def remove(session: AsyncSession, actor: Principal, portfolio_id: int, selection: ContactFilter) -> BulkResult:

@@ -175,8 +175,16 @@ async def delete_team(session: AsyncSession, actor: Principal, team_id: int) -> 
         raise fail(ErrorCode.CONFLICT, "Move this team's contacts to another team first", "id")
     if await session.scalar(select(exists().where(Portfolio.team_id == team.id))):
         raise fail(ErrorCode.CONFLICT, "Give this team's portfolios to another team, or delete them, first", "id")
-    members = await session.scalar(select(func.count()).where(TeamMember.team_id == team.id))
-    supervisors = await session.scalar(select(func.count()).where(TeamSupervisor.team_id == team.id))
+    members = list(
+        await session.scalars(
+            select(TeamMember.user_id).where(TeamMember.team_id == team.id).order_by(TeamMember.user_id)
+        )
+    )
+    supervisors = list(
+        await session.scalars(
+            select(TeamSupervisor.user_id).where(TeamSupervisor.team_id == team.id).order_by(TeamSupervisor.user_id)
+        )
+    )
     await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
     await session.execute(delete(TeamSupervisor).where(TeamSupervisor.team_id == team.id))
     await session.delete(team)
@@ -189,12 +197,10 @@ async def delete_team(session: AsyncSession, actor: Principal, team_id: int) -> 
         resource_id=team.id,
         resource_name=team.name,
         team_ids=[team.id] + ([team.parent_id] if team.parent_id is not None else []),
-        changed={
-            "name": {"before": team.name, "after": None},
-            "parentId": {"before": team.parent_id, "after": None},
-            "members": {"before": members, "after": 0},
-            "supervisors": {"before": supervisors, "after": 0},
-        },
+        changed=audit.changes(
+            {"name": team.name, "parentId": team.parent_id, "memberIds": members, "supervisorIds": supervisors},
+            {"memberIds": [], "supervisorIds": []},
+        ),
     )
     events.access_changed(session, None)
     return team.id
@@ -232,7 +238,7 @@ async def set_link(
         await session.flush()
     else:
         await session.execute(delete(model).where(model.team_id == team.id, model.user_id == user.id))
-    who = {"id": user.id, "name": user.name}
+    linked_as = {f"{word}Id": user.id, word: user.name}
     await audit.record(
         session,
         actor=actor,
@@ -241,7 +247,7 @@ async def set_link(
         resource_id=team.id,
         resource_name=team.name,
         team_ids=[team.id],
-        changed={word: {"before": None, "after": who} if present else {"before": who, "after": None}},
+        changed=audit.changes({}, linked_as) if present else audit.changes(linked_as, {}),
     )
     events.access_changed(session, [user.id])
     return team

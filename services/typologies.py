@@ -102,7 +102,9 @@ def validate_plan(typology: Typology, plan: object, *, field: str = "plan", part
     Unknown keys are refused; a required field must be given unless `partial` (an edit)."""
     if not isinstance(plan, Mapping):
         raise fail(ErrorCode.INVALID, "Must be an object of plan fields", field)
-    cleaned = validation.validate_custom_fields(plan, plan_fields(typology), require_all=not partial, field=field)
+    cleaned = validation.validate_custom_fields(
+        plan, plan_fields(typology), require_all=not partial, field=field, noun="plan field"
+    )
     return {key: value for key, value in cleaned.items() if value is not None}
 
 
@@ -260,11 +262,10 @@ async def create_result(session: AsyncSession, actor: Principal, typology_id: in
         position=position,
         active=True,
     )
+    before = await _results(session, typology.id)
     session.add(result)
     await flush_unique(session, "This typology already has a result with this code", "code")
-    await _record(
-        session, actor, typology, AuditAction.UPDATED, {"results": {"before": None, "after": _result_snapshot(result)}}
-    )
+    await _record_results(session, actor, typology, before)
     return result
 
 
@@ -278,7 +279,7 @@ async def update_result(
     ).scalar_one_or_none()
     if result is None:
         raise not_found("Typology result", "id")
-    before = _result_snapshot(result)
+    before = await _results(session, result.typology_id)
     if changes.label is not UNSET:
         result.label = clean_name(changes.label, "label")
     if changes.finishes is not UNSET:
@@ -289,9 +290,24 @@ async def update_result(
         result.position = changes.position
     if changes.active is not UNSET:
         result.active = changes.active
-    after = _result_snapshot(result)
-    if before != after:
-        await session.flush()
-        typology = await get(session, result.typology_id)
-        await _record(session, actor, typology, AuditAction.UPDATED, {"results": {"before": before, "after": after}})
+    await session.flush()
+    await _record_results(session, actor, await get(session, result.typology_id), before)
     return result
+
+
+async def _results(session: AsyncSession, typology_id: int) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(TypologyResult)
+        .where(TypologyResult.typology_id == typology_id)
+        .order_by(TypologyResult.position, TypologyResult.id)
+    )
+    return [_result_snapshot(row) for row in rows]
+
+
+async def _record_results(
+    session: AsyncSession, actor: Principal, typology: Typology, before: list[dict[str, Any]]
+) -> None:
+    """Audit a change to a typology's results: the whole list before and after, when it differs."""
+    after = await _results(session, typology.id)
+    if before != after:
+        await _record(session, actor, typology, AuditAction.UPDATED, {"results": {"before": before, "after": after}})

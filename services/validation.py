@@ -300,17 +300,32 @@ def _value(definition: Definition, value: object, field: str) -> object:
 
 
 def validate_custom_fields(
-    values: Mapping[str, object], definitions: Sequence[Definition], *, require_all: bool, field: str = "customFields"
+    values: Mapping[str, object],
+    definitions: Sequence[Definition],
+    *,
+    require_all: bool,
+    field: str = "customFields",
+    noun: str = "custom field",
+    listed: bool = False,
 ) -> dict[str, object]:
-    """Cleaned values by key (None means clear it); every problem is raised together."""
+    """Cleaned values by key (None means clear it); every problem is raised together.
+
+    `listed`: the values came as a list of {key, value}, in this order and each key once, so a
+    problem names the item (`customFields.2.value`, `.key` for an unknown key) and a required
+    one left out names the list; otherwise they came as an object (`plan.amount`). `noun` is
+    what a definition is called where the values belong ("plan field" for a typology's plan).
+    """
     by_key = {d.key: d for d in definitions if d.active}
     problems: list[Problem] = []
     cleaned: dict[str, object] = {}
-    for key, value in values.items():
-        path = f"{field}.{key}"
+    for position, (key, value) in enumerate(values.items()):
+        if listed:
+            path, key_path = f"{field}.{position}.value", f"{field}.{position}.key"
+        else:
+            path = key_path = f"{field}.{key}"
         definition = by_key.get(key)
         if definition is None:
-            problems.append(Problem(ErrorCode.INVALID, "No such custom field", path))
+            problems.append(Problem(ErrorCode.INVALID, f"No such {noun}", key_path))
             continue
         # A blank string clears the field as null does: forms send "" for an emptied input.
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -326,9 +341,8 @@ def validate_custom_fields(
     if require_all:
         for definition in by_key.values():
             if definition.required and definition.key not in values:
-                problems.append(
-                    Problem(ErrorCode.REQUIRED, f"{definition.label} is required", f"{field}.{definition.key}")
-                )
+                missing = field if listed else f"{field}.{definition.key}"
+                problems.append(Problem(ErrorCode.REQUIRED, f"{definition.label} is required", missing))
     if problems:
         raise DomainError(*problems)
     return cleaned

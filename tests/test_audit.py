@@ -101,7 +101,11 @@ class TestPresets:
         body = await client.gql(
             AUDIT, {"filter": {"from": "2026-11-10T00:00:00Z", "to": "2026-11-01T00:00:00Z"}}, factory.token(admin)
         )
-        assert body["errors"][0]["extensions"] == {"code": "INVALID", "field": "filter.from"}
+        assert body["errors"][0]["extensions"] == {
+            "code": "INVALID",
+            "field": "filter.from",
+            "path": ["filter", "from"],
+        }
 
 
 class TestFilters:
@@ -145,7 +149,7 @@ class TestTrail:
         self, client: GraphQLClient, factory: Factory, admin: User
     ) -> None:
         data = await client.data(CREATE_TEAM, {"name": "   "}, factory.token(admin))
-        assert data["createTeam"]["userErrors"] == [{"field": "name", "code": "REQUIRED"}]
+        assert data["createTeam"]["userErrors"] == [{"field": "input.name", "code": "REQUIRED"}]
         assert await factory.audit_rows() == []
 
     async def test_pages_newest_first(self, client: GraphQLClient, factory: Factory, admin: User) -> None:

@@ -51,7 +51,7 @@ async def test_same_email_raced_in_different_case_yields_one_user(client: GraphQ
     created = [r for r in results if not r["createUser"]["userErrors"]]
     refused = [r["createUser"]["userErrors"] for r in results if r["createUser"]["userErrors"]]
     assert len(created) == 1
-    assert refused == [[{"code": "ALREADY_EXISTS", "field": "email"}]] * 3
+    assert refused == [[{"code": "ALREADY_EXISTS", "field": "input.email"}]] * 3
     assert await factory.count(User) == 2
 
 

@@ -157,10 +157,10 @@ class TestCreate:
     @pytest.mark.parametrize(
         ("extra", "field", "code"),
         [
-            ({"firstNames": "  "}, "firstNames", "REQUIRED"),
-            ({"channels": [{"kind": "PHONE", "value": "12"}]}, "channels[0].value", "INVALID"),
-            ({"channels": [{"kind": "EMAIL", "value": "nope@"}]}, "channels[0].value", "INVALID"),
-            ({"addresses": [{"street": "x", "city": "y", "country": "ARG"}]}, "addresses[0].country", "INVALID"),
+            ({"firstNames": "  "}, "input.firstNames", "REQUIRED"),
+            ({"channels": [{"kind": "PHONE", "value": "12"}]}, "input.channels.0.value", "INVALID"),
+            ({"channels": [{"kind": "EMAIL", "value": "nope@"}]}, "input.channels.0.value", "INVALID"),
+            ({"addresses": [{"street": "x", "city": "y", "country": "ARG"}]}, "input.addresses.0.country", "INVALID"),
         ],
     )
     async def test_rejected_input_writes_nothing(
@@ -186,7 +186,7 @@ class TestCreate:
         token = factory.token(admin)
         cuit = await doc_type(client, token, "CUIT")
         bad = await create(client, token, person(team, document={"typeId": cuit, "number": "20-12345678-0"}))
-        assert [e["field"] for e in bad["userErrors"]] == ["document.number"]
+        assert [e["field"] for e in bad["userErrors"]] == ["input.document.number"]
         assert await factory.count(Contact) == 0
 
     async def test_every_problem_is_reported_at_once(
@@ -197,7 +197,11 @@ class TestCreate:
             factory.token(admin),
             person(team, firstNames="", lastNames="", channels=[{"kind": "EMAIL", "value": "x"}]),
         )
-        assert sorted(e["field"] for e in result["userErrors"]) == ["channels[0].value", "firstNames", "lastNames"]
+        assert sorted(e["field"] for e in result["userErrors"]) == [
+            "input.channels.0.value",
+            "input.firstNames",
+            "input.lastNames",
+        ]
 
     async def test_agents_create_only_in_their_teams(self, client: GraphQLClient, factory: Factory, team: Team) -> None:
         other = await factory.team("Ventas")
@@ -396,7 +400,7 @@ class TestUpdate:
         result = await client.data(
             UPDATE, {"id": contact_id, "input": {"lastNames": "Gómez", "firstNames": " "}}, token
         )
-        assert [e["field"] for e in result["updateContact"]["userErrors"]] == ["firstNames"]
+        assert [e["field"] for e in result["updateContact"]["userErrors"]] == ["input.firstNames"]
         node = await client.data(NODE, {"id": contact_id}, token)
         assert node["node"]["fullName"] == "José Pérez"
         assert len(await factory.audit_rows()) == audit_before
@@ -415,7 +419,7 @@ class TestChannelsAndAddresses:
         again = await client.data(
             ADD_CHANNEL, {"id": contact_id, "input": {"kind": "WHATSAPP", "value": "+5491144445555"}}, token
         )
-        assert again["addContactChannel"]["userErrors"] == [{"field": "value", "code": "ALREADY_EXISTS"}]
+        assert again["addContactChannel"]["userErrors"] == [{"field": "input.value", "code": "ALREADY_EXISTS"}]
         found = await client.data(SEARCH, {"filter": {"search": "44445555"}}, token)
         assert [n["id"] for n in found["contacts"]["nodes"]] == [contact_id]
 
@@ -502,7 +506,7 @@ class TestBulk:
             (2, True),
             (3, False),
         ]
-        assert payload["results"][1]["userErrors"] == [{"field": "firstNames", "code": "REQUIRED"}]
+        assert payload["results"][1]["userErrors"] == [{"field": "input.1.firstNames", "code": "REQUIRED"}]
         assert await factory.count(Contact) == 2
         actions = sorted((r.action, r.resource_type) for r in await factory.audit_rows())
         assert actions == [("BULK_CREATED", "BATCH"), ("CREATED", "CONTACT"), ("CREATED", "CONTACT")]
@@ -685,7 +689,7 @@ class TestNul:
             person(team, addresses=[{"street": "A", "city": "B", "country": "AR", "unit": "2\x00B"}]),
         )
         assert result["userErrors"] == [
-            {"field": "addresses[0].unit", "code": "INVALID", "message": "Must not contain NUL characters"}
+            {"field": "input.addresses.0.unit", "code": "INVALID", "message": "Must not contain NUL characters"}
         ]
         assert await factory.count(Contact) == 0
 
@@ -708,7 +712,7 @@ class TestBulkLimits:
         data = await client.data(CREATE_MANY, {"input": items}, factory.token(admin))
         payload = data["createContacts"]
         assert (payload["createdCount"], payload["rejectedCount"]) == (1, 1)
-        assert payload["results"][1]["userErrors"] == [{"field": "teamId", "code": "NOT_FOUND"}]
+        assert payload["results"][1]["userErrors"] == [{"field": "input.1.teamId", "code": "NOT_FOUND"}]
         batch = next(r for r in await factory.audit_rows() if r.action == "BULK_CREATED")
         assert (batch.changes["created"]["after"], batch.changes["rejected"]["after"]) == (1, 1)
 
@@ -724,8 +728,8 @@ class TestBulkLimits:
         payload = data["createContacts"]
         assert (payload["createdCount"], payload["rejectedCount"]) == (0, 2)
         assert [r["userErrors"] for r in payload["results"]] == [
-            [{"field": "teamId", "code": "NOT_FOUND"}],
-            [{"field": "companyId", "code": "NOT_FOUND"}],
+            [{"field": "input.0.teamId", "code": "NOT_FOUND"}],
+            [{"field": "input.1.companyId", "code": "NOT_FOUND"}],
         ]
         assert await factory.count(Contact) == 0
         (batch,) = await factory.audit_rows()

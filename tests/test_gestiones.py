@@ -228,7 +228,7 @@ class TestTypologies:
         again = await client.data(
             CREATE_RESULT, {"input": {"typologyId": typology, "code": "RENEWED", "label": "Twice"}}, token
         )
-        assert problems(again["createTypologyResult"]) == [("ALREADY_EXISTS", "code")]
+        assert problems(again["createTypologyResult"]) == [("ALREADY_EXISTS", "input.code")]
 
     async def test_only_admins_manage_typologies_and_a_refusal_changes_nothing(
         self, client: GraphQLClient, factory: Factory, world: World
@@ -243,13 +243,13 @@ class TestTypologies:
             {"input": {"code": "COLLECTIONS", "name": "Again", "planFields": []}},
             factory.token(world.admin),
         )
-        assert problems(duplicate["createTypology"]) == [("ALREADY_EXISTS", "code")]
+        assert problems(duplicate["createTypology"]) == [("ALREADY_EXISTS", "input.code")]
         bad_field = await client.data(
             CREATE_TYPOLOGY,
             {"input": {"code": "Y", "name": "Y", "planFields": [{"key": "c", "label": "C", "type": "CHOICE"}]}},
             factory.token(world.admin),
         )
-        assert problems(bad_field["createTypology"]) == [("REQUIRED", "planFields.0.options")]
+        assert problems(bad_field["createTypology"]) == [("REQUIRED", "input.planFields.0.options")]
         assert (await _count(factory, Typology), await audit_count(factory)) == before
 
 
@@ -306,13 +306,13 @@ class TestCampaigns:
         other_team = await client.data(
             CREATE_CAMPAIGN, {"input": {**base, "teamId": gid(world.ventas)}}, factory.token(world.sofia)
         )
-        assert problems(other_team["createCampaign"]) == [("NOT_FOUND", "teamId")]
+        assert problems(other_team["createCampaign"]) == [("NOT_FOUND", "input.teamId")]
         backwards = await client.data(
             CREATE_CAMPAIGN,
             {"input": {**base, "startsOn": "2026-12-10", "endsOn": "2026-12-01"}},
             factory.token(world.sofia),
         )
-        assert problems(backwards["createCampaign"]) == [("INVALID", "endsOn")]
+        assert problems(backwards["createCampaign"]) == [("INVALID", "input.endsOn")]
         assert (await _count(factory, Campaign), await audit_count(factory)) == before
 
     async def test_operators_are_active_agents_and_agents_see_the_campaigns_they_work(
@@ -400,11 +400,11 @@ class TestAddGestiones:
         )
         assert sorted(problems(refused["addGestiones"]), key=str) == sorted(
             [
-                ("INVALID", "lines.1.plan.amountDue"),
-                ("INVALID", "lines.1.plan.dueDate"),
-                ("INVALID", "lines.1.plan.color"),
-                ("REQUIRED", "lines.2.plan.product"),
-                ("INVALID", "lines.2.priority"),
+                ("INVALID", "input.lines.1.plan.amountDue"),
+                ("INVALID", "input.lines.1.plan.dueDate"),
+                ("INVALID", "input.lines.1.plan.color"),
+                ("REQUIRED", "input.lines.2.plan.product"),
+                ("INVALID", "input.lines.2.priority"),
             ],
             key=str,
         )
@@ -455,9 +455,9 @@ class TestAddGestiones:
         assert problems(by_agent["addGestiones"]) == [("FORBIDDEN", None)]
         closed = await factory.campaign("Cerrada", world.cobranzas, status=CampaignStatus.CLOSED)
         to_closed = await client.data(ADD, {"input": {**input_, "campaignId": gid(closed)}}, token)
-        assert problems(to_closed["addGestiones"]) == [("CONFLICT", "campaignId")]
+        assert problems(to_closed["addGestiones"]) == [("CONFLICT", "input.campaignId")]
         both = await client.data(ADD, {"input": {**input_, "lines": []}}, token)
-        assert problems(both["addGestiones"]) == [("INVALID", "contacts")]
+        assert problems(both["addGestiones"]) == [("INVALID", "input.contacts")]
         not_an_object = await client.data(
             ADD,
             {
@@ -468,7 +468,7 @@ class TestAddGestiones:
             },
             token,
         )
-        assert problems(not_an_object["addGestiones"]) == [("INVALID", "lines.0.plan")]
+        assert problems(not_an_object["addGestiones"]) == [("INVALID", "input.lines.0.plan")]
         lines_and_plan = await client.data(
             ADD,
             {
@@ -480,7 +480,7 @@ class TestAddGestiones:
             },
             token,
         )
-        assert problems(lines_and_plan["addGestiones"]) == [("INVALID", "plan")]
+        assert problems(lines_and_plan["addGestiones"]) == [("INVALID", "input.plan")]
         assert (await _count(factory, Gestion), await audit_count(factory)) == before
 
 
@@ -553,7 +553,7 @@ class TestDistribution:
             {"gestionId": ids[1], "outcome": "REJECTED", "rejection": "NOT_AN_OPERATOR"}
         ]
         hidden = await client.data(TRANSFER, {"ids": ids[1:2], "op": gid(world.carla)}, token)
-        assert problems(hidden["transferGestiones"]) == [("NOT_FOUND", "operatorId.0")]
+        assert problems(hidden["transferGestiones"]) == [("NOT_FOUND", "operatorId")]
         moved = await client.data(TRANSFER_READ_BACK, {"ids": [*ids, "bogus"], "op": gid(world.beto)}, token)
         payload = moved["transferGestiones"]
         assert payload["transferredCount"] == 3

@@ -256,7 +256,7 @@ class TestResume:
             message = await receive(ws)
             assert message["type"] == "next"
             (error,) = message["payload"]["errors"]
-            assert error["extensions"] == {"code": "EXPIRED", "field": "after"}
+            assert error["extensions"] == {"code": "EXPIRED", "field": "after", "path": ["after"]}
             assert await receive(ws) == {"id": "inbox", "type": "complete"}
 
     async def test_an_id_that_is_not_an_event_is_refused(self, server: Server, factory: Factory, world: World) -> None:

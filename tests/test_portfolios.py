@@ -178,13 +178,13 @@ class TestCreateAndEdit:
     @pytest.mark.parametrize(
         ("given", "expected"),
         [
-            ({"name": "  "}, ("REQUIRED", "name")),
-            ({"name": "Sin dueño"}, ("REQUIRED", "teamId")),
-            ({"name": "X", "teamId": "VGVhbTo5OTk5"}, ("NOT_FOUND", "teamId")),
-            ({"name": "X", "teamId": "not-an-id"}, ("NOT_FOUND", "teamId")),
-            ({"name": "X", "agentId": "supervisor"}, ("INVALID", "agentId")),
-            ({"name": "X", "teamId": "ventas", "agentId": "ana"}, ("INVALID", "agentId")),
-            ({"name": "x" * 201, "teamId": "ventas"}, ("TOO_LONG", "name")),
+            ({"name": "  "}, ("REQUIRED", "input.name")),
+            ({"name": "Sin dueño"}, ("REQUIRED", "input.teamId")),
+            ({"name": "X", "teamId": "VGVhbTo5OTk5"}, ("NOT_FOUND", "input.teamId")),
+            ({"name": "X", "teamId": "not-an-id"}, ("NOT_FOUND", "input.teamId")),
+            ({"name": "X", "agentId": "supervisor"}, ("INVALID", "input.agentId")),
+            ({"name": "X", "teamId": "ventas", "agentId": "ana"}, ("INVALID", "input.agentId")),
+            ({"name": "x" * 201, "teamId": "ventas"}, ("TOO_LONG", "input.name")),
         ],
     )
     async def test_refused_input_writes_nothing(
@@ -212,7 +212,7 @@ class TestCreateAndEdit:
         before = await snapshot(factory)
         for owners, field in [({"teamId": gid(world.ventas)}, "teamId"), ({"agentId": gid(world.carla)}, "agentId")]:
             refused = await client.data(CREATE, {"input": {"name": "Ajena", **owners}}, token)
-            assert problems(refused["createPortfolio"]) == [("NOT_FOUND", field)]
+            assert problems(refused["createPortfolio"]) == [("NOT_FOUND", f"input.{field}")]
         assert await snapshot(factory) == before
 
     async def test_agents_create_and_delete_none(self, client: GraphQLClient, factory: Factory, world: World) -> None:
@@ -238,12 +238,12 @@ class TestCreateAndEdit:
         before = await snapshot(factory)
         for given, field in [({"agentId": gid(world.beto)}, "agentId"), ({"teamId": None}, "teamId")]:
             refused = await client.data(UPDATE, {"id": gid(portfolio), "input": given}, factory.token(world.ana))
-            assert problems(refused["updatePortfolio"]) == [("FORBIDDEN", field)]
+            assert problems(refused["updatePortfolio"]) == [("FORBIDDEN", f"input.{field}")]
         # Beto cannot see Ana's portfolio at all: it reads as missing (R3).
         hidden = await client.data(UPDATE, {"id": gid(portfolio), "input": {"name": "Z"}}, factory.token(world.beto))
         assert problems(hidden["updatePortfolio"]) == [("NOT_FOUND", "id")]
         null_name = await client.data(UPDATE, {"id": gid(portfolio), "input": {"name": None}}, factory.token(world.ana))
-        assert problems(null_name["updatePortfolio"]) == [("REQUIRED", "name")]
+        assert problems(null_name["updatePortfolio"]) == [("REQUIRED", "input.name")]
         assert await snapshot(factory) == before
 
     async def test_owner_changes_keep_one_owner_and_the_agent_in_the_team(
@@ -255,9 +255,9 @@ class TestCreateAndEdit:
         assert moved["updatePortfolio"]["portfolio"]["badge"] == {"ownerName": "Ana Agente", "ownerKind": "AGENT"}
         before = await snapshot(factory)
         both_gone = await client.data(UPDATE, {"id": gid(portfolio), "input": {"teamId": None, "agentId": None}}, token)
-        assert problems(both_gone["updatePortfolio"]) == [("REQUIRED", "teamId")]
+        assert problems(both_gone["updatePortfolio"]) == [("REQUIRED", "input.teamId")]
         wrong_team = await client.data(UPDATE, {"id": gid(portfolio), "input": {"teamId": gid(world.ventas)}}, token)
-        assert problems(wrong_team["updatePortfolio"]) == [("INVALID", "agentId")]
+        assert problems(wrong_team["updatePortfolio"]) == [("INVALID", "input.agentId")]
         assert await snapshot(factory) == before
 
     async def test_activate_and_deactivate(self, client: GraphQLClient, factory: Factory, world: World) -> None:
@@ -407,7 +407,7 @@ class TestPreview:
         body = await client.gql(
             PREVIEW, {"portfolio": gid(portfolio), "contacts": ids(*people)}, factory.token(world.admin)
         )
-        assert body["errors"][0]["extensions"] == {"code": "INACTIVE", "field": "portfolioId"}
+        assert body["errors"][0]["extensions"] == {"code": "INACTIVE", "field": "portfolioId", "path": ["portfolioId"]}
 
 
 class TestAssign:

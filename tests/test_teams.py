@@ -215,9 +215,10 @@ async def detail(client: GraphQLClient, token: str, team: Team | str) -> dict[st
     return node
 
 
-def member(user: User) -> dict[str, Any]:
-    """How set_link names a user in the audit trail."""
-    return {"id": user.id, "name": user.name}
+def linked(word: str, user: User, *, present: bool) -> dict[str, Any]:
+    """How set_link's audit row names the user it linked (present) or unlinked: its id, its name beside."""
+    values = {f"{word}Id": user.id, word: user.name}
+    return {k: {"before": None, "after": v} if present else {"before": v, "after": None} for k, v in values.items()}
 
 
 # --- queries -------------------------------------------------------------------------------------------------------
@@ -455,14 +456,14 @@ class TestCreateTeam:
     @pytest.mark.parametrize(
         ("name", "parent", "expected"),
         [
-            pytest.param("   ", None, ("REQUIRED", "name"), id="blank"),
-            pytest.param("x" * 201, None, ("TOO_LONG", "name"), id="too-long"),
-            pytest.param("Nul\u0000", None, ("INVALID", "name"), id="nul"),
-            pytest.param("NORTE", None, ("ALREADY_EXISTS", "name"), id="top-level-sibling-other-case"),
-            pytest.param(" sur ", None, ("ALREADY_EXISTS", "name"), id="top-level-sibling-trimmed"),
-            pytest.param("cobranzas  NORTE", "ventas", ("ALREADY_EXISTS", "name"), id="sibling-under-parent"),
-            pytest.param("Nuevo", "missing", ("NOT_FOUND", "parentId"), id="missing-parent"),
-            pytest.param("Nuevo", "user", ("NOT_FOUND", "parentId"), id="parent-id-of-a-user"),
+            pytest.param("   ", None, ("REQUIRED", "input.name"), id="blank"),
+            pytest.param("x" * 201, None, ("TOO_LONG", "input.name"), id="too-long"),
+            pytest.param("Nul\u0000", None, ("INVALID", "input.name"), id="nul"),
+            pytest.param("NORTE", None, ("ALREADY_EXISTS", "input.name"), id="top-level-sibling-other-case"),
+            pytest.param(" sur ", None, ("ALREADY_EXISTS", "input.name"), id="top-level-sibling-trimmed"),
+            pytest.param("cobranzas  NORTE", "ventas", ("ALREADY_EXISTS", "input.name"), id="sibling-under-parent"),
+            pytest.param("Nuevo", "missing", ("NOT_FOUND", "input.parentId"), id="missing-parent"),
+            pytest.param("Nuevo", "user", ("NOT_FOUND", "input.parentId"), id="parent-id-of-a-user"),
         ],
     )
     async def test_refusals_change_nothing(
@@ -685,7 +686,7 @@ class TestDeleteTeam:
         return payload
 
     async def test_a_leaf_with_its_memberships(self, client: GraphQLClient, tree: Tree) -> None:
-        await tree.factory.user(Role.SUPERVISOR, name="Coco Cobranzas", supervises=[tree.cobranzas])
+        coco = await tree.factory.user(Role.SUPERVISOR, name="Coco Cobranzas", supervises=[tree.cobranzas])
         payload = await self.delete(client, tree, gid(tree.cobranzas))
         assert payload == {"deletedTeamId": gid(tree.cobranzas), "userErrors": []}
         assert await team_row(tree.factory, tree.cobranzas.id) is None
@@ -706,8 +707,8 @@ class TestDeleteTeam:
         assert event.changes == {
             "name": {"before": "Cobranzas Norte", "after": None},
             "parentId": {"before": tree.ventas.id, "after": None},
-            "members": {"before": 1, "after": 0},
-            "supervisors": {"before": 1, "after": 0},
+            "memberIds": {"before": [tree.carlos.id], "after": []},
+            "supervisorIds": {"before": [coco.id], "after": []},
         }
         assert await audit_team_ids(tree.factory, event) == {tree.cobranzas.id, tree.ventas.id}
 
@@ -716,9 +717,6 @@ class TestDeleteTeam:
         assert (await self.delete(client, tree, gid(team)))["userErrors"] == []
         assert (await last_audit(tree.factory)).changes == {
             "name": {"before": "Vacío", "after": None},
-            "parentId": {"before": None, "after": None},
-            "members": {"before": 0, "after": 0},
-            "supervisors": {"before": 0, "after": 0},
         }
 
     async def test_a_team_with_subteams_is_refused(self, client: GraphQLClient, tree: Tree) -> None:
@@ -830,7 +828,7 @@ class TestAddTeamMember(LinkRefusals):
             tree.sur.id,
             "Sur",
         )
-        assert event.changes == {"member": {"before": None, "after": member(tree.carlos)}}
+        assert event.changes == linked("member", tree.carlos, present=True)
         assert await audit_team_ids(tree.factory, event) == {tree.sur.id}
         # Sur's supervisor now sees Carlos; Carlos now sees Sur.
         assert "Carlos Cobrador" in await user_names(client, tree.token(tree.sara))
@@ -860,7 +858,7 @@ class TestRemoveTeamMember(LinkRefusals):
         event = await last_audit(tree.factory)
         assert await audit_count(tree.factory) == 1
         assert (event.action, event.resource_id) == ("MEMBER_REMOVED", tree.ventas.id)
-        assert event.changes == {"member": {"before": member(tree.ana), "after": None}}
+        assert event.changes == linked("member", tree.ana, present=False)
         assert "Ana Agente" not in await user_names(client, tree.token(tree.sam))
         assert await team_names(client, tree.token(tree.ana)) == []
 
@@ -889,7 +887,7 @@ class TestAddTeamSupervisor(LinkRefusals):
         event = await last_audit(tree.factory)
         assert await audit_count(tree.factory) == 1
         assert (event.action, event.resource_type, event.resource_id) == ("SUPERVISOR_ADDED", "TEAM", tree.ventas.id)
-        assert event.changes == {"supervisor": {"before": None, "after": member(tree.silvia)}}
+        assert event.changes == linked("supervisor", tree.silvia, present=True)
         assert await audit_team_ids(tree.factory, event) == {tree.ventas.id}
         # The whole subtree, and its people, come with it.
         assert await team_names(client, tree.token(tree.silvia)) == ["Cobranzas Norte", "Ventas Norte"]
@@ -925,7 +923,7 @@ class TestRemoveTeamSupervisor(LinkRefusals):
         event = await last_audit(tree.factory)
         assert await audit_count(tree.factory) == 1
         assert (event.action, event.resource_id) == ("SUPERVISOR_REMOVED", tree.ventas.id)
-        assert event.changes == {"supervisor": {"before": member(tree.sam), "after": None}}
+        assert event.changes == linked("supervisor", tree.sam, present=False)
         assert await team_names(client, tree.token(tree.sam)) == []
         assert await user_names(client, tree.token(tree.sam)) == ["Sam Supervisor"]
 

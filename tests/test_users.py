@@ -314,7 +314,7 @@ class TestUsersFilter:
     async def test_a_team_id_of_another_type_is_not_found(self, client: GraphQLClient, org: Org) -> None:
         body = await client.gql(USER_NAMES, {"filter": {"teamIds": [gid(org.ana)]}}, org.token(org.admin))
         assert error_code(body) == "NOT_FOUND"
-        assert body["errors"][0]["extensions"]["field"] == "filter.teamIds"
+        assert body["errors"][0]["extensions"]["field"] == "filter.teamIds.0"
 
     async def test_an_invisible_team_filters_like_a_missing_one(self, client: GraphQLClient, org: Org) -> None:
         # Ana is visible to Sam (North Sales) and is also a member of South, which Sam cannot see.
@@ -576,17 +576,17 @@ class TestCreateUser:
     @pytest.mark.parametrize(
         ("overrides", "expected"),
         [
-            pytest.param({"email": "not-an-email"}, ("INVALID", "email"), id="bad-email"),
-            pytest.param({"email": "  "}, ("INVALID", "email"), id="blank-email"),
-            pytest.param({"email": "ana@@example.com"}, ("INVALID", "email"), id="double-at"),
-            pytest.param({"name": "   "}, ("REQUIRED", "name"), id="blank-name"),
-            pytest.param({"name": "x" * 201}, ("TOO_LONG", "name"), id="long-name"),
-            pytest.param({"name": "Nul\u0000"}, ("INVALID", "name"), id="nul-in-name"),
-            pytest.param({"password": "short"}, ("INVALID", "password"), id="short-password"),
-            pytest.param({"password": "x" * 257}, ("TOO_LONG", "password"), id="long-password"),
-            pytest.param({"email": "ANA@EXAMPLE.COM"}, ("ALREADY_EXISTS", "email"), id="duplicate-other-case"),
-            pytest.param({"email": "ana@example.com"}, ("ALREADY_EXISTS", "email"), id="duplicate"),
-            pytest.param({"email": "Dora@Example.com"}, ("ALREADY_EXISTS", "email"), id="duplicate-of-inactive"),
+            pytest.param({"email": "not-an-email"}, ("INVALID", "input.email"), id="bad-email"),
+            pytest.param({"email": "  "}, ("INVALID", "input.email"), id="blank-email"),
+            pytest.param({"email": "ana@@example.com"}, ("INVALID", "input.email"), id="double-at"),
+            pytest.param({"name": "   "}, ("REQUIRED", "input.name"), id="blank-name"),
+            pytest.param({"name": "x" * 201}, ("TOO_LONG", "input.name"), id="long-name"),
+            pytest.param({"name": "Nul\u0000"}, ("INVALID", "input.name"), id="nul-in-name"),
+            pytest.param({"password": "short"}, ("INVALID", "input.password"), id="short-password"),
+            pytest.param({"password": "x" * 257}, ("TOO_LONG", "input.password"), id="long-password"),
+            pytest.param({"email": "ANA@EXAMPLE.COM"}, ("ALREADY_EXISTS", "input.email"), id="duplicate-other-case"),
+            pytest.param({"email": "ana@example.com"}, ("ALREADY_EXISTS", "input.email"), id="duplicate"),
+            pytest.param({"email": "Dora@Example.com"}, ("ALREADY_EXISTS", "input.email"), id="duplicate-of-inactive"),
         ],
     )
     async def test_validation(
@@ -708,21 +708,25 @@ class TestUpdateUser:
         before = await user_rows(org.factory)
         payload = await self.update(client, org, org.ana, {"name": "Cambiado", field: None})
         assert payload["user"] is None
-        assert problems(payload) == [("REQUIRED", field)]
+        assert problems(payload) == [("REQUIRED", f"input.{field}")]
         assert await user_rows(org.factory) == before
         assert await audit_count(org.factory) == 0
 
     @pytest.mark.parametrize(
         ("values", "expected"),
         [
-            pytest.param({"email": "nope"}, ("INVALID", "email"), id="bad-email"),
-            pytest.param({"name": " \t "}, ("REQUIRED", "name"), id="blank-name"),
-            pytest.param({"name": "x" * 201}, ("TOO_LONG", "name"), id="long-name"),
-            pytest.param({"password": "1234567"}, ("INVALID", "password"), id="short-password"),
-            pytest.param({"email": "SERGIO@South.Example"}, ("ALREADY_EXISTS", "email"), id="duplicate-other-case"),
+            pytest.param({"email": "nope"}, ("INVALID", "input.email"), id="bad-email"),
+            pytest.param({"name": " \t "}, ("REQUIRED", "input.name"), id="blank-name"),
+            pytest.param({"name": "x" * 201}, ("TOO_LONG", "input.name"), id="long-name"),
+            pytest.param({"password": "1234567"}, ("INVALID", "input.password"), id="short-password"),
+            pytest.param(
+                {"email": "SERGIO@South.Example"}, ("ALREADY_EXISTS", "input.email"), id="duplicate-other-case"
+            ),
             # A valid field beside a bad one changes nothing either.
-            pytest.param({"name": "Válido", "email": "sole@EXAMPLE.com"}, ("ALREADY_EXISTS", "email"), id="mixed"),
-            pytest.param({"name": "Válido", "password": "short"}, ("INVALID", "password"), id="mixed-password"),
+            pytest.param(
+                {"name": "Válido", "email": "sole@EXAMPLE.com"}, ("ALREADY_EXISTS", "input.email"), id="mixed"
+            ),
+            pytest.param({"name": "Válido", "password": "short"}, ("INVALID", "input.password"), id="mixed-password"),
         ],
     )
     async def test_validation(
@@ -772,7 +776,7 @@ class TestUpdateUser:
         await org.factory.user(Role.ADMIN, name="Ex Admin", active=False)
         before = await user_rows(org.factory)
         payload = await self.update(client, org, org.admin, {"role": "SUPERVISOR", "name": "Ada Otra"})
-        assert problems(payload) == [("CONFLICT", "role")]
+        assert problems(payload) == [("CONFLICT", "input.role")]
         assert await user_rows(org.factory) == before
         assert await audit_count(org.factory) == 0
         # Keeping the role is not a demotion.
@@ -785,7 +789,7 @@ class TestUpdateUser:
         assert payload["userErrors"] == []
         assert payload["user"]["role"] == "AGENT"
         # Ada is the last one now, and cannot demote herself.
-        assert problems(await self.update(client, org, org.admin, {"role": "AGENT"})) == [("CONFLICT", "role")]
+        assert problems(await self.update(client, org, org.admin, {"role": "AGENT"})) == [("CONFLICT", "input.role")]
         # The demoted user's existing token now acts as an agent.
         body = await client.gql(CREATE_USER, {"input": new_user()}, org.token(other))
         assert problems(body["data"]["createUser"]) == [("FORBIDDEN", None)]
