@@ -33,6 +33,7 @@ from schema.node import to_global_id
 from services import audit
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
+from services.settings import Settings
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; every factory user shares one hash of PASSWORD.
@@ -260,3 +261,8 @@ async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     """A payload's userErrors as (code, field) pairs."""
     return [(e["code"], e["field"]) for e in payload["userErrors"]]
+
+
+def priced(requested: int) -> dict[str, Any]:
+    """What an executed response carries beside its data: its price (resolvers/cost.py) and the default limit."""
+    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}

@@ -19,7 +19,7 @@ from tests.factories import PLAN, Factory, gid
 EVENT = "id action resourceType resourceName changes { field before after }"
 EVENTS = f"""
 query($after: String) {{
-  auditEvents(first: 100, after: $after) {{
+  auditEvents(first: 50, after: $after) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ {EVENT} entries(first: 100) {{ nodes {{ {EVENT} }} }} }}
   }}

@@ -139,7 +139,9 @@ class TestNumbers:
         assert health.json() == {"status": "ok"}
         assert answer["createContact"] == {
             "contact": None,
-            "userErrors": [{"field": "document.number", "code": "INVALID", "message": "Does not match the AB format"}],
+            "userErrors": [
+                {"field": "input.document.number", "code": "INVALID", "message": "Does not match the AB format"}
+            ],
         }
         matching = await client.data(CREATE_CONTACT, {"input": person(team, type_id, "A" * 31 + "B")}, token)
         assert matching["createContact"]["userErrors"] == []
@@ -178,7 +180,7 @@ class TestNumbers:
         assert too_long["createContact"] == {
             "contact": None,
             "userErrors": [
-                {"field": "document.number", "code": "TOO_LONG", "message": "Must have at most 32 characters"}
+                {"field": "input.document.number", "code": "TOO_LONG", "message": "Must have at most 32 characters"}
             ],
         }
         assert await factory.count(Contact) == 1

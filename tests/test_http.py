@@ -23,9 +23,8 @@ import services.users
 from db.base import utcnow
 from db.models import Role, User
 from services.auth import issue_token
-from services.settings import Settings
 from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings, running
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, priced
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -68,11 +67,6 @@ UNAUTHENTICATED_ERROR = {
     "path": ["me"],
     "extensions": {"code": "UNAUTHENTICATED"},
 }
-
-
-def priced(requested: int) -> dict[str, Any]:
-    """What an executed response carries beside its data: its price (resolvers/cost.py) and the limit."""
-    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
 
 
 def auth(token: str | None) -> dict[str, str]:

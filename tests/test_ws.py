@@ -23,9 +23,8 @@ from db.base import utcnow
 from db.models import Role
 from services.auth import issue_token
 from services.principal import Principal, load_principal
-from services.settings import Settings
 from tests.conftest import GraphQLClient, Server, make_settings
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, priced
 from tests.ws import (
     LEGACY_WS,
     RECEIVE_TIMEOUT,
@@ -40,12 +39,6 @@ from tests.ws import (
     send,
     subscribe,
 )
-
-
-def priced(requested: int) -> dict[str, Any]:
-    """What an executed result carries beside its data: its price (resolvers/cost.py) and the limit."""
-    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
-
 
 ME = "query { me { id name } }"
 ME_ID = "query { me { id } }"

@@ -22,7 +22,7 @@ from db.base import utcnow
 from db.engine import create_engine
 from db.models import AuditEvent, Role, Team
 from tests.conftest import Server, running
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, priced
 from tests.ws import (
     INBOX,
     LEGACY_WS,
@@ -199,7 +199,7 @@ class TestMalformedOperations:
             assert result == {
                 "id": "1",
                 "type": "next",
-                "payload": {"data": {"me": {"id": gid(user), "role": "AGENT"}}},
+                "payload": {"data": {"me": {"id": gid(user), "role": "AGENT"}}, "extensions": priced(1)},
             }
 
 
