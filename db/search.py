@@ -10,6 +10,8 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 LIKE_ESCAPE = "\\"
+# Code points that are not Unicode scalar values: no backend can store one.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:

@@ -97,6 +97,7 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 4000
     max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
     introspection: bool = True
     graphiql: bool = True
     ws_init_timeout_seconds: int = 10
@@ -160,6 +161,7 @@ class Settings:
             max_aliases=_int(env, "CARTERA_MAX_ALIASES", cls.max_aliases),
             max_tokens=_int(env, "CARTERA_MAX_TOKENS", cls.max_tokens),
             max_body_bytes=_int(env, "CARTERA_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_int(env, "CARTERA_MAX_JSON_DEPTH", cls.max_json_depth, minimum=4),
             introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
             graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),

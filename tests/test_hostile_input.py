@@ -1,0 +1,275 @@
+"""Hostile input at the edge: deep JSON, lone surrogates, NUL, DateTimes out of range, huge searches.
+
+Each is a typed refusal that changes nothing, over HTTP (JSON body, GET, multipart) and
+WebSocket alike: never a 500, a dropped socket or a masked "Unexpected error".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from websockets.typing import Subprotocol
+
+from cartera import wire
+from db.models import Role, Team
+from services.settings import Settings, SettingsError
+from tests.conftest import SECRET, GraphQLClient, Server, running
+from tests.factories import Factory, audit_count
+from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, receive, send, subscribe
+
+JSON_MEDIA = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+MEDIA_TYPES = [JSON_MEDIA, GRAPHQL_RESPONSE]
+CSRF = {"x-cartera-csrf": "1"}
+
+CREATE_TEAM = """
+mutation CreateTeam($input: CreateTeamInput!) {
+  createTeam(input: $input) { team { id } userErrors { field code message } }
+}
+"""
+ME = "query Me { me { id } }"
+
+
+def nested(depth: int) -> str:
+    """JSON text of arrays nested `depth` deep."""
+    return "[" * depth + "1" + "]" * depth
+
+
+def deep_json(value: Any, depth: int = 50_000) -> str:
+    """`value` as JSON text with each "DEEP" string replaced by arrays nested `depth` deep."""
+    return json.dumps(value).replace('"DEEP"', nested(depth))
+
+
+async def post_text(
+    client: GraphQLClient, text: str, token: str | None = None, accept: str = JSON_MEDIA
+) -> httpx.Response:
+    headers = {"content-type": JSON_MEDIA, "accept": accept}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return await client.http.post("/graphql", content=text.encode(), headers=headers)
+
+
+def body(query: str, variables: dict[str, Any] | None = None) -> str:
+    # ensure_ascii: a lone surrogate travels as the \u escape any client's JSON encoder writes.
+    return json.dumps({"query": query, "variables": variables})
+
+
+def refusal(response: httpx.Response) -> str:
+    """The one error of a request refused before anything ran; 400 under either media type."""
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert "data" not in answer, answer
+    [error] = answer["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}, error
+    message: str = error["message"]
+    return message
+
+
+async def post_multipart(client: GraphQLClient, operations: str, token: str) -> httpx.Response:
+    return await client.http.post(
+        "/graphql",
+        data={"operations": operations, "map": "{}"},
+        files={"0": ("a.png", b"\x89PNG", "image/png")},
+        headers={**CSRF, "authorization": f"Bearer {token}"},
+    )
+
+
+async def socket_refusal(
+    server: Server, token: str, message: str, protocol: Subprotocol = TRANSPORT_WS
+) -> tuple[int, str]:
+    """The close frame that answers `message`, sent on an acknowledged socket of `protocol`."""
+    async with open_socket(server, protocol) as ws:
+        if protocol == TRANSPORT_WS:
+            await init(ws, token)
+        else:
+            await send(ws, {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+            assert (await receive(ws))["type"] == "connection_ack"
+        await ws.send(message)
+        return await closed(ws)
+
+
+async def nothing_written(factory: Factory) -> None:
+    assert await factory.count(Team) == 0
+    assert await audit_count(factory) == 0
+
+
+# --- JSON nested too deep (point 7) ---------------------------------------------------------------
+
+
+class TestDeepJSON:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize("where", ["variables", "extensions", "body"])
+    async def test_json_50000_deep_is_a_400(
+        self, client: GraphQLClient, factory: Factory, media: str, where: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        team = {"input": {"name": "Deep"}}
+        text = {
+            "variables": deep_json({"query": CREATE_TEAM, "variables": {**team, "x": "DEEP"}}),
+            "extensions": deep_json({"query": CREATE_TEAM, "variables": team, "extensions": {"x": "DEEP"}}),
+            "body": nested(50_000),
+        }[where]
+        response = await post_text(client, text, token, accept=media)
+        assert refusal(response) == "JSON nested deeper than 32 levels"
+        await nothing_written(factory)
+
+    async def test_a_json_variable_nested_past_the_limit_is_refused_before_coercion(
+        self, client: GraphQLClient, factory: Factory
+    ) -> None:
+        # 40 levels: far from Python's recursion limit, yet deeper than any input of the schema.
+        token = factory.token(await factory.user(Role.ADMIN))
+        text = body(CREATE_TEAM, {"input": {"name": "Deep"}, "json": json.loads(nested(40))})
+        assert refusal(await post_text(client, text, token)) == "JSON nested deeper than 32 levels"
+        await nothing_written(factory)
+
+    async def test_get_variables_too_deep(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user())
+        # Deep enough that Python's own parser gives up (about 1,000), short enough for a URL.
+        response = await client.http.get(
+            "/graphql",
+            params={"query": ME, "variables": f'{{"x": {nested(2_000)}}}'},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert refusal(response) == "JSON nested deeper than 32 levels"
+
+    async def test_multipart_operations_too_deep(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        operations = deep_json({"query": CREATE_TEAM, "variables": {"input": {"name": "Deep"}, "x": "DEEP"}})
+        assert refusal(await post_multipart(client, operations, token)) == "JSON nested deeper than 32 levels"
+        await nothing_written(factory)
+
+    async def test_websocket_message_too_deep_closes_4400(self, server: Server, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        message = deep_json(subscribe("1", CREATE_TEAM, {"input": {"name": "Deep"}, "x": "DEEP"}))
+        assert await socket_refusal(server, token, message) == (4400, "JSON nested deeper than 32 levels")
+        await nothing_written(factory)
+
+    async def test_legacy_websocket_message_too_deep_closes_1002(self, server: Server, factory: Factory) -> None:
+        token = factory.token(await factory.user())
+        message = deep_json({"id": "1", "type": "start", "payload": {"query": ME, "variables": {"x": "DEEP"}}})
+        assert await socket_refusal(server, token, message, LEGACY_WS) == (1002, "JSON nested deeper than 32 levels")
+
+    async def test_the_depth_is_a_setting(self, database_url: str, factory: Factory) -> None:
+        token = factory.token(await factory.user())
+        async with running(database_url, max_json_depth=4) as (_, client):
+            # The body is one level, variables two: x's own arrays may be two deep, not three.
+            accepted = await post_text(client, body(ME, {"x": json.loads(nested(2))}), token)
+            assert accepted.status_code == 200, accepted.text
+            assert "errors" not in accepted.json()
+            refused = await post_text(client, body(ME, {"x": json.loads(nested(3))}), token)
+            assert refusal(refused) == "JSON nested deeper than 4 levels"
+
+    def test_the_setting_is_validated(self, tmp_path: Any) -> None:
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "CARTERA_SECRET_KEY": SECRET}
+        assert Settings.from_env(env).max_json_depth == 32
+        assert Settings.from_env({**env, "CARTERA_MAX_JSON_DEPTH": "64"}).max_json_depth == 64
+        for wrong in ("3", "deep"):
+            with pytest.raises(SettingsError, match="CARTERA_MAX_JSON_DEPTH"):
+                Settings.from_env({**env, "CARTERA_MAX_JSON_DEPTH": wrong})
+
+
+# --- lone surrogates (point 8) --------------------------------------------------------------------
+
+
+class TestLoneSurrogates:
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
+    @pytest.mark.parametrize(
+        ("request_body", "where"),
+        [
+            pytest.param({"variables": {"input": {"name": "Team \ud800"}}}, "`variables.input.name` holds", id="value"),
+            pytest.param(
+                {"variables": {"input": {"name": "Team"}, "x": [{"deep": ["ok", "\udfff"]}]}},
+                "`variables.x.0.deep.1` holds",
+                id="value deep in a list",
+            ),
+            pytest.param(
+                {"variables": {"input": {"name": "Team", "\ud800": 1}}},
+                "`variables.input` has a key holding",
+                id="key",
+            ),
+            pytest.param(
+                {"variables": {"input": {"name": "Team"}}, "operationName": "CreateTeam\ud800"},
+                "`operationName` holds",
+                id="operationName",
+            ),
+            pytest.param(
+                {"variables": {"input": {"name": "Team"}}, "extensions": {"trace": "\ud800"}},
+                "`extensions.trace` holds",
+                id="extensions",
+            ),
+            pytest.param(
+                {"query": CREATE_TEAM.replace("CreateTeam(", "CreateTeam\ud800("), "variables": {}},
+                "`query` holds",
+                id="the document's own text",
+            ),
+        ],
+    )
+    async def test_refused_in_a_json_body(
+        self, client: GraphQLClient, factory: Factory, media: str, request_body: dict[str, Any], where: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        text = json.dumps({"query": CREATE_TEAM, **request_body})
+        message = refusal(await post_text(client, text, token, accept=media))
+        assert message == f"{where} a lone surrogate: text must be valid Unicode"
+        await nothing_written(factory)
+
+    async def test_login_with_a_lone_surrogate_is_refused(self, client: GraphQLClient) -> None:
+        login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { __typename } }"
+        text = body(login, {"e": "ana@example.com", "p": "secret\ud800"})
+        assert refusal(await post_text(client, text)).startswith("`variables.p` holds a lone surrogate")
+
+    async def test_refused_in_get_parameters(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user())
+        for name in ("variables", "extensions"):
+            response = await client.http.get(
+                "/graphql",
+                params={"query": ME, name: '{"x": "\\ud800"}'},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert refusal(response) == f"`{name}.x` holds a lone surrogate: text must be valid Unicode"
+
+    async def test_refused_in_multipart_operations(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        response = await post_multipart(client, body(CREATE_TEAM, {"input": {"name": "Team \ud800"}}), token)
+        assert refusal(response) == "`variables.input.name` holds a lone surrogate: text must be valid Unicode"
+        await nothing_written(factory)
+
+    async def test_websocket_message_closes_4400(self, server: Server, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        message = json.dumps(subscribe("1", CREATE_TEAM, {"input": {"name": "Team \ud800"}}))
+        assert await socket_refusal(server, token, message) == (
+            4400,
+            "`payload.variables.input.name` holds a lone surrogate: text must be valid Unicode",
+        )
+        await nothing_written(factory)
+
+    async def test_legacy_websocket_message_closes_1002(self, server: Server, factory: Factory) -> None:
+        token = factory.token(await factory.user())
+        message = json.dumps({"id": "1", "type": "start", "payload": {"query": ME, "operationName": "Me\udc00"}})
+        assert await socket_refusal(server, token, message, LEGACY_WS) == (
+            1002,
+            "`payload.operationName` holds a lone surrogate: text must be valid Unicode",
+        )
+
+    @pytest.mark.parametrize("escape", ["\\ud800", "\\u{DFFF}"])
+    async def test_escaped_in_a_document_string_is_a_syntax_error(
+        self, client: GraphQLClient, factory: Factory, escape: str
+    ) -> None:
+        # JSON's escapes are read by cartera.wire; GraphQL's own, inside the document, by its lexer.
+        token = factory.token(await factory.user(Role.ADMIN))
+        query = f'mutation {{ createTeam(input: {{name: "Team {escape}"}}) {{ team {{ id }} }} }}'
+        response = await post_text(client, json.dumps({"query": query}), token, accept=GRAPHQL_RESPONSE)
+        assert response.status_code == 400, response.text
+        [error] = response.json()["errors"]
+        assert error["message"] == f"Syntax Error: Invalid Unicode escape sequence: '{escape}'.", error
+        await nothing_written(factory)
+
+    def test_the_response_encoder_cannot_fail(self) -> None:
+        # Nothing a client sends can put one in a response any more; should anything else, the
+        # answer is still JSON (escaped), not a failed encode and a bare 500.
+        payload = {"errors": [{"message": "Not a valid id: 'x\ud800'"}], "data": {"name": "Ángela"}}
+        assert json.loads(wire.encode(payload)) == payload
+        assert "Ángela".encode() in wire.encode({"name": "Ángela"})
