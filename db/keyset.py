@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
@@ -91,8 +91,12 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     if kind == "datetime":
         assert isinstance(value, str)
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            moment = datetime.fromisoformat(value)
+            # Cursors hold UTC times; a naive one, or one UTC cannot hold, was never issued.
+            if moment.tzinfo is None:
+                raise ValueError(value)
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise PaginationError("Invalid cursor") from None
     return value
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -33,6 +34,7 @@ from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import UserMutations, UserQueries
+from schema.scalars import UTC_DATETIME
 from schema.types import AuditEvent, Team, User
 from services.settings import Settings
 
@@ -135,4 +137,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=[User, Team, AuditEvent],
         extensions=extensions,
         execution_context_class=PerEventExecutor,
+        scalar_overrides={datetime: UTC_DATETIME},
     )

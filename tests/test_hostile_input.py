@@ -6,7 +6,9 @@ WebSocket alike: never a 500, a dropped socket or a masked "Unexpected error".
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -273,3 +275,65 @@ class TestLoneSurrogates:
         payload = {"errors": [{"message": "Not a valid id: 'x\ud800'"}], "data": {"name": "Ángela"}}
         assert json.loads(wire.encode(payload)) == payload
         assert "Ángela".encode() in wire.encode({"name": "Ángela"})
+
+
+# --- DateTimes (point 10) -------------------------------------------------------------------------
+
+AUDIT = "query($f: AuditEventFilter, $after: String) { auditEvents(filter: $f, after: $after) { totalCount } }"
+
+
+def cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+class TestDateTimes:
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            ("9999-12-31T23:59:59-14:00", "A DateTime must fall between the years 1 and 9999 in UTC"),
+            ("0001-01-01T00:00:00+14:00", "A DateTime must fall between the years 1 and 9999 in UTC"),
+            (
+                "2026-01-01T00:00:00",
+                "A DateTime needs its UTC offset, e.g. 2026-01-01T09:00:00-03:00 or 2026-01-01T12:00:00Z",
+            ),
+            (
+                "2026-02-30T00:00:00Z",
+                "Not an ISO 8601 date and time, e.g. 2026-01-01T09:00:00-03:00 or 2026-01-01T12:00:00Z",
+            ),
+        ],
+    )
+    @pytest.mark.parametrize("bound", ["from", "to"])
+    async def test_audit_filter_refuses(
+        self, client: GraphQLClient, factory: Factory, value: str, reason: str, bound: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        answer = await client.gql(AUDIT, {"f": {bound: value}}, token)
+        assert "data" not in answer or answer["data"] is None, answer
+        [error] = answer["errors"]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}, error
+        assert error["message"] == f"Variable '$f' has invalid value at .{bound}: {reason}", error
+        # The same value written in the document itself.
+        literal = await client.gql(f'{{ auditEvents(filter: {{{bound}: "{value}"}}) {{ totalCount }} }}', None, token)
+        [error] = literal["errors"]
+        assert (error["extensions"], error["message"]) == ({"code": "BAD_USER_INPUT"}, reason), error
+
+    async def test_offsets_name_instants(self, client: GraphQLClient, factory: Factory) -> None:
+        await factory.audit_event(occurred_at=datetime(2026, 1, 1, 3, 30, tzinfo=UTC))
+        token = factory.token(await factory.user(Role.ADMIN))
+        for bounds, found in [
+            ({"from": "2026-01-01T00:00:00-03:00"}, 1),  # 03:00 UTC
+            ({"from": "2026-01-01T01:00:00-03:00"}, 0),  # 04:00 UTC
+            ({"to": "2026-01-01T03:30:00Z"}, 1),
+        ]:
+            assert (await client.data(AUDIT, {"f": bounds}, token))["auditEvents"]["totalCount"] == found
+
+    @pytest.mark.parametrize(
+        "moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00"]
+    )
+    async def test_datetime_cursor_out_of_range_or_naive(
+        self, client: GraphQLClient, factory: Factory, moment: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        answer = await client.gql(AUDIT, {"after": cursor(moment, 1)}, token)
+        [error] = answer["errors"]
+        assert (error["message"], error["extensions"]) == ("Invalid cursor", {"code": "BAD_USER_INPUT"}), error
