@@ -18,6 +18,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
+from db.search import storable
+
 Row = TypeVar("Row")
 Kind = Literal["str", "int", "datetime", "bool"]
 
@@ -86,7 +88,7 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     # Values no column can hold make the database driver fail: refuse them as the client's mistake.
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise PaginationError("Invalid cursor")
-    if isinstance(value, str) and "\x00" in value:
+    if isinstance(value, str) and not storable(value):
         raise PaginationError("Invalid cursor")
     if kind == "datetime":
         assert isinstance(value, str)

@@ -14,10 +14,15 @@ LIKE_ESCAPE = "\\"
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def storable(text: str) -> bool:
+    """Whether text can be stored, and so compared in SQL: no NUL (PostgreSQL text cannot hold one,
+    and its driver fails on it) and no lone surrogate. A filter given text that is not matches nothing."""
+    return "\x00" not in text and not LONE_SURROGATE.search(text)
+
+
 def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
     """Case-insensitive substring match on any of the columns; the text's wildcards are literal."""
-    if "\x00" in text:
-        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+    if not storable(text):
         return false()
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from websockets.typing import Subprotocol
 
 from cartera import wire
-from db.models import Role, Team
+from db.models import Company, CustomFieldDefinition, DocumentType, Gestion, GestionComment, Portfolio, Role, Team
+from schema.node import to_global_id
 from services.settings import Settings, SettingsError
 from tests.conftest import SECRET, GraphQLClient, Server, running
-from tests.factories import Factory, audit_count
+from tests.factories import Factory, audit_count, gid
 from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, receive, send, subscribe
 
 JSON_MEDIA = "application/json"
@@ -275,6 +277,192 @@ class TestLoneSurrogates:
         payload = {"errors": [{"message": "Not a valid id: 'x\ud800'"}], "data": {"name": "Ángela"}}
         assert json.loads(wire.encode(payload)) == payload
         assert "Ángela".encode() in wire.encode({"name": "Ángela"})
+
+
+# --- NUL (point 9) --------------------------------------------------------------------------------
+
+SAVE = """
+mutation($id: ID!, $code: String!) {
+  saveGestion(id: $id, finish: {resultCode: $code}) {
+    gestion { status result { code } }
+    userErrors { field code message }
+  }
+}
+"""
+ATTEND = "mutation($id: ID!) { attendGestion(id: $id) { userErrors { code } } }"
+PANEL = "query($f: GestionFilter) { gestiones(filter: $f) { totalCount } }"
+CONTACTS = "query($f: ContactFilter) { contacts(filter: $f) { totalCount } }"
+COMPANIES = "query($s: String) { companies(search: $s) { totalCount } }"
+NUL_REFUSED = "Must not contain NUL characters"
+
+
+def user_errors(answer: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = answer[field]["userErrors"]
+    return errors
+
+
+async def attended(client: GraphQLClient, factory: Factory) -> tuple[Gestion, str]:
+    """A gestión its operator is attending, and the operator's token."""
+    team = await factory.team()
+    agent = await factory.user(teams=[team])
+    campaign = await factory.campaign("Cobranzas", team, operators=[agent])
+    [gestion] = await factory.gestiones(campaign, await factory.contacts(team, "Ana Paz"), operator=agent)
+    token = factory.token(agent)
+    await client.data(ATTEND, {"id": gid(gestion)}, token)
+    return gestion, token
+
+
+class TestNul:
+    async def test_save_gestion_result_code(self, client: GraphQLClient, factory: Factory) -> None:
+        gestion, token = await attended(client, factory)
+        audit_before = await audit_count(factory)
+        answer = await client.data(SAVE, {"id": gid(gestion), "code": "PAID\x00"}, token)
+        assert user_errors(answer, "saveGestion") == [
+            {"field": "finish.resultCode", "code": "INVALID", "message": NUL_REFUSED}
+        ]
+        async with factory.sessionmaker() as session:
+            row = await session.get(Gestion, gestion.id)
+            assert row is not None
+            assert (row.status, row.result_id) == ("IN_PROGRESS", None)
+            assert await session.scalar(select(GestionComment.id)) is None
+        assert await audit_count(factory) == audit_before
+
+    async def test_gestiones_result_codes_filter_matches_nothing_for_nul(
+        self, client: GraphQLClient, factory: Factory
+    ) -> None:
+        gestion, token = await attended(client, factory)
+        saved = await client.data(SAVE, {"id": gid(gestion), "code": "PAID"}, token)
+        assert saved["saveGestion"]["gestion"]["result"] == {"code": "PAID"}
+        found = await client.data(PANEL, {"f": {"resultCodes": ["PA\x00ID"]}}, token)
+        assert found["gestiones"]["totalCount"] == 0
+        found = await client.data(PANEL, {"f": {"resultCodes": ["PA\x00ID", "PAID"]}}, token)
+        assert found["gestiones"]["totalCount"] == 1
+
+    @pytest.mark.parametrize(
+        "flt",
+        [
+            {"documentNumber": "2012\x00345678"},
+            {"customField": {"key": "seg\x00mento", "value": "A"}},
+            {"customField": {"key": "segmento", "value": "A\x00"}},
+        ],
+        ids=["document number", "custom field key", "custom field value"],
+    )
+    async def test_contact_filters_match_nothing_for_nul(
+        self, client: GraphQLClient, factory: Factory, flt: dict[str, Any]
+    ) -> None:
+        team = await factory.team()
+        await factory.contacts(team, "Ana Paz")
+        token = factory.token(await factory.user(Role.ADMIN))
+        assert (await client.data(CONTACTS, {"f": flt}, token))["contacts"]["totalCount"] == 0
+
+    async def test_company_search_matches_nothing_for_nul(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        create = 'mutation { createCompany(input: {name: "Acme"}) { company { id } } }'
+        await client.data(create, None, token)
+        assert (await client.data(COMPANIES, {"s": "ac\x00me"}, token))["companies"]["totalCount"] == 0
+        assert (await client.data(COMPANIES, {"s": "acme"}, token))["companies"]["totalCount"] == 1
+
+    @pytest.mark.parametrize("operation", ["create", "update"])
+    async def test_document_type_format_regex(self, client: GraphQLClient, factory: Factory, operation: str) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        async with factory.sessionmaker() as session:
+            shipped = (await session.scalars(select(DocumentType).order_by(DocumentType.id))).all()
+        if operation == "create":
+            query = """mutation($r: String!) {
+                result: createDocumentType(input: {code: "NEW", name: "New", formatRegex: $r, checkDigit: NONE}) {
+                    userErrors { field code message } } }"""
+            variables: dict[str, Any] = {"r": "[0-9]+\x00"}
+        else:
+            query = """mutation($id: ID!, $r: String!) { result: updateDocumentType(id: $id,
+                input: {formatRegex: $r}) { userErrors { field code message } } }"""
+            variables = {"id": to_global_id("DocumentType", shipped[0].id), "r": "[0-9]+\x00"}
+        answer = await client.data(query, variables, token)
+        assert user_errors(answer, "result") == [{"field": "formatRegex", "code": "INVALID", "message": NUL_REFUSED}]
+        async with factory.sessionmaker() as session:
+            after = (await session.scalars(select(DocumentType).order_by(DocumentType.id))).all()
+        assert [(t.code, t.format_regex) for t in after] == [(t.code, t.format_regex) for t in shipped]
+        assert await audit_count(factory) == 0
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [
+            pytest.param(
+                'mutation { result: createCompany(input: {name: "Acme", taxId: "30\\u0000712345678"}) '
+                "{ userErrors { field code message } } }",
+                "taxId",
+                id="company tax id",
+            ),
+            pytest.param(
+                'mutation { result: createCustomField(input: {key: "segmento", label: "Segmento", type: CHOICE, '
+                'options: ["A", "B\\u0000"]}) { userErrors { field code message } } }',
+                "options",
+                id="custom field option",
+            ),
+        ],
+    )
+    async def test_stored_texts_found_by_grepping(
+        self, client: GraphQLClient, factory: Factory, query: str, field: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        answer = await client.data(query, None, token)
+        assert user_errors(answer, "result") == [{"field": field, "code": "INVALID", "message": NUL_REFUSED}]
+        assert await factory.count(Company) == 0
+        assert await factory.count(CustomFieldDefinition) == 0
+        assert await audit_count(factory) == 0
+
+    async def test_document_number_of_a_permissive_type(self, client: GraphQLClient, factory: Factory) -> None:
+        # An admin-defined format may match anything, NUL included: the number is refused before it.
+        token = factory.token(await factory.user(Role.ADMIN))
+        created = await client.data(
+            'mutation { createDocumentType(input: {code: "ANY", name: "Any", formatRegex: ".+", checkDigit: NONE}) '
+            "{ documentType { id } } }",
+            None,
+            token,
+        )
+        type_id = created["createDocumentType"]["documentType"]["id"]
+        team = await factory.team()
+        audit_before = await audit_count(factory)
+        create = "mutation($i: CreateContactInput!) { createContact(input: $i) { userErrors { field code message } } }"
+        base = {"teamId": gid(team), "firstNames": "Ana", "lastNames": "Paz"}
+        for number, code, message in [
+            ("12\x0034", "INVALID", NUL_REFUSED),
+            ("7" * 33, "TOO_LONG", "Must have at most 32 characters"),
+        ]:
+            answer = await client.data(
+                create, {"i": {**base, "document": {"typeId": type_id, "number": number}}}, token
+            )
+            assert user_errors(answer, "createContact") == [
+                {"field": "document.number", "code": code, "message": message}
+            ]
+        assert await audit_count(factory) == audit_before
+
+
+class TestColumnWidths:
+    """Found beside the NUL places: text longer than its column was masked on PostgreSQL."""
+
+    async def test_company_tax_id(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        create = "mutation($i: CompanyInput!) { createCompany(input: $i) { userErrors { field code message } } }"
+        answer = await client.data(create, {"i": {"name": "Acme", "taxId": "30-" + "7" * 31}}, token)
+        assert user_errors(answer, "createCompany") == [
+            {"field": "taxId", "code": "TOO_LONG", "message": "Must have at most 32 characters"}
+        ]
+        assert await factory.count(Company) == 0
+        assert await audit_count(factory) == 0
+
+    async def test_a_name_whose_folded_form_is_too_long(self, client: GraphQLClient, factory: Factory) -> None:
+        # 100 characters, but "ﷺ" folds (for search and order) to 18: 1,800 in a 200-wide column.
+        team = await factory.team()
+        token = factory.token(await factory.user(Role.ADMIN))
+        create = (
+            "mutation($i: CreatePortfolioInput!) { createPortfolio(input: $i) { userErrors { field code message } } }"
+        )
+        answer = await client.data(create, {"i": {"teamId": gid(team), "name": "\ufdfa" * 100}}, token)
+        assert user_errors(answer, "createPortfolio") == [
+            {"field": "name", "code": "TOO_LONG", "message": "Must have at most 200 characters"}
+        ]
+        assert await factory.count(Portfolio) == 0
+        assert await audit_count(factory) == 0
 
 
 # --- DateTimes (point 10) -------------------------------------------------------------------------
