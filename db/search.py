@@ -10,8 +10,22 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlalchemy.orm import QueryableAttribute
 
 LIKE_ESCAPE = "\\"
+# Longest text a search or text filter takes. Each becomes LIKE patterns, which SQLite refuses past
+# 50,000 bytes (and a keyword's many terms make a statement too complex); no name is this long.
+MAX_SEARCH_LENGTH = 200
 # Code points that are not Unicode scalar values: no backend can store one.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class SearchTooLong(ValueError):
+    """A search text longer than MAX_SEARCH_LENGTH: the client's mistake, not a failure."""
+
+
+def bounded(text: str) -> str:
+    """The text of a search or text filter, refused when longer than any match could be."""
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise SearchTooLong(f"A search text may have at most {MAX_SEARCH_LENGTH} characters")
+    return text
 
 
 def storable(text: str) -> bool:
@@ -22,7 +36,7 @@ def storable(text: str) -> bool:
 
 def contains(text: str, *columns: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[bool]:
     """Case-insensitive substring match on any of the columns; the text's wildcards are literal."""
-    if not storable(text):
+    if not storable(bounded(text)):
         return false()
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
@@ -46,7 +60,7 @@ def digits(text: str) -> str:
 def search_terms(keyword: str) -> list[str]:
     """The terms a keyword must all contain. A phone or document typed with punctuation
     ("+54 9 11 4444-5555", "20-12345678-3") becomes its digits, matching however it was stored."""
-    compact = _PHONE_PUNCTUATION.sub("", keyword)
+    compact = _PHONE_PUNCTUATION.sub("", bounded(keyword))
     if len(compact) >= 3 and compact.isdigit():
         return [compact]
     return [term for term in fold(keyword).split(" ") if term]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Company, Contact, Role
-from db.search import fold, storable
+from db.search import bounded, fold, storable
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name, require_storable
@@ -156,7 +156,7 @@ async def update_company(
 
 def filtered(search: str | None) -> Select[Company]:
     stmt = select(Company)
-    if search and not storable(search):
+    if search and not storable(bounded(search)):
         return stmt.where(false())
     if search and search.strip():
         for term in fold(search).split(" "):

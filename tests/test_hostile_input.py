@@ -17,7 +17,19 @@ from sqlalchemy import select
 from websockets.typing import Subprotocol
 
 from cartera import wire
-from db.models import Company, CustomFieldDefinition, DocumentType, Gestion, GestionComment, Portfolio, Role, Team
+from db.base import utcnow
+from db.models import (
+    AuditEvent,
+    Company,
+    CustomFieldDefinition,
+    DocumentType,
+    Gestion,
+    GestionComment,
+    Portfolio,
+    Role,
+    Team,
+)
+from db.search import MAX_SEARCH_LENGTH
 from schema.node import to_global_id
 from services.settings import Settings, SettingsError
 from tests.conftest import SECRET, GraphQLClient, Server, running
@@ -525,3 +537,56 @@ class TestDateTimes:
         answer = await client.gql(AUDIT, {"after": cursor(moment, 1)}, token)
         [error] = answer["errors"]
         assert (error["message"], error["extensions"]) == ("Invalid cursor", {"code": "BAD_USER_INPUT"}), error
+
+
+# --- long searches (point 11) ---------------------------------------------------------------------
+
+SEARCHES = {
+    "contacts": "query($s: String) { contacts(filter: {search: $s}) { totalCount } }",
+    "users": "query($s: String) { users(filter: {search: $s}) { totalCount } }",
+    "teams": "query($s: String) { teams(filter: {search: $s}) { totalCount } }",
+    "portfolios": "query($s: String) { portfolios(filter: {search: $s}) { totalCount } }",
+    "campaigns": "query($s: String) { campaigns(filter: {search: $s}) { totalCount } }",
+    "gestiones": "query($s: String) { gestiones(filter: {search: $s}) { totalCount } }",
+    "auditEvents": "query($s: String) { auditEvents(filter: {text: $s}) { totalCount } }",
+    "companies": "query($s: String) { companies(search: $s) { totalCount } }",
+}
+TOO_LONG = f"A search text may have at most {MAX_SEARCH_LENGTH} characters"
+
+
+class TestLongSearches:
+    @pytest.mark.parametrize("field", list(SEARCHES))
+    @pytest.mark.parametrize("keyword", ["a" * 50_000, "ab " * 10_000], ids=["one term", "many terms"])
+    async def test_refused_with_a_typed_error(
+        self, client: GraphQLClient, factory: Factory, field: str, keyword: str
+    ) -> None:
+        team = await factory.team("Team a")
+        await factory.contacts(team, "Ana Paz")
+        await factory.portfolio("Cartera a", team=team)
+        await factory.campaign("Campaña a", team)
+        await factory.audit_event(occurred_at=utcnow(), resource_name="Cuenta a")
+        token = factory.token(await factory.user(Role.ADMIN, name="Admin a"))
+        answer = await client.gql(SEARCHES[field], {"s": keyword}, token)
+        [error] = answer["errors"]
+        assert (error["message"], error["extensions"]) == (TOO_LONG, {"code": "BAD_USER_INPUT"}), error
+
+    @pytest.mark.parametrize("field", list(SEARCHES))
+    async def test_the_longest_allowed_is_served(self, client: GraphQLClient, factory: Factory, field: str) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        answer = await client.data(SEARCHES[field], {"s": "a" * MAX_SEARCH_LENGTH}, token)
+        assert answer[field]["totalCount"] == 0
+
+    async def test_a_bulk_selection_by_a_long_search_changes_nothing(
+        self, client: GraphQLClient, factory: Factory
+    ) -> None:
+        team = await factory.team()
+        await factory.contacts(team, "Ana Paz")
+        portfolio = await factory.portfolio("Cartera", team=team)
+        token = factory.token(await factory.user(Role.ADMIN))
+        assign = """mutation($p: ID!, $s: String) { assignContactsToPortfolio(portfolioId: $p,
+            contacts: {filter: {search: $s}}) { userErrors { code } } }"""
+        answer = await client.gql(assign, {"p": gid(portfolio), "s": "a" * 50_000}, token)
+        [error] = answer["errors"]
+        assert (error["message"], error["extensions"]) == (TOO_LONG, {"code": "BAD_USER_INPUT"}), error
+        assert await factory.memberships() == {}
+        assert await factory.count(AuditEvent) == 0
