@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
@@ -54,4 +54,10 @@ class NodeQueries:
         info.context.principal  # noqa: B018
         if len(ids) > info.context.settings.max_page_size:
             raise PaginationError(f"Ask for at most {info.context.settings.max_page_size} ids at once")
-        return list(await asyncio.gather(*(_resolve(info, i) for i in ids)))
+        # Every lookup ends before an error ends the operation: a load left running would use
+        # the operation's session after it closed, and its connection would never be returned.
+        found = await asyncio.gather(*(_resolve(info, i) for i in ids), return_exceptions=True)
+        failed = next((item for item in found if isinstance(item, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return cast(list[Node | None], found)
