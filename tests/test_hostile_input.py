@@ -266,6 +266,17 @@ class TestLoneSurrogates:
         )
         await nothing_written(factory)
 
+    async def test_a_long_path_is_cut_to_fit_a_close_frame(self, server: Server, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.ADMIN))
+        deep_key = {"k" * 100: {"k" * 100: "\ud800"}}
+        message = json.dumps(subscribe("1", CREATE_TEAM, {"input": {"name": "Team"}, "x": deep_key}))
+        code, reason = await socket_refusal(server, token, message)
+        # A close frame's reason holds 123 bytes: each key shows 40 characters, the rest is cut.
+        assert code == 4400
+        assert reason.startswith(f"`payload.variables.x.{'k' * 40}….{'k' * 40}…` holds a"), reason
+        assert reason.endswith("…")
+        assert len(reason.encode()) <= 123
+
     async def test_legacy_websocket_message_closes_1002(self, server: Server, factory: Factory) -> None:
         token = factory.token(await factory.user())
         message = json.dumps({"id": "1", "type": "start", "payload": {"query": ME, "operationName": "Me\udc00"}})
