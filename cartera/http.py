@@ -12,7 +12,6 @@ cross-site form cannot post one.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -33,10 +32,12 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from cartera import wire
 from resolvers.attachments import CSRF_HEADER
 from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
+from services.settings import Settings
 from services.sign_in_limits import address_key
 
 log = logging.getLogger("cartera.request")
@@ -54,7 +55,13 @@ class RequestError(Exception):
     """A request that is not a well-formed GraphQL request; no operation runs."""
 
     def __init__(
-        self, message: str, status: int = 400, headers: dict[str, str] | None = None, *, graphql_shaped: bool = True
+        self,
+        message: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        *,
+        graphql_shaped: bool = True,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -62,6 +69,7 @@ class RequestError(Exception):
         # A body that parsed as JSON but is not a valid GraphQL request keeps 200 under
         # application/json (legacy clients read `errors`); unparseable JSON is a plain 400.
         self.graphql_shaped = graphql_shaped
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -163,17 +171,25 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
-def _json_field(form: FormData, name: str) -> Any:
+def _decode(raw: str | bytes, max_depth: int, invalid: RequestError, name: str = "") -> Any:
+    """JSON from the request through the one reader every transport uses (cartera.wire)."""
+    try:
+        return wire.decode(raw, max_depth=max_depth, name=name)
+    except wire.UnusableJSON as error:
+        raise RequestError(str(error), graphql_shaped=False, code="BAD_USER_INPUT") from None
+    except ValueError:
+        raise invalid from None
+
+
+def _json_field(form: FormData, name: str, max_depth: int) -> Any:
     raw = form.get(name)
     if not isinstance(raw, str):
         raise RequestError(f"The multipart request needs an `{name}` field first", graphql_shaped=False)
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise RequestError(f"The multipart `{name}` field is not valid JSON", graphql_shaped=False) from None
+    invalid = RequestError(f"The multipart `{name}` field is not valid JSON", graphql_shaped=False)
+    return _decode(raw, max_depth, invalid, "" if name == "operations" else name)
 
 
-async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: int) -> GraphQLRequest:
+async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: int, max_depth: int) -> GraphQLRequest:
     if not request.headers.get(CSRF_HEADER):
         raise RequestError(
             f"Multipart requests must carry the header `{CSRF_HEADER}: 1` (CSRF protection)", graphql_shaped=False
@@ -190,8 +206,8 @@ async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: 
         detail = error.message if isinstance(error, MultiPartException) else error.detail
         raise RequestError(f"Unable to parse the multipart body: {detail}", graphql_shaped=False) from None
     try:
-        operations = _json_field(form, "operations")
-        files_map = _json_field(form, "map")
+        operations = _json_field(form, "operations", max_depth)
+        files_map = _json_field(form, "map", max_depth)
         if not isinstance(operations, dict):
             raise RequestError("The multipart `operations` field must be one operation (an object)")
         if not isinstance(files_map, dict) or not all(
@@ -215,44 +231,30 @@ async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: 
         raise
 
 
-async def _parse(request: Request, max_body: int, max_upload: int) -> GraphQLRequest:
+async def _parse(request: Request, settings: Settings) -> GraphQLRequest:
+    depth = settings.max_json_depth
     if request.method == "GET":
         q = request.query_params
-        raw_variables = q.get("variables")
-        try:
-            variables = json.loads(raw_variables) if raw_variables else None
-        except ValueError:
-            raise RequestError("The `variables` parameter must be URL-encoded JSON") from None
-        data: dict[str, Any] = {
-            "query": q.get("query"),
-            "variables": variables,
-            "operationName": q.get("operationName"),
-        }
-        if q.get("extensions"):
-            try:
-                data["extensions"] = json.loads(q["extensions"])
-            except ValueError:
-                raise RequestError("The `extensions` parameter must be URL-encoded JSON") from None
+        data: dict[str, Any] = {"query": q.get("query"), "operationName": q.get("operationName")}
+        # The URL's own text is valid Unicode (Starlette replaces what is not); its JSON may not be.
+        for name in ("variables", "extensions"):
+            if q.get(name):
+                invalid = RequestError(f"The `{name}` parameter must be URL-encoded JSON")
+                data[name] = _decode(q[name], depth, invalid, name)
         return _params(data)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == MULTIPART:
-        return await _parse_multipart(request, max_body, max_upload)
+        return await _parse_multipart(request, settings.max_body_bytes, settings.max_attachment_bytes, depth)
     if content_type != JSON:
         raise RequestError("Send the request as application/json", status=415)
-    body = await _read_body(request, max_body)
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError("The request body is not valid JSON", graphql_shaped=False) from None
-    return _params(data)
-
-
-def _dump(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = await _read_body(request, settings.max_body_bytes)
+    invalid = RequestError("The request body is not valid JSON", graphql_shaped=False)
+    return _params(_decode(body, depth, invalid))
 
 
 def _respond(payload: dict[str, Any], media: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(_dump(payload), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+    body = wire.encode(payload)
+    return Response(body, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
 def _is_request_error(data: Any, errors: list[GraphQLError]) -> bool:
@@ -306,7 +308,7 @@ class GraphQLEndpoint:
                 f"Accept {JSON} or {GRAPHQL_RESPONSE}", status_code=406, media_type="text/plain"
             ), "rejected"
         try:
-            params = await _parse(request, settings.max_body_bytes, settings.max_attachment_bytes)
+            params = await _parse(request, settings)
         except RequestError as error:
             return _request_error(error, media), "rejected"
         try:
@@ -371,4 +373,7 @@ def _request_error(error: RequestError, media: str) -> Response:
     status = error.status
     if media == JSON and status == 400 and error.graphql_shaped:
         status = 200
-    return _respond({"errors": [{"message": str(error)}]}, media, status, error.headers)
+    refusal: dict[str, Any] = {"message": str(error)}
+    if error.code:
+        refusal["extensions"] = {"code": error.code}
+    return _respond({"errors": [refusal]}, media, status, error.headers)

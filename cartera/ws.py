@@ -37,6 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage, StopMessage
 
+from cartera import wire
 from db.base import utcnow
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
@@ -70,7 +71,7 @@ class Unavailable(Exception):
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle(self) -> None:
-        await _serve(self.context, self.websocket.close, super().handle)
+        await _serve(self.context, self.websocket.close, super().handle, unusable_json=4400)
 
     async def handle_message(self, message: Message) -> None:
         try:
@@ -101,7 +102,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle(self) -> None:
-        await _serve(self.context, self.websocket.close, super().handle)
+        await _serve(self.context, self.websocket.close, super().handle, unusable_json=1002)
 
     async def handle_message(self, message: OperationMessage) -> None:
         try:
@@ -195,16 +196,32 @@ async def _close(context: Context, code: int, reason: str) -> None:
 
 
 async def _serve(
-    context: Context, close: Callable[[int, str], Awaitable[None]], handle: Callable[[], Awaitable[None]]
+    context: Context,
+    close: Callable[[int, str], Awaitable[None]],
+    handle: Callable[[], Awaitable[None]],
+    *,
+    unusable_json: int,
 ) -> None:
-    """Run a protocol handler: its subscriptions may close the socket, its end is recorded."""
+    """Run a protocol handler: its subscriptions may close the socket, its end is recorded.
+
+    A message cartera.wire refuses ends the handler's read loop (strawberry's adapter only turns
+    a JSONDecodeError into its own "not JSON" close): the socket is closed here, saying why.
+    """
     context.close_socket = close
     try:
         await handle()
+    except wire.UnusableJSON as error:
+        await close(unusable_json, _close_reason(str(error)))
     finally:
         if context.expiry is not None:
             context.expiry.cancel()
         await _connection_closed(context)
+
+
+def _close_reason(text: str) -> str:
+    # A close frame's reason holds at most 123 bytes of UTF-8.
+    encoded = text.encode()
+    return text if len(encoded) <= 123 else encoded[:120].decode(errors="ignore") + "…"
 
 
 async def _connection_closed(context: Context) -> None:
@@ -234,6 +251,10 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             allowed_origins=list(settings.allowed_origins),
         )
         self.app = app
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Every message strawberry reads from a socket: the same reader as HTTP bodies.
+        return wire.decode(data, max_depth=self.app.settings.max_json_depth)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         host = request.client.host if request.client else None

@@ -11,12 +11,14 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
+
+from db.search import storable
 
 Row = TypeVar("Row")
 Kind = Literal["str", "int", "datetime", "bool"]
@@ -86,13 +88,17 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     # Values no column can hold make the database driver fail: refuse them as the client's mistake.
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise PaginationError("Invalid cursor")
-    if isinstance(value, str) and "\x00" in value:
+    if isinstance(value, str) and not storable(value):
         raise PaginationError("Invalid cursor")
     if kind == "datetime":
         assert isinstance(value, str)
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            moment = datetime.fromisoformat(value)
+            # Cursors hold UTC times; a naive one, or one UTC cannot hold, was never issued.
+            if moment.tzinfo is None:
+                raise ValueError(value)
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise PaginationError("Invalid cursor") from None
     return value
 

@@ -9,6 +9,30 @@ import phonenumbers
 from sqlalchemy import ColumnElement, and_, false, true
 from sqlalchemy.orm import QueryableAttribute
 
+# Longest text a search or text filter takes. Each becomes LIKE patterns, which SQLite refuses past
+# 50,000 bytes (and a keyword's many terms make a statement too complex); no name is this long.
+MAX_SEARCH_LENGTH = 200
+# Code points that are not Unicode scalar values: no backend can store one.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class SearchTooLong(ValueError):
+    """A search text longer than MAX_SEARCH_LENGTH: the client's mistake, not a failure."""
+
+
+def bounded(text: str) -> str:
+    """The text of a search or text filter, refused when longer than any match could be."""
+    if len(text) > MAX_SEARCH_LENGTH:
+        raise SearchTooLong(f"A search text may have at most {MAX_SEARCH_LENGTH} characters")
+    return text
+
+
+def storable(text: str) -> bool:
+    """Whether text can be stored, and so compared in SQL: no NUL (PostgreSQL text cannot hold one,
+    and its driver fails on it) and no lone surrogate. A filter given text that is not matches nothing."""
+    return "\x00" not in text and not LONE_SURROGATE.search(text)
+
+
 _PHONE_PUNCTUATION = re.compile(r"[\s\-\.\(\)\+/]")
 
 
@@ -34,8 +58,7 @@ def matches(keyword: str, column: ColumnElement[str] | QueryableAttribute[str]) 
     documents): "gaston" finds "Gastón", "lopez ana" finds "Ana López", on both backends alike,
     since both sides are folded in Python and LIKE only compares them.
     """
-    if "\x00" in keyword:
-        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+    if not storable(bounded(keyword)):
         return false()
     return and_(true(), *(column.contains(word, autoescape=True) for word in fold(keyword).split(" ") if word))
 
@@ -61,7 +84,7 @@ def national_phone_digits(e164: str) -> str | None:
 def search_terms(keyword: str) -> list[str]:
     """The terms a keyword must all contain. A phone or document typed with punctuation
     ("+54 9 11 4444-5555", "20-12345678-3") becomes its digits, matching however it was stored."""
-    compact = _PHONE_PUNCTUATION.sub("", keyword)
+    compact = _PHONE_PUNCTUATION.sub("", bounded(keyword))
     if len(compact) >= 3 and compact.isdigit():
         return [compact]
     return [term for term in fold(keyword).split(" ") if term]

@@ -313,7 +313,7 @@ class GestionMutations:
         description="Give pending gestiones to another operator of their campaigns, or to nobody (operatorId null)."
     )
     async def transfer_gestiones(
-        self, info: Info, gestion_ids: list[strawberry.ID], operator_id: strawberry.ID | None
+        self, info: Info, gestion_ids: list[strawberry.ID], operator_id: strawberry.ID | None = None
     ) -> TransferGestionesPayload:
         ctx = info.context
         parsed = {given: pk_of(given, "Gestion") for given in gestion_ids}

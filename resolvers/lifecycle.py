@@ -20,6 +20,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.keyset import PaginationError
+from db.search import SearchTooLong
 from schema.context import Context, OperationState, begin_operation, end_operation
 from schema.errors import Arguments, current_arguments, input_path
 from schema.loaders import Loaders
@@ -50,7 +51,7 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
         message = str(original)
     elif isinstance(original, Unauthenticated):
         extensions, message = {"code": "UNAUTHENTICATED"}, str(original)
-    elif isinstance(original, (PaginationError, InvalidGlobalId)):
+    elif isinstance(original, (PaginationError, InvalidGlobalId, SearchTooLong)):
         extensions, message = {"code": "BAD_USER_INPUT"}, str(original)
     else:
         log.error("unexpected error", exc_info=original, extra={"request_id": request_id, "path": error.path})

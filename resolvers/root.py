@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -35,6 +36,7 @@ from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
+from schema.scalars import UTC_DATETIME
 from schema.types import AuditEvent, Team, User
 from services.settings import Settings
 
@@ -175,4 +177,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=[User, Team, AuditEvent],
         extensions=extensions,
         execution_context_class=PerEventExecutor if settings.introspection else SuggestionlessExecutor,
+        scalar_overrides={datetime: UTC_DATETIME},
     )

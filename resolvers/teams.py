@@ -68,7 +68,7 @@ class TeamMutations:
     @strawberry.mutation(
         description="Move a team and its subtree under another parent, or to the top with null (ADMIN)."
     )
-    async def move_team(self, info: Info, id: strawberry.ID, parent_id: strawberry.ID | None) -> TeamPayload:
+    async def move_team(self, info: Info, id: strawberry.ID, parent_id: strawberry.ID | None = None) -> TeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> TeamRow:
             parent = optional_pk(parent_id, "Team", "parentId")
             return await teams.move_team(session, actor, require_pk(id, "Team", "id"), parent_id=parent)

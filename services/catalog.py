@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import CheckDigit, CustomFieldDefinition, DocumentType, FieldType
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin
+from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin, require_storable
 from services.errors import DomainError, ErrorCode, Problem, fail, not_found
 from services.principal import Principal
 
@@ -34,7 +34,7 @@ async def list_custom_fields(session: AsyncSession, *, include_inactive: bool) -
 
 
 def _regex(pattern: str, field: str) -> str:
-    pattern = pattern.strip()
+    pattern = require_storable(pattern.strip(), field)
     if not pattern or len(pattern) > 200:
         raise fail(ErrorCode.INVALID, "Give a regular expression of at most 200 characters", field)
     validation.check_format_pattern(pattern, field)
@@ -120,7 +120,7 @@ async def update_document_type(
 
 
 def _options(field_type: FieldType, options: Sequence[str], field: str) -> list[str]:
-    cleaned = [" ".join(o.split()) for o in options if o and o.strip()]
+    cleaned = [require_storable(" ".join(o.split()), field) for o in options if o and o.strip()]
     if field_type is FieldType.CHOICE:
         if not cleaned:
             raise fail(ErrorCode.REQUIRED, "A choice field needs at least one option", field)

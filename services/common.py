@@ -8,6 +8,7 @@ from typing import Final, TypeAlias, TypeVar, Union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.search import fold, storable
 from services.errors import ErrorCode, Problem, fail
 from services.principal import Principal
 
@@ -28,15 +29,22 @@ def require_admin(actor: Principal, what: str) -> None:
         raise fail(ErrorCode.FORBIDDEN, f"Only admins can {what}")
 
 
+def require_storable(value: str, field: str) -> str:
+    """`value`, refused as INVALID when no backend could store it: the rule for every text a
+    mutation keeps or looks up. (PostgreSQL text cannot hold NUL; refused on SQLite alike.)"""
+    if not storable(value):
+        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
+    return value
+
+
 def clean_name(value: str, field: str, *, max_length: int = 200) -> str:
     """Trimmed, non-empty, bounded text: the rule for every name in Cartera."""
-    cleaned = " ".join(value.split())
-    if "\x00" in cleaned:
-        # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
-        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
+    cleaned = require_storable(" ".join(value.split()), field)
     if not cleaned:
         raise fail(ErrorCode.REQUIRED, "Must not be blank", field)
-    if len(cleaned) > max_length:
+    # Its folded form (db.search.fold, kept beside names to search and sort by) must fit the same
+    # column width: a ligature such as "ﷺ" folds to 18 characters.
+    if len(cleaned) > max_length or len(fold(cleaned)) > max_length:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned
 

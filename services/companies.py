@@ -16,7 +16,7 @@ from db.models import Company, Contact, Role
 from db.search import fold, matches
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name
+from services.common import UNSET, Maybe, clean_name, require_storable
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -38,9 +38,7 @@ class CompanyData:
 def _optional(value: str | None, field: str, max_length: int) -> str | None:
     if value is None or not value.strip():
         return None
-    cleaned = " ".join(value.split())
-    if "\x00" in cleaned:
-        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
+    cleaned = require_storable(" ".join(value.split()), field)
     if len(cleaned) > max_length:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned
@@ -72,7 +70,9 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     values: dict[str, object] = {}
     checks: dict[str, Callable[[], object]] = {
         "name": lambda: clean_name(data.name, f"{prefix}name"),
-        "tax_id": lambda: validation.normalise_document_number(data.tax_id) or None if data.tax_id else None,
+        "tax_id": lambda: (
+            validation.clean_document_number(data.tax_id, field=f"{prefix}taxId") or None if data.tax_id else None
+        ),
         "industry": lambda: _optional(data.industry, f"{prefix}industry", 100),
         "website": lambda: _website(data.website, f"{prefix}website"),
         "address": lambda: _optional(data.address, f"{prefix}address", 400),

@@ -26,7 +26,7 @@ from db.models import (
     Portfolio,
     PortfolioMember,
 )
-from db.search import digits, fold, national_phone_digits, search_terms, starts_with
+from db.search import digits, fold, national_phone_digits, search_terms, starts_with, storable
 from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
@@ -195,10 +195,12 @@ def _narrowed(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any
         kinds = [k.value for k in flt.channel_kinds]
         stmt = stmt.where(exists().where(ContactChannel.contact_id == Contact.id, ContactChannel.kind.in_(kinds)))
     if flt.document_number:
-        stmt = stmt.where(Contact.document_number == validation.normalise_document_number(flt.document_number))
+        number = validation.normalise_document_number(flt.document_number)
+        stmt = stmt.where(Contact.document_number == number if storable(number) else false())
     if flt.custom_field is not None:
         key, value = flt.custom_field
-        stmt = stmt.where(json_member_text(Contact.custom_fields, key, dialect) == str(value))
+        matchable = storable(key) and storable(str(value))
+        stmt = stmt.where(json_member_text(Contact.custom_fields, key, dialect) == str(value) if matchable else false())
     if flt.portfolio_ids:
         ids = list(flt.portfolio_ids)
         stmt = stmt.where(
@@ -397,7 +399,9 @@ def _document(
     if kind is None or not kind.active:
         problems.add(ErrorCode.NOT_FOUND, "Document type not found", f"{field}.typeId")
         return None, None
-    number = validation.normalise_document_number(data.number)
+    number = problems.check(validation.clean_document_number, data.number, field=f"{field}.number")
+    if number is None:
+        return None, None
     if not number:
         problems.add(ErrorCode.REQUIRED, "Must not be blank", f"{field}.number")
         return None, None

@@ -30,6 +30,7 @@ from db.models import (
 )
 from services import audit, gestiones, typologies
 from services.audit import AuditAction
+from services.common import require_storable
 from services.errors import ErrorCode, fail, forbidden, not_found
 from services.gestiones import GestionChange, queue_keys
 from services.principal import Principal
@@ -98,9 +99,7 @@ async def attend(session: AsyncSession, actor: Principal, gestion_id: int) -> Ge
 def _comment(value: str | None) -> str | None:
     if value is None:
         return None
-    text = value.strip()
-    if "\x00" in text:
-        raise fail(ErrorCode.INVALID, "Must not contain NUL characters", "comment")
+    text = require_storable(value.strip(), "comment")
     if len(text) > MAX_COMMENT:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_COMMENT} characters", "comment")
     return text or None

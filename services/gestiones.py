@@ -24,7 +24,7 @@ from db import scopes
 from db.base import utcnow
 from db.keyset import Page, PageRequest, SortKey, order_by, paginate
 from db.models import Campaign, CampaignStatus, Contact, Gestion, GestionStatus, Role, TypologyResult, User
-from db.search import search_terms
+from db.search import search_terms, storable
 from db.sets import execute_counting, in_ids, insert_skipping_existing, int_table, json_object
 from services import audit, campaigns, contacts, events, typologies
 from services.audit import AuditAction, ResourceType
@@ -88,7 +88,8 @@ def filtered(viewer: Principal, flt: GestionFilter) -> Select[Any]:
     if flt.contact_ids:
         stmt = stmt.where(Gestion.contact_id.in_(flt.contact_ids))
     if flt.result_codes:
-        codes = [c.strip().upper() for c in flt.result_codes]
+        # A code no result can have is left out (an empty IN matches nothing).
+        codes = [c.strip().upper() for c in flt.result_codes if storable(c)]
         stmt = stmt.where(Gestion.result_id.in_(select(TypologyResult.id).where(TypologyResult.code.in_(codes))))
     terms = search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
     if terms:

@@ -104,6 +104,7 @@ class Settings:
     sign_in_failures_per_address: int = 300
     sign_in_window_seconds: int = 900
     max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
     introspection: bool = True
     graphiql: bool = True
     ws_init_timeout_seconds: int = 10
@@ -175,6 +176,7 @@ class Settings:
             ),
             sign_in_window_seconds=_int(env, "CARTERA_SIGN_IN_WINDOW_SECONDS", cls.sign_in_window_seconds),
             max_body_bytes=_int(env, "CARTERA_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_json_depth=_int(env, "CARTERA_MAX_JSON_DEPTH", cls.max_json_depth, minimum=4),
             introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
             graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import FieldType, Typology, TypologyResult
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin
+from services.common import UNSET, Maybe, clean_name, flush_unique, require_admin, require_storable
 from services.errors import ErrorCode, fail, not_found
 from services.principal import Principal
 
@@ -167,11 +167,12 @@ async def results_of(session: AsyncSession, typology_id: int, *, active_only: bo
 
 async def result_by_code(session: AsyncSession, typology_id: int, code: str, field: str) -> TypologyResult:
     """An active result of this typology's catalogue, else a typed error naming the field (G5)."""
+    code = require_storable(code.strip().upper(), field)
     result = (
         await session.execute(
             select(TypologyResult).where(
                 TypologyResult.typology_id == typology_id,
-                TypologyResult.code == code.strip().upper(),
+                TypologyResult.code == code,
                 TypologyResult.active.is_(True),
             )
         )

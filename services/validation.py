@@ -15,6 +15,7 @@ import re2
 from email_validator import EmailNotValidError, validate_email
 
 from db.models import ChannelKind, CheckDigit, FieldType
+from services.common import require_storable
 from services.errors import DomainError, ErrorCode, Problem, fail
 
 # Character classes are spelled out: \d would also accept Arabic-Indic and other Unicode digits.
@@ -36,7 +37,7 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Integral floats beyond this print digits the float never held; they stay floats.
 _SAFE_INTEGER = 2**53
 _MAX_TEXT = 1000
-# The width of contacts.document_number.
+# db.models: Contact.document_number and Company.tax_id; any admin-defined format is held to it.
 MAX_DOCUMENT_NUMBER = 32
 
 # Document formats are admins' patterns run on clients' numbers, up to 5,000 of them in one
@@ -106,6 +107,17 @@ def normalise_channel(kind: ChannelKind, value: str, *, default_region: str, fie
 def normalise_document_number(raw: str) -> str:
     """The number without spaces, dots, dashes or slashes, upper-cased."""
     return _DOCUMENT_NOISE.sub("", raw).upper()
+
+
+def clean_document_number(raw: str, *, field: str) -> str:
+    """A document number or tax id as stored: normalised, storable and no longer than its column."""
+    return _within_column(require_storable(normalise_document_number(raw), field), field)
+
+
+def _within_column(number: str, field: str) -> str:
+    if len(number) > MAX_DOCUMENT_NUMBER:
+        raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_DOCUMENT_NUMBER} characters", field)
+    return number
 
 
 def _digits(number: str) -> bool:
@@ -216,8 +228,8 @@ def _document_format(pattern: str) -> Any:
 
 def check_document(number: str, *, type_code: str, regex: str, rule: CheckDigit, field: str) -> None:
     """Refuse a normalised document number that misses its type's format or check digit."""
-    if len(number) > MAX_DOCUMENT_NUMBER:
-        raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_DOCUMENT_NUMBER} characters", field)
+    # Also the bound that keeps matching cheap, for callers that did not clean the number first.
+    _within_column(number, field)
     try:
         matcher = _document_format(regex)
     except re2.error:
@@ -273,10 +285,7 @@ def _value(definition: Definition, value: object, field: str) -> object:
     if kind is FieldType.TEXT:
         if not isinstance(value, str):
             raise fail(ErrorCode.INVALID, "Must be text", field)
-        text = value.strip()
-        if "\x00" in text:
-            # PostgreSQL text cannot hold NUL; refuse it on every backend alike (as clean_name does).
-            raise fail(ErrorCode.INVALID, "Must not contain NUL characters", field)
+        text = require_storable(value.strip(), field)
         if len(text) > _MAX_TEXT:
             raise fail(ErrorCode.TOO_LONG, f"Must have at most {_MAX_TEXT} characters", field)
         return text
