@@ -415,7 +415,7 @@ class TestNul:
                 input: {formatRegex: $r}) { userErrors { field code message } } }"""
             variables = {"id": to_global_id("DocumentType", shipped[0].id), "r": "[0-9]+\x00"}
         answer = await client.data(query, variables, token)
-        assert user_errors(answer, "result") == [{"field": "formatRegex", "code": "INVALID", "message": NUL_REFUSED}]
+        assert user_errors(answer, "result") == [{"field": "input.formatRegex", "code": "INVALID", "message": NUL_REFUSED}]
         async with factory.sessionmaker() as session:
             after = (await session.scalars(select(DocumentType).order_by(DocumentType.id))).all()
         assert [(t.code, t.format_regex) for t in after] == [(t.code, t.format_regex) for t in shipped]
@@ -427,13 +427,13 @@ class TestNul:
             pytest.param(
                 'mutation { result: createCompany(input: {name: "Acme", taxId: "30\\u0000712345678"}) '
                 "{ userErrors { field code message } } }",
-                "taxId",
+                "input.taxId",
                 id="company tax id",
             ),
             pytest.param(
                 'mutation { result: createCustomField(input: {key: "segmento", label: "Segmento", type: CHOICE, '
                 'options: ["A", "B\\u0000"]}) { userErrors { field code message } } }',
-                "options",
+                "input.options",
                 id="custom field option",
             ),
         ],
@@ -470,7 +470,7 @@ class TestNul:
                 create, {"i": {**base, "document": {"typeId": type_id, "number": number}}}, token
             )
             assert user_errors(answer, "createContact") == [
-                {"field": "document.number", "code": code, "message": message}
+                {"field": "input.document.number", "code": code, "message": message}
             ]
         assert await audit_count(factory) == audit_before
 
@@ -483,7 +483,7 @@ class TestColumnWidths:
         create = "mutation($i: CompanyInput!) { createCompany(input: $i) { userErrors { field code message } } }"
         answer = await client.data(create, {"i": {"name": "Acme", "taxId": "30-" + "7" * 31}}, token)
         assert user_errors(answer, "createCompany") == [
-            {"field": "taxId", "code": "TOO_LONG", "message": "Must have at most 32 characters"}
+            {"field": "input.taxId", "code": "TOO_LONG", "message": "Must have at most 32 characters"}
         ]
         assert await factory.count(Company) == 0
         assert await audit_count(factory) == 0
@@ -497,7 +497,7 @@ class TestColumnWidths:
         )
         answer = await client.data(create, {"i": {"teamId": gid(team), "name": "\ufdfa" * 100}}, token)
         assert user_errors(answer, "createPortfolio") == [
-            {"field": "name", "code": "TOO_LONG", "message": "Must have at most 200 characters"}
+            {"field": "input.name", "code": "TOO_LONG", "message": "Must have at most 200 characters"}
         ]
         assert await factory.count(Portfolio) == 0
         assert await audit_count(factory) == 0
