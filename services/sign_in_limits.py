@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from sqlalchemy.engine import make_url
 
 from services.settings import Settings
+
+log = logging.getLogger("cartera.sign_in")
+T = TypeVar("T")
+# How long a shared-count read may wait for Redis before this process counts alone.
+_REDIS_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,10 @@ class SignInLimits:
     ) -> None:
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
+        # While the shared store is unreachable this process counts on its own: sign-in keeps
+        # working and stays limited (per process), rather than failing or letting guesses through.
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared_down = False
         self._per_account: RateLimitItem = RateLimitItemPerSecond(per_account, window_seconds, namespace="ACCOUNT")
         self._per_address: RateLimitItem = RateLimitItemPerSecond(per_address, window_seconds, namespace="ADDRESS")
         self._pool = pool
@@ -83,9 +96,15 @@ class SignInLimits:
         storage: Storage
         if settings.redis_url:
             # Our own pool, so shutting down closes its connections (the storage offers no close).
-            pool = ConnectionPool.from_url(settings.redis_url)
+            pool = ConnectionPool.from_url(
+                settings.redis_url,
+                socket_timeout=_REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+            )
             storage = RedisStorage(
                 f"async+{settings.redis_url}",
+                # Redis' own errors arrive as StorageError, which _counted falls back on.
+                wrap_exceptions=True,
                 implementation="redispy",
                 key_prefix=_namespace(settings.database_url),
                 # Typed for options read from a URL, but handed to redis-py's client, which takes a pool.
@@ -101,14 +120,28 @@ class SignInLimits:
             pool=pool,
         )
 
+    async def _counted(self, count: Callable[[MovingWindowRateLimiter], Awaitable[T]]) -> T:
+        """`count` on the shared limiter, or on this process's own while the shared store is down."""
+        try:
+            result = await count(self._limiter)
+        except StorageError as error:
+            if not self._shared_down:
+                log.warning("sign-in limits: shared store unreachable, counting in this process", exc_info=error)
+                self._shared_down = True
+            return await count(self._local)
+        if self._shared_down:
+            log.info("sign-in limits: shared store reachable again")
+            self._shared_down = False
+        return result
+
     async def admit(self, *, email: str, address: str | None) -> Throttled | None:
         """None when this attempt may check its password, which it then counts against the account."""
-        if address is not None and not await self._limiter.test(self._per_address, address):
+        if address is not None and not await self._counted(lambda c: c.test(self._per_address, address)):
             return await self._throttled(self._per_address, address)
         # Taken before the password is checked, so attempts sent in parallel cannot all get
         # past a count they have not added to yet. A success gives the account its count back.
         account = _account_key(email)
-        if not await self._limiter.hit(self._per_account, account):
+        if not await self._counted(lambda c: c.hit(self._per_account, account)):
             return await self._throttled(self._per_account, account)
         return None
 
@@ -117,13 +150,14 @@ class SignInLimits:
         # Counted once known: a success must not count here (a shift signing in through one NAT),
         # and a limiter cannot give back what it took.
         if address is not None:
-            await self._limiter.hit(self._per_address, address)
+            await self._counted(lambda c: c.hit(self._per_address, address))
 
     async def succeeded(self, *, email: str) -> None:
-        await self._limiter.clear(self._per_account, _account_key(email))
+        account = _account_key(email)
+        await self._counted(lambda c: c.clear(self._per_account, account))
 
     async def _throttled(self, item: RateLimitItem, key: str) -> Throttled:
-        stats = await self._limiter.get_window_stats(item, key)
+        stats = await self._counted(lambda c: c.get_window_stats(item, key))
         wait = max(1, math.ceil(stats.reset_time - time.time()))
         return Throttled(retry_at=datetime.fromtimestamp(math.ceil(stats.reset_time), UTC), retry_after_seconds=wait)
 
