@@ -30,7 +30,7 @@ from cartera.app import create_app
 from db import migrate
 from db.base import Base, utcnow
 from db.engine import create_engine
-from db.models import DocumentType, Typology, TypologyResult
+from db.models import DocumentType, Role, Team, Typology, TypologyResult, User
 from services import audit
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
@@ -263,6 +263,16 @@ async def running(database_url: str, **overrides: Any) -> AsyncIterator[tuple[Se
     finally:
         await client.http.aclose()
         await server.stop()
+
+
+@pytest.fixture
+async def team(factory: Factory) -> Team:
+    return await factory.team("Cobranzas")
+
+
+@pytest.fixture
+async def admin(factory: Factory) -> User:
+    return await factory.user(Role.ADMIN, name="Ada Admin")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from db.models import Company, ContactAddress, Role, Team, User
+from db.models import Company, ContactAddress, Team, User
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, audit_count, gid, last_audit, problems
 
@@ -33,16 +33,6 @@ mutation($id: ID!, $input: UpdateContactInput!) {
 }
 """
 CASA = {"label": "Casa", "street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "AR"}
-
-
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN, name="Ada Admin")
 
 
 async def with_addresses(

@@ -38,11 +38,6 @@ async def names(client: GraphQLClient, token: str, flt: dict[str, Any] | None = 
 
 
 @pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN, name="Ada Admin")
-
-
-@pytest.fixture
 async def calendar(factory: Factory, admin: User) -> None:
     """One event per boundary the presets care about, named after when it happened."""
     moments = {

@@ -78,16 +78,6 @@ mutation($input: CreateCustomFieldInput!) {
 """
 
 
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN, name="Ada Admin")
-
-
 async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
     data = await client.data(DOCUMENT_TYPES, token=token)
     return next(t["id"] for t in data["documentTypes"] if t["code"] == code)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from db.models import Contact, DocumentType, Role, Team, User
+from db.models import Contact, DocumentType, Team, User
 from tests.conftest import SHIPPED_DOCUMENT_TYPES, GraphQLClient
 from tests.factories import Factory, gid
 
@@ -42,16 +42,6 @@ DOCUMENT_TYPES = "{ documentTypes { id code formatRegex } }"
 # Backtracks exponentially under Python's re on "AAAA…C"; linear under RE2.
 CATASTROPHIC = "(A+)+B"
 LONGEST_NUMBER = 32
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN, name="Ada Admin")
-
-
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
 
 
 async def create_type(client: GraphQLClient, token: str, code: str, pattern: str) -> dict[str, Any]:

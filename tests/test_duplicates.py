@@ -51,16 +51,6 @@ mutation($id: ID!, $input: UpdatePortfolioInput!) {
 """
 
 
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN)
-
-
 def errors(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(e["code"], e["field"]) for e in payload["userErrors"]]
 

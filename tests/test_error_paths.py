@@ -7,8 +7,6 @@ errors carry the same as `extensions.path` and `extensions.field`.
 
 from typing import Any
 
-import pytest
-
 from db.models import Contact, Role, Team, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient
@@ -44,16 +42,6 @@ TRANSFER = f"mutation($ids: [ID!]!, $op: ID) {{ transferGestiones(gestionIds: $i
 ADD_GESTIONES = f"mutation($input: AddGestionesInput!) {{ addGestiones(input: $input) {{ {ERRORS} }} }}"
 USERS = "query($filter: UserFilter) { users(filter: $filter) { totalCount } }"
 AUDIT = "query($filter: AuditEventFilter) { auditEvents(filter: $filter) { totalCount } }"
-
-
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN, name="Ada Admin")
 
 
 async def arguments_by_field(client: GraphQLClient, token: str) -> dict[str, set[str]]:

@@ -42,11 +42,6 @@ mutation($p: ID!, $ids: [ID!]!) { assignContactsToPortfolio(portfolioId: $p, con
 
 
 @pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
 async def admin(factory: Factory) -> User:
     return await factory.user(Role.ADMIN, name="Gastón Escobar")
 

@@ -415,7 +415,9 @@ class TestNul:
                 input: {formatRegex: $r}) { userErrors { field code message } } }"""
             variables = {"id": to_global_id("DocumentType", shipped[0].id), "r": "[0-9]+\x00"}
         answer = await client.data(query, variables, token)
-        assert user_errors(answer, "result") == [{"field": "input.formatRegex", "code": "INVALID", "message": NUL_REFUSED}]
+        assert user_errors(answer, "result") == [
+            {"field": "input.formatRegex", "code": "INVALID", "message": NUL_REFUSED}
+        ]
         async with factory.sessionmaker() as session:
             after = (await session.scalars(select(DocumentType).order_by(DocumentType.id))).all()
         assert [(t.code, t.format_regex) for t in after] == [(t.code, t.format_regex) for t in shipped]

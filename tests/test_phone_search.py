@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from db import migrate
 from db.engine import create_engine
-from db.models import Role, Team, User
+from db.models import Team, User
 from services.contacts import search_text
 from tests.conftest import GraphQLClient, blank_database
 from tests.factories import Factory, gid
@@ -30,16 +29,6 @@ MOBILE_TYPED = ["011 15-4555-1234", "15 4555 1234", "(011) 15 4555-1234", "011 1
 FIXED_TYPED = ["011 4555-1234", "(011) 4555-1234", "01145551234", "+54 11 4555-1234"]
 # The same eight digits, as typed for either.
 BOTH_TYPED = ["11 4555 1234", "4555-1234", "1145551234"]
-
-
-@pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
-async def admin(factory: Factory) -> User:
-    return await factory.user(Role.ADMIN)
 
 
 async def found(client: GraphQLClient, token: str, typed: str) -> list[str]:

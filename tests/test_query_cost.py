@@ -55,11 +55,6 @@ mutation Create($input: [CreateContactInput!]!, $n: Int) {
 
 
 @pytest.fixture
-async def team(factory: Factory) -> Team:
-    return await factory.team("Cobranzas")
-
-
-@pytest.fixture
 async def agent(factory: Factory, team: Team) -> User:
     return await factory.user(Role.AGENT, teams=[team])
 
