@@ -25,6 +25,19 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ID = 2**63 - 1
 
 
+def parse_id(text: str) -> int | None:
+    """The key a text names in the one form we write keys (a token's subject, a global id's
+    tail): ASCII decimal digits with no leading zero, from 1 to MAX_ID; else None.
+
+    int() would also take signs, spaces, underscores and other scripts' digits, and refuse
+    thousands of digits with an error of its own.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID and str(value) == text else None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both backends (SQLite drops the offset)."""
 

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
+from db.base import MAX_ID
 from db.search import storable
 
 Row = TypeVar("Row")
@@ -86,7 +87,7 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     if not isinstance(value, expected[kind]):
         raise PaginationError("Invalid cursor")
     # Values no column can hold make the database driver fail: refuse them as the client's mistake.
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+    if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
         raise PaginationError("Invalid cursor")
     if isinstance(value, str) and not storable(value):
         raise PaginationError("Invalid cursor")
