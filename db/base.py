@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.engine import Dialect
@@ -62,6 +62,35 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+InstantProblem = Literal["not ISO 8601", "no offset", "out of range"]
+
+
+class NotAnInstant(ValueError):
+    """A text that names no instant; `reason` says why."""
+
+    def __init__(self, reason: InstantProblem) -> None:
+        super().__init__(reason)
+        self.reason: InstantProblem = reason
+
+
+def utc_instant(text: str) -> datetime:
+    """The instant an ISO 8601 date and time names, in UTC; NotAnInstant when there is none.
+
+    Without an offset a time names no instant, and one that UTC cannot hold
+    (9999-12-31T23:59:59-14:00) could be neither compared nor stored.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise NotAnInstant("not ISO 8601") from None
+    if moment.utcoffset() is None:
+        raise NotAnInstant("no offset")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise NotAnInstant("out of range") from None
 
 
 class Base(DeclarativeBase):
