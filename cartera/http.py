@@ -38,7 +38,6 @@ from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
 from services.settings import Settings
-from services.sign_in_limits import address_key
 
 log = logging.getLogger("cartera.request")
 
@@ -274,7 +273,7 @@ class GraphQLEndpoint:
         if not (0 < len(request_id) <= 64 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
         host = request.client.host if request.client else None
-        context = Context(app=self.app, request_id=request_id, client_address=address_key(host))
+        context = Context(app=self.app, request_id=request_id, client_host=host)
         status, outcome = 500, "error"
         try:
             response, outcome = await self._handle(request, context)

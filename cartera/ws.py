@@ -42,7 +42,6 @@ from db.base import utcnow
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
 from services.principal import load_principal
-from services.sign_in_limits import address_key
 from subscriptions.feed import FORBIDDEN
 
 log = logging.getLogger("cartera.ws")
@@ -258,7 +257,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         host = request.client.host if request.client else None
-        return Context(app=self.app, request_id=uuid.uuid4().hex, transport="ws", client_address=address_key(host))
+        return Context(app=self.app, request_id=uuid.uuid4().hex, transport="ws", client_host=host)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
