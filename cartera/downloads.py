@@ -12,6 +12,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from db.base import MAX_ID
 from schema.context import AppState
 from services import attachments
 from services.auth import bearer, read_token
@@ -19,8 +20,6 @@ from services.errors import DomainError
 from services.principal import load_principal
 
 log = logging.getLogger("cartera.downloads")
-
-MAX_ID = 2**63 - 1
 
 
 def content_disposition(filename: str) -> str:

@@ -38,7 +38,6 @@ from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
 from services.settings import Settings
-from services.sign_in_limits import address_key
 
 log = logging.getLogger("cartera.request")
 
@@ -171,22 +170,23 @@ def _limited(request: Request, limit: int) -> Request:
     return Request(request.scope, receive)
 
 
-def _decode(raw: str | bytes, max_depth: int, invalid: RequestError, name: str = "") -> Any:
-    """JSON from the request through the one reader every transport uses (cartera.wire)."""
+def _decode(raw: str | bytes, max_depth: int, invalid: str, *, graphql_shaped: bool = True, name: str = "") -> Any:
+    """JSON from the request through the one reader every transport uses (cartera.wire); when it is
+    not JSON at all, a RequestError saying `invalid`."""
     try:
         return wire.decode(raw, max_depth=max_depth, name=name)
     except wire.UnusableJSON as error:
         raise RequestError(str(error), graphql_shaped=False, code="BAD_USER_INPUT") from None
     except ValueError:
-        raise invalid from None
+        raise RequestError(invalid, graphql_shaped=graphql_shaped) from None
 
 
 def _json_field(form: FormData, name: str, max_depth: int) -> Any:
     raw = form.get(name)
     if not isinstance(raw, str):
         raise RequestError(f"The multipart request needs an `{name}` field first", graphql_shaped=False)
-    invalid = RequestError(f"The multipart `{name}` field is not valid JSON", graphql_shaped=False)
-    return _decode(raw, max_depth, invalid, "" if name == "operations" else name)
+    invalid = f"The multipart `{name}` field is not valid JSON"
+    return _decode(raw, max_depth, invalid, graphql_shaped=False, name="" if name == "operations" else name)
 
 
 async def _parse_multipart(request: Request, max_fields_bytes: int, max_upload: int, max_depth: int) -> GraphQLRequest:
@@ -239,8 +239,7 @@ async def _parse(request: Request, settings: Settings) -> GraphQLRequest:
         # The URL's own text is valid Unicode (Starlette replaces what is not); its JSON may not be.
         for name in ("variables", "extensions"):
             if q.get(name):
-                invalid = RequestError(f"The `{name}` parameter must be URL-encoded JSON")
-                data[name] = _decode(q[name], depth, invalid, name)
+                data[name] = _decode(q[name], depth, f"The `{name}` parameter must be URL-encoded JSON", name=name)
         return _params(data)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == MULTIPART:
@@ -248,8 +247,7 @@ async def _parse(request: Request, settings: Settings) -> GraphQLRequest:
     if content_type != JSON:
         raise RequestError("Send the request as application/json", status=415)
     body = await _read_body(request, settings.max_body_bytes)
-    invalid = RequestError("The request body is not valid JSON", graphql_shaped=False)
-    return _params(_decode(body, depth, invalid))
+    return _params(_decode(body, depth, "The request body is not valid JSON", graphql_shaped=False))
 
 
 def _respond(payload: dict[str, Any], media: str, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -274,7 +272,7 @@ class GraphQLEndpoint:
         if not (0 < len(request_id) <= 64 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
         host = request.client.host if request.client else None
-        context = Context(app=self.app, request_id=request_id, client_address=address_key(host))
+        context = Context(app=self.app, request_id=request_id, client_host=host)
         status, outcome = 500, "error"
         try:
             response, outcome = await self._handle(request, context)

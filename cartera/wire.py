@@ -1,12 +1,14 @@
 """JSON as it crosses /graphql: what arrives is bounded and valid Unicode, what leaves always encodes.
 
 Every JSON a client sends (an HTTP body, GET's `variables` and `extensions`, multipart
-`operations` and `map`, a WebSocket message) is read by `decode`, so one rule holds on every
-transport:
+`operations` and `map`, a WebSocket message) is read by `decode`, with the same rules:
 
 - nesting deeper than CARTERA_MAX_JSON_DEPTH is refused, so nothing downstream (coercion,
   validation, storage) ever recurses through an attacker's depth, and Python's own parser
-  never reaches its recursion limit;
+  never reaches its recursion limit. The depth counts from the outermost value a transport
+  reads, its own wrapping included: a variable's value may nest one level less than the
+  setting over GET (`variables`), two over POST and multipart (the body or `operations`, then
+  `variables`), three over WebSocket (the message, its `payload`, then `variables`);
 - a lone surrogate ("\\ud800", in a value or a key) is refused: JSON's escapes can spell one,
   but it is not Unicode, so PostgreSQL's driver cannot send it and an error message repeating
   it could not be encoded as UTF-8. GraphQL's lexer already refuses one in a document's strings;

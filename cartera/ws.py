@@ -42,7 +42,6 @@ from db.base import utcnow
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
 from services.principal import load_principal
-from services.sign_in_limits import address_key
 from subscriptions.feed import FORBIDDEN
 
 log = logging.getLogger("cartera.ws")
@@ -258,7 +257,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         host = request.client.host if request.client else None
-        return Context(app=self.app, request_id=uuid.uuid4().hex, transport="ws", client_address=address_key(host))
+        return Context(app=self.app, request_id=uuid.uuid4().hex, transport="ws", client_host=host)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -271,7 +270,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             async with self.app.sessionmaker() as session:
                 principal = await load_principal(session, verified.user_id)
             if principal is not None:
-                context.connection_id = await self.app.hub.connection_opened(verified.user_id)
+                await self._live_connection(context, verified.user_id)
         except _DATABASE_UNAVAILABLE as error:
             # One line, no traceback: every client retrying would log the same one again.
             log.warning("connection_init failed: the database is unavailable", extra={"error": repr(error)})
@@ -281,3 +280,13 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         context.token_user_id = verified.user_id
         context.token_expires_at = verified.expires_at
         return None
+
+    async def _live_connection(self, context: Context, user_id: int) -> None:
+        """The socket's one row in live_connections. Strawberry runs on_ws_connect again for a legacy
+        client's second connection_init (a newer token): the row stays when it names the same user,
+        and moves when another, so none is left for the heartbeat sweep to bury."""
+        if context.connection_id is not None:
+            if context.token_user_id == user_id:
+                return
+            await _connection_closed(context)
+        context.connection_id = await self.app.hub.connection_opened(user_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.engine import Dialect
@@ -23,6 +23,19 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest key a BigId column holds (signed 64 bits on both backends): a larger one was never issued.
 MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """The key a text names in the one form we write keys (a token's subject, a global id's
+    tail): ASCII decimal digits with no leading zero, from 1 to MAX_ID; else None.
+
+    int() would also take signs, spaces, underscores and other scripts' digits, and refuse
+    thousands of digits with an error of its own.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID and str(value) == text else None
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,6 +62,35 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+InstantProblem = Literal["not ISO 8601", "no offset", "out of range"]
+
+
+class NotAnInstant(ValueError):
+    """A text that names no instant; `reason` says why."""
+
+    def __init__(self, reason: InstantProblem) -> None:
+        super().__init__(reason)
+        self.reason: InstantProblem = reason
+
+
+def utc_instant(text: str) -> datetime:
+    """The instant an ISO 8601 date and time names, in UTC; NotAnInstant when there is none.
+
+    Without an offset a time names no instant, and one that UTC cannot hold
+    (9999-12-31T23:59:59-14:00) could be neither compared nor stored.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise NotAnInstant("not ISO 8601") from None
+    if moment.utcoffset() is None:
+        raise NotAnInstant("no offset")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise NotAnInstant("out of range") from None
 
 
 class Base(DeclarativeBase):

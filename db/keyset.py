@@ -11,13 +11,14 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
+from db.base import MAX_ID, utc_instant
 from db.search import storable
 
 Row = TypeVar("Row")
@@ -86,19 +87,16 @@ def _decode_value(value: Any, kind: Kind) -> Any:
     if not isinstance(value, expected[kind]):
         raise PaginationError("Invalid cursor")
     # Values no column can hold make the database driver fail: refuse them as the client's mistake.
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+    if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
         raise PaginationError("Invalid cursor")
     if isinstance(value, str) and not storable(value):
         raise PaginationError("Invalid cursor")
     if kind == "datetime":
         assert isinstance(value, str)
         try:
-            moment = datetime.fromisoformat(value)
             # Cursors hold UTC times; a naive one, or one UTC cannot hold, was never issued.
-            if moment.tzinfo is None:
-                raise ValueError(value)
-            return moment.astimezone(UTC)
-        except (ValueError, OverflowError):
+            return utc_instant(value)
+        except ValueError:
             raise PaginationError("Invalid cursor") from None
     return value
 

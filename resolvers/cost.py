@@ -37,9 +37,12 @@ from graphql import (
     GraphQLSchema,
     GraphQLUnionType,
     InlineFragmentNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
     get_named_type,
 )
 from graphql.utilities import get_operation_ast, value_from_ast_untyped
@@ -104,12 +107,21 @@ class _Pricing:
         # Above the limit the page itself is refused at execution, with its own error.
         return min(max(given), self.max_page) if given else self.max_page
 
+    def list_length(self, value: ValueNode) -> int | None:
+        """The length of a list argument as sent, inline or in its variable; None for any other value.
+
+        Read off the node: building a 5,000-item inline list's values only to count them took
+        tens of milliseconds.
+        """
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        if isinstance(value, VariableNode):
+            given = self.variables.get(value.name.value)
+            return len(given) if isinstance(given, list) else None
+        return None
+
     def longest_list_argument(self, node: FieldNode) -> int | None:
-        lengths = [
-            len(value)
-            for argument in node.arguments or ()
-            if isinstance(value := value_from_ast_untyped(argument.value, self.variables), list)
-        ]
+        lengths = [n for argument in node.arguments or () if (n := self.list_length(argument.value)) is not None]
         return max(lengths) if lengths else None
 
     def selection(
@@ -152,17 +164,16 @@ class _Pricing:
         kind = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
         item = get_named_type(kind)
         assert item is not None
-        own_bound = self.longest_list_argument(node)
         size = 1
         if isinstance(kind, GraphQLList):
             if page is not None:
                 size = page
             elif item.name in self.paged_below:
-                size = next((b for b in (own_bound, bound) if b is not None), self.max_page)
+                size = next((b for b in (self.longest_list_argument(node), bound) if b is not None), self.max_page)
         paged = any(a in definition.args for a in _PAGE_ARGUMENTS)
         inner_page = self.page_size(node) if paged else None
         # A root mutation field hands its list argument to the lists of its payload.
-        inner_bound = own_bound if parent is self.schema.mutation_type else None
+        inner_bound = self.longest_list_argument(node) if parent is self.schema.mutation_type else None
         return size + size * self.selection(node.selection_set, item, inner_page, inner_bound)
 
 

@@ -22,7 +22,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from db.keyset import PaginationError
 from db.search import SearchTooLong
 from schema.context import Context, OperationState, begin_operation, end_operation
-from schema.errors import Arguments, current_arguments, input_path
+from schema.errors import Arguments, current_arguments, dotted, input_path
 from schema.loaders import Loaders
 from schema.node import InvalidGlobalId
 from services import audit
@@ -68,6 +68,8 @@ class ArgumentPaths(FieldExtension):
     the field's arguments stays, any other is inside the field's one input-object argument.
     resolvers.root adds one to every Query and Mutation field. Subscription fields are left
     out: strawberry subscribes through an async generator, and their arguments are plain.
+    Async only: strawberry runs a sync resolver under an async-only extension by wrapping it
+    (strawberry.extensions.field_extension.SyncToAsyncExtension).
     """
 
     def __init__(self) -> None:
@@ -81,16 +83,6 @@ class ArgumentPaths(FieldExtension):
             inputs = [n for n, a in args.items() if isinstance(get_named_type(a.type), GraphQLInputObjectType)]
             self._arguments = Arguments(frozenset(args), inputs[0] if len(inputs) == 1 else None)
         return self._arguments
-
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
-        arguments = self._of(info)
-        token = current_arguments.set(arguments)
-        try:
-            return next_(source, info, **kwargs)
-        except DomainError as error:
-            raise _from_arguments(error) from None
-        finally:
-            current_arguments.reset(token)
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info[Any, Any], **kwargs: Any
@@ -108,8 +100,7 @@ def _from_arguments(error: DomainError) -> DomainError:
     """The same problems, each naming its input by its dotted path from the field's argument."""
     problems = []
     for problem in error.problems:
-        path = input_path(problem.field)
-        problems.append(replace(problem, field=".".join(path) if path else None))
+        problems.append(replace(problem, field=dotted(input_path(problem.field))))
     return DomainError(*problems)
 
 

@@ -24,6 +24,7 @@ from schema.types import CursorArg, Info, PageArg, User
 from services import auth, users
 from services.errors import ErrorCode
 from services.principal import Principal, load_principal
+from services.sign_in_limits import address_key
 
 T = TypeVar("T")
 
@@ -89,7 +90,8 @@ class UserMutations:
         ctx = info.context
         settings = ctx.settings
         sign_ins = ctx.app.sign_ins
-        throttled = await sign_ins.admit(email=email, address=ctx.client_address)
+        address = address_key(ctx.client_host)
+        throttled = await sign_ins.admit(email=email, address=address)
         if throttled is not None:
             return LoginThrottled(
                 message=f"Too many failed sign-ins; try again in {throttled.retry_after_seconds} s",
@@ -114,7 +116,7 @@ class UserMutations:
             await sign_ins.succeeded(email=email)
             return result
         if any(e.code is ErrorCode.INVALID_CREDENTIALS for e in result):
-            await sign_ins.failed(address=ctx.client_address)
+            await sign_ins.failed(address=address)
         return result[0]
 
     @strawberry.mutation(description="Create a user (ADMIN).")

@@ -70,8 +70,9 @@ class Context:
     operation_name: str | None = None
     # "http": the endpoint logs one line per request; "ws": the lifecycle logs one per operation.
     transport: str = "http"
-    # Whose address failed sign-ins count against (services.sign_in_limits.address_key).
-    client_address: str | None = None
+    # The client's host as the server saw it; login turns it into the address failed sign-ins
+    # count against (services.sign_in_limits.address_key), no other operation reads it.
+    client_host: str | None = None
 
     @property
     def settings(self) -> Settings:

@@ -45,6 +45,11 @@ def input_path(field: str | None, at: Sequence[int | str] = ()) -> list[str] | N
     return arguments.path(relative) if arguments else relative
 
 
+def dotted(path: Sequence[str] | None) -> str | None:
+    """A path as `UserError.field` and `extensions.field` show it: joined with dots, None for none."""
+    return ".".join(path) if path else None
+
+
 @strawberry.type(description="An expected failure: which input is at fault, a stable code and a readable message.")
 class UserError:
     field: str | None = strawberry.field(
@@ -64,4 +69,4 @@ class UserError:
     @classmethod
     def from_problem(cls, problem: Problem, *, at: Sequence[int | str] = ()) -> "UserError":
         path = input_path(problem.field, at)
-        return cls(field=".".join(path) if path else None, code=problem.code, message=problem.message, path=path)
+        return cls(field=dotted(path), code=problem.code, message=problem.message, path=path)

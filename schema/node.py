@@ -5,6 +5,8 @@ import binascii
 
 import strawberry
 
+from db.base import parse_id
+
 
 class InvalidGlobalId(ValueError):
     """Not an id this API issued."""
@@ -18,12 +20,11 @@ def to_global_id(type_name: str, pk: int) -> strawberry.ID:
 def from_global_id(global_id: str) -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
-        type_name, _, pk = raw.partition(":")
-        value = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidGlobalId(f"Not a valid id: {global_id!r}") from None
-    # Ids are signed 64-bit keys on both backends; a larger one was never issued.
-    if not type_name or not 0 < value < 2**63 or str(value) != pk:
+    type_name, _, pk = raw.partition(":")
+    value = parse_id(pk)
+    if not type_name or value is None:
         raise InvalidGlobalId(f"Not a valid id: {global_id!r}")
     return type_name, value
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
+from db.base import InstantProblem, NotAnInstant, utc_instant
+
 _EXAMPLE = "e.g. 2026-01-01T09:00:00-03:00 or 2026-01-01T12:00:00Z"
+_REFUSALS: dict[InstantProblem, str] = {
+    "not ISO 8601": f"Not an ISO 8601 date and time, {_EXAMPLE}",
+    "no offset": f"A DateTime needs its UTC offset, {_EXAMPLE}",
+    "out of range": "A DateTime must fall between the years 1 and 9999 in UTC",
+}
 
 
 def _refused(reason: str) -> GraphQLError:
@@ -17,20 +24,13 @@ def _refused(reason: str) -> GraphQLError:
 
 
 def parse_datetime(value: object) -> datetime:
-    """An instant in UTC. Without an offset a time names no instant, and one that UTC cannot hold
-    (9999-12-31T23:59:59-14:00) could be neither compared nor stored."""
+    """An instant in UTC (db.base.utc_instant), refused in words that name the scalar."""
     if not isinstance(value, str):
         raise _refused(f"A DateTime is an ISO 8601 string, {_EXAMPLE}")
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _refused(f"Not an ISO 8601 date and time, {_EXAMPLE}") from None
-    if moment.utcoffset() is None:
-        raise _refused(f"A DateTime needs its UTC offset, {_EXAMPLE}")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise _refused("A DateTime must fall between the years 1 and 9999 in UTC") from None
+        return utc_instant(value)
+    except NotAnInstant as error:
+        raise _refused(_REFUSALS[error.reason]) from None
 
 
 UTC_DATETIME: ScalarDefinition = strawberry.scalar(
