@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -665,12 +666,14 @@ class GestionAttachment(Base):
     __table_args__ = (Index("ix_gestion_attachments_gestion_id", "gestion_id", "id"),)
 
 
-def _folded_columns(mapper: Mapper[Any]) -> list[tuple[str, Folded]]:
-    return [
+@cache
+def _folded_columns(mapper: Mapper[Any]) -> tuple[tuple[str, Folded], ...]:
+    """Once per mapper, not per row written: most have none, and their columns never change."""
+    return tuple(
         (key, column.default.arg)  # type: ignore[union-attr]
         for key, column in mapper.columns.items()
         if isinstance(getattr(column.default, "arg", None), Folded)
-    ]
+    )
 
 
 @event.listens_for(Base, "before_insert", propagate=True)
