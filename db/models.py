@@ -49,9 +49,10 @@ def partial_index(name: str, *columns: Any, where: str, **kw: Any) -> Index:
 class Folded:
     """The default of a column that holds its row's `sources` folded (db.search.fold), joined by " | ".
 
-    Text filters match and name orders sort these columns, never the raw text (SQLite's lower()
-    knows only ASCII, PostgreSQL's collation ignores accents differently): one answer on both
-    backends. Written on every insert (Core ones too, as this default) and, for rows changed
+    Text filters match and name orders sort these columns, never the raw text: SQLite's lower()
+    knows only ASCII, and PostgreSQL's lower() and default collations keep accents, so neither
+    finds "Gastón" by "gaston", and the two sort raw names differently. Folded, both give one
+    answer. Written on every insert (Core ones too, as this default) and, for rows changed
     through the ORM, on every flush (keep_folded below); a set-based UPDATE of a source column
     writes it itself. Migrations backfill with db.migrations.backfill.
     """
