@@ -19,7 +19,6 @@ from db.models import (
     Contact,
     ContactAddress,
     ContactChannel,
-    CustomFieldDefinition,
     DocumentType,
     Gestion,
     GestionAttachment,
@@ -124,12 +123,6 @@ async def document_types_by_id(session: AsyncSession, ids: Sequence[int]) -> dic
 async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Contact]:
     rows = await session.scalars(scopes.contacts(select(Contact).where(Contact.id.in_(list(ids))), viewer))
     return {c.id: c for c in rows}
-
-
-async def custom_field_definitions_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, CustomFieldDefinition]:
-    # The custom fields' catalogue is reference data every signed-in user may read (C7).
-    stmt = select(CustomFieldDefinition).where(CustomFieldDefinition.id.in_(list(ids)))
-    return {d.id: d for d in await session.scalars(stmt)}
 
 
 async def _details_by_id(
