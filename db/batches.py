@@ -19,7 +19,6 @@ from db.models import (
     Contact,
     ContactAddress,
     ContactChannel,
-    CustomFieldDefinition,
     DocumentType,
     Gestion,
     GestionAttachment,
@@ -40,19 +39,24 @@ USER_KEYS = (SortKey(User.sort_name, "sort_name", "str"), SortKey(User.id, "id",
 TEAM_KEYS = (SortKey(Team.sort_name, "sort_name", "str"), SortKey(Team.id, "id", "int"))
 
 
+async def _by_id(
+    session: AsyncSession, model: Any, ids: Sequence[int], scope: Callable[[Select[Any]], Select[Any]] | None = None
+) -> dict[int, Any]:
+    """The rows of `model` with these ids that `scope` (the viewer's, from db.scopes) lets through."""
+    stmt = select(model).where(model.id.in_(list(ids)))
+    return {row.id: row for row in await session.scalars(stmt if scope is None else scope(stmt))}
+
+
 async def users_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, User]:
-    rows = await session.scalars(scopes.users(select(User).where(User.id.in_(list(ids))), viewer))
-    return {u.id: u for u in rows}
+    return await _by_id(session, User, ids, lambda stmt: scopes.users(stmt, viewer))
 
 
 async def teams_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Team]:
-    rows = await session.scalars(scopes.teams(select(Team).where(Team.id.in_(list(ids))), viewer))
-    return {t.id: t for t in rows}
+    return await _by_id(session, Team, ids, lambda stmt: scopes.teams(stmt, viewer))
 
 
 async def audit_events_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, AuditEvent]:
-    rows = await session.scalars(scopes.audit_events(select(AuditEvent).where(AuditEvent.id.in_(list(ids))), viewer))
-    return {e.id: e for e in rows}
+    return await _by_id(session, AuditEvent, ids, lambda stmt: scopes.audit_events(stmt, viewer))
 
 
 @dataclass(frozen=True)
@@ -114,38 +118,28 @@ TEAM_CHILDREN = NestedList(Team, TEAM_KEYS, Team.parent_id, lambda viewer: scope
 
 async def companies_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Company]:
     # Companies are a shared directory: every signed-in user may read them.
-    return {c.id: c for c in await session.scalars(select(Company).where(Company.id.in_(list(ids))))}
+    return await _by_id(session, Company, ids)
 
 
 async def document_types_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, DocumentType]:
-    return {d.id: d for d in await session.scalars(select(DocumentType).where(DocumentType.id.in_(list(ids))))}
+    return await _by_id(session, DocumentType, ids)
 
 
 async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Contact]:
-    rows = await session.scalars(scopes.contacts(select(Contact).where(Contact.id.in_(list(ids))), viewer))
-    return {c.id: c for c in rows}
+    return await _by_id(session, Contact, ids, lambda stmt: scopes.contacts(stmt, viewer))
 
 
-async def custom_field_definitions_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, CustomFieldDefinition]:
-    # The custom fields' catalogue is reference data every signed-in user may read (C7).
-    stmt = select(CustomFieldDefinition).where(CustomFieldDefinition.id.in_(list(ids)))
-    return {d.id: d for d in await session.scalars(stmt)}
-
-
-async def _details_by_id(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[int], entity: Any, scope: Callable[..., Any], parent: Column
-) -> dict[int, Any]:
-    """Rows of a contact's or a gestión's details by id, seen as their parent is (`scope`)."""
-    rows = await session.scalars(scope(select(entity).where(entity.id.in_(list(ids))), viewer, parent))
-    return {row.id: row for row in rows}
-
-
+# A contact's or a gestión's details are seen as their parent is.
 async def channels_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactChannel]:
-    return await _details_by_id(session, viewer, ids, ContactChannel, scopes.contact_details, ContactChannel.contact_id)
+    return await _by_id(
+        session, ContactChannel, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
+    )
 
 
 async def addresses_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactAddress]:
-    return await _details_by_id(session, viewer, ids, ContactAddress, scopes.contact_details, ContactAddress.contact_id)
+    return await _by_id(
+        session, ContactAddress, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactAddress.contact_id)
+    )
 
 
 async def channels_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactChannel]]:
@@ -180,8 +174,7 @@ AUDIT_ENTRIES = NestedList(
 
 
 async def portfolios_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Portfolio]:
-    rows = await session.scalars(scopes.portfolios(select(Portfolio).where(Portfolio.id.in_(list(ids))), viewer))
-    return {p.id: p for p in rows}
+    return await _by_id(session, Portfolio, ids, lambda stmt: scopes.portfolios(stmt, viewer))
 
 
 @dataclass(frozen=True)
@@ -242,33 +235,32 @@ async def presences_by_user(session: AsyncSession, user_ids: Sequence[int]) -> d
 
 
 async def campaigns_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Campaign]:
-    rows = await session.scalars(scopes.campaigns(select(Campaign).where(Campaign.id.in_(list(ids))), viewer))
-    return {c.id: c for c in rows}
+    return await _by_id(session, Campaign, ids, lambda stmt: scopes.campaigns(stmt, viewer))
 
 
 async def gestiones_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Gestion]:
-    rows = await session.scalars(scopes.gestiones(select(Gestion).where(Gestion.id.in_(list(ids))), viewer))
-    return {g.id: g for g in rows}
+    return await _by_id(session, Gestion, ids, lambda stmt: scopes.gestiones(stmt, viewer))
 
 
 async def comments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionComment]:
-    return await _details_by_id(session, viewer, ids, GestionComment, scopes.gestion_details, GestionComment.gestion_id)
+    return await _by_id(
+        session, GestionComment, ids, lambda stmt: scopes.gestion_details(stmt, viewer, GestionComment.gestion_id)
+    )
 
 
 async def attachments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionAttachment]:
-    return await _details_by_id(
-        session, viewer, ids, GestionAttachment, scopes.gestion_details, GestionAttachment.gestion_id
+    return await _by_id(
+        session, GestionAttachment, ids, lambda stmt: scopes.gestion_details(stmt, viewer, GestionAttachment.gestion_id)
     )
 
 
 async def typologies_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Typology]:
     # The typology catalogue is reference data every signed-in user may read.
-    return {t.id: t for t in await session.scalars(select(Typology).where(Typology.id.in_(list(ids))))}
+    return await _by_id(session, Typology, ids)
 
 
 async def results_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, TypologyResult]:
-    stmt = select(TypologyResult).where(TypologyResult.id.in_(list(ids)))
-    return {r.id: r for r in await session.scalars(stmt)}
+    return await _by_id(session, TypologyResult, ids)
 
 
 async def results_by_typology(session: AsyncSession, typology_ids: Sequence[int]) -> dict[int, list[TypologyResult]]:

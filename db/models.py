@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -39,12 +40,19 @@ def folded_key(length: int) -> String:
 FoldedKey = folded_key(401)
 
 
+def partial_index(name: str, *columns: Any, where: str, **kw: Any) -> Index:
+    """An index of only the rows `where` holds for, the same on both backends."""
+    condition = text(where)
+    return Index(name, *columns, sqlite_where=condition, postgresql_where=condition, **kw)
+
+
 class Folded:
     """The default of a column that holds its row's `sources` folded (db.search.fold), joined by " | ".
 
-    Text filters match and name orders sort these columns, never the raw text (SQLite's lower()
-    knows only ASCII, PostgreSQL's collation ignores accents differently): one answer on both
-    backends. Written on every insert (Core ones too, as this default) and, for rows changed
+    Text filters match and name orders sort these columns, never the raw text: SQLite's lower()
+    knows only ASCII, and PostgreSQL's lower() and default collations keep accents, so neither
+    finds "Gastón" by "gaston", and the two sort raw names differently. Folded, both give one
+    answer. Written on every insert (Core ones too, as this default) and, for rows changed
     through the ORM, on every flush (keep_folded below); a set-based UPDATE of a source column
     writes it itself. Migrations backfill with db.migrations.backfill.
     """
@@ -130,9 +138,6 @@ class TeamSupervisor(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-IN_A_BATCH = text("batch_id IS NOT NULL")
-
-
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
@@ -168,7 +173,7 @@ class AuditEvent(Base):
         # of 50,000 dirties (migration 0009); readers sort a history's few rows themselves.
         Index("ix_audit_events_resource", "resource_type", "resource_id"),
         # Only bulk calls' entries have a batch: the rest of the trail stays out of this index.
-        Index("ix_audit_events_batch_id", "batch_id", "id", postgresql_where=IN_A_BATCH, sqlite_where=IN_A_BATCH),
+        partial_index("ix_audit_events_batch_id", "batch_id", "id", where="batch_id IS NOT NULL"),
     )
 
 
@@ -343,12 +348,11 @@ class ContactAddress(Base):
 
     __table_args__ = (
         # At most one primary address per contact, kept by the database (partial index on both backends).
-        Index(
+        partial_index(
             "uq_contact_addresses_primary",
             "contact_id",
             unique=True,
-            sqlite_where=text("is_primary"),
-            postgresql_where=text("is_primary"),
+            where="is_primary",
         ),
     )
 
@@ -372,21 +376,19 @@ class Portfolio(Base):
         CheckConstraint("team_id IS NOT NULL OR agent_id IS NOT NULL", name="owner"),
         Index("ix_portfolios_search_name_id", "search_name", "id"),
         # One portfolio per folded name in a team, and among an agent's portfolios of no team.
-        Index(
+        partial_index(
             "uq_portfolios_team_name",
             "team_id",
             "search_name",
             unique=True,
-            sqlite_where=text("team_id IS NOT NULL"),
-            postgresql_where=text("team_id IS NOT NULL"),
+            where="team_id IS NOT NULL",
         ),
-        Index(
+        partial_index(
             "uq_portfolios_agent_name",
             "agent_id",
             "search_name",
             unique=True,
-            sqlite_where=text("team_id IS NULL"),
-            postgresql_where=text("team_id IS NULL"),
+            where="team_id IS NULL",
         ),
         Index("ix_portfolios_team_id", "team_id"),
         Index("ix_portfolios_agent_id", "agent_id"),
@@ -438,11 +440,10 @@ class Event(Base):
 
     __table_args__ = (
         Index("ix_events_occurred_at", "occurred_at"),
-        Index(
+        partial_index(
             "ix_events_unpublished",
             "id",
-            sqlite_where=text("published_at IS NULL"),
-            postgresql_where=text("published_at IS NULL"),
+            where="published_at IS NULL",
         ),
         # SQLite would otherwise reuse the ids of pruned events.
         {"sqlite_autoincrement": True},
@@ -600,34 +601,31 @@ class Gestion(Base):
         CheckConstraint("status IN ('PENDING', 'IN_PROGRESS', 'FINISHED')", name="status"),
         CheckConstraint("status = 'PENDING' OR operator_id IS NOT NULL", name="worked_by_operator"),
         # At most one open gestión per client and campaign, kept by the database (G2).
-        Index(
+        partial_index(
             "uq_gestiones_open_contact",
             "campaign_id",
             "contact_id",
             unique=True,
-            sqlite_where=text("status <> 'FINISHED'"),
-            postgresql_where=text("status <> 'FINISHED'"),
+            where="status <> 'FINISHED'",
         ),
         # An operator's queue, in the order save-and-next hands it out.
-        Index(
+        partial_index(
             "ix_gestiones_operator_queue",
             "operator_id",
             text("priority DESC"),
             "attempts",
             "id",
-            sqlite_where=text("status = 'PENDING'"),
-            postgresql_where=text("status = 'PENDING'"),
+            where="status = 'PENDING'",
             info={"descending_key": True},
         ),
         # A campaign's pool of gestiones nobody was given yet, in the same order.
-        Index(
+        partial_index(
             "ix_gestiones_campaign_pool",
             "campaign_id",
             text("priority DESC"),
             "attempts",
             "id",
-            sqlite_where=text("status = 'PENDING' AND operator_id IS NULL"),
-            postgresql_where=text("status = 'PENDING' AND operator_id IS NULL"),
+            where="status = 'PENDING' AND operator_id IS NULL",
             info={"descending_key": True},
         ),
         Index("ix_gestiones_campaign_id", "campaign_id", "id"),
@@ -669,12 +667,14 @@ class GestionAttachment(Base):
     __table_args__ = (Index("ix_gestion_attachments_gestion_id", "gestion_id", "id"),)
 
 
-def _folded_columns(mapper: Mapper[Any]) -> list[tuple[str, Folded]]:
-    return [
+@cache
+def _folded_columns(mapper: Mapper[Any]) -> tuple[tuple[str, Folded], ...]:
+    """Once per mapper, not per row written: most have none, and their columns never change."""
+    return tuple(
         (key, column.default.arg)  # type: ignore[union-attr]
         for key, column in mapper.columns.items()
         if isinstance(getattr(column.default, "arg", None), Folded)
-    ]
+    )
 
 
 @event.listens_for(Base, "before_insert", propagate=True)

@@ -128,7 +128,7 @@ class Loaders:
         self.contact_by_id = _ByKey(lambda ids: batches.contacts_by_id(session, self.viewer, ids))
         self.company_by_id = _ByKey(lambda ids: batches.companies_by_id(session, ids))
         self.document_type_by_id = _ByKey(lambda ids: batches.document_types_by_id(session, ids))
-        self.custom_field_definition_by_id = _ByKey(lambda ids: batches.custom_field_definitions_by_id(session, ids))
+        self.custom_field_definition_by_id = _ByKey(self._definitions_by_id)
         self.channel_by_id = _ByKey(lambda ids: batches.channels_by_id(session, self.viewer, ids))
         self.address_by_id = _ByKey(lambda ids: batches.addresses_by_id(session, self.viewer, ids))
         self.channels_by_contact = _ListByKey(lambda ids: batches.channels_by_contact(session, ids))
@@ -211,3 +211,8 @@ class Loaders:
         # One key (True): every definition, loaded once per operation however many contacts ask.
         rows = await catalog.list_custom_fields(self.session, include_inactive=True)
         return dict.fromkeys(keys, rows)
+
+    async def _definitions_by_id(self, ids: Sequence[int]) -> dict[int, CustomFieldDefinition]:
+        # Reference data every signed-in user may read (C7), and small: the one load contacts'
+        # custom fields use serves it too.
+        return {d.id: d for d in await self.custom_field_definitions.load(True) or []}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import scopes
+from db import batches
 from db.models import Campaign, GestionAttachment
 from services import gestiones
 from services.attachment_store import AttachmentStore, Source, Stored, TooLarge, new_key
@@ -127,10 +127,7 @@ async def discard_unless_attached(session: AsyncSession, store: AttachmentStore,
 
 async def get_for_download(session: AsyncSession, viewer: Principal, attachment_id: int) -> GestionAttachment:
     """The attachment, if the viewer sees its gestión; missing and invisible read the same."""
-    stmt = scopes.gestion_details(
-        select(GestionAttachment).where(GestionAttachment.id == attachment_id), viewer, GestionAttachment.gestion_id
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = (await batches.attachments_by_id(session, viewer, [attachment_id])).get(attachment_id)
     if row is None:
         raise not_found("Attachment")
     return row

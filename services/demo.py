@@ -373,17 +373,20 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
     company_rows: list[dict[str, Any]] = []
     for _ in range(companies):
         name, base, industry = _company(rng)
+        folded = fold(name)
         for _retry in range(5):
-            if fold(name) not in names:
+            if folded not in names:
                 break
             name, base, industry = _company(rng)
+            folded = fold(name)
         # The patterns run out of names long before 25,000 companies: number the rest.
         branch, named = 1, name
-        while fold(named) in names:
+        while folded in names:
             branch += 1
             named = name.replace(base, f"{base} {branch}", 1)
+            folded = fold(named)
         name = named
-        names.add(fold(name))
+        names.add(folded)
         tax_id = cuit(rng, rng.choice(("30", "30", "33")))
         while tax_id in tax_ids:
             tax_id = cuit(rng, "30")
@@ -397,7 +400,6 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
                 "website": f"https://www.{_slug(base)[:40]}.com.ar" if rng.random() < 0.5 else None,
                 "address": f"{rng.choice(STREETS)} {rng.randint(1, 4999)}, {city[0]}, {city[1]}",
                 "phone": f"+54{city[2]}4{rng.randint(10 ** (8 - len(city[2])), 10 ** (9 - len(city[2])) - 1)}",
-                "search_name": fold(name),
                 "created_at": now,
                 "updated_at": now,
             }

@@ -91,7 +91,10 @@ def filtered(viewer: Principal, flt: GestionFilter) -> Select[Any]:
         # A code no result can have is left out (an empty IN matches nothing).
         codes = [c.strip().upper() for c in flt.result_codes if storable(c)]
         stmt = stmt.where(Gestion.result_id.in_(select(TypologyResult.id).where(TypologyResult.code.in_(codes))))
-    terms = search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
+    if flt.search and not storable(flt.search):
+        # Text no contact could hold matches none (db.search.storable).
+        return stmt.where(literal(False))
+    terms = search_terms(flt.search) if flt.search else []
     if terms:
         # The name holds every term; search_text (which starts with the name) is there for
         # PostgreSQL's trigram index, so a name is not looked for by reading every contact.
@@ -100,8 +103,6 @@ def filtered(viewer: Principal, flt: GestionFilter) -> Select[Any]:
             *(Contact.search_name.contains(t, autoescape=True) for t in terms),
         )
         stmt = stmt.where(Gestion.contact_id.in_(named))
-    elif flt.search and "\x00" in flt.search:
-        stmt = stmt.where(literal(False))
     return stmt
 
 

@@ -217,7 +217,7 @@ async def create_portfolio(
     _require_manager(actor, "can create portfolios")
     name = clean_name(name, "name")
     await _check_owner(session, actor, team_id=team_id, agent_id=agent_id)
-    portfolio = Portfolio(name=name, search_name=fold(name), team_id=team_id, agent_id=agent_id, active=True)
+    portfolio = Portfolio(name=name, team_id=team_id, agent_id=agent_id, active=True)
     session.add(portfolio)
     await flush_unique(session, NAME_TAKEN, "name")
     await record(session, actor, portfolio, AuditAction.CREATED, audit.changes({}, snapshot(portfolio)))
@@ -240,7 +240,6 @@ async def update_portfolio(
     previous = Portfolio(team_id=portfolio.team_id, agent_id=portfolio.agent_id)
     if name is not UNSET:
         portfolio.name = clean_name(name, "name")
-        portfolio.search_name = fold(portfolio.name)
     if team_id is not UNSET or agent_id is not UNSET:
         if actor.role is Role.AGENT:
             raise forbidden(

@@ -36,7 +36,7 @@ ADDED: list[tuple[str, str, sa.types.TypeEngine[str], tuple[str, ...]]] = [
     ("typologies", "search_name", SHORT_KEY, ("name",)),
     ("audit_events", "search_text", sa.Text(), ("actor_name", "resource_name")),
 ]
-# Name indexes that move onto the folded column: (table, old, new or None, columns).
+# Name indexes on (name, id) that move onto the folded column: (table, old, new or None, columns).
 MOVED: list[tuple[str, str, str | None, Sequence[str]]] = [
     ("users", "ix_users_name_id", "ix_users_sort_name_id", ("sort_name", "id")),
     ("teams", "ix_teams_name_id", "ix_teams_sort_name_id", ("sort_name", "id")),
@@ -45,7 +45,6 @@ MOVED: list[tuple[str, str, str | None, Sequence[str]]] = [
     ("portfolios", "ix_portfolios_name_id", "ix_portfolios_search_name_id", ("search_name", "id")),
     ("campaigns", "ix_campaigns_name_id", "ix_campaigns_search_name_id", ("search_name", "id")),
 ]
-OLD_COLUMNS = {"ix_users_name_id": ("name", "id"), "ix_teams_name_id": ("name", "id")}
 
 
 def upgrade() -> None:
@@ -75,7 +74,7 @@ def downgrade() -> None:
     for table, old, new, _ in MOVED:
         if new is not None:
             op.drop_index(new, table_name=table)
-        op.create_index(old, table, list(OLD_COLUMNS.get(old, ("name", "id"))))
+        op.create_index(old, table, ["name", "id"])
     if postgresql:
         for table in ("companies", "portfolios", "campaigns"):
             op.execute(f'ALTER TABLE {table} ALTER COLUMN search_name TYPE varchar(200) COLLATE "default"')

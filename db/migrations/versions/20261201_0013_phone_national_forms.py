@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from db.migrations.backfill import MAPPED, distinct_values, drop_mapping, load_mapping
+from db.migrations.backfill import MAPPED, mapped
 from db.search import national_phone_digits
 
 revision = "0013"
@@ -23,32 +23,32 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-PHONES = "SELECT normalized AS v FROM contact_channels WHERE kind IN ('PHONE', 'WHATSAPP')"
+PHONE_CHANNELS = "SELECT * FROM contact_channels WHERE kind IN ('PHONE', 'WHATSAPP')"
+PHONES = f"SELECT normalized AS v FROM ({PHONE_CHANNELS}) AS c"
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if not load_mapping(bind, distinct_values(bind, PHONES), national_phone_digits):
-        drop_mapping(bind)
-        return
     joined = (
         "string_agg(m.result, ' ' ORDER BY c.id)"
         if bind.dialect.name == "postgresql"
         else "group_concat(m.result, ' ')"
     )
-    op.execute(
-        f"""
-        UPDATE contacts SET search_text = search_text || ' ' || forms.digits
-        FROM (
-            SELECT c.contact_id, {joined} AS digits
-            FROM (SELECT * FROM contact_channels WHERE kind IN ('PHONE', 'WHATSAPP') ORDER BY contact_id, id) AS c
-            JOIN {MAPPED} AS m ON m.value = c.normalized
-            GROUP BY c.contact_id
-        ) AS forms
-        WHERE contacts.id = forms.contact_id
-        """
-    )
-    drop_mapping(bind)
+    with mapped(bind, PHONES, national_phone_digits) as count:
+        if not count:
+            return
+        op.execute(
+            f"""
+            UPDATE contacts SET search_text = search_text || ' ' || forms.digits
+            FROM (
+                SELECT c.contact_id, {joined} AS digits
+                FROM ({PHONE_CHANNELS} ORDER BY contact_id, id) AS c
+                JOIN {MAPPED} AS m ON m.value = c.normalized
+                GROUP BY c.contact_id
+            ) AS forms
+            WHERE contacts.id = forms.contact_id
+            """
+        )
 
 
 def downgrade() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from db.migrations.backfill import MAPPED, distinct_values, drop_mapping, load_mapping
+from db.migrations.backfill import MAPPED, mapped
 from db.search import fold
 
 revision = "0014"
@@ -44,33 +44,32 @@ def _lower_emails(bind: sa.Connection) -> None:
     def lowered(value: str) -> str | None:
         return value.lower() if value.lower() != value else None
 
-    if not load_mapping(bind, distinct_values(bind, EMAILS), lowered):
-        drop_mapping(bind)
-        return
-    # An address is the same channel as an older one of its contact once both are lower-cased.
-    key = f"coalesce((SELECT m.result FROM {MAPPED} AS m WHERE m.value = {{t}}.normalized), {{t}}.normalized)"
-    op.execute(
-        f"""
-        DELETE FROM contact_channels WHERE id IN (
-            SELECT a.id FROM contact_channels AS a
-            WHERE a.kind = 'EMAIL'
-              AND a.contact_id IN (
-                  SELECT c.contact_id FROM contact_channels AS c JOIN {MAPPED} AS m ON m.value = c.normalized
-                  WHERE c.kind = 'EMAIL'
-              )
-              AND EXISTS (
-                  SELECT 1 FROM contact_channels AS b
-                  WHERE b.contact_id = a.contact_id AND b.kind = 'EMAIL' AND b.id < a.id
-                    AND {key.format(t="b")} = {key.format(t="a")}
-              )
+    with mapped(bind, EMAILS, lowered) as count:
+        if not count:
+            return
+        # An address is the same channel as an older one of its contact once both are lower-cased.
+        key = f"coalesce((SELECT m.result FROM {MAPPED} AS m WHERE m.value = {{t}}.normalized), {{t}}.normalized)"
+        op.execute(
+            f"""
+            DELETE FROM contact_channels WHERE id IN (
+                SELECT a.id FROM contact_channels AS a
+                WHERE a.kind = 'EMAIL'
+                  AND a.contact_id IN (
+                      SELECT c.contact_id FROM contact_channels AS c JOIN {MAPPED} AS m ON m.value = c.normalized
+                      WHERE c.kind = 'EMAIL'
+                  )
+                  AND EXISTS (
+                      SELECT 1 FROM contact_channels AS b
+                      WHERE b.contact_id = a.contact_id AND b.kind = 'EMAIL' AND b.id < a.id
+                        AND {key.format(t="b")} = {key.format(t="a")}
+                  )
+            )
+            """
         )
-        """
-    )
-    op.execute(
-        f"UPDATE contact_channels SET normalized = m.result FROM {MAPPED} AS m"
-        " WHERE contact_channels.kind = 'EMAIL' AND contact_channels.normalized = m.value"
-    )
-    drop_mapping(bind)
+        op.execute(
+            f"UPDATE contact_channels SET normalized = m.result FROM {MAPPED} AS m"
+            " WHERE contact_channels.kind = 'EMAIL' AND contact_channels.normalized = m.value"
+        )
 
 
 def _rename_duplicates(bind: sa.Connection, table: str, folded: str, same_owner: str) -> None:
