@@ -170,8 +170,9 @@ def _check_ok(number: str, rule: CheckDigit) -> bool:
 def _brace_not_repeating(pattern: str) -> bool:
     """Whether an unescaped `{` outside a class opens no repetition ({n}, {n,}, {n,m}).
 
-    RE2 reads such a brace as literal text where Python repeats ("a{,3}") or fails
-    ("a{99999999999}"): refused, so a format means the same to both.
+    RE2 reads such a brace as literal text where Python repeats ("a{,3}"): refused, so a format
+    means the same to both. A repetition too large for Python ("a{99999999999}") is one here;
+    re.compile's OverflowError refuses it in check_format_pattern.
     """
     i, in_class = 0, False
     while i < len(pattern):
