@@ -111,10 +111,7 @@ def normalise_document_number(raw: str) -> str:
 
 def clean_document_number(raw: str, *, field: str) -> str:
     """A document number or tax id as stored: normalised, storable and no longer than its column."""
-    return _within_column(require_storable(normalise_document_number(raw), field), field)
-
-
-def _within_column(number: str, field: str) -> str:
+    number = require_storable(normalise_document_number(raw), field)
     if len(number) > MAX_DOCUMENT_NUMBER:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_DOCUMENT_NUMBER} characters", field)
     return number
@@ -228,9 +225,7 @@ def _document_format(pattern: str) -> Any:
 
 
 def check_document(number: str, *, type_code: str, regex: str, rule: CheckDigit, field: str) -> None:
-    """Refuse a normalised document number that misses its type's format or check digit."""
-    # Also the bound that keeps matching cheap, for callers that did not clean the number first.
-    _within_column(number, field)
+    """Refuse a cleaned document number (clean_document_number) that misses its type's format or check digit."""
     try:
         matcher = _document_format(regex)
     except re2.error:
