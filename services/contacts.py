@@ -471,15 +471,8 @@ def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[
 
 # An address's columns and their API names: how the audit trail lists a contact's addresses.
 ADDRESS_FIELDS = {
-    "label": "label",
-    "street": "street",
-    "number": "number",
-    "unit": "unit",
-    "city": "city",
-    "region": "region",
-    "postal_code": "postalCode",
-    "country": "country",
-    "is_primary": "isPrimary",
+    column: audit.api_name(column)
+    for column in ("label", "street", "number", "unit", "city", "region", "postal_code", "country", "is_primary")
 }
 
 
