@@ -134,7 +134,7 @@ async def create_company(
     await _check_name(session, str(values["name"]), f"{prefix}name")
     if values["tax_id"] and await session.scalar(select(Company.id).where(Company.tax_id == values["tax_id"])):
         raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId")
-    company = Company(**values, search_name=fold(str(values["name"])))
+    company = Company(**values)
     session.add(company)
     await _flush_unique(session, prefix)
     await audit.record(
@@ -193,7 +193,6 @@ async def update_company(
     old_name = company.name
     for key, value in values.items():
         setattr(company, key, value)
-    company.search_name = fold(company.name)
     await _flush_unique(session, "")
     if company.name != old_name:
         await rename_company_in_search(session, company.id, old_name, company.name)
