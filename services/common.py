@@ -37,14 +37,25 @@ def require_storable(value: str, field: str) -> str:
     return value
 
 
+def optional_text(value: str | None, field: str, max_length: int) -> str | None:
+    """Whitespace collapsed, storable, at most `max_length` characters; None when blank: the rule
+    for every free text a row keeps."""
+    if value is None:
+        return None
+    cleaned = require_storable(" ".join(value.split()), field)
+    if len(cleaned) > max_length:
+        raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
+    return cleaned or None
+
+
 def clean_name(value: str, field: str, *, max_length: int = 200) -> str:
     """Trimmed, non-empty, bounded text: the rule for every name in Cartera."""
-    cleaned = require_storable(" ".join(value.split()), field)
-    if not cleaned:
+    cleaned = optional_text(value, field, max_length)
+    if cleaned is None:
         raise fail(ErrorCode.REQUIRED, "Must not be blank", field)
     # Its folded form (db.search.fold, kept beside names to search and sort by) must fit the same
     # column width: a ligature such as "ﷺ" folds to 18 characters.
-    if len(cleaned) > max_length or len(fold(cleaned)) > max_length:
+    if len(fold(cleaned)) > max_length:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
     return cleaned
 

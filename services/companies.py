@@ -16,7 +16,7 @@ from db.models import Company, Contact, Role
 from db.search import fold, matches
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, require_storable
+from services.common import UNSET, Maybe, clean_name, optional_text
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -35,18 +35,9 @@ class CompanyData:
     phone: str | None = None
 
 
-def _optional(value: str | None, field: str, max_length: int) -> str | None:
-    if value is None or not value.strip():
-        return None
-    cleaned = require_storable(" ".join(value.split()), field)
-    if len(cleaned) > max_length:
-        raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
-    return cleaned
-
-
 def _website(value: str | None, field: str) -> str | None:
     """A web address: http(s) with a host name that has a dot ("acme.com.ar"), the scheme optional."""
-    cleaned = _optional(value, field, 300)
+    cleaned = optional_text(value, field, 300)
     if cleaned is None:
         return None
     try:
@@ -73,9 +64,9 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
         "tax_id": lambda: (
             validation.clean_document_number(data.tax_id, field=f"{prefix}taxId") or None if data.tax_id else None
         ),
-        "industry": lambda: _optional(data.industry, f"{prefix}industry", 100),
+        "industry": lambda: optional_text(data.industry, f"{prefix}industry", 100),
         "website": lambda: _website(data.website, f"{prefix}website"),
-        "address": lambda: _optional(data.address, f"{prefix}address", 400),
+        "address": lambda: optional_text(data.address, f"{prefix}address", 400),
         "phone": lambda: (
             validation.normalise_phone(data.phone, default_region=default_region, field=f"{prefix}phone")
             if data.phone and data.phone.strip()

@@ -30,7 +30,7 @@ from db.search import digits, fold, national_phone_digits, search_terms, starts_
 from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
-from services.common import UNSET, Maybe, clean_name
+from services.common import UNSET, Maybe, clean_name, optional_text
 from services.companies import CompanyData, check_company, create_company
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
@@ -161,7 +161,7 @@ def sort_keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
 
 
 def _terms(flt: ContactFilter) -> list[str]:
-    return search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
+    return search_terms(flt.search) if flt.search and storable(flt.search) else []
 
 
 def filtered(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any]:
@@ -182,8 +182,7 @@ def _narrowed(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any
     """`filtered` but for the keyword's terms, which the relevance tiers phrase their own way."""
     stmt = scopes.contacts(select(Contact), viewer)
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
-    if flt.search and "\x00" in flt.search:
-        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+    if flt.search and not storable(flt.search):
         stmt = stmt.where(false())
     if flt.team_ids:
         stmt = stmt.where(Contact.team_id.in_(flt.team_ids))
@@ -436,17 +435,6 @@ def _channels(
     return rows
 
 
-def _optional_text(value: str | None, field: str, max_length: int, problems: Problems) -> str | None:
-    if value is None or not value.strip():
-        return None
-    cleaned = " ".join(value.split())
-    if "\x00" in cleaned:
-        problems.add(ErrorCode.INVALID, "Must not contain NUL characters", field)
-    if len(cleaned) > max_length:
-        problems.add(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
-    return cleaned
-
-
 def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[str, Any]:
     """The address's columns, validated; problems are named under `field` ("" when the address is the input)."""
 
@@ -457,13 +445,13 @@ def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[
     if len(country) != 2 or not country.isalpha():
         problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", at("country"))
     return {
-        "label": _optional_text(data.label, at("label"), 100, problems),
+        "label": problems.check(optional_text, data.label, at("label"), 100),
         "street": problems.check(clean_name, data.street, at("street")),
-        "number": _optional_text(data.number, at("number"), 20, problems),
-        "unit": _optional_text(data.unit, at("unit"), 50, problems),
+        "number": problems.check(optional_text, data.number, at("number"), 20),
+        "unit": problems.check(optional_text, data.unit, at("unit"), 50),
         "city": problems.check(clean_name, data.city, at("city"), max_length=100),
-        "region": _optional_text(data.region, at("region"), 100, problems),
-        "postal_code": _optional_text(data.postal_code, at("postalCode"), 20, problems),
+        "region": problems.check(optional_text, data.region, at("region"), 100),
+        "postal_code": problems.check(optional_text, data.postal_code, at("postalCode"), 20),
         "country": country,
         "is_primary": data.is_primary,
     }
