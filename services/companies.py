@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keyset import Page, PageRequest, SortKey, paginate
@@ -16,7 +15,7 @@ from db.models import Company, Contact, Role
 from db.search import fold, matches
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, optional_text
+from services.common import UNSET, Maybe, clean_name, flush_unique, optional_text
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -97,34 +96,29 @@ _NAME_TAKEN = "A company with this name already exists"
 _TAX_ID_TAKEN = "A company with this tax id already exists"
 
 
-async def _check_name(session: AsyncSession, name: str, field: str, except_id: int | None = None) -> None:
-    stmt = select(Company.id).where(Company.search_name == fold(name))
-    if except_id is not None:
-        stmt = stmt.where(Company.id != except_id)
-    if await session.scalar(stmt):
-        raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, field)
+async def _check_free(session: AsyncSession, values: Mapping[str, object], prefix: str) -> None:
+    """Refuse (ALREADY_EXISTS) the name or tax id among `values` that a stored company has."""
+    problems: list[Problem] = []
+    name, tax_id = values.get("name"), values.get("tax_id")
+    if name and await session.scalar(select(Company.id).where(Company.search_name == fold(str(name)))):
+        problems.append(Problem(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name"))
+    if tax_id and await session.scalar(select(Company.id).where(Company.tax_id == tax_id)):
+        problems.append(Problem(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId"))
+    if problems:
+        raise DomainError(*problems)
 
 
 async def _flush_unique(session: AsyncSession, prefix: str) -> None:
     """Flush; a concurrent call that took the name or the tax id first makes it ALREADY_EXISTS."""
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as error:
-        # Which key refused it: PostgreSQL names the index (uq_companies_search_name), SQLite the
-        # column (companies.search_name).
-        if "search_name" in str(error.orig):
-            raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name") from None
-        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId") from None
+    taken_tax_id = (_TAX_ID_TAKEN, f"{prefix}taxId")
+    await flush_unique(session, _NAME_TAKEN, f"{prefix}name", by_index={"uq_companies_tax_id": taken_tax_id})
 
 
 async def create_company(
     session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
 ) -> Company:
     values = _clean(data, default_region, prefix)
-    await _check_name(session, str(values["name"]), f"{prefix}name")
-    if values["tax_id"] and await session.scalar(select(Company.id).where(Company.tax_id == values["tax_id"])):
-        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId")
+    await _check_free(session, values, prefix)
     company = Company(**values)
     session.add(company)
     await _flush_unique(session, prefix)
@@ -170,14 +164,15 @@ async def update_company(
     }
     merged = CompanyData(**{k: (current[k] if v is UNSET else v) for k, v in given.items()})  # type: ignore[arg-type]
     values = _clean(merged, default_region, "")
-    if fold(str(values["name"])) != company.search_name:
-        await _check_name(session, str(values["name"]), "name", except_id=company.id)
-    if values["tax_id"] != company.tax_id and values["tax_id"]:
-        taken = await session.scalar(
-            select(Company.id).where(Company.tax_id == values["tax_id"], Company.id != company.id)
-        )
-        if taken:
-            raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, "taxId")
+    # Only a name or tax id that changes can be another company's.
+    await _check_free(
+        session,
+        {
+            "name": values["name"] if fold(str(values["name"])) != company.search_name else None,
+            "tax_id": values["tax_id"] if values["tax_id"] != company.tax_id else None,
+        },
+        "",
+    )
     changed = audit.changes(_audited(current), _audited(values))
     if not changed:
         return company
