@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select, update
@@ -55,26 +56,27 @@ def _website(value: str | None, field: str) -> str | None:
     return cleaned
 
 
-def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, object]:
-    problems: list[Problem] = []
-    values: dict[str, object] = {}
-    checks: dict[str, Callable[[], object]] = {
-        "name": lambda: clean_name(data.name, f"{prefix}name"),
-        "tax_id": lambda: (
-            validation.clean_document_number(data.tax_id, field=f"{prefix}taxId") or None if data.tax_id else None
+def _clean(given: Mapping[str, str | None], default_region: str, prefix: str) -> dict[str, object]:
+    """The given fields (by column name) cleaned, the others left out; every problem raised together."""
+    checks: dict[str, Callable[[Any], object]] = {
+        "name": lambda name: clean_name(name, f"{prefix}name"),
+        "tax_id": lambda tax_id: (
+            validation.clean_document_number(tax_id, field=f"{prefix}taxId") or None if tax_id else None
         ),
-        "industry": lambda: optional_text(data.industry, f"{prefix}industry", 100),
-        "website": lambda: _website(data.website, f"{prefix}website"),
-        "address": lambda: optional_text(data.address, f"{prefix}address", 400),
-        "phone": lambda: (
-            validation.normalise_phone(data.phone, default_region=default_region, field=f"{prefix}phone")
-            if data.phone and data.phone.strip()
+        "industry": lambda industry: optional_text(industry, f"{prefix}industry", 100),
+        "website": lambda website: _website(website, f"{prefix}website"),
+        "address": lambda address: optional_text(address, f"{prefix}address", 400),
+        "phone": lambda phone: (
+            validation.normalise_phone(phone, default_region=default_region, field=f"{prefix}phone")
+            if phone and phone.strip()
             else None
         ),
     }
-    for key, check in checks.items():
+    problems: list[Problem] = []
+    values: dict[str, object] = {}
+    for key, value in given.items():
         try:
-            values[key] = check()
+            values[key] = checks[key](value)
         except DomainError as error:
             problems.extend(error.problems)
     if problems:
@@ -84,7 +86,7 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
 
 def check_company(data: CompanyData, *, default_region: str, prefix: str) -> None:
     """Validate a company's fields as create_company does, writing nothing (problems under `prefix`)."""
-    _clean(data, default_region, prefix)
+    _clean(asdict(data), default_region, prefix)
 
 
 def _audited(values: dict[str, object]) -> dict[str, object]:
@@ -117,7 +119,7 @@ async def _flush_unique(session: AsyncSession, prefix: str) -> None:
 async def create_company(
     session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
 ) -> Company:
-    values = _clean(data, default_region, prefix)
+    values = _clean(asdict(data), default_region, prefix)
     await _check_free(session, values, prefix)
     company = Company(**values)
     session.add(company)
@@ -153,7 +155,6 @@ async def update_company(
     company = await session.get(Company, company_id, with_for_update=True)
     if company is None:
         raise not_found("Company", "id")
-    current = {k: getattr(company, k) for k in ("name", "tax_id", "industry", "website", "address", "phone")}
     given = {
         "name": name,
         "tax_id": tax_id,
@@ -162,22 +163,21 @@ async def update_company(
         "address": address,
         "phone": phone,
     }
-    merged = CompanyData(**{k: (current[k] if v is UNSET else v) for k, v in given.items()})  # type: ignore[arg-type]
-    values = _clean(merged, default_region, "")
-    # Only a name or tax id that changes can be another company's.
-    await _check_free(
-        session,
-        {
-            "name": values["name"] if fold(str(values["name"])) != company.search_name else None,
-            "tax_id": values["tax_id"] if values["tax_id"] != company.tax_id else None,
-        },
-        "",
-    )
-    changed = audit.changes(_audited(current), _audited(values))
+    # Only the given fields are checked: a stored value from before a rule tightened stays as it is.
+    cleaned = _clean({k: v for k, v in given.items() if v is not UNSET}, default_region, "")
+    # Only a name or tax id that changes can be another company's (a name as folded: "ACME" is "Acme").
+    changing = dict(cleaned)
+    if fold(str(changing.get("name", company.name))) == company.search_name:
+        changing.pop("name", None)
+    if changing.get("tax_id") == company.tax_id:
+        changing.pop("tax_id", None)
+    await _check_free(session, changing, "")
+    current = {key: getattr(company, key) for key in cleaned}
+    changed = audit.changes(_audited(current), _audited(cleaned))
     if not changed:
         return company
     old_name = company.name
-    for key, value in values.items():
+    for key, value in cleaned.items():
         setattr(company, key, value)
     await _flush_unique(session, "")
     if company.name != old_name:

@@ -4,12 +4,18 @@ first, even under the service's own check, is an ALREADY_EXISTS naming the right
 import pytest
 from sqlalchemy import select
 
-from db.models import Campaign, Company, Team, User
+from db.models import AuditEvent, Campaign, Company, Team, User
 from services.common import flush_unique
 from services.errors import DomainError
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, last_audit
 
+UPDATE_COMPANY = """
+mutation($id: ID!, $input: UpdateCompanyInput!) {
+  updateCompany(id: $id, input: $input) { company { id name website } userErrors { field code message } }
+}
+"""
+COMPANIES = "query($search: String) { companies(search: $search) { nodes { id name } } }"
 UPDATE_CAMPAIGN = """
 mutation($id: ID!, $input: UpdateCampaignInput!) { updateCampaign(id: $id, input: $input) { userErrors { code } } }
 """
@@ -23,6 +29,26 @@ async def stored_company(factory: Factory, **columns: object) -> Company:
         session.add(company)
         await session.commit()
         return company
+
+
+async def test_a_rename_leaves_a_website_stored_before_the_rule_as_it_is(
+    client: GraphQLClient, factory: Factory, admin: User
+) -> None:
+    company = await stored_company(factory, name="Bodega Andina", website="not a url")
+    token = factory.token(admin)
+    renamed = await client.data(UPDATE_COMPANY, {"id": gid(company), "input": {"name": "Bodega Andína del Sur"}}, token)
+    payload = renamed["updateCompany"]
+    assert payload["userErrors"] == []
+    assert payload["company"] == {"id": gid(company), "name": "Bodega Andína del Sur", "website": "not a url"}
+    event = await last_audit(factory)
+    assert event.changes == {"name": {"before": "Bodega Andina", "after": "Bodega Andína del Sur"}}
+    # The folded name followed the rename (keep_folded), so the search finds it by its new name.
+    found = await client.data(COMPANIES, {"search": "ANDINA DEL SUR"}, token)
+    assert found["companies"]["nodes"] == [{"id": gid(company), "name": "Bodega Andína del Sur"}]
+    # A website that is given is held to the rule.
+    refused = await client.data(UPDATE_COMPANY, {"id": gid(company), "input": {"website": "still not"}}, token)
+    assert [(e["field"], e["code"]) for e in refused["updateCompany"]["userErrors"]] == [("input.website", "INVALID")]
+    assert await factory.count(AuditEvent) == 1
 
 
 async def test_a_renamed_campaign_is_found_and_ordered_by_its_new_name(
