@@ -226,6 +226,8 @@ class ContactMutations:
         description="Change the given fields of a contact; a company picked by id or created inline (C3)."
     )
     async def update_contact(self, info: Info, id: strawberry.ID, input: UpdateContactInput) -> ContactPayload:
+        region = info.context.settings.default_region
+
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             company = given(input.company, "company")
             changes = ContactChanges(
@@ -250,14 +252,20 @@ class ContactMutations:
                     else _custom(given(input.custom_fields, "customFields"))  # type: ignore[arg-type]
                 ),
             )
-            return await contacts.update_contact(session, actor, require_pk(id, "Contact", "id"), changes)
+            return await contacts.update_contact(
+                session, actor, require_pk(id, "Contact", "id"), changes, default_region=region
+            )
 
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Mark or unmark a contact as VIP.")
     async def set_contact_vip(self, info: Info, id: strawberry.ID, vip: bool) -> ContactPayload:
+        region = info.context.settings.default_region
+
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
-            return await contacts.set_vip(session, actor, require_pk(id, "Contact", "id"), vip=vip)
+            return await contacts.set_vip(
+                session, actor, require_pk(id, "Contact", "id"), vip=vip, default_region=region
+            )
 
         return await _contact_mutation(info, work)
 

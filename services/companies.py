@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Company, Contact, Role
 from db.search import fold, matches
+from db.sets import value_table
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name, flush_unique, optional_text
@@ -84,12 +85,12 @@ def _clean(given: Mapping[str, str | None], default_region: str, prefix: str) ->
     return values
 
 
-def check_company(data: CompanyData, *, default_region: str, prefix: str) -> None:
-    """Validate a company's fields as create_company does, writing nothing (problems under `prefix`)."""
-    _clean(asdict(data), default_region, prefix)
+def check_company(data: CompanyData, *, default_region: str, prefix: str) -> dict[str, object]:
+    """A new company's values, cleaned (problems under `prefix`): what insert_company writes."""
+    return _clean(asdict(data), default_region, prefix)
 
 
-def _audited(values: dict[str, object]) -> dict[str, object]:
+def _audited(values: Mapping[str, object]) -> dict[str, object]:
     """A company's values by their API names (the audit trail's field names)."""
     return {audit.api_name(key): value for key, value in values.items()}
 
@@ -98,14 +99,41 @@ _NAME_TAKEN = "A company with this name already exists"
 _TAX_ID_TAKEN = "A company with this tax id already exists"
 
 
-async def _check_free(session: AsyncSession, values: Mapping[str, object], prefix: str) -> None:
+async def taken(
+    session: AsyncSession, candidates: Sequence[Mapping[str, object] | None], prefix: str
+) -> list[tuple[Problem, ...]]:
+    """For each candidate's values (None: no company), ALREADY_EXISTS on a name or tax id that a
+    stored company has, or an earlier candidate that is free; two statements for them all."""
+    dialect = session.get_bind().dialect.name
+    names = {fold(str(c["name"])) for c in candidates if c and c.get("name")}
+    tax_ids = {str(c["tax_id"]) for c in candidates if c and c.get("tax_id")}
+    held_names: set[object] = set()
+    held_tax_ids: set[object] = set()
+    if names:
+        listed = value_table(dialect, {"name": (String(), sorted(names))})
+        held_names.update(await session.scalars(select(Company.search_name).where(Company.search_name.in_(listed))))
+    if tax_ids:
+        listed = value_table(dialect, {"tax_id": (String(), sorted(tax_ids))})
+        held_tax_ids.update(await session.scalars(select(Company.tax_id).where(Company.tax_id.in_(listed))))
+    outcomes: list[tuple[Problem, ...]] = []
+    for candidate in candidates:
+        name = fold(str(candidate["name"])) if candidate and candidate.get("name") else None
+        tax_id = candidate.get("tax_id") if candidate else None
+        problems = []
+        if name is not None and name in held_names:
+            problems.append(Problem(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name"))
+        if tax_id and tax_id in held_tax_ids:
+            problems.append(Problem(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId"))
+        if not problems:  # it will be written: later candidates find its name and tax id taken
+            held_names.add(name)
+            held_tax_ids.add(tax_id)
+        outcomes.append(tuple(problems))
+    return outcomes
+
+
+async def check_free(session: AsyncSession, values: Mapping[str, object], prefix: str) -> None:
     """Refuse (ALREADY_EXISTS) the name or tax id among `values` that a stored company has."""
-    problems: list[Problem] = []
-    name, tax_id = values.get("name"), values.get("tax_id")
-    if name and await session.scalar(select(Company.id).where(Company.search_name == fold(str(name)))):
-        problems.append(Problem(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name"))
-    if tax_id and await session.scalar(select(Company.id).where(Company.tax_id == tax_id)):
-        problems.append(Problem(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId"))
+    (problems,) = await taken(session, [values], prefix)
     if problems:
         raise DomainError(*problems)
 
@@ -117,10 +145,16 @@ async def _flush_unique(session: AsyncSession, prefix: str) -> None:
 
 
 async def create_company(
-    session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
+    session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str, prefix: str = ""
 ) -> Company:
-    values = _clean(asdict(data), default_region, prefix)
-    await _check_free(session, values, prefix)
+    values = check_company(data, default_region=default_region, prefix=prefix)
+    await check_free(session, values, prefix)
+    return await insert_company(session, actor, values, prefix)
+
+
+async def insert_company(session: AsyncSession, actor: Principal, values: Mapping[str, object], prefix: str) -> Company:
+    """Write and audit a company from check_company's values, its name and tax id found free
+    (check_free, taken); one a concurrent call took since is ALREADY_EXISTS all the same."""
     company = Company(**values)
     session.add(company)
     await _flush_unique(session, prefix)
@@ -171,7 +205,7 @@ async def update_company(
         changing.pop("name", None)
     if changing.get("tax_id") == company.tax_id:
         changing.pop("tax_id", None)
-    await _check_free(session, changing, "")
+    await check_free(session, changing, "")
     current = {key: getattr(company, key) for key in cleaned}
     changed = audit.changes(_audited(current), _audited(cleaned))
     if not changed:

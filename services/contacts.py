@@ -31,7 +31,7 @@ from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
 from services.common import UNSET, Maybe, clean_name, optional_text
-from services.companies import CompanyData, check_company, create_company
+from services.companies import CompanyData, check_company, check_free, insert_company, taken
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -371,10 +371,11 @@ class References:
 
     document_types: dict[int, DocumentType]
     definitions: list[CustomFieldDefinition]
-    default_region: str = "AR"
+    # The country of a phone typed without + (the server's CARTERA_DEFAULT_REGION).
+    default_region: str
 
     @classmethod
-    async def load(cls, session: AsyncSession, default_region: str = "AR") -> References:
+    async def load(cls, session: AsyncSession, default_region: str) -> References:
         types = {t.id: t for t in await session.scalars(select(DocumentType))}
         definitions = list(
             await session.scalars(select(CustomFieldDefinition).order_by(CustomFieldDefinition.position))
@@ -485,21 +486,27 @@ def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str)
 
 def _check_company_choice(
     problems: Problems, refs: References, *, by_id: bool, new_company: CompanyData | None
-) -> None:
+) -> dict[str, object] | None:
     """A contact's company is picked by id or created inline (C3), on creation and edit alike;
-    an inline one is validated with the contact's other fields (a bulk call's item by item)."""
+    an inline one is validated with the contact's other fields (a bulk call's item by item), and
+    its cleaned values are what _inline_company writes."""
     if by_id and new_company is not None:
         problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
-    if new_company is not None:
-        problems.check(check_company, new_company, default_region=refs.default_region, prefix=_COMPANY)
+    if new_company is None:
+        return None
+    values: dict[str, object] | None = problems.check(
+        check_company, new_company, default_region=refs.default_region, prefix=_COMPANY
+    )
+    return values
 
 
 _COMPANY = "company."
 
 
-async def _inline_company(session: AsyncSession, actor: Principal, data: CompanyData) -> int:
-    """Create the company a contact's input carries (its problems named under `company`)."""
-    return (await create_company(session, actor, data, prefix=_COMPANY)).id
+async def _inline_company(session: AsyncSession, actor: Principal, values: Mapping[str, object]) -> int:
+    """Create the company a contact's input carries, from _check_company_choice's values, its name
+    and tax id found free (problems named under `company`)."""
+    return (await insert_company(session, actor, values, _COMPANY)).id
 
 
 @dataclass
@@ -509,7 +516,8 @@ class Prepared:
     contact: dict[str, Any]
     channels: list[dict[str, Any]]
     addresses: list[dict[str, Any]]
-    new_company: CompanyData | None = None
+    # The cleaned values of a company created with it (companies.check_company).
+    new_company: dict[str, object] | None = None
 
 
 def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
@@ -519,7 +527,7 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
     last = problems.check(clean_name, data.last_names, "lastNames")
     problems.check(check_team, actor, data.team_id)
     type_id, number = _document(refs, data.document, problems, "document")
-    _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
+    new_company = _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
     channels = _channels(refs, data.channels, problems, "channels")
     addresses = _addresses(data.addresses, problems, "addresses")
     custom = problems.check(
@@ -539,7 +547,7 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
         },
         channels=channels,
         addresses=addresses,
-        new_company=data.new_company,
+        new_company=new_company,
     )
 
 
@@ -570,7 +578,8 @@ async def insert_prepared(
     session: AsyncSession, actor: Principal, items: Sequence[Prepared], *, batch_id: int | None = None
 ) -> list[int]:
     """Insert validated contacts with their channels and addresses, set-based, and audit each
-    (under the bulk call's event `batch_id`, when there is one)."""
+    (under the bulk call's event `batch_id`, when there is one). Their inline companies' names and
+    tax ids were found free (companies.taken)."""
     for item in items:
         if item.new_company is not None:
             item.contact["company_id"] = await _inline_company(session, actor, item.new_company)
@@ -644,6 +653,8 @@ async def insert_prepared(
 async def create_contact(session: AsyncSession, actor: Principal, data: ContactData, *, default_region: str) -> Contact:
     refs = await References.load(session, default_region)
     prepared = prepare(actor, data, refs)
+    if prepared.new_company is not None:
+        await check_free(session, prepared.new_company, _COMPANY)
     (contact_id,) = await insert_prepared(session, actor, [prepared])
     return await get_visible(session, actor, contact_id)
 
@@ -684,6 +695,12 @@ async def create_contacts(
         if company_id and company_id not in known:
             problem = Problem(code=ErrorCode.NOT_FOUND, message="Company not found", field="companyId")
             outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=(problem,))
+            good.remove((index, prepared))
+    inline = [(index, prepared) for index, prepared in good if prepared.new_company is not None]
+    refusals = await taken(session, [prepared.new_company for _, prepared in inline], _COMPANY) if inline else []
+    for (index, prepared), problems in zip(inline, refusals, strict=True):
+        if problems:
+            outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=problems)
             good.remove((index, prepared))
     rejected = len(items) - len(good) + rejected_before
     # A call with items (even all refused, here or by the caller) is recorded; an empty one did nothing.
@@ -787,14 +804,22 @@ class ContactChanges:
     custom_fields: Maybe[Mapping[str, object]] = UNSET
 
 
-async def update_contact(session: AsyncSession, actor: Principal, contact_id: int, changes: ContactChanges) -> Contact:
-    """Change only the given fields; everything is validated before anything is written."""
+async def update_contact(
+    session: AsyncSession, actor: Principal, contact_id: int, changes: ContactChanges, *, default_region: str
+) -> Contact:
+    """Change only the given fields; everything is validated before anything is written.
+
+    `default_region`: the country of a phone typed without + (an inline company's)."""
     contact = await get_visible(session, actor, contact_id, for_update=True)
     if contact.archived_at is not None:
         raise fail(ErrorCode.CONFLICT, "Archived contacts cannot be edited", "id")
     before = snapshot(contact)
     needs_refs = changes.document is not UNSET or changes.custom_fields is not UNSET
-    refs = await References.load(session) if needs_refs else References(document_types={}, definitions=[])
+    refs = (
+        await References.load(session, default_region)
+        if needs_refs
+        else References(document_types={}, definitions=[], default_region=default_region)
+    )
     problems = Problems()
     if changes.first_names is not UNSET:
         contact.first_names = problems.check(clean_name, changes.first_names, "firstNames") or contact.first_names
@@ -811,7 +836,7 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
             problems.add(ErrorCode.NOT_FOUND, "Company not found", "companyId")
         contact.company_id = changes.company_id
     new_company = None if changes.new_company is UNSET else changes.new_company
-    _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
+    company = _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
     if changes.team_id is not UNSET:
         problems.check(check_team, actor, changes.team_id)
         contact.team_id = changes.team_id
@@ -827,8 +852,9 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
                 merged[key] = value
         contact.custom_fields = merged
     problems.raise_any()
-    if new_company is not None:
-        contact.company_id = await _inline_company(session, actor, new_company)
+    if company is not None:
+        await check_free(session, company, _COMPANY)
+        contact.company_id = await _inline_company(session, actor, company)
     await refresh_search(session, contact)
     await session.flush()
     await record_change(session, actor, contact, before)
@@ -853,8 +879,10 @@ async def _announce_vip(session: AsyncSession, contact: Contact) -> None:
     )
 
 
-async def set_vip(session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool) -> Contact:
-    return await update_contact(session, actor, contact_id, ContactChanges(is_vip=vip))
+async def set_vip(
+    session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool, default_region: str
+) -> Contact:
+    return await update_contact(session, actor, contact_id, ContactChanges(is_vip=vip), default_region=default_region)
 
 
 async def archive_contact(session: AsyncSession, actor: Principal, contact_id: int) -> Contact:
