@@ -22,6 +22,7 @@ from services.contacts import (
     address_row,
     audited_address,
     audited_channel,
+    channels_of,
     get_visible,
     record_change,
     refresh_search,
@@ -39,12 +40,12 @@ async def _editable(session: AsyncSession, actor: Principal, contact_id: int, fi
 
 
 async def _channels(session: AsyncSession, contact_id: int) -> list[str]:
-    rows = await session.execute(
-        select(ContactChannel.kind, ContactChannel.normalized)
-        .where(ContactChannel.contact_id == contact_id)
-        .order_by(ContactChannel.id)
-    )
-    return [audited_channel(kind, normalized) for kind, normalized in rows.all()]
+    return [audited_channel(kind, normalized) for kind, normalized in await channels_of(session, contact_id)]
+
+
+async def _refresh(session: AsyncSession, contact: Contact) -> list[str]:
+    """refresh_search after a channel edit; the channels it read, as _channels lists them."""
+    return [audited_channel(kind, normalized) for kind, normalized in await refresh_search(session, contact)]
 
 
 async def _addresses(session: AsyncSession, contact_id: int) -> list[dict[str, Any]]:
@@ -72,16 +73,9 @@ async def add_channel(
 ) -> ContactChannel:
     contact = await _editable(session, actor, contact_id, "contactId")
     normalized = validation.normalise_channel(kind, value, default_region=default_region, field="value")
-    taken = await session.scalar(
-        select(ContactChannel.id).where(
-            ContactChannel.contact_id == contact.id,
-            ContactChannel.kind == kind.value,
-            ContactChannel.normalized == normalized,
-        )
-    )
-    if taken:
-        raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value")
     before = await _channels(session, contact.id)
+    if audited_channel(kind.value, normalized) in before:
+        raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value")
     channel = ContactChannel(contact_id=contact.id, kind=kind.value, value=value.strip(), normalized=normalized)
     session.add(channel)
     try:
@@ -89,8 +83,7 @@ async def add_channel(
             await session.flush()
     except IntegrityError:
         raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value") from None
-    await refresh_search(session, contact)
-    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
+    await _record_list(session, actor, contact, "channels", before, await _refresh(session, contact))
     return channel
 
 
@@ -101,8 +94,7 @@ async def remove_channel(session: AsyncSession, actor: Principal, channel_id: in
     contact = await _editable(session, actor, channel.contact_id, "id")
     before = await _channels(session, contact.id)
     await session.execute(delete(ContactChannel).where(ContactChannel.id == channel.id))
-    await refresh_search(session, contact)
-    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
+    await _record_list(session, actor, contact, "channels", before, await _refresh(session, contact))
     return contact
 
 

@@ -727,20 +727,15 @@ async def _record_batch(session: AsyncSession, actor: Principal, *, created: int
     return event_id
 
 
-async def refresh_search(session: AsyncSession, contact: Contact) -> None:
-    """Recompute a contact's search text from its current name, document, company and channels."""
+async def refresh_search(session: AsyncSession, contact: Contact) -> list[tuple[str, str]]:
+    """Recompute a contact's search text from its current name, document, company and channels;
+    the channels it read (channels_of)."""
     company = (
         await session.scalar(select(Company.name).where(Company.id == contact.company_id))
         if contact.company_id
         else None
     )
-    channels = (
-        await session.execute(
-            select(ContactChannel.kind, ContactChannel.normalized)
-            .where(ContactChannel.contact_id == contact.id)
-            .order_by(ContactChannel.id)
-        )
-    ).all()
+    channels = await channels_of(session, contact.id)
     contact.search_name = search_name(contact.first_names, contact.last_names)
     contact.sort_name = sort_name(contact.first_names, contact.last_names)
     contact.search_text = search_text(
@@ -748,8 +743,19 @@ async def refresh_search(session: AsyncSession, contact: Contact) -> None:
         last_names=contact.last_names,
         document=contact.document_number,
         company=company,
-        channels=[(k, n) for k, n in channels],
+        channels=channels,
     )
+    return channels
+
+
+async def channels_of(session: AsyncSession, contact_id: int) -> list[tuple[str, str]]:
+    """A contact's channels' (kind, normalized), in id order."""
+    rows = await session.execute(
+        select(ContactChannel.kind, ContactChannel.normalized)
+        .where(ContactChannel.contact_id == contact_id)
+        .order_by(ContactChannel.id)
+    )
+    return [(kind, normalized) for kind, normalized in rows.all()]
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
