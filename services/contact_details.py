@@ -175,10 +175,13 @@ async def update_address(
     address, contact = await _address(session, actor, address_id)
     given = {f.name: getattr(changes, f.name) for f in fields(changes) if getattr(changes, f.name) is not UNSET}
     given.pop("is_primary", None)
-    current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
     problems = Problems()
-    # The merged address is validated whole, so a given value is checked as it would be on creation.
-    row = address_row(AddressData(**{**current, **given}), problems)
+    row: dict[str, Any] = {}
+    if given:
+        current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
+        # The merged address is validated whole, so a given value is checked as it would be on
+        # creation; with none given (a change of primary only) the stored one stays as it is.
+        row = address_row(AddressData(**{**current, **given}), problems)
     successor = None
     if changes.is_primary is False and address.is_primary:
         successor = await _successor(session, contact.id, address.id)
@@ -186,9 +189,10 @@ async def update_address(
             problems.add(ErrorCode.INVALID, "A contact's only address is its primary one", "isPrimary")
     problems.raise_any()
     before = await _addresses(session, contact.id)
-    for column in given:
-        setattr(address, column, row[column])
-    await session.flush()
+    if given:
+        for column in given:
+            setattr(address, column, row[column])
+        await session.flush()
     if changes.is_primary is True and not address.is_primary:
         await _make_primary(session, contact.id, address.id)
     elif successor is not None:
