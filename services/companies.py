@@ -181,7 +181,7 @@ async def update_company(
     website: Maybe[str | None] = UNSET,
     address: Maybe[str | None] = UNSET,
     phone: Maybe[str | None] = UNSET,
-    default_region: str = "AR",
+    default_region: str,
 ) -> Company:
     """Change the given fields (ADMIN, SUPERVISOR); a rename reaches its contacts' search text at once."""
     if actor.role is Role.AGENT:
