@@ -226,19 +226,14 @@ class ContactMutations:
         description="Change the given fields of a contact; a company picked by id or created inline (C3)."
     )
     async def update_contact(self, info: Info, id: strawberry.ID, input: UpdateContactInput) -> ContactPayload:
-        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
-            def given_name(value: str | None, field: str) -> object:
-                if value is strawberry.UNSET:
-                    return UNSET
-                if value is None:
-                    raise fail(ErrorCode.REQUIRED, "Must not be null", field)
-                return value
+        region = info.context.settings.default_region
 
+        async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             company = given(input.company, "company")
             changes = ContactChanges(
-                first_names=given_name(input.first_names, "firstNames"),  # type: ignore[arg-type]
-                last_names=given_name(input.last_names, "lastNames"),  # type: ignore[arg-type]
-                is_vip=given_name(input.is_vip, "isVip"),  # type: ignore[arg-type]
+                first_names=given(input.first_names, "firstNames"),
+                last_names=given(input.last_names, "lastNames"),
+                is_vip=given(input.is_vip, "isVip"),
                 document=UNSET if input.document is strawberry.UNSET else _document(input.document, "document"),
                 company_id=(
                     UNSET
@@ -249,22 +244,28 @@ class ContactMutations:
                 team_id=(
                     UNSET
                     if input.team_id is strawberry.UNSET
-                    else require_pk(str(given_name(input.team_id, "teamId")), "Team", "teamId")
+                    else require_pk(str(given(input.team_id, "teamId")), "Team", "teamId")
                 ),
                 custom_fields=(
                     UNSET
                     if input.custom_fields is strawberry.UNSET
-                    else _custom(given_name(input.custom_fields, "customFields"))  # type: ignore[arg-type]
+                    else _custom(given(input.custom_fields, "customFields"))  # type: ignore[arg-type]
                 ),
             )
-            return await contacts.update_contact(session, actor, require_pk(id, "Contact", "id"), changes)
+            return await contacts.update_contact(
+                session, actor, require_pk(id, "Contact", "id"), changes, default_region=region
+            )
 
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Mark or unmark a contact as VIP.")
     async def set_contact_vip(self, info: Info, id: strawberry.ID, vip: bool) -> ContactPayload:
+        region = info.context.settings.default_region
+
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
-            return await contacts.set_vip(session, actor, require_pk(id, "Contact", "id"), vip=vip)
+            return await contacts.set_vip(
+                session, actor, require_pk(id, "Contact", "id"), vip=vip, default_region=region
+            )
 
         return await _contact_mutation(info, work)
 

@@ -293,9 +293,12 @@ class AuditEvent(Node):
     resource_id: strawberry.ID = strawberry.field(description="Global id of the resource (it may since be deleted).")
     resource_name: str
     changes: list[AuditChange] = strawberry.field(
-        description="What changed, one entry per field, in one shape for every resource (see AuditChange)."
+        resolver=lambda root: audit_changes(root.stored_changes),
+        description="What changed, one entry per field, in one shape for every resource (see AuditChange).",
     )
     request_id: str | None
+    # As the row stores them: `changes` presents them only when a client selects it.
+    stored_changes: strawberry.Private[Mapping[str, Any]]
 
     @classmethod
     def from_row(cls, row: models.AuditEvent) -> "AuditEvent":
@@ -310,7 +313,7 @@ class AuditEvent(Node):
             resource_type=ResourceType(row.resource_type),
             resource_id=to_global_id(RESOURCE_TYPE_NAMES[row.resource_type], row.resource_id),
             resource_name=row.resource_name,
-            changes=audit_changes(row.changes),
+            stored_changes=row.changes,
             request_id=row.request_id,
         )
 

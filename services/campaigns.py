@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import scopes
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Campaign, CampaignOperator, CampaignStatus, Role, User
-from db.search import fold, matches
+from db.search import matches
 from db.sets import insert_skipping_existing
 from services import audit, events, teams, typologies
 from services.audit import AuditAction, ResourceType
@@ -185,7 +185,6 @@ async def create_campaign(
     _check_dates(starts_on, ends_on)
     campaign = Campaign(
         name=name,
-        search_name=fold(name),
         typology_id=typology.id,
         team_id=team_id,
         status=CampaignStatus.DRAFT.value,
@@ -214,7 +213,6 @@ async def update_campaign(
     before = snapshot(campaign)
     if name is not UNSET:
         campaign.name = clean_name(name, "name")
-        campaign.search_name = fold(campaign.name)
     if starts_on is not UNSET:
         campaign.starts_on = starts_on
     if ends_on is not UNSET:

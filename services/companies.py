@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.keyset import Page, PageRequest, SortKey, paginate
 from db.models import Company, Contact, Role
 from db.search import fold, matches
+from db.sets import value_table
 from services import audit, validation
 from services.audit import AuditAction, ResourceType
-from services.common import UNSET, Maybe, clean_name, require_storable
+from services.common import UNSET, Maybe, clean_name, flush_unique, optional_text
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -35,18 +36,9 @@ class CompanyData:
     phone: str | None = None
 
 
-def _optional(value: str | None, field: str, max_length: int) -> str | None:
-    if value is None or not value.strip():
-        return None
-    cleaned = require_storable(" ".join(value.split()), field)
-    if len(cleaned) > max_length:
-        raise fail(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
-    return cleaned
-
-
 def _website(value: str | None, field: str) -> str | None:
     """A web address: http(s) with a host name that has a dot ("acme.com.ar"), the scheme optional."""
-    cleaned = _optional(value, field, 300)
+    cleaned = optional_text(value, field, 300)
     if cleaned is None:
         return None
     try:
@@ -65,26 +57,27 @@ def _website(value: str | None, field: str) -> str | None:
     return cleaned
 
 
-def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, object]:
-    problems: list[Problem] = []
-    values: dict[str, object] = {}
-    checks: dict[str, Callable[[], object]] = {
-        "name": lambda: clean_name(data.name, f"{prefix}name"),
-        "tax_id": lambda: (
-            validation.clean_document_number(data.tax_id, field=f"{prefix}taxId") or None if data.tax_id else None
+def _clean(given: Mapping[str, str | None], default_region: str, prefix: str) -> dict[str, object]:
+    """The given fields (by column name) cleaned, the others left out; every problem raised together."""
+    checks: dict[str, Callable[[Any], object]] = {
+        "name": lambda name: clean_name(name, f"{prefix}name"),
+        "tax_id": lambda tax_id: (
+            validation.clean_document_number(tax_id, field=f"{prefix}taxId") or None if tax_id else None
         ),
-        "industry": lambda: _optional(data.industry, f"{prefix}industry", 100),
-        "website": lambda: _website(data.website, f"{prefix}website"),
-        "address": lambda: _optional(data.address, f"{prefix}address", 400),
-        "phone": lambda: (
-            validation.normalise_phone(data.phone, default_region=default_region, field=f"{prefix}phone")
-            if data.phone and data.phone.strip()
+        "industry": lambda industry: optional_text(industry, f"{prefix}industry", 100),
+        "website": lambda website: _website(website, f"{prefix}website"),
+        "address": lambda address: optional_text(address, f"{prefix}address", 400),
+        "phone": lambda phone: (
+            validation.normalise_phone(phone, default_region=default_region, field=f"{prefix}phone")
+            if phone and phone.strip()
             else None
         ),
     }
-    for key, check in checks.items():
+    problems: list[Problem] = []
+    values: dict[str, object] = {}
+    for key, value in given.items():
         try:
-            values[key] = check()
+            values[key] = checks[key](value)
         except DomainError as error:
             problems.extend(error.problems)
     if problems:
@@ -92,12 +85,12 @@ def _clean(data: CompanyData, default_region: str, prefix: str) -> dict[str, obj
     return values
 
 
-def check_company(data: CompanyData, *, default_region: str, prefix: str) -> None:
-    """Validate a company's fields as create_company does, writing nothing (problems under `prefix`)."""
-    _clean(data, default_region, prefix)
+def check_company(data: CompanyData, *, default_region: str, prefix: str) -> dict[str, object]:
+    """A new company's values, cleaned (problems under `prefix`): what insert_company writes."""
+    return _clean(asdict(data), default_region, prefix)
 
 
-def _audited(values: dict[str, object]) -> dict[str, object]:
+def _audited(values: Mapping[str, object]) -> dict[str, object]:
     """A company's values by their API names (the audit trail's field names)."""
     return {audit.api_name(key): value for key, value in values.items()}
 
@@ -106,35 +99,63 @@ _NAME_TAKEN = "A company with this name already exists"
 _TAX_ID_TAKEN = "A company with this tax id already exists"
 
 
-async def _check_name(session: AsyncSession, name: str, field: str, except_id: int | None = None) -> None:
-    stmt = select(Company.id).where(Company.search_name == fold(name))
-    if except_id is not None:
-        stmt = stmt.where(Company.id != except_id)
-    if await session.scalar(stmt):
-        raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, field)
+async def taken(
+    session: AsyncSession, candidates: Sequence[Mapping[str, object] | None], prefix: str
+) -> list[tuple[Problem, ...]]:
+    """For each candidate's values (None: no company), ALREADY_EXISTS on a name or tax id that a
+    stored company has, or an earlier candidate that is free; two statements for them all."""
+    dialect = session.get_bind().dialect.name
+    names = {fold(str(c["name"])) for c in candidates if c and c.get("name")}
+    tax_ids = {str(c["tax_id"]) for c in candidates if c and c.get("tax_id")}
+    held_names: set[object] = set()
+    held_tax_ids: set[object] = set()
+    if names:
+        listed = value_table(dialect, {"name": (String(), sorted(names))})
+        held_names.update(await session.scalars(select(Company.search_name).where(Company.search_name.in_(listed))))
+    if tax_ids:
+        listed = value_table(dialect, {"tax_id": (String(), sorted(tax_ids))})
+        held_tax_ids.update(await session.scalars(select(Company.tax_id).where(Company.tax_id.in_(listed))))
+    outcomes: list[tuple[Problem, ...]] = []
+    for candidate in candidates:
+        name = fold(str(candidate["name"])) if candidate and candidate.get("name") else None
+        tax_id = candidate.get("tax_id") if candidate else None
+        problems = []
+        if name is not None and name in held_names:
+            problems.append(Problem(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name"))
+        if tax_id and tax_id in held_tax_ids:
+            problems.append(Problem(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId"))
+        if not problems:  # it will be written: later candidates find its name and tax id taken
+            held_names.add(name)
+            held_tax_ids.add(tax_id)
+        outcomes.append(tuple(problems))
+    return outcomes
+
+
+async def check_free(session: AsyncSession, values: Mapping[str, object], prefix: str) -> None:
+    """Refuse (ALREADY_EXISTS) the name or tax id among `values` that a stored company has."""
+    (problems,) = await taken(session, [values], prefix)
+    if problems:
+        raise DomainError(*problems)
 
 
 async def _flush_unique(session: AsyncSession, prefix: str) -> None:
     """Flush; a concurrent call that took the name or the tax id first makes it ALREADY_EXISTS."""
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as error:
-        # Which key refused it: PostgreSQL names the index (uq_companies_search_name), SQLite the
-        # column (companies.search_name).
-        if "search_name" in str(error.orig):
-            raise fail(ErrorCode.ALREADY_EXISTS, _NAME_TAKEN, f"{prefix}name") from None
-        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId") from None
+    taken_tax_id = (_TAX_ID_TAKEN, f"{prefix}taxId")
+    await flush_unique(session, _NAME_TAKEN, f"{prefix}name", by_index={"uq_companies_tax_id": taken_tax_id})
 
 
 async def create_company(
-    session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str = "AR", prefix: str = "company."
+    session: AsyncSession, actor: Principal, data: CompanyData, *, default_region: str, prefix: str = ""
 ) -> Company:
-    values = _clean(data, default_region, prefix)
-    await _check_name(session, str(values["name"]), f"{prefix}name")
-    if values["tax_id"] and await session.scalar(select(Company.id).where(Company.tax_id == values["tax_id"])):
-        raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, f"{prefix}taxId")
-    company = Company(**values, search_name=fold(str(values["name"])))
+    values = check_company(data, default_region=default_region, prefix=prefix)
+    await check_free(session, values, prefix)
+    return await insert_company(session, actor, values, prefix)
+
+
+async def insert_company(session: AsyncSession, actor: Principal, values: Mapping[str, object], prefix: str) -> Company:
+    """Write and audit a company from check_company's values, its name and tax id found free
+    (check_free, taken); one a concurrent call took since is ALREADY_EXISTS all the same."""
+    company = Company(**values)
     session.add(company)
     await _flush_unique(session, prefix)
     await audit.record(
@@ -160,7 +181,7 @@ async def update_company(
     website: Maybe[str | None] = UNSET,
     address: Maybe[str | None] = UNSET,
     phone: Maybe[str | None] = UNSET,
-    default_region: str = "AR",
+    default_region: str,
 ) -> Company:
     """Change the given fields (ADMIN, SUPERVISOR); a rename reaches its contacts' search text at once."""
     if actor.role is Role.AGENT:
@@ -168,7 +189,6 @@ async def update_company(
     company = await session.get(Company, company_id, with_for_update=True)
     if company is None:
         raise not_found("Company", "id")
-    current = {k: getattr(company, k) for k in ("name", "tax_id", "industry", "website", "address", "phone")}
     given = {
         "name": name,
         "tax_id": tax_id,
@@ -177,23 +197,22 @@ async def update_company(
         "address": address,
         "phone": phone,
     }
-    merged = CompanyData(**{k: (current[k] if v is UNSET else v) for k, v in given.items()})  # type: ignore[arg-type]
-    values = _clean(merged, default_region, "")
-    if fold(str(values["name"])) != company.search_name:
-        await _check_name(session, str(values["name"]), "name", except_id=company.id)
-    if values["tax_id"] != company.tax_id and values["tax_id"]:
-        taken = await session.scalar(
-            select(Company.id).where(Company.tax_id == values["tax_id"], Company.id != company.id)
-        )
-        if taken:
-            raise fail(ErrorCode.ALREADY_EXISTS, _TAX_ID_TAKEN, "taxId")
-    changed = audit.changes(_audited(current), _audited(values))
+    # Only the given fields are checked: a stored value from before a rule tightened stays as it is.
+    cleaned = _clean({k: v for k, v in given.items() if v is not UNSET}, default_region, "")
+    # Only a name or tax id that changes can be another company's (a name as folded: "ACME" is "Acme").
+    changing = dict(cleaned)
+    if fold(str(changing.get("name", company.name))) == company.search_name:
+        changing.pop("name", None)
+    if changing.get("tax_id") == company.tax_id:
+        changing.pop("tax_id", None)
+    await check_free(session, changing, "")
+    current = {key: getattr(company, key) for key in cleaned}
+    changed = audit.changes(_audited(current), _audited(cleaned))
     if not changed:
         return company
     old_name = company.name
-    for key, value in values.items():
+    for key, value in cleaned.items():
         setattr(company, key, value)
-    company.search_name = fold(company.name)
     await _flush_unique(session, "")
     if company.name != old_name:
         await rename_company_in_search(session, company.id, old_name, company.name)

@@ -22,6 +22,7 @@ from services.contacts import (
     address_row,
     audited_address,
     audited_channel,
+    channels_of,
     get_visible,
     record_change,
     refresh_search,
@@ -39,12 +40,12 @@ async def _editable(session: AsyncSession, actor: Principal, contact_id: int, fi
 
 
 async def _channels(session: AsyncSession, contact_id: int) -> list[str]:
-    rows = await session.execute(
-        select(ContactChannel.kind, ContactChannel.normalized)
-        .where(ContactChannel.contact_id == contact_id)
-        .order_by(ContactChannel.id)
-    )
-    return [audited_channel(kind, normalized) for kind, normalized in rows.all()]
+    return [audited_channel(kind, normalized) for kind, normalized in await channels_of(session, contact_id)]
+
+
+async def _refresh(session: AsyncSession, contact: Contact) -> list[str]:
+    """refresh_search after a channel edit; the channels it read, as _channels lists them."""
+    return [audited_channel(kind, normalized) for kind, normalized in await refresh_search(session, contact)]
 
 
 async def _addresses(session: AsyncSession, contact_id: int) -> list[dict[str, Any]]:
@@ -72,16 +73,9 @@ async def add_channel(
 ) -> ContactChannel:
     contact = await _editable(session, actor, contact_id, "contactId")
     normalized = validation.normalise_channel(kind, value, default_region=default_region, field="value")
-    taken = await session.scalar(
-        select(ContactChannel.id).where(
-            ContactChannel.contact_id == contact.id,
-            ContactChannel.kind == kind.value,
-            ContactChannel.normalized == normalized,
-        )
-    )
-    if taken:
-        raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value")
     before = await _channels(session, contact.id)
+    if audited_channel(kind.value, normalized) in before:
+        raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value")
     channel = ContactChannel(contact_id=contact.id, kind=kind.value, value=value.strip(), normalized=normalized)
     session.add(channel)
     try:
@@ -89,8 +83,7 @@ async def add_channel(
             await session.flush()
     except IntegrityError:
         raise fail(ErrorCode.ALREADY_EXISTS, "The contact already has this channel", "value") from None
-    await refresh_search(session, contact)
-    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
+    await _record_list(session, actor, contact, "channels", before, await _refresh(session, contact))
     return channel
 
 
@@ -101,8 +94,7 @@ async def remove_channel(session: AsyncSession, actor: Principal, channel_id: in
     contact = await _editable(session, actor, channel.contact_id, "id")
     before = await _channels(session, contact.id)
     await session.execute(delete(ContactChannel).where(ContactChannel.id == channel.id))
-    await refresh_search(session, contact)
-    await _record_list(session, actor, contact, "channels", before, await _channels(session, contact.id))
+    await _record_list(session, actor, contact, "channels", before, await _refresh(session, contact))
     return contact
 
 
@@ -183,10 +175,13 @@ async def update_address(
     address, contact = await _address(session, actor, address_id)
     given = {f.name: getattr(changes, f.name) for f in fields(changes) if getattr(changes, f.name) is not UNSET}
     given.pop("is_primary", None)
-    current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
     problems = Problems()
-    # The merged address is validated whole, so a given value is checked as it would be on creation.
-    row = address_row(AddressData(**{**current, **given}), problems)
+    row: dict[str, Any] = {}
+    if given:
+        current = {column: getattr(address, column) for column in ADDRESS_FIELDS if column != "is_primary"}
+        # The merged address is validated whole, so a given value is checked as it would be on
+        # creation; with none given (a change of primary only) the stored one stays as it is.
+        row = address_row(AddressData(**{**current, **given}), problems)
     successor = None
     if changes.is_primary is False and address.is_primary:
         successor = await _successor(session, contact.id, address.id)
@@ -194,9 +189,10 @@ async def update_address(
             problems.add(ErrorCode.INVALID, "A contact's only address is its primary one", "isPrimary")
     problems.raise_any()
     before = await _addresses(session, contact.id)
-    for column in given:
-        setattr(address, column, row[column])
-    await session.flush()
+    if given:
+        for column in given:
+            setattr(address, column, row[column])
+        await session.flush()
     if changes.is_primary is True and not address.is_primary:
         await _make_primary(session, contact.id, address.id)
     elif successor is not None:

@@ -30,8 +30,8 @@ from db.search import digits, fold, national_phone_digits, search_terms, starts_
 from db.sets import columns, in_ids, json_member_text
 from services import audit, events, validation
 from services.audit import AuditAction, Entry, ResourceType
-from services.common import UNSET, Maybe, clean_name
-from services.companies import CompanyData, check_company, create_company
+from services.common import UNSET, Maybe, clean_name, optional_text
+from services.companies import CompanyData, check_company, check_free, insert_company, taken
 from services.errors import DomainError, ErrorCode, Problem, fail, forbidden, not_found
 from services.principal import Principal
 
@@ -161,7 +161,7 @@ def sort_keys(order: ContactOrder, descending: bool) -> tuple[SortKey, ...]:
 
 
 def _terms(flt: ContactFilter) -> list[str]:
-    return search_terms(flt.search) if flt.search and "\x00" not in flt.search else []
+    return search_terms(flt.search) if flt.search and storable(flt.search) else []
 
 
 def filtered(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any]:
@@ -182,8 +182,7 @@ def _narrowed(viewer: Principal, flt: ContactFilter, dialect: str) -> Select[Any
     """`filtered` but for the keyword's terms, which the relevance tiers phrase their own way."""
     stmt = scopes.contacts(select(Contact), viewer)
     stmt = stmt.where(Contact.archived_at.is_not(None) if flt.archived else Contact.archived_at.is_(None))
-    if flt.search and "\x00" in flt.search:
-        # No stored text holds NUL (PostgreSQL cannot), and the driver would fail on it.
+    if flt.search and not storable(flt.search):
         stmt = stmt.where(false())
     if flt.team_ids:
         stmt = stmt.where(Contact.team_id.in_(flt.team_ids))
@@ -372,10 +371,11 @@ class References:
 
     document_types: dict[int, DocumentType]
     definitions: list[CustomFieldDefinition]
-    default_region: str = "AR"
+    # The country of a phone typed without + (the server's CARTERA_DEFAULT_REGION).
+    default_region: str
 
     @classmethod
-    async def load(cls, session: AsyncSession, default_region: str = "AR") -> References:
+    async def load(cls, session: AsyncSession, default_region: str) -> References:
         types = {t.id: t for t in await session.scalars(select(DocumentType))}
         definitions = list(
             await session.scalars(select(CustomFieldDefinition).order_by(CustomFieldDefinition.position))
@@ -436,17 +436,6 @@ def _channels(
     return rows
 
 
-def _optional_text(value: str | None, field: str, max_length: int, problems: Problems) -> str | None:
-    if value is None or not value.strip():
-        return None
-    cleaned = " ".join(value.split())
-    if "\x00" in cleaned:
-        problems.add(ErrorCode.INVALID, "Must not contain NUL characters", field)
-    if len(cleaned) > max_length:
-        problems.add(ErrorCode.TOO_LONG, f"Must have at most {max_length} characters", field)
-    return cleaned
-
-
 def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[str, Any]:
     """The address's columns, validated; problems are named under `field` ("" when the address is the input)."""
 
@@ -457,13 +446,13 @@ def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[
     if len(country) != 2 or not country.isalpha():
         problems.add(ErrorCode.INVALID, "Use the two-letter ISO country code", at("country"))
     return {
-        "label": _optional_text(data.label, at("label"), 100, problems),
+        "label": problems.check(optional_text, data.label, at("label"), 100),
         "street": problems.check(clean_name, data.street, at("street")),
-        "number": _optional_text(data.number, at("number"), 20, problems),
-        "unit": _optional_text(data.unit, at("unit"), 50, problems),
+        "number": problems.check(optional_text, data.number, at("number"), 20),
+        "unit": problems.check(optional_text, data.unit, at("unit"), 50),
         "city": problems.check(clean_name, data.city, at("city"), max_length=100),
-        "region": _optional_text(data.region, at("region"), 100, problems),
-        "postal_code": _optional_text(data.postal_code, at("postalCode"), 20, problems),
+        "region": problems.check(optional_text, data.region, at("region"), 100),
+        "postal_code": problems.check(optional_text, data.postal_code, at("postalCode"), 20),
         "country": country,
         "is_primary": data.is_primary,
     }
@@ -471,15 +460,8 @@ def address_row(data: AddressData, problems: Problems, field: str = "") -> dict[
 
 # An address's columns and their API names: how the audit trail lists a contact's addresses.
 ADDRESS_FIELDS = {
-    "label": "label",
-    "street": "street",
-    "number": "number",
-    "unit": "unit",
-    "city": "city",
-    "region": "region",
-    "postal_code": "postalCode",
-    "country": "country",
-    "is_primary": "isPrimary",
+    column: audit.api_name(column)
+    for column in ("label", "street", "number", "unit", "city", "region", "postal_code", "country", "is_primary")
 }
 
 
@@ -504,21 +486,27 @@ def _addresses(addresses: Sequence[AddressData], problems: Problems, field: str)
 
 def _check_company_choice(
     problems: Problems, refs: References, *, by_id: bool, new_company: CompanyData | None
-) -> None:
+) -> dict[str, object] | None:
     """A contact's company is picked by id or created inline (C3), on creation and edit alike;
-    an inline one is validated with the contact's other fields (a bulk call's item by item)."""
+    an inline one is validated with the contact's other fields (a bulk call's item by item), and
+    its cleaned values are what _inline_company writes."""
     if by_id and new_company is not None:
         problems.add(ErrorCode.INVALID, "Give either companyId or company, not both", "company")
-    if new_company is not None:
-        problems.check(check_company, new_company, default_region=refs.default_region, prefix=_COMPANY)
+    if new_company is None:
+        return None
+    values: dict[str, object] | None = problems.check(
+        check_company, new_company, default_region=refs.default_region, prefix=_COMPANY
+    )
+    return values
 
 
 _COMPANY = "company."
 
 
-async def _inline_company(session: AsyncSession, actor: Principal, data: CompanyData) -> int:
-    """Create the company a contact's input carries (its problems named under `company`)."""
-    return (await create_company(session, actor, data, prefix=_COMPANY)).id
+async def _inline_company(session: AsyncSession, actor: Principal, values: Mapping[str, object]) -> int:
+    """Create the company a contact's input carries, from _check_company_choice's values, its name
+    and tax id found free (problems named under `company`)."""
+    return (await insert_company(session, actor, values, _COMPANY)).id
 
 
 @dataclass
@@ -528,7 +516,8 @@ class Prepared:
     contact: dict[str, Any]
     channels: list[dict[str, Any]]
     addresses: list[dict[str, Any]]
-    new_company: CompanyData | None = None
+    # The cleaned values of a company created with it (companies.check_company).
+    new_company: dict[str, object] | None = None
 
 
 def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
@@ -538,7 +527,7 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
     last = problems.check(clean_name, data.last_names, "lastNames")
     problems.check(check_team, actor, data.team_id)
     type_id, number = _document(refs, data.document, problems, "document")
-    _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
+    new_company = _check_company_choice(problems, refs, by_id=data.company_id is not None, new_company=data.new_company)
     channels = _channels(refs, data.channels, problems, "channels")
     addresses = _addresses(data.addresses, problems, "addresses")
     custom = problems.check(
@@ -558,7 +547,7 @@ def prepare(actor: Principal, data: ContactData, refs: References) -> Prepared:
         },
         channels=channels,
         addresses=addresses,
-        new_company=data.new_company,
+        new_company=new_company,
     )
 
 
@@ -589,7 +578,8 @@ async def insert_prepared(
     session: AsyncSession, actor: Principal, items: Sequence[Prepared], *, batch_id: int | None = None
 ) -> list[int]:
     """Insert validated contacts with their channels and addresses, set-based, and audit each
-    (under the bulk call's event `batch_id`, when there is one)."""
+    (under the bulk call's event `batch_id`, when there is one). Their inline companies' names and
+    tax ids were found free (companies.taken)."""
     for item in items:
         if item.new_company is not None:
             item.contact["company_id"] = await _inline_company(session, actor, item.new_company)
@@ -663,6 +653,8 @@ async def insert_prepared(
 async def create_contact(session: AsyncSession, actor: Principal, data: ContactData, *, default_region: str) -> Contact:
     refs = await References.load(session, default_region)
     prepared = prepare(actor, data, refs)
+    if prepared.new_company is not None:
+        await check_free(session, prepared.new_company, _COMPANY)
     (contact_id,) = await insert_prepared(session, actor, [prepared])
     return await get_visible(session, actor, contact_id)
 
@@ -704,6 +696,12 @@ async def create_contacts(
             problem = Problem(code=ErrorCode.NOT_FOUND, message="Company not found", field="companyId")
             outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=(problem,))
             good.remove((index, prepared))
+    inline = [(index, prepared) for index, prepared in good if prepared.new_company is not None]
+    refusals = await taken(session, [prepared.new_company for _, prepared in inline], _COMPANY) if inline else []
+    for (index, prepared), problems in zip(inline, refusals, strict=True):
+        if problems:
+            outcomes[index] = BulkOutcome(index=index, contact_id=None, problems=problems)
+            good.remove((index, prepared))
     rejected = len(items) - len(good) + rejected_before
     # A call with items (even all refused, here or by the caller) is recorded; an empty one did nothing.
     recorded = items or rejected_before
@@ -729,20 +727,15 @@ async def _record_batch(session: AsyncSession, actor: Principal, *, created: int
     return event_id
 
 
-async def refresh_search(session: AsyncSession, contact: Contact) -> None:
-    """Recompute a contact's search text from its current name, document, company and channels."""
+async def refresh_search(session: AsyncSession, contact: Contact) -> list[tuple[str, str]]:
+    """Recompute a contact's search text from its current name, document, company and channels;
+    the channels it read (channels_of)."""
     company = (
         await session.scalar(select(Company.name).where(Company.id == contact.company_id))
         if contact.company_id
         else None
     )
-    channels = (
-        await session.execute(
-            select(ContactChannel.kind, ContactChannel.normalized)
-            .where(ContactChannel.contact_id == contact.id)
-            .order_by(ContactChannel.id)
-        )
-    ).all()
+    channels = await channels_of(session, contact.id)
     contact.search_name = search_name(contact.first_names, contact.last_names)
     contact.sort_name = sort_name(contact.first_names, contact.last_names)
     contact.search_text = search_text(
@@ -750,8 +743,19 @@ async def refresh_search(session: AsyncSession, contact: Contact) -> None:
         last_names=contact.last_names,
         document=contact.document_number,
         company=company,
-        channels=[(k, n) for k, n in channels],
+        channels=channels,
     )
+    return channels
+
+
+async def channels_of(session: AsyncSession, contact_id: int) -> list[tuple[str, str]]:
+    """A contact's channels' (kind, normalized), in id order."""
+    rows = await session.execute(
+        select(ContactChannel.kind, ContactChannel.normalized)
+        .where(ContactChannel.contact_id == contact_id)
+        .order_by(ContactChannel.id)
+    )
+    return [(kind, normalized) for kind, normalized in rows.all()]
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
@@ -806,14 +810,22 @@ class ContactChanges:
     custom_fields: Maybe[Mapping[str, object]] = UNSET
 
 
-async def update_contact(session: AsyncSession, actor: Principal, contact_id: int, changes: ContactChanges) -> Contact:
-    """Change only the given fields; everything is validated before anything is written."""
+async def update_contact(
+    session: AsyncSession, actor: Principal, contact_id: int, changes: ContactChanges, *, default_region: str
+) -> Contact:
+    """Change only the given fields; everything is validated before anything is written.
+
+    `default_region`: the country of a phone typed without + (an inline company's)."""
     contact = await get_visible(session, actor, contact_id, for_update=True)
     if contact.archived_at is not None:
         raise fail(ErrorCode.CONFLICT, "Archived contacts cannot be edited", "id")
     before = snapshot(contact)
     needs_refs = changes.document is not UNSET or changes.custom_fields is not UNSET
-    refs = await References.load(session) if needs_refs else References(document_types={}, definitions=[])
+    refs = (
+        await References.load(session, default_region)
+        if needs_refs
+        else References(document_types={}, definitions=[], default_region=default_region)
+    )
     problems = Problems()
     if changes.first_names is not UNSET:
         contact.first_names = problems.check(clean_name, changes.first_names, "firstNames") or contact.first_names
@@ -830,7 +842,7 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
             problems.add(ErrorCode.NOT_FOUND, "Company not found", "companyId")
         contact.company_id = changes.company_id
     new_company = None if changes.new_company is UNSET else changes.new_company
-    _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
+    company = _check_company_choice(problems, refs, by_id=changes.company_id is not UNSET, new_company=new_company)
     if changes.team_id is not UNSET:
         problems.check(check_team, actor, changes.team_id)
         contact.team_id = changes.team_id
@@ -846,8 +858,9 @@ async def update_contact(session: AsyncSession, actor: Principal, contact_id: in
                 merged[key] = value
         contact.custom_fields = merged
     problems.raise_any()
-    if new_company is not None:
-        contact.company_id = await _inline_company(session, actor, new_company)
+    if company is not None:
+        await check_free(session, company, _COMPANY)
+        contact.company_id = await _inline_company(session, actor, company)
     await refresh_search(session, contact)
     await session.flush()
     await record_change(session, actor, contact, before)
@@ -872,8 +885,10 @@ async def _announce_vip(session: AsyncSession, contact: Contact) -> None:
     )
 
 
-async def set_vip(session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool) -> Contact:
-    return await update_contact(session, actor, contact_id, ContactChanges(is_vip=vip))
+async def set_vip(
+    session: AsyncSession, actor: Principal, contact_id: int, *, vip: bool, default_region: str
+) -> Contact:
+    return await update_contact(session, actor, contact_id, ContactChanges(is_vip=vip), default_region=default_region)
 
 
 async def archive_contact(session: AsyncSession, actor: Principal, contact_id: int) -> Contact:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import FieldType, Typology, TypologyResult
@@ -248,12 +248,10 @@ async def update_typology(
 async def create_result(session: AsyncSession, actor: Principal, typology_id: int, data: ResultData) -> TypologyResult:
     require_admin(actor, "manage typologies")
     typology = await get(session, typology_id, "typologyId", lock=True)
+    before = await _results(session, typology.id)
     position = data.position
     if position is None:
-        last = await session.scalar(
-            select(func.max(TypologyResult.position)).where(TypologyResult.typology_id == typology.id)
-        )
-        position = 0 if last is None else int(last) + 1
+        position = max((r["position"] for r in before), default=-1) + 1
     result = TypologyResult(
         typology_id=typology.id,
         code=_code(data.code, "code"),
@@ -263,7 +261,6 @@ async def create_result(session: AsyncSession, actor: Principal, typology_id: in
         position=position,
         active=True,
     )
-    before = await _results(session, typology.id)
     session.add(result)
     await flush_unique(session, "This typology already has a result with this code", "code")
     await _record_results(session, actor, typology, before)
@@ -292,7 +289,7 @@ async def update_result(
     if changes.active is not UNSET:
         result.active = changes.active
     await session.flush()
-    await _record_results(session, actor, await get(session, result.typology_id), before)
+    await _record_results(session, actor, result.typology_id, before)
     return result
 
 
@@ -306,9 +303,14 @@ async def _results(session: AsyncSession, typology_id: int) -> list[dict[str, An
 
 
 async def _record_results(
-    session: AsyncSession, actor: Principal, typology: Typology, before: list[dict[str, Any]]
+    session: AsyncSession, actor: Principal, typology: Typology | int, before: list[dict[str, Any]]
 ) -> None:
-    """Audit a change to a typology's results: the whole list before and after, when it differs."""
-    after = await _results(session, typology.id)
+    """Audit a change to a typology's results: the whole list before and after, when it differs.
+
+    A typology given by id is read only then."""
+    typology_id = typology if isinstance(typology, int) else typology.id
+    after = await _results(session, typology_id)
     if before != after:
+        if isinstance(typology, int):
+            typology = await get(session, typology)
         await _record(session, actor, typology, AuditAction.UPDATED, {"results": {"before": before, "after": after}})

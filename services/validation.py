@@ -111,10 +111,7 @@ def normalise_document_number(raw: str) -> str:
 
 def clean_document_number(raw: str, *, field: str) -> str:
     """A document number or tax id as stored: normalised, storable and no longer than its column."""
-    return _within_column(require_storable(normalise_document_number(raw), field), field)
-
-
-def _within_column(number: str, field: str) -> str:
+    number = require_storable(normalise_document_number(raw), field)
     if len(number) > MAX_DOCUMENT_NUMBER:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_DOCUMENT_NUMBER} characters", field)
     return number
@@ -170,8 +167,9 @@ def _check_ok(number: str, rule: CheckDigit) -> bool:
 def _brace_not_repeating(pattern: str) -> bool:
     """Whether an unescaped `{` outside a class opens no repetition ({n}, {n,}, {n,m}).
 
-    RE2 reads such a brace as literal text where Python repeats ("a{,3}") or fails
-    ("a{99999999999}"): refused, so a format means the same to both.
+    RE2 reads such a brace as literal text where Python repeats ("a{,3}"): refused, so a format
+    means the same to both. A repetition too large for Python ("a{99999999999}") is one here;
+    re.compile's OverflowError refuses it in check_format_pattern.
     """
     i, in_class = 0, False
     while i < len(pattern):
@@ -227,9 +225,7 @@ def _document_format(pattern: str) -> Any:
 
 
 def check_document(number: str, *, type_code: str, regex: str, rule: CheckDigit, field: str) -> None:
-    """Refuse a normalised document number that misses its type's format or check digit."""
-    # Also the bound that keeps matching cheap, for callers that did not clean the number first.
-    _within_column(number, field)
+    """Refuse a cleaned document number (clean_document_number) that misses its type's format or check digit."""
     try:
         matcher = _document_format(regex)
     except re2.error:
