@@ -219,11 +219,17 @@ def _input_object(
     if depth > 3:
         return st.just({})
     fields = {n: (f, value_of(f.type, n, world, owner, depth + 1)) for n, f in kind.fields.items()}
-    if kind.is_one_of:
+    if _one_of(kind):
         return st.one_of([v.filter(lambda x: x is not None).map(lambda x, n=n: {n: x}) for n, (_, v) in fields.items()])
     required = {n: v for n, (f, v) in fields.items() if _required(f)}
     optional = {n: v for n, (f, v) in fields.items() if not _required(f)}
     return st.fixed_dictionaries(required, optional=optional)
+
+
+def _one_of(kind: GraphQLInputObjectType) -> bool:
+    # strawberry enforces @oneOf itself and leaves graphql-core's flag unset: its definition says.
+    definition = kind.extensions.get("strawberry-definition")
+    return kind.is_one_of or bool(definition and definition.is_one_of)
 
 
 def _required(field: GraphQLArgument | Any) -> bool:
