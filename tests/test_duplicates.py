@@ -19,7 +19,7 @@ from db.engine import create_engine
 from db.models import AuditEvent, Company, ContactChannel, Portfolio, Role, Team, User
 from services import demo
 from tests.conftest import GraphQLClient, blank_database
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, problems
 
 CREATE_CONTACT = """
 mutation($input: CreateContactInput!) {
@@ -51,10 +51,6 @@ mutation($id: ID!, $input: UpdatePortfolioInput!) {
 """
 
 
-def errors(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
-
-
 async def test_an_email_differing_in_case_is_the_same_channel(
     client: GraphQLClient, factory: Factory, admin: User, team: Team
 ) -> None:
@@ -68,7 +64,7 @@ async def test_an_email_differing_in_case_is_the_same_channel(
     again = await client.data(
         ADD_CHANNEL, {"id": contact["id"], "input": {"kind": "EMAIL", "value": "ANA.GOMEZ@example.com"}}, token
     )
-    assert errors(again["addContactChannel"]) == [("ALREADY_EXISTS", "input.value")]
+    assert problems(again["addContactChannel"]) == [("ALREADY_EXISTS", "input.value")]
     assert await factory.count(ContactChannel) == 1
     assert await factory.count(AuditEvent) == before
     # Across contacts the rule stays what it was: two clients may share an address (a family's).
@@ -85,7 +81,7 @@ async def test_companies_named_alike_but_for_accents_and_case(
     before = await factory.count(AuditEvent)
     for name in ("LOGISTICA DEL SUR S.A.", "logística  del sur s.a."):
         again = await client.data(CREATE_COMPANY, {"input": {"name": name}}, token)
-        assert errors(again["createCompany"]) == [("ALREADY_EXISTS", "input.name")], name
+        assert problems(again["createCompany"]) == [("ALREADY_EXISTS", "input.name")], name
     inline = await client.data(
         CREATE_CONTACT,
         {
@@ -98,14 +94,14 @@ async def test_companies_named_alike_but_for_accents_and_case(
         },
         token,
     )
-    assert errors(inline["createContact"]) == [("ALREADY_EXISTS", "input.company.name")]
+    assert problems(inline["createContact"]) == [("ALREADY_EXISTS", "input.company.name")]
     other = await client.data(CREATE_COMPANY, {"input": {"name": "Bodega Andina"}}, token)
     rename = await client.data(
         UPDATE_COMPANY,
         {"id": other["createCompany"]["company"]["id"], "input": {"name": "LOGÍSTICA DEL SUR S.A."}},
         token,
     )
-    assert errors(rename["updateCompany"]) == [("ALREADY_EXISTS", "input.name")]
+    assert problems(rename["updateCompany"]) == [("ALREADY_EXISTS", "input.name")]
     assert await factory.count(Company) == 2
     assert await factory.count(AuditEvent) == before + 1  # Bodega Andina's creation only
 
@@ -116,7 +112,7 @@ async def test_a_website_must_be_a_web_address(
 ) -> None:
     token = factory.token(admin)
     refused = await client.data(CREATE_COMPANY, {"input": {"name": "Acme", "website": website}}, token)
-    assert errors(refused["createCompany"]) == [("INVALID", "input.website")]
+    assert problems(refused["createCompany"]) == [("INVALID", "input.website")]
     assert await factory.count(Company) == 0
     assert await factory.count(AuditEvent) == 0
 
@@ -139,7 +135,7 @@ async def test_portfolios_named_alike_in_one_team(
     before = await factory.count(AuditEvent)
     for owners in ({"teamId": gid(team)}, {"teamId": gid(team), "agentId": gid(agent)}):
         again = await client.data(CREATE_PORTFOLIO, {"input": {"name": "MOROSOS CRITICOS", **owners}}, token)
-        assert errors(again["createPortfolio"]) == [("ALREADY_EXISTS", "input.name")], owners
+        assert problems(again["createPortfolio"]) == [("ALREADY_EXISTS", "input.name")], owners
     assert await factory.count(Portfolio) == 1
     assert await factory.count(AuditEvent) == before
     # Another team, or an agent's own portfolio of no team, may have the name.
@@ -152,7 +148,7 @@ async def test_portfolios_named_alike_in_one_team(
         {"id": second["createPortfolio"]["portfolio"]["id"], "input": {"name": "morosos críticos"}},
         token,
     )
-    assert errors(renamed["updatePortfolio"]) == [("ALREADY_EXISTS", "input.name")]
+    assert problems(renamed["updatePortfolio"]) == [("ALREADY_EXISTS", "input.name")]
 
 
 async def test_racing_creates_one_wins(client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
@@ -168,7 +164,7 @@ async def test_racing_creates_one_wins(client: GraphQLClient, factory: Factory, 
         )
     )
     for outcomes, field in ((companies, "createCompany"), (portfolios, "createPortfolio")):
-        codes = sorted(tuple(errors(o[field])) for o in outcomes)
+        codes = sorted(tuple(problems(o[field])) for o in outcomes)
         assert codes == [()] + [(("ALREADY_EXISTS", "input.name"),)] * 9, field
     assert await factory.count(Company) == 1
     assert await factory.count(Portfolio) == 1
