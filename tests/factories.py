@@ -263,6 +263,7 @@ def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
-def priced(requested: int) -> dict[str, Any]:
-    """What an executed response carries beside its data: its price (resolvers/cost.py) and the default limit."""
-    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
+def priced(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str, Any]:
+    """What an executed response carries beside its data: its price (resolvers/cost.py) and the
+    server's limit (the default one unless given)."""
+    return {"cost": {"requested": requested, "limit": limit}}
