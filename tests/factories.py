@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +34,10 @@ from services import audit
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    # conftest builds its Factory from this module: the client is named for types only.
+    from tests.conftest import GraphQLClient
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; every factory user shares one hash of PASSWORD.
@@ -256,6 +260,15 @@ async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
         linked = select(AuditEventTeam.team_id).where(AuditEventTeam.event_id == event.id)
         own = select(AuditEvent.team_id).where(AuditEvent.id == event.id, AuditEvent.team_id.is_not(None))
         return set((await session.scalars(linked.union(own))).all())
+
+
+async def mutate(client: GraphQLClient, token: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Run a mutation of one root field that must succeed (no userErrors); its payload."""
+    data = await client.data(document, variables, token)
+    (payload,) = data.values()
+    assert payload["userErrors"] == [], (document, payload)
+    result: dict[str, Any] = payload
+    return result
 
 
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
