@@ -6,6 +6,7 @@ rows, set-based rows, a bulk call's entries) and read back through `auditEvents`
 """
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,24 +106,22 @@ REFERENCE_TYPES = {
 }
 
 
+@dataclass
 class World:
-    def __init__(self, factory: Factory, admin: User, ventas: Team, ana: User, beto: User, sofia: User) -> None:
-        self.factory, self.admin, self.ventas, self.ana, self.beto, self.sofia = (
-            factory,
-            admin,
-            ventas,
-            ana,
-            beto,
-            sofia,
-        )
+    factory: Factory
+    admin: User
+    ventas: Team
+    ana: User
+    beto: User
+    sofia: User
 
 
 @pytest.fixture
-async def world(factory: Factory) -> World:
+async def world(factory: Factory, admin: User) -> World:
     ventas = await factory.team("Ventas")
     return World(
         factory,
-        await factory.user(Role.ADMIN, name="Ada Admin"),
+        admin,
         ventas,
         await factory.user(Role.AGENT, name="Ana Agente", teams=[ventas]),
         await factory.user(Role.AGENT, name="Beto Agente", teams=[ventas]),
