@@ -248,6 +248,12 @@ async def audit_count(factory: Factory) -> int:
     return await factory.count(AuditEvent)
 
 
+async def nothing_written(factory: Factory) -> None:
+    """No team and no audit row: what a refused createTeam, or a refusal before anything ran, leaves."""
+    assert await factory.count(Team) == 0
+    assert await audit_count(factory) == 0
+
+
 async def last_audit(factory: Factory) -> AuditEvent:
     rows = await factory.audit_rows()
     assert rows

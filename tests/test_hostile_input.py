@@ -27,13 +27,12 @@ from db.models import (
     GestionComment,
     Portfolio,
     Role,
-    Team,
 )
 from db.search import MAX_SEARCH_LENGTH
 from schema.node import to_global_id
 from services.settings import Settings, SettingsError
 from tests.conftest import SECRET, GraphQLClient, Server, running
-from tests.factories import Factory, audit_count, gid
+from tests.factories import Factory, audit_count, gid, nothing_written
 from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, receive, send, subscribe
 
 JSON_MEDIA = "application/json"
@@ -109,11 +108,6 @@ async def socket_refusal(
             assert (await receive(ws))["type"] == "connection_ack"
         await ws.send(message)
         return await closed(ws)
-
-
-async def nothing_written(factory: Factory) -> None:
-    assert await factory.count(Team) == 0
-    assert await audit_count(factory) == 0
 
 
 # --- JSON nested too deep (point 7) ---------------------------------------------------------------

@@ -20,9 +20,9 @@ from websockets.typing import Subprotocol
 import cartera.ws
 from db.base import utcnow
 from db.engine import create_engine
-from db.models import AuditEvent, Role, Team
+from db.models import Role
 from tests.conftest import Server, running
-from tests.factories import Factory, gid, priced
+from tests.factories import Factory, gid, nothing_written, priced
 from tests.ws import (
     INBOX,
     LEGACY_WS,
@@ -46,11 +46,6 @@ PROTOCOLS = [pytest.param(TRANSPORT_WS, id="graphql-transport-ws"), pytest.param
 def operation(protocol: Subprotocol, op_id: Any, payload: Any) -> Message:
     """A subscribe (legacy: start) message, as is: the tests send ids and payloads of any type."""
     return {"id": op_id, "type": "subscribe" if protocol == TRANSPORT_WS else "start", "payload": payload}
-
-
-async def nothing_written(factory: Factory) -> None:
-    assert await factory.count(Team) == 0
-    assert await factory.count(AuditEvent) == 0
 
 
 @pytest.fixture
