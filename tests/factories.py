@@ -277,6 +277,21 @@ async def mutate(client: GraphQLClient, token: str, document: str, variables: di
     return result
 
 
+def person(team: Team, **extra: Any) -> dict[str, Any]:
+    """A CreateContactInput for José Pérez of `team`; `extra` adds fields or replaces them."""
+    return {"firstNames": "José", "lastNames": "Pérez", "teamId": gid(team), **extra}
+
+
+DOCUMENT_TYPES = "{ documentTypes { id code } }"
+
+
+async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
+    """The global id of the document type with this code, as a client finds it."""
+    data = await client.data(DOCUMENT_TYPES, token=token)
+    type_id: str = next(t["id"] for t in data["documentTypes"] if t["code"] == code)
+    return type_id
+
+
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     """A payload's userErrors as (code, field) pairs."""
     return [(e["code"], e["field"]) for e in payload["userErrors"]]

@@ -15,7 +15,7 @@ import pytest
 from db.models import Role, Team, User
 from schema.node import from_global_id, to_global_id
 from tests.conftest import GraphQLClient
-from tests.factories import PLAN, Factory, gid, mutate
+from tests.factories import PLAN, Factory, doc_type, gid, mutate, person
 
 EVENT = "id action resourceType resourceName changes { field before after }"
 EVENTS = f"""
@@ -27,7 +27,7 @@ query($after: String) {{
 }}
 """
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
-REFERENCE_DATA = "{ documentTypes { id code } typologies { id code } }"
+TYPOLOGIES = "{ typologies { id code } }"
 
 CREATE_TEAM = "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } userErrors { field } } }"
 DELETE_TEAM = "mutation($id: ID!) { deleteTeam(id: $id) { userErrors { field } } }"
@@ -154,9 +154,8 @@ def references(value: Any) -> list[Any]:
 async def make_every_kind_of_event(client: GraphQLClient, w: World) -> dict[str, str]:
     """One event of each producer, through the API; the global ids they should name."""
     token = w.factory.token(w.admin)
-    refs = await client.data(REFERENCE_DATA, token=token)
-    dni = next(t["id"] for t in refs["documentTypes"] if t["code"] == "DNI")
-    typology = next(t for t in refs["typologies"] if t["code"] == "COLLECTIONS")
+    dni = await doc_type(client, token, "DNI")
+    typology = next(t for t in (await client.data(TYPOLOGIES, token=token))["typologies"] if t["code"] == "COLLECTIONS")
     sur_input = {"name": "Sur", "parentId": gid(w.ventas)}
     sur = (await mutate(client, token, CREATE_TEAM, {"input": sur_input}))["team"]["id"]
     for document, user in [
@@ -167,15 +166,13 @@ async def make_every_kind_of_event(client: GraphQLClient, w: World) -> dict[str,
     ]:
         await mutate(client, token, document, {"t": sur, "u": gid(user)})
     await mutate(client, token, DELETE_TEAM, {"id": sur})
-    contact_input = {
-        "firstNames": "José",
-        "lastNames": "Pérez",
-        "teamId": gid(w.ventas),
-        "document": {"typeId": dni, "number": "30123456"},
-        "company": {"name": "Acme SA", "taxId": "30-71234567-1"},
-        "channels": [{"kind": "EMAIL", "value": "jose@example.com"}],
-        "addresses": [{"street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "AR"}],
-    }
+    contact_input = person(
+        w.ventas,
+        document={"typeId": dni, "number": "30123456"},
+        company={"name": "Acme SA", "taxId": "30-71234567-1"},
+        channels=[{"kind": "EMAIL", "value": "jose@example.com"}],
+        addresses=[{"street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "AR"}],
+    )
     contact = (await mutate(client, token, CREATE_CONTACT, {"input": contact_input}))["contact"]
     second = {**contact_input, "firstNames": "Ana", "document": None, "company": None, "channels": [], "addresses": []}
     other = (await mutate(client, token, CREATE_CONTACT, {"input": second}))["contact"]

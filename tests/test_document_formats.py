@@ -16,7 +16,7 @@ import pytest
 
 from db.models import Contact, DocumentType, Team, User
 from tests.conftest import SHIPPED_DOCUMENT_TYPES, GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, doc_type, person
 
 CREATE_TYPE = """
 mutation($input: CreateDocumentTypeInput!) {
@@ -50,13 +50,8 @@ async def create_type(client: GraphQLClient, token: str, code: str, pattern: str
     return result
 
 
-def person(team: Team, type_id: str, number: str) -> dict[str, Any]:
-    return {
-        "firstNames": "José",
-        "lastNames": "Pérez",
-        "teamId": gid(team),
-        "document": {"typeId": type_id, "number": number},
-    }
+def documented(team: Team, type_id: str, number: str) -> dict[str, Any]:
+    return person(team, document={"typeId": type_id, "number": number})
 
 
 class TestPatternsAnAdminGives:
@@ -123,7 +118,7 @@ class TestNumbers:
         # Python's re would take 2^31 steps on this one, with the event loop (and /healthz) stalled throughout.
         number = "A" * (LONGEST_NUMBER - 1) + "C"
         answer, health = await asyncio.gather(
-            client.data(CREATE_CONTACT, {"input": person(team, type_id, number)}, token),
+            client.data(CREATE_CONTACT, {"input": documented(team, type_id, number)}, token),
             client.http.get("/healthz"),
         )
         assert health.json() == {"status": "ok"}
@@ -133,7 +128,7 @@ class TestNumbers:
                 {"field": "input.document.number", "code": "INVALID", "message": "Does not match the AB format"}
             ],
         }
-        matching = await client.data(CREATE_CONTACT, {"input": person(team, type_id, "A" * 31 + "B")}, token)
+        matching = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, "A" * 31 + "B")}, token)
         assert matching["createContact"]["userErrors"] == []
         assert await factory.count(Contact) == 1
         assert len(await factory.audit_rows()) == audit_before + 1
@@ -145,7 +140,7 @@ class TestNumbers:
         type_id = (await create_type(client, token, "AB", CATASTROPHIC))["documentType"]["id"]
         audit_before = len(await factory.audit_rows())
         numbers = ["A" * (LONGEST_NUMBER - 1 - i % 8) + "C" for i in range(1000)]
-        data = await client.data(CREATE_CONTACTS, {"input": [person(team, type_id, n) for n in numbers]}, token)
+        data = await client.data(CREATE_CONTACTS, {"input": [documented(team, type_id, n) for n in numbers]}, token)
         payload = data["createContacts"]
         assert payload["createdCount"] == 0
         assert {e["message"] for r in payload["results"] for e in r["userErrors"]} == {"Does not match the AB format"}
@@ -164,9 +159,9 @@ class TestNumbers:
         audit_before = len(await factory.audit_rows())
         # Separators do not count: the number is stored without them.
         longest = "-".join(["ABCD1234"] * 4)
-        ok = await client.data(CREATE_CONTACT, {"input": person(team, type_id, longest)}, token)
+        ok = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, longest)}, token)
         assert ok["createContact"]["contact"]["document"] == {"number": "ABCD1234" * 4}
-        too_long = await client.data(CREATE_CONTACT, {"input": person(team, type_id, longest + "5")}, token)
+        too_long = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, longest + "5")}, token)
         assert too_long["createContact"] == {
             "contact": None,
             "userErrors": [
@@ -200,9 +195,8 @@ async def test_shipped_formats_accept_what_they_accepted_under_pythons_re(
     client: GraphQLClient, factory: Factory, admin: User, team: Team, shipped: dict[str, Any]
 ) -> None:
     token = factory.token(admin)
-    types = (await client.data(DOCUMENT_TYPES, token=token))["documentTypes"]
-    type_id = next(t["id"] for t in types if t["code"] == shipped["code"])
-    data = await client.data(CREATE_CONTACTS, {"input": [person(team, type_id, n) for n in CANDIDATES]}, token)
+    type_id = await doc_type(client, token, shipped["code"])
+    data = await client.data(CREATE_CONTACTS, {"input": [documented(team, type_id, n) for n in CANDIDATES]}, token)
     format_refused = {
         CANDIDATES[r["index"]]
         for r in data["createContacts"]["results"]

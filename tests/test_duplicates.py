@@ -19,7 +19,7 @@ from db.engine import create_engine
 from db.models import AuditEvent, Company, ContactChannel, Portfolio, Role, Team, User
 from services import demo
 from tests.conftest import GraphQLClient, blank_database
-from tests.factories import Factory, gid, problems
+from tests.factories import Factory, gid, person, problems
 
 CREATE_CONTACT = """
 mutation($input: CreateContactInput!) {
@@ -55,9 +55,8 @@ async def test_an_email_differing_in_case_is_the_same_channel(
     client: GraphQLClient, factory: Factory, admin: User, team: Team
 ) -> None:
     token = factory.token(admin)
-    person = {"firstNames": "Ana", "lastNames": "Gómez", "teamId": gid(team)}
     typed = [{"kind": "EMAIL", "value": "Ana.Gomez@Example.com"}, {"kind": "EMAIL", "value": "ana.gomez@example.COM"}]
-    made = await client.data(CREATE_CONTACT, {"input": {**person, "channels": typed}}, token)
+    made = await client.data(CREATE_CONTACT, {"input": person(team, firstNames="Ana", channels=typed)}, token)
     contact = made["createContact"]["contact"]
     assert [c["normalized"] for c in contact["channels"]] == ["ana.gomez@example.com"]
     before = await factory.count(AuditEvent)
@@ -68,7 +67,7 @@ async def test_an_email_differing_in_case_is_the_same_channel(
     assert await factory.count(ContactChannel) == 1
     assert await factory.count(AuditEvent) == before
     # Across contacts the rule stays what it was: two clients may share an address (a family's).
-    other = await client.data(CREATE_CONTACT, {"input": {**person, "firstNames": "Luis", "channels": typed[:1]}}, token)
+    other = await client.data(CREATE_CONTACT, {"input": person(team, firstNames="Luis", channels=typed[:1])}, token)
     assert other["createContact"]["userErrors"] == []
 
 
@@ -83,16 +82,7 @@ async def test_companies_named_alike_but_for_accents_and_case(
         again = await client.data(CREATE_COMPANY, {"input": {"name": name}}, token)
         assert problems(again["createCompany"]) == [("ALREADY_EXISTS", "input.name")], name
     inline = await client.data(
-        CREATE_CONTACT,
-        {
-            "input": {
-                "firstNames": "Ana",
-                "lastNames": "Paz",
-                "teamId": gid(team),
-                "company": {"name": "Logistica Del Sur S.A."},
-            }
-        },
-        token,
+        CREATE_CONTACT, {"input": person(team, company={"name": "Logistica Del Sur S.A."})}, token
     )
     assert problems(inline["createContact"]) == [("ALREADY_EXISTS", "input.company.name")]
     other = await client.data(CREATE_COMPANY, {"input": {"name": "Bodega Andina"}}, token)
