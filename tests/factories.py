@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -290,6 +292,13 @@ async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
     data = await client.data(DOCUMENT_TYPES, token=token)
     type_id: str = next(t["id"] for t in data["documentTypes"] if t["code"] == code)
     return type_id
+
+
+def cursor(values: Any) -> str:
+    """A cursor built by hand, as db.keyset encodes one: any JSON value (a list of sort-key
+    values, or anything a hostile client sends) in unpadded URL-safe base64."""
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:

@@ -50,7 +50,7 @@ from resolvers.root import build_schema
 from schema.node import to_global_id
 from services.settings import Settings
 from tests.conftest import SECRET, GraphQLClient, Server
-from tests.factories import Factory, gid
+from tests.factories import Factory, cursor, gid
 
 SCHEMA = build_schema(Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key=SECRET))._schema
 # Examples per root field: about a minute for the whole module on either backend. A longer hunt
@@ -120,13 +120,8 @@ json_values = st.one_of(
 )
 
 
-def _cursor(values: Any) -> str:
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 MALFORMED_CURSORS = [
-    _cursor(v)
+    cursor(v)
     for v in (
         [],
         {},

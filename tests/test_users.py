@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,17 @@ from sqlalchemy import select
 from db.models import Role, Team, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient, Server, StatementCounter
-from tests.factories import PASSWORD, Factory, audit_count, audit_team_ids, gid, last_audit, priced, problems
+from tests.factories import (
+    PASSWORD,
+    Factory,
+    audit_count,
+    audit_team_ids,
+    cursor,
+    gid,
+    last_audit,
+    priced,
+    problems,
+)
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -138,11 +147,6 @@ def error_code(body: dict[str, Any]) -> str:
     assert body.get("errors"), body
     code: str = body["errors"][0]["extensions"]["code"]
     return code
-
-
-def cursor(values: Any) -> str:
-    """A cursor built by hand, the way the paginator encodes them."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
 async def login(client: GraphQLClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
