@@ -34,7 +34,7 @@ from schema.node import to_global_id
 from services.settings import Settings, SettingsError
 from tests.conftest import SECRET, GraphQLClient, Server, running
 from tests.factories import Factory, audit_count, cursor, doc_type, gid, mutate, nothing_written, person
-from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, receive, send, subscribe
+from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, subscribe
 
 JSON_MEDIA = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -98,11 +98,7 @@ async def socket_refusal(
 ) -> tuple[int, str]:
     """The close frame that answers `message`, sent on an acknowledged socket of `protocol`."""
     async with open_socket(server, protocol) as ws:
-        if protocol == TRANSPORT_WS:
-            await init(ws, token)
-        else:
-            await send(ws, {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
-            assert (await receive(ws))["type"] == "connection_ack"
+        await init(ws, token)
         await ws.send(message)
         return await closed(ws)
 
