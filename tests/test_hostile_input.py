@@ -34,12 +34,12 @@ from schema.node import to_global_id
 from services.settings import Settings, SettingsError
 from tests.conftest import SECRET, GraphQLClient, Server, running
 from tests.factories import Factory, audit_count, cursor, doc_type, gid, mutate, nothing_written, person
+from tests.uploads import CSRF
 from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, subscribe
 
 JSON_MEDIA = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 MEDIA_TYPES = [JSON_MEDIA, GRAPHQL_RESPONSE]
-CSRF = {"x-cartera-csrf": "1"}
 
 CREATE_TEAM = """
 mutation CreateTeam($input: CreateTeamInput!) {
