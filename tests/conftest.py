@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import socket
 import uuid
@@ -211,6 +212,48 @@ async def factory(server: Server) -> Factory:
     return Factory(server.app.state.cartera.sessionmaker, SECRET)
 
 
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+MEDIA_TYPES = [JSON, GRAPHQL_RESPONSE]
+# The status of a request error (a request that executes nothing), per response media type.
+REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
+
+
+def auth(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+async def post_body(
+    http: httpx.AsyncClient,
+    content: bytes | str,
+    *,
+    accept: str = JSON,
+    content_type: str = JSON,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A POST to /graphql of this body as it is (malformed or hostile ones included)."""
+    merged = {"content-type": content_type, "accept": accept, **auth(token), **(headers or {})}
+    return await http.post("/graphql", content=content, headers=merged)
+
+
+async def post_query(
+    http: httpx.AsyncClient,
+    query: str,
+    *,
+    variables: dict[str, Any] | None = None,
+    accept: str = JSON,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A POST to /graphql of a JSON body with `query` (and `variables` unless None)."""
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    # ensure_ascii: a lone surrogate travels as the \u escape any client's JSON encoder writes.
+    return await post_body(http, json.dumps(body), accept=accept, token=token, headers=headers)
+
+
 class GraphQLClient:
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -219,7 +262,7 @@ class GraphQLClient:
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, **kw: Any
     ) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+        headers = auth(token)
         headers.update(kw.pop("headers", {}))
         return await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers, **kw)
 

@@ -32,14 +32,19 @@ from db.models import (
 from db.search import MAX_SEARCH_LENGTH, fold
 from schema.node import to_global_id
 from services.settings import Settings, SettingsError
-from tests.conftest import SECRET, GraphQLClient, Server, running
+from tests.conftest import (
+    GRAPHQL_RESPONSE,
+    MEDIA_TYPES,
+    SECRET,
+    GraphQLClient,
+    Server,
+    post_body,
+    post_query,
+    running,
+)
 from tests.factories import Factory, audit_count, cursor, doc_type, gid, mutate, nothing_written, person
 from tests.uploads import CSRF
 from tests.ws import LEGACY_WS, TRANSPORT_WS, closed, init, open_socket, subscribe
-
-JSON_MEDIA = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-MEDIA_TYPES = [JSON_MEDIA, GRAPHQL_RESPONSE]
 
 CREATE_TEAM = """
 mutation CreateTeam($input: CreateTeamInput!) {
@@ -57,20 +62,6 @@ def nested(depth: int) -> str:
 def deep_json(value: Any, depth: int = 50_000) -> str:
     """`value` as JSON text with each "DEEP" string replaced by arrays nested `depth` deep."""
     return json.dumps(value).replace('"DEEP"', nested(depth))
-
-
-async def post_text(
-    client: GraphQLClient, text: str, token: str | None = None, accept: str = JSON_MEDIA
-) -> httpx.Response:
-    headers = {"content-type": JSON_MEDIA, "accept": accept}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    return await client.http.post("/graphql", content=text.encode(), headers=headers)
-
-
-def body(query: str, variables: dict[str, Any] | None = None) -> str:
-    # ensure_ascii: a lone surrogate travels as the \u escape any client's JSON encoder writes.
-    return json.dumps({"query": query, "variables": variables})
 
 
 def refusal(response: httpx.Response) -> str:
@@ -119,7 +110,7 @@ class TestDeepJSON:
             "extensions": deep_json({"query": CREATE_TEAM, "variables": team, "extensions": {"x": "DEEP"}}),
             "body": nested(50_000),
         }[where]
-        response = await post_text(client, text, token, accept=media)
+        response = await post_body(client.http, text, token=token, accept=media)
         assert refusal(response) == "JSON nested deeper than 32 levels"
         await nothing_written(factory)
 
@@ -128,8 +119,9 @@ class TestDeepJSON:
     ) -> None:
         # 40 levels: far from Python's recursion limit, yet deeper than any input of the schema.
         token = factory.token(await factory.user(Role.ADMIN))
-        text = body(CREATE_TEAM, {"input": {"name": "Deep"}, "json": json.loads(nested(40))})
-        assert refusal(await post_text(client, text, token)) == "JSON nested deeper than 32 levels"
+        variables = {"input": {"name": "Deep"}, "json": json.loads(nested(40))}
+        response = await post_query(client.http, CREATE_TEAM, variables=variables, token=token)
+        assert refusal(response) == "JSON nested deeper than 32 levels"
         await nothing_written(factory)
 
     async def test_get_variables_too_deep(self, client: GraphQLClient, factory: Factory) -> None:
@@ -163,10 +155,10 @@ class TestDeepJSON:
         token = factory.token(await factory.user())
         async with running(database_url, max_json_depth=4) as (_, client):
             # The body is one level, variables two: x's own arrays may be two deep, not three.
-            accepted = await post_text(client, body(ME, {"x": json.loads(nested(2))}), token)
+            accepted = await post_query(client.http, ME, variables={"x": json.loads(nested(2))}, token=token)
             assert accepted.status_code == 200, accepted.text
             assert "errors" not in accepted.json()
-            refused = await post_text(client, body(ME, {"x": json.loads(nested(3))}), token)
+            refused = await post_query(client.http, ME, variables={"x": json.loads(nested(3))}, token=token)
             assert refusal(refused) == "JSON nested deeper than 4 levels"
 
     def test_the_setting_is_validated(self, tmp_path: Any) -> None:
@@ -219,14 +211,14 @@ class TestLoneSurrogates:
     ) -> None:
         token = factory.token(await factory.user(Role.ADMIN))
         text = json.dumps({"query": CREATE_TEAM, **request_body})
-        message = refusal(await post_text(client, text, token, accept=media))
+        message = refusal(await post_body(client.http, text, token=token, accept=media))
         assert message == f"{where} a lone surrogate: text must be valid Unicode"
         await nothing_written(factory)
 
     async def test_login_with_a_lone_surrogate_is_refused(self, client: GraphQLClient) -> None:
         login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { __typename } }"
-        text = body(login, {"e": "ana@example.com", "p": "secret\ud800"})
-        assert refusal(await post_text(client, text)).startswith("`variables.p` holds a lone surrogate")
+        response = await post_query(client.http, login, variables={"e": "ana@example.com", "p": "secret\ud800"})
+        assert refusal(response).startswith("`variables.p` holds a lone surrogate")
 
     async def test_refused_in_get_parameters(self, client: GraphQLClient, factory: Factory) -> None:
         token = factory.token(await factory.user())
@@ -240,7 +232,9 @@ class TestLoneSurrogates:
 
     async def test_refused_in_multipart_operations(self, client: GraphQLClient, factory: Factory) -> None:
         token = factory.token(await factory.user(Role.ADMIN))
-        response = await post_multipart(client, body(CREATE_TEAM, {"input": {"name": "Team \ud800"}}), token)
+        # ensure_ascii: the lone surrogate travels as the \u escape any client's JSON encoder writes.
+        operations = json.dumps({"query": CREATE_TEAM, "variables": {"input": {"name": "Team \ud800"}}})
+        response = await post_multipart(client, operations, token)
         assert refusal(response) == "`variables.input.name` holds a lone surrogate: text must be valid Unicode"
         await nothing_written(factory)
 
@@ -290,7 +284,7 @@ class TestLoneSurrogates:
         # JSON's escapes are read by cartera.wire; GraphQL's own, inside the document, by its lexer.
         token = factory.token(await factory.user(Role.ADMIN))
         query = f'mutation {{ createTeam(input: {{name: "Team {escape}"}}) {{ team {{ id }} }} }}'
-        response = await post_text(client, json.dumps({"query": query}), token, accept=GRAPHQL_RESPONSE)
+        response = await post_query(client.http, query, token=token, accept=GRAPHQL_RESPONSE)
         assert response.status_code == 400, response.text
         [error] = response.json()["errors"]
         assert error["message"] == f"Syntax Error: Invalid Unicode escape sequence: '{escape}'.", error

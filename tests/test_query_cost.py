@@ -13,13 +13,9 @@ import pytest
 
 from db.models import Contact, Role, Team, User
 from services.settings import Settings
-from tests.conftest import GraphQLClient, Server, StatementCounter, running
+from tests.conftest import MEDIA_TYPES, REQUEST_ERROR_STATUS, GraphQLClient, Server, StatementCounter, running
 from tests.factories import Factory, gid, priced
 from tests.ws import execute, init, open_socket, receive, send, subscribe
-
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
 
 # An agent's contacts, their portfolio, its contacts, three times: the issue's document.
 NESTED = """
@@ -129,7 +125,7 @@ class TestPrice:
 
 
 class TestRefused:
-    @pytest.mark.parametrize("media", [JSON, GRAPHQL_RESPONSE])
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
     async def test_nested_pages_over_the_limit_are_refused_without_sql(
         self,
         client: GraphQLClient,
