@@ -9,8 +9,7 @@ closed 4403 before strawberry would refuse it as "not a subscription".
 from __future__ import annotations
 
 import logging
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -196,14 +195,6 @@ class TestMalformedOperations:
                 "type": "next",
                 "payload": {"data": {"me": {"id": gid(user), "role": "AGENT"}}, "extensions": priced(1)},
             }
-
-
-@pytest.fixture
-def refusing_port() -> Iterator[int]:
-    """A local port bound but not listening: every connection to it is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 class TestDatabaseDown:
