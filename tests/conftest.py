@@ -80,6 +80,21 @@ async def blank_database(directory: Path) -> AsyncIterator[str]:
         await drop_postgres_database(name)
 
 
+@pytest.fixture
+async def blank_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, with no migration run yet: for tests of the migrations themselves."""
+    async with blank_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def blank_engine(blank_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on blank_database_url, disposed after the test."""
+    engine = create_engine(blank_database_url)
+    yield engine
+    await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     async with blank_database(tmp_path_factory.mktemp("db")) as url:

@@ -8,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
-from db.engine import create_engine
 from db.models import AuditEvent, Company, ContactChannel, Portfolio, Role, Team, User
 from services import demo
-from tests.conftest import GraphQLClient, blank_database
+from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid, person, problems
 
 CREATE_CONTACT = """
@@ -160,81 +159,70 @@ async def test_racing_creates_one_wins(client: GraphQLClient, factory: Factory, 
     assert await factory.count(Portfolio) == 1
 
 
-async def test_demo_companies_are_unique_once_folded(tmp_path: Path) -> None:
+async def test_demo_companies_are_unique_once_folded(blank_engine: AsyncEngine) -> None:
     """The seeder's name patterns repeat long before the companies of a large seed (25,000 at a million)."""
-    async with blank_database(tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine)
-            async with engine.begin() as conn:
-                await demo._setup(conn, random.Random(2026), 4000, datetime.now(UTC))
-            async with engine.connect() as conn:
-                total = await conn.scalar(select(func.count()).select_from(Company))
-                distinct = await conn.scalar(select(func.count(func.distinct(Company.search_name))))
-        finally:
-            await engine.dispose()
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.begin() as conn:
+        await demo._setup(conn, random.Random(2026), 4000, datetime.now(UTC))
+    async with blank_engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(Company))
+        distinct = await conn.scalar(select(func.count(func.distinct(Company.search_name))))
     assert total == distinct == 4000
 
 
-async def test_migration_resolves_existing_duplicates(tmp_path: Path) -> None:
+async def test_migration_resolves_existing_duplicates(blank_engine: AsyncEngine) -> None:
     """0014 on a database that has them: the oldest keeps its name, the others are renamed; a
     contact's e-mails that differ only in case become one."""
     now = "CURRENT_TIMESTAMP"
-    async with blank_database(tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine, "0013")
-            async with engine.begin() as conn:
+    await migrate.upgrade(blank_engine, "0013")
+    async with blank_engine.begin() as conn:
 
-                async def insert(sql: str, **values: Any) -> int:
-                    found = await conn.scalar(text(f"{sql} RETURNING id"), values)
-                    assert isinstance(found, int)
-                    return found
+        async def insert(sql: str, **values: Any) -> int:
+            found = await conn.scalar(text(f"{sql} RETURNING id"), values)
+            assert isinstance(found, int)
+            return found
 
-                add_team = (
-                    "INSERT INTO teams (name, path, sort_name, created_at, updated_at)"
-                    f" VALUES (:n, '/', 'area', {now}, {now})"
-                )
-                team = await insert(add_team, n="Área")
-                twin = await insert(add_team, n="AREA")
-                companies = [
-                    await insert(
-                        "INSERT INTO companies (name, search_name, created_at, updated_at)"
-                        f" VALUES (:n, 'logistica sur', {now}, {now})",
-                        n=name,
-                    )
-                    for name in ("Logística Sur", "LOGISTICA SUR")
-                ]
-                for name in ("Élite", "elite"):
-                    await insert(
-                        "INSERT INTO portfolios (name, search_name, team_id, active, created_at, updated_at)"
-                        f" VALUES (:n, 'elite', :t, true, {now}, {now})",
-                        n=name,
-                        t=team,
-                    )
-                contact = await insert(
-                    "INSERT INTO contacts (first_names, last_names, is_vip, team_id, company_id, custom_fields,"
-                    " search_text, search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, :c,"
-                    f" '{{}}', 'ana paz |  | logistica sur | ana@x.com', 'ana paz', 'paz ana', {now}, {now})",
-                    t=team,
-                    c=companies[1],
-                )
-                for value in ("Ana@X.com", "ana@x.com", "Otra@X.com"):
-                    await insert(
-                        "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at)"
-                        f" VALUES (:c, 'EMAIL', :v, :v, {now})",
-                        c=contact,
-                        v=value,
-                    )
-            await migrate.upgrade(engine)
-            async with engine.connect() as conn:
-                teams = (await conn.execute(text("SELECT name FROM teams ORDER BY id"))).scalars().all()
-                names = (await conn.execute(text("SELECT name, search_name FROM companies ORDER BY id"))).all()
-                kept = (await conn.execute(text("SELECT name FROM portfolios ORDER BY id"))).scalars().all()
-                emails = (await conn.execute(text("SELECT value, normalized FROM contact_channels ORDER BY id"))).all()
-                searched = await conn.scalar(text("SELECT search_text FROM contacts"))
-        finally:
-            await engine.dispose()
+        add_team = (
+            f"INSERT INTO teams (name, path, sort_name, created_at, updated_at) VALUES (:n, '/', 'area', {now}, {now})"
+        )
+        team = await insert(add_team, n="Área")
+        twin = await insert(add_team, n="AREA")
+        companies = [
+            await insert(
+                "INSERT INTO companies (name, search_name, created_at, updated_at)"
+                f" VALUES (:n, 'logistica sur', {now}, {now})",
+                n=name,
+            )
+            for name in ("Logística Sur", "LOGISTICA SUR")
+        ]
+        for name in ("Élite", "elite"):
+            await insert(
+                "INSERT INTO portfolios (name, search_name, team_id, active, created_at, updated_at)"
+                f" VALUES (:n, 'elite', :t, true, {now}, {now})",
+                n=name,
+                t=team,
+            )
+        contact = await insert(
+            "INSERT INTO contacts (first_names, last_names, is_vip, team_id, company_id, custom_fields,"
+            " search_text, search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, :c,"
+            f" '{{}}', 'ana paz |  | logistica sur | ana@x.com', 'ana paz', 'paz ana', {now}, {now})",
+            t=team,
+            c=companies[1],
+        )
+        for value in ("Ana@X.com", "ana@x.com", "Otra@X.com"):
+            await insert(
+                "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at)"
+                f" VALUES (:c, 'EMAIL', :v, :v, {now})",
+                c=contact,
+                v=value,
+            )
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.connect() as conn:
+        teams = (await conn.execute(text("SELECT name FROM teams ORDER BY id"))).scalars().all()
+        names = (await conn.execute(text("SELECT name, search_name FROM companies ORDER BY id"))).all()
+        kept = (await conn.execute(text("SELECT name FROM portfolios ORDER BY id"))).scalars().all()
+        emails = (await conn.execute(text("SELECT value, normalized FROM contact_channels ORDER BY id"))).all()
+        searched = await conn.scalar(text("SELECT search_text FROM contacts"))
     assert teams == ["Área", f"AREA ({twin})"]
     second = companies[1]
     assert [tuple(r) for r in names] == [
