@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from db.models import Role
-from tests.conftest import GraphQLClient, Server, make_settings
+from tests.conftest import GraphQLClient, Server, running
 from tests.factories import Factory, nothing_written
 from tests.ws import init, open_socket, receive, send, subscribe
 
@@ -65,10 +65,8 @@ def suggested(messages: list[str], names: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 async def hidden(database_url: str) -> AsyncIterator[Server]:
     # As the session's server: no relay acting on other tests' rows.
-    server = Server(make_settings(database_url, introspection=False, relay_seconds=3600))
-    await server.start()
-    yield server
-    await server.stop()
+    async with running(database_url, introspection=False, relay_seconds=3600) as (server, _):
+        yield server
 
 
 async def http_errors(server: Server, document: str, variables: dict[str, Any] | None) -> list[str]:
