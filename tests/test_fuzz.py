@@ -49,7 +49,7 @@ from db.models import Role, Typology, TypologyResult
 from resolvers.root import build_schema
 from schema.node import to_global_id
 from services.settings import Settings
-from tests.conftest import SECRET, GraphQLClient, Server
+from tests.conftest import JSON, SECRET, GraphQLClient, Server, auth
 from tests.factories import Factory, cursor, gid
 
 SCHEMA = build_schema(Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key=SECRET))._schema
@@ -356,10 +356,7 @@ def _ask(http: httpx.Client, world: World, root: RootField, variables: dict[str,
     body = json.dumps({"query": document, "variables": variables})
     executed = False
     for token in (world.admin_token, None):
-        headers = {"content-type": "application/json"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        response = http.post("/graphql", content=body, headers=headers)
+        response = http.post("/graphql", content=body, headers={"content-type": JSON, **auth(token)})
         assert response.status_code < 500, (response.status_code, response.text[:2000])
         answer = response.json()
         assert not _masked(answer), answer
