@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import socket
 import uuid
@@ -77,6 +78,21 @@ async def blank_database(directory: Path) -> AsyncIterator[str]:
         yield url
     finally:
         await drop_postgres_database(name)
+
+
+@pytest.fixture
+async def blank_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own, with no migration run yet: for tests of the migrations themselves."""
+    async with blank_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def blank_engine(blank_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on blank_database_url, disposed after the test."""
+    engine = create_engine(blank_database_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +227,48 @@ async def factory(server: Server) -> Factory:
     return Factory(server.app.state.cartera.sessionmaker, SECRET)
 
 
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+MEDIA_TYPES = [JSON, GRAPHQL_RESPONSE]
+# The status of a request error (a request that executes nothing), per response media type.
+REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
+
+
+def auth(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+async def post_body(
+    http: httpx.AsyncClient,
+    content: bytes | str,
+    *,
+    accept: str = JSON,
+    content_type: str = JSON,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A POST to /graphql of this body as it is (malformed or hostile ones included)."""
+    merged = {"content-type": content_type, "accept": accept, **auth(token), **(headers or {})}
+    return await http.post("/graphql", content=content, headers=merged)
+
+
+async def post_query(
+    http: httpx.AsyncClient,
+    query: str,
+    *,
+    variables: dict[str, Any] | None = None,
+    accept: str = JSON,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A POST to /graphql of a JSON body with `query` (and `variables` unless None)."""
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    # ensure_ascii: a lone surrogate travels as the \u escape any client's JSON encoder writes.
+    return await post_body(http, json.dumps(body), accept=accept, token=token, headers=headers)
+
+
 class GraphQLClient:
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -219,7 +277,7 @@ class GraphQLClient:
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, **kw: Any
     ) -> httpx.Response:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+        headers = auth(token)
         headers.update(kw.pop("headers", {}))
         return await self.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers, **kw)
 
@@ -314,6 +372,14 @@ def audit_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
         monkeypatch.setattr(audit, "utcnow", lambda: moment)
 
     return set_to
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A local port bound but not listening: every connection to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +36,10 @@ from services import audit
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    # conftest builds its Factory from this module: the client is named for types only.
+    from tests.conftest import GraphQLClient
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; every factory user shares one hash of PASSWORD.
@@ -244,6 +250,12 @@ async def audit_count(factory: Factory) -> int:
     return await factory.count(AuditEvent)
 
 
+async def nothing_written(factory: Factory) -> None:
+    """No team and no audit row: what a refused createTeam, or a refusal before anything ran, leaves."""
+    assert await factory.count(Team) == 0
+    assert await audit_count(factory) == 0
+
+
 async def last_audit(factory: Factory) -> AuditEvent:
     rows = await factory.audit_rows()
     assert rows
@@ -258,11 +270,43 @@ async def audit_team_ids(factory: Factory, event: AuditEvent) -> set[int]:
         return set((await session.scalars(linked.union(own))).all())
 
 
+async def mutate(client: GraphQLClient, token: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Run a mutation of one root field that must succeed (no userErrors); its payload."""
+    data = await client.data(document, variables, token)
+    (payload,) = data.values()
+    assert payload["userErrors"] == [], (document, payload)
+    result: dict[str, Any] = payload
+    return result
+
+
+def person(team: Team, **extra: Any) -> dict[str, Any]:
+    """A CreateContactInput for José Pérez of `team`; `extra` adds fields or replaces them."""
+    return {"firstNames": "José", "lastNames": "Pérez", "teamId": gid(team), **extra}
+
+
+DOCUMENT_TYPES = "{ documentTypes { id code } }"
+
+
+async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
+    """The global id of the document type with this code, as a client finds it."""
+    data = await client.data(DOCUMENT_TYPES, token=token)
+    type_id: str = next(t["id"] for t in data["documentTypes"] if t["code"] == code)
+    return type_id
+
+
+def cursor(values: Any) -> str:
+    """A cursor built by hand, as db.keyset encodes one: any JSON value (a list of sort-key
+    values, or anything a hostile client sends) in unpadded URL-safe base64."""
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def problems(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
     """A payload's userErrors as (code, field) pairs."""
     return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
-def priced(requested: int) -> dict[str, Any]:
-    """What an executed response carries beside its data: its price (resolvers/cost.py) and the default limit."""
-    return {"cost": {"requested": requested, "limit": Settings.max_query_cost}}
+def priced(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str, Any]:
+    """What an executed response carries beside its data: its price (resolvers/cost.py) and the
+    server's limit (the default one unless given)."""
+    return {"cost": {"requested": requested, "limit": limit}}

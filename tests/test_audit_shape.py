@@ -6,6 +6,7 @@ rows, set-based rows, a bulk call's entries) and read back through `auditEvents`
 """
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from db.models import Role, Team, User
 from schema.node import from_global_id, to_global_id
 from tests.conftest import GraphQLClient
-from tests.factories import PLAN, Factory, gid
+from tests.factories import PLAN, Factory, doc_type, gid, mutate, person
 
 EVENT = "id action resourceType resourceName changes { field before after }"
 EVENTS = f"""
@@ -26,7 +27,7 @@ query($after: String) {{
 }}
 """
 NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
-REFERENCE_DATA = "{ documentTypes { id code } typologies { id code } }"
+TYPOLOGIES = "{ typologies { id code } }"
 
 CREATE_TEAM = "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } userErrors { field } } }"
 DELETE_TEAM = "mutation($id: ID!) { deleteTeam(id: $id) { userErrors { field } } }"
@@ -105,38 +106,27 @@ REFERENCE_TYPES = {
 }
 
 
+@dataclass
 class World:
-    def __init__(self, factory: Factory, admin: User, ventas: Team, ana: User, beto: User, sofia: User) -> None:
-        self.factory, self.admin, self.ventas, self.ana, self.beto, self.sofia = (
-            factory,
-            admin,
-            ventas,
-            ana,
-            beto,
-            sofia,
-        )
+    factory: Factory
+    admin: User
+    ventas: Team
+    ana: User
+    beto: User
+    sofia: User
 
 
 @pytest.fixture
-async def world(factory: Factory) -> World:
+async def world(factory: Factory, admin: User) -> World:
     ventas = await factory.team("Ventas")
     return World(
         factory,
-        await factory.user(Role.ADMIN, name="Ada Admin"),
+        admin,
         ventas,
         await factory.user(Role.AGENT, name="Ana Agente", teams=[ventas]),
         await factory.user(Role.AGENT, name="Beto Agente", teams=[ventas]),
         await factory.user(Role.SUPERVISOR, name="Sofía Supervisora"),
     )
-
-
-async def run(client: GraphQLClient, token: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """Run a mutation that must succeed; its payload."""
-    data = await client.data(document, variables, token)
-    (payload,) = data.values()
-    assert payload["userErrors"] == [], (document, payload)
-    result: dict[str, Any] = payload
-    return result
 
 
 async def events(client: GraphQLClient, token: str) -> list[dict[str, Any]]:
@@ -164,62 +154,61 @@ def references(value: Any) -> list[Any]:
 async def make_every_kind_of_event(client: GraphQLClient, w: World) -> dict[str, str]:
     """One event of each producer, through the API; the global ids they should name."""
     token = w.factory.token(w.admin)
-    refs = await client.data(REFERENCE_DATA, token=token)
-    dni = next(t["id"] for t in refs["documentTypes"] if t["code"] == "DNI")
-    typology = next(t for t in refs["typologies"] if t["code"] == "COLLECTIONS")
-    sur = (await run(client, token, CREATE_TEAM, {"input": {"name": "Sur", "parentId": gid(w.ventas)}}))["team"]["id"]
+    dni = await doc_type(client, token, "DNI")
+    typology = next(t for t in (await client.data(TYPOLOGIES, token=token))["typologies"] if t["code"] == "COLLECTIONS")
+    sur_input = {"name": "Sur", "parentId": gid(w.ventas)}
+    sur = (await mutate(client, token, CREATE_TEAM, {"input": sur_input}))["team"]["id"]
     for document, user in [
         (ADD_MEMBER, w.ana),
         (REMOVE_MEMBER, w.ana),
         (ADD_SUPERVISOR, w.sofia),
         (ADD_MEMBER, w.beto),
     ]:
-        await run(client, token, document, {"t": sur, "u": gid(user)})
-    await run(client, token, DELETE_TEAM, {"id": sur})
-    contact_input = {
-        "firstNames": "José",
-        "lastNames": "Pérez",
-        "teamId": gid(w.ventas),
-        "document": {"typeId": dni, "number": "30123456"},
-        "company": {"name": "Acme SA", "taxId": "30-71234567-1"},
-        "channels": [{"kind": "EMAIL", "value": "jose@example.com"}],
-        "addresses": [{"street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "AR"}],
-    }
-    contact = (await run(client, token, CREATE_CONTACT, {"input": contact_input}))["contact"]
+        await mutate(client, token, document, {"t": sur, "u": gid(user)})
+    await mutate(client, token, DELETE_TEAM, {"id": sur})
+    contact_input = person(
+        w.ventas,
+        document={"typeId": dni, "number": "30123456"},
+        company={"name": "Acme SA", "taxId": "30-71234567-1"},
+        channels=[{"kind": "EMAIL", "value": "jose@example.com"}],
+        addresses=[{"street": "Av. Corrientes", "number": "1234", "city": "Buenos Aires", "country": "AR"}],
+    )
+    contact = (await mutate(client, token, CREATE_CONTACT, {"input": contact_input}))["contact"]
     second = {**contact_input, "firstNames": "Ana", "document": None, "company": None, "channels": [], "addresses": []}
-    other = (await run(client, token, CREATE_CONTACT, {"input": second}))["contact"]
-    await run(client, token, UPDATE_COMPANY, {"id": contact["company"]["id"], "input": {"taxId": "30-71234568-9"}})
-    await run(client, token, ADD_CHANNEL, {"id": contact["id"], "input": {"kind": "PHONE", "value": "011 4555-1234"}})
+    other = (await mutate(client, token, CREATE_CONTACT, {"input": second}))["contact"]
+    await mutate(client, token, UPDATE_COMPANY, {"id": contact["company"]["id"], "input": {"taxId": "30-71234568-9"}})
+    phone = {"kind": "PHONE", "value": "011 4555-1234"}
+    await mutate(client, token, ADD_CHANNEL, {"id": contact["id"], "input": phone})
     origen, destino = [
-        (await run(client, token, CREATE_PORTFOLIO, {"input": {"name": name, "teamId": gid(w.ventas), **owner}}))[
+        (await mutate(client, token, CREATE_PORTFOLIO, {"input": {"name": name, "teamId": gid(w.ventas), **owner}}))[
             "portfolio"
         ]["id"]
         for name, owner in [("Origen", {"agentId": gid(w.ana)}), ("Destino", {})]
     ]
-    await run(client, token, ASSIGN, {"p": origen, "ids": [contact["id"]]})
-    await run(client, token, ASSIGN, {"p": destino, "ids": [contact["id"]]})  # a MOVE
-    await run(client, token, ASSIGN, {"p": destino, "ids": [contact["id"], other["id"]]})  # one already in it
+    await mutate(client, token, ASSIGN, {"p": origen, "ids": [contact["id"]]})
+    await mutate(client, token, ASSIGN, {"p": destino, "ids": [contact["id"]]})  # a MOVE
+    await mutate(client, token, ASSIGN, {"p": destino, "ids": [contact["id"], other["id"]]})  # one already in it
     campaign_input = {"name": "Mora", "typologyId": typology["id"], "teamId": gid(w.ventas)}
-    campaign = (await run(client, token, CREATE_CAMPAIGN, {"input": campaign_input}))["campaign"]["id"]
-    await run(client, token, ADD_OPERATORS, {"c": campaign, "ops": [gid(w.ana), gid(w.beto)]})
-    added = await run(
+    campaign = (await mutate(client, token, CREATE_CAMPAIGN, {"input": campaign_input}))["campaign"]["id"]
+    await mutate(client, token, ADD_OPERATORS, {"c": campaign, "ops": [gid(w.ana), gid(w.beto)]})
+    added = await mutate(
         client,
         token,
         ADD_GESTIONES,
         {"input": {"campaignId": campaign, "contacts": {"ids": [contact["id"]]}, "plan": PLAN}},
     )
     gestion = added["results"]["nodes"][0]["gestion"]["id"]
-    await run(client, token, DISTRIBUTE, {"c": campaign, "ops": [gid(w.ana)]})
-    await run(client, token, TRANSFER, {"ids": [gestion], "op": gid(w.beto)})
-    await run(client, token, REMOVE_OPERATORS, {"c": campaign, "ops": [gid(w.ana)]})
+    await mutate(client, token, DISTRIBUTE, {"c": campaign, "ops": [gid(w.ana)]})
+    await mutate(client, token, TRANSFER, {"ids": [gestion], "op": gid(w.beto)})
+    await mutate(client, token, REMOVE_OPERATORS, {"c": campaign, "ops": [gid(w.ana)]})
     result_input = {
         "typologyId": typology["id"],
         "code": "LEFT_VOICEMAIL",
         "label": "Volver a llamar",
         "finishes": False,
     }
-    result = (await run(client, token, CREATE_RESULT, {"input": result_input}))["result"]["id"]
-    await run(client, token, UPDATE_RESULT, {"id": result, "input": {"label": "Llamar luego"}})
+    result = (await mutate(client, token, CREATE_RESULT, {"input": result_input}))["result"]["id"]
+    await mutate(client, token, UPDATE_RESULT, {"id": result, "input": {"label": "Llamar luego"}})
     return {"sur": sur, "origen": origen, "destino": destino, "company": contact["company"]["id"], "dni": dni}
 
 

@@ -11,8 +11,8 @@ import httpx
 import jwt
 import pytest
 
-from services.settings import Settings
 from tests.conftest import POSTGRES_URL, SECRET
+from tests.factories import priced
 
 CARTERA = str(Path(sys.executable).with_name("cartera"))
 
@@ -108,7 +108,7 @@ class TestEmbeddedDefault:
             answer = httpx.post(f"{url}/graphql", json={"query": "{ __typename }"})
             assert answer.json() == {
                 "data": {"__typename": "Query"},
-                "extensions": {"cost": {"requested": 0, "limit": Settings.max_query_cost}},
+                "extensions": priced(0),
             }
             assert httpx.get(f"{url}/readyz").json() == {"status": "ready", "database": "ok", "broadcast": "ok"}
         finally:

@@ -6,7 +6,7 @@ import pytest
 
 from db.models import Contact, ContactAddress, ContactChannel, Role, Team, User
 from tests.conftest import GraphQLClient, StatementCounter, running
-from tests.factories import Factory, gid
+from tests.factories import Factory, doc_type, gid, person
 
 CONTACT_FIELDS = """
   id firstNames lastNames fullName initials isVip archivedAt
@@ -46,7 +46,6 @@ query($filter: ContactFilter, $first: Int, $after: String) {
   }
 }
 """
-DOCUMENT_TYPES = "{ documentTypes { id code } }"
 NODE = "query($id: ID!) { node(id: $id) { id ... on Contact { fullName } } }"
 ADD_CHANNEL = """
 mutation($id: ID!, $input: ChannelInput!) {
@@ -76,17 +75,6 @@ mutation($input: CreateCustomFieldInput!) {
   createCustomField(input: $input) { customField { id key } userErrors { field code } }
 }
 """
-
-
-async def doc_type(client: GraphQLClient, token: str, code: str) -> str:
-    data = await client.data(DOCUMENT_TYPES, token=token)
-    return next(t["id"] for t in data["documentTypes"] if t["code"] == code)
-
-
-def person(team: Team, **extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"firstNames": "José", "lastNames": "Pérez", "teamId": gid(team)}
-    base.update(extra)
-    return base
 
 
 async def create(client: GraphQLClient, token: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ linear in the number whatever the pattern, and a number has at most 32 character
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from db.models import Contact, DocumentType, Team, User
 from tests.conftest import SHIPPED_DOCUMENT_TYPES, GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, audit_count, doc_type, person
 
 CREATE_TYPE = """
 mutation($input: CreateDocumentTypeInput!) {
@@ -50,13 +49,8 @@ async def create_type(client: GraphQLClient, token: str, code: str, pattern: str
     return result
 
 
-def person(team: Team, type_id: str, number: str) -> dict[str, Any]:
-    return {
-        "firstNames": "José",
-        "lastNames": "Pérez",
-        "teamId": gid(team),
-        "document": {"typeId": type_id, "number": number},
-    }
+def documented(team: Team, type_id: str, number: str) -> dict[str, Any]:
+    return person(team, document={"typeId": type_id, "number": number})
 
 
 class TestPatternsAnAdminGives:
@@ -86,7 +80,7 @@ class TestPatternsAnAdminGives:
         assert result["documentType"] is None
         [error] = result["userErrors"]
         assert error["code"] == "INVALID"
-        assert error["field"].endswith("formatRegex")
+        assert error["field"] == "input.formatRegex"
         assert await factory.count(DocumentType) == before
         assert await factory.audit_rows() == []
 
@@ -96,13 +90,13 @@ class TestPatternsAnAdminGives:
         token = factory.token(admin)
         created = await create_type(client, token, "LC", "[0-9]{7,8}")
         type_id = created["documentType"]["id"]
-        audit_before = len(await factory.audit_rows())
+        audit_before = await audit_count(factory)
         data = await client.data(UPDATE_TYPE, {"id": type_id, "input": {"formatRegex": r"([0-9])\1+"}}, token)
         [error] = data["updateDocumentType"]["userErrors"]
         assert error["code"] == "INVALID"
         stored = await client.data(DOCUMENT_TYPES, token=token)
         assert next(t["formatRegex"] for t in stored["documentTypes"] if t["id"] == type_id) == "[0-9]{7,8}"
-        assert len(await factory.audit_rows()) == audit_before
+        assert await audit_count(factory) == audit_before
 
     async def test_a_catastrophic_pattern_is_accepted_because_nothing_backtracks(
         self, client: GraphQLClient, factory: Factory, admin: User
@@ -114,38 +108,34 @@ class TestPatternsAnAdminGives:
 
 
 class TestNumbers:
-    async def test_the_catastrophic_pattern_answers_on_the_longest_number_while_healthz_answers(
+    async def test_the_catastrophic_pattern_answers_on_the_longest_number(
         self, client: GraphQLClient, factory: Factory, admin: User, team: Team
     ) -> None:
         token = factory.token(admin)
         type_id = (await create_type(client, token, "AB", CATASTROPHIC))["documentType"]["id"]
-        audit_before = len(await factory.audit_rows())
-        # Python's re would take 2^31 steps on this one, with the event loop (and /healthz) stalled throughout.
+        audit_before = await audit_count(factory)
+        # Python's re would take 2^31 steps on this one; the answer must come within the client's timeout.
         number = "A" * (LONGEST_NUMBER - 1) + "C"
-        answer, health = await asyncio.gather(
-            client.data(CREATE_CONTACT, {"input": person(team, type_id, number)}, token),
-            client.http.get("/healthz"),
-        )
-        assert health.json() == {"status": "ok"}
+        answer = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, number)}, token)
         assert answer["createContact"] == {
             "contact": None,
             "userErrors": [
                 {"field": "input.document.number", "code": "INVALID", "message": "Does not match the AB format"}
             ],
         }
-        matching = await client.data(CREATE_CONTACT, {"input": person(team, type_id, "A" * 31 + "B")}, token)
+        matching = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, "A" * 31 + "B")}, token)
         assert matching["createContact"]["userErrors"] == []
         assert await factory.count(Contact) == 1
-        assert len(await factory.audit_rows()) == audit_before + 1
+        assert await audit_count(factory) == audit_before + 1
 
     async def test_a_bulk_call_of_catastrophic_numbers_answers_each(
         self, client: GraphQLClient, factory: Factory, admin: User, team: Team
     ) -> None:
         token = factory.token(admin)
         type_id = (await create_type(client, token, "AB", CATASTROPHIC))["documentType"]["id"]
-        audit_before = len(await factory.audit_rows())
+        audit_before = await audit_count(factory)
         numbers = ["A" * (LONGEST_NUMBER - 1 - i % 8) + "C" for i in range(1000)]
-        data = await client.data(CREATE_CONTACTS, {"input": [person(team, type_id, n) for n in numbers]}, token)
+        data = await client.data(CREATE_CONTACTS, {"input": [documented(team, type_id, n) for n in numbers]}, token)
         payload = data["createContacts"]
         assert payload["createdCount"] == 0
         assert {e["message"] for r in payload["results"] for e in r["userErrors"]} == {"Does not match the AB format"}
@@ -161,12 +151,12 @@ class TestNumbers:
     ) -> None:
         token = factory.token(admin)
         type_id = (await create_type(client, token, "LONG", "[A-Z0-9]+"))["documentType"]["id"]
-        audit_before = len(await factory.audit_rows())
+        audit_before = await audit_count(factory)
         # Separators do not count: the number is stored without them.
         longest = "-".join(["ABCD1234"] * 4)
-        ok = await client.data(CREATE_CONTACT, {"input": person(team, type_id, longest)}, token)
+        ok = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, longest)}, token)
         assert ok["createContact"]["contact"]["document"] == {"number": "ABCD1234" * 4}
-        too_long = await client.data(CREATE_CONTACT, {"input": person(team, type_id, longest + "5")}, token)
+        too_long = await client.data(CREATE_CONTACT, {"input": documented(team, type_id, longest + "5")}, token)
         assert too_long["createContact"] == {
             "contact": None,
             "userErrors": [
@@ -174,7 +164,7 @@ class TestNumbers:
             ],
         }
         assert await factory.count(Contact) == 1
-        assert len(await factory.audit_rows()) == audit_before + 1
+        assert await audit_count(factory) == audit_before + 1
 
 
 # Numbers around the shipped formats: right and wrong lengths and prefixes, letters, other scripts' digits.
@@ -200,9 +190,8 @@ async def test_shipped_formats_accept_what_they_accepted_under_pythons_re(
     client: GraphQLClient, factory: Factory, admin: User, team: Team, shipped: dict[str, Any]
 ) -> None:
     token = factory.token(admin)
-    types = (await client.data(DOCUMENT_TYPES, token=token))["documentTypes"]
-    type_id = next(t["id"] for t in types if t["code"] == shipped["code"])
-    data = await client.data(CREATE_CONTACTS, {"input": [person(team, type_id, n) for n in CANDIDATES]}, token)
+    type_id = await doc_type(client, token, shipped["code"])
+    data = await client.data(CREATE_CONTACTS, {"input": [documented(team, type_id, n) for n in CANDIDATES]}, token)
     format_refused = {
         CANDIDATES[r["index"]]
         for r in data["createContacts"]["results"]

@@ -8,18 +8,17 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
-from db.engine import create_engine
 from db.models import AuditEvent, Company, ContactChannel, Portfolio, Role, Team, User
 from services import demo
-from tests.conftest import GraphQLClient, blank_database
-from tests.factories import Factory, gid
+from tests.conftest import GraphQLClient
+from tests.factories import Factory, gid, person, problems
 
 CREATE_CONTACT = """
 mutation($input: CreateContactInput!) {
@@ -51,28 +50,23 @@ mutation($id: ID!, $input: UpdatePortfolioInput!) {
 """
 
 
-def errors(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
-
-
 async def test_an_email_differing_in_case_is_the_same_channel(
     client: GraphQLClient, factory: Factory, admin: User, team: Team
 ) -> None:
     token = factory.token(admin)
-    person = {"firstNames": "Ana", "lastNames": "Gómez", "teamId": gid(team)}
     typed = [{"kind": "EMAIL", "value": "Ana.Gomez@Example.com"}, {"kind": "EMAIL", "value": "ana.gomez@example.COM"}]
-    made = await client.data(CREATE_CONTACT, {"input": {**person, "channels": typed}}, token)
+    made = await client.data(CREATE_CONTACT, {"input": person(team, firstNames="Ana", channels=typed)}, token)
     contact = made["createContact"]["contact"]
     assert [c["normalized"] for c in contact["channels"]] == ["ana.gomez@example.com"]
     before = await factory.count(AuditEvent)
     again = await client.data(
         ADD_CHANNEL, {"id": contact["id"], "input": {"kind": "EMAIL", "value": "ANA.GOMEZ@example.com"}}, token
     )
-    assert errors(again["addContactChannel"]) == [("ALREADY_EXISTS", "input.value")]
+    assert problems(again["addContactChannel"]) == [("ALREADY_EXISTS", "input.value")]
     assert await factory.count(ContactChannel) == 1
     assert await factory.count(AuditEvent) == before
     # Across contacts the rule stays what it was: two clients may share an address (a family's).
-    other = await client.data(CREATE_CONTACT, {"input": {**person, "firstNames": "Luis", "channels": typed[:1]}}, token)
+    other = await client.data(CREATE_CONTACT, {"input": person(team, firstNames="Luis", channels=typed[:1])}, token)
     assert other["createContact"]["userErrors"] == []
 
 
@@ -85,27 +79,18 @@ async def test_companies_named_alike_but_for_accents_and_case(
     before = await factory.count(AuditEvent)
     for name in ("LOGISTICA DEL SUR S.A.", "logística  del sur s.a."):
         again = await client.data(CREATE_COMPANY, {"input": {"name": name}}, token)
-        assert errors(again["createCompany"]) == [("ALREADY_EXISTS", "input.name")], name
+        assert problems(again["createCompany"]) == [("ALREADY_EXISTS", "input.name")], name
     inline = await client.data(
-        CREATE_CONTACT,
-        {
-            "input": {
-                "firstNames": "Ana",
-                "lastNames": "Paz",
-                "teamId": gid(team),
-                "company": {"name": "Logistica Del Sur S.A."},
-            }
-        },
-        token,
+        CREATE_CONTACT, {"input": person(team, company={"name": "Logistica Del Sur S.A."})}, token
     )
-    assert errors(inline["createContact"]) == [("ALREADY_EXISTS", "input.company.name")]
+    assert problems(inline["createContact"]) == [("ALREADY_EXISTS", "input.company.name")]
     other = await client.data(CREATE_COMPANY, {"input": {"name": "Bodega Andina"}}, token)
     rename = await client.data(
         UPDATE_COMPANY,
         {"id": other["createCompany"]["company"]["id"], "input": {"name": "LOGÍSTICA DEL SUR S.A."}},
         token,
     )
-    assert errors(rename["updateCompany"]) == [("ALREADY_EXISTS", "input.name")]
+    assert problems(rename["updateCompany"]) == [("ALREADY_EXISTS", "input.name")]
     assert await factory.count(Company) == 2
     assert await factory.count(AuditEvent) == before + 1  # Bodega Andina's creation only
 
@@ -116,7 +101,7 @@ async def test_a_website_must_be_a_web_address(
 ) -> None:
     token = factory.token(admin)
     refused = await client.data(CREATE_COMPANY, {"input": {"name": "Acme", "website": website}}, token)
-    assert errors(refused["createCompany"]) == [("INVALID", "input.website")]
+    assert problems(refused["createCompany"]) == [("INVALID", "input.website")]
     assert await factory.count(Company) == 0
     assert await factory.count(AuditEvent) == 0
 
@@ -139,7 +124,7 @@ async def test_portfolios_named_alike_in_one_team(
     before = await factory.count(AuditEvent)
     for owners in ({"teamId": gid(team)}, {"teamId": gid(team), "agentId": gid(agent)}):
         again = await client.data(CREATE_PORTFOLIO, {"input": {"name": "MOROSOS CRITICOS", **owners}}, token)
-        assert errors(again["createPortfolio"]) == [("ALREADY_EXISTS", "input.name")], owners
+        assert problems(again["createPortfolio"]) == [("ALREADY_EXISTS", "input.name")], owners
     assert await factory.count(Portfolio) == 1
     assert await factory.count(AuditEvent) == before
     # Another team, or an agent's own portfolio of no team, may have the name.
@@ -152,7 +137,7 @@ async def test_portfolios_named_alike_in_one_team(
         {"id": second["createPortfolio"]["portfolio"]["id"], "input": {"name": "morosos críticos"}},
         token,
     )
-    assert errors(renamed["updatePortfolio"]) == [("ALREADY_EXISTS", "input.name")]
+    assert problems(renamed["updatePortfolio"]) == [("ALREADY_EXISTS", "input.name")]
 
 
 async def test_racing_creates_one_wins(client: GraphQLClient, factory: Factory, admin: User, team: Team) -> None:
@@ -168,87 +153,76 @@ async def test_racing_creates_one_wins(client: GraphQLClient, factory: Factory, 
         )
     )
     for outcomes, field in ((companies, "createCompany"), (portfolios, "createPortfolio")):
-        codes = sorted(tuple(errors(o[field])) for o in outcomes)
+        codes = sorted(tuple(problems(o[field])) for o in outcomes)
         assert codes == [()] + [(("ALREADY_EXISTS", "input.name"),)] * 9, field
     assert await factory.count(Company) == 1
     assert await factory.count(Portfolio) == 1
 
 
-async def test_demo_companies_are_unique_once_folded(tmp_path: Path) -> None:
+async def test_demo_companies_are_unique_once_folded(blank_engine: AsyncEngine) -> None:
     """The seeder's name patterns repeat long before the companies of a large seed (25,000 at a million)."""
-    async with blank_database(tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine)
-            async with engine.begin() as conn:
-                await demo._setup(conn, random.Random(2026), 4000, datetime.now(UTC))
-            async with engine.connect() as conn:
-                total = await conn.scalar(select(func.count()).select_from(Company))
-                distinct = await conn.scalar(select(func.count(func.distinct(Company.search_name))))
-        finally:
-            await engine.dispose()
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.begin() as conn:
+        await demo._setup(conn, random.Random(2026), 4000, datetime.now(UTC))
+    async with blank_engine.connect() as conn:
+        total = await conn.scalar(select(func.count()).select_from(Company))
+        distinct = await conn.scalar(select(func.count(func.distinct(Company.search_name))))
     assert total == distinct == 4000
 
 
-async def test_migration_resolves_existing_duplicates(tmp_path: Path) -> None:
+async def test_migration_resolves_existing_duplicates(blank_engine: AsyncEngine) -> None:
     """0014 on a database that has them: the oldest keeps its name, the others are renamed; a
     contact's e-mails that differ only in case become one."""
     now = "CURRENT_TIMESTAMP"
-    async with blank_database(tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine, "0013")
-            async with engine.begin() as conn:
+    await migrate.upgrade(blank_engine, "0013")
+    async with blank_engine.begin() as conn:
 
-                async def insert(sql: str, **values: Any) -> int:
-                    found = await conn.scalar(text(f"{sql} RETURNING id"), values)
-                    assert isinstance(found, int)
-                    return found
+        async def insert(sql: str, **values: Any) -> int:
+            found = await conn.scalar(text(f"{sql} RETURNING id"), values)
+            assert isinstance(found, int)
+            return found
 
-                add_team = (
-                    "INSERT INTO teams (name, path, sort_name, created_at, updated_at)"
-                    f" VALUES (:n, '/', 'area', {now}, {now})"
-                )
-                team = await insert(add_team, n="Área")
-                twin = await insert(add_team, n="AREA")
-                companies = [
-                    await insert(
-                        "INSERT INTO companies (name, search_name, created_at, updated_at)"
-                        f" VALUES (:n, 'logistica sur', {now}, {now})",
-                        n=name,
-                    )
-                    for name in ("Logística Sur", "LOGISTICA SUR")
-                ]
-                for name in ("Élite", "elite"):
-                    await insert(
-                        "INSERT INTO portfolios (name, search_name, team_id, active, created_at, updated_at)"
-                        f" VALUES (:n, 'elite', :t, true, {now}, {now})",
-                        n=name,
-                        t=team,
-                    )
-                contact = await insert(
-                    "INSERT INTO contacts (first_names, last_names, is_vip, team_id, company_id, custom_fields,"
-                    " search_text, search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, :c,"
-                    f" '{{}}', 'ana paz |  | logistica sur | ana@x.com', 'ana paz', 'paz ana', {now}, {now})",
-                    t=team,
-                    c=companies[1],
-                )
-                for value in ("Ana@X.com", "ana@x.com", "Otra@X.com"):
-                    await insert(
-                        "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at)"
-                        f" VALUES (:c, 'EMAIL', :v, :v, {now})",
-                        c=contact,
-                        v=value,
-                    )
-            await migrate.upgrade(engine)
-            async with engine.connect() as conn:
-                teams = (await conn.execute(text("SELECT name FROM teams ORDER BY id"))).scalars().all()
-                names = (await conn.execute(text("SELECT name, search_name FROM companies ORDER BY id"))).all()
-                kept = (await conn.execute(text("SELECT name FROM portfolios ORDER BY id"))).scalars().all()
-                emails = (await conn.execute(text("SELECT value, normalized FROM contact_channels ORDER BY id"))).all()
-                searched = await conn.scalar(text("SELECT search_text FROM contacts"))
-        finally:
-            await engine.dispose()
+        add_team = (
+            f"INSERT INTO teams (name, path, sort_name, created_at, updated_at) VALUES (:n, '/', 'area', {now}, {now})"
+        )
+        team = await insert(add_team, n="Área")
+        twin = await insert(add_team, n="AREA")
+        companies = [
+            await insert(
+                "INSERT INTO companies (name, search_name, created_at, updated_at)"
+                f" VALUES (:n, 'logistica sur', {now}, {now})",
+                n=name,
+            )
+            for name in ("Logística Sur", "LOGISTICA SUR")
+        ]
+        for name in ("Élite", "elite"):
+            await insert(
+                "INSERT INTO portfolios (name, search_name, team_id, active, created_at, updated_at)"
+                f" VALUES (:n, 'elite', :t, true, {now}, {now})",
+                n=name,
+                t=team,
+            )
+        contact = await insert(
+            "INSERT INTO contacts (first_names, last_names, is_vip, team_id, company_id, custom_fields,"
+            " search_text, search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, :c,"
+            f" '{{}}', 'ana paz |  | logistica sur | ana@x.com', 'ana paz', 'paz ana', {now}, {now})",
+            t=team,
+            c=companies[1],
+        )
+        for value in ("Ana@X.com", "ana@x.com", "Otra@X.com"):
+            await insert(
+                "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at)"
+                f" VALUES (:c, 'EMAIL', :v, :v, {now})",
+                c=contact,
+                v=value,
+            )
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.connect() as conn:
+        teams = (await conn.execute(text("SELECT name FROM teams ORDER BY id"))).scalars().all()
+        names = (await conn.execute(text("SELECT name, search_name FROM companies ORDER BY id"))).all()
+        kept = (await conn.execute(text("SELECT name FROM portfolios ORDER BY id"))).scalars().all()
+        emails = (await conn.execute(text("SELECT value, normalized FROM contact_channels ORDER BY id"))).all()
+        searched = await conn.scalar(text("SELECT search_text FROM contacts"))
     assert teams == ["Área", f"AREA ({twin})"]
     second = companies[1]
     assert [tuple(r) for r in names] == [

@@ -10,7 +10,7 @@ from typing import Any
 from db.models import Contact, Role, Team, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient
-from tests.factories import PLAN, Factory, audit_count, gid
+from tests.factories import PLAN, Factory, audit_count, gid, person
 
 ERRORS = "userErrors { field path code message }"
 ARGUMENTS = (
@@ -59,10 +59,6 @@ def assert_one_style(arguments: set[str], error: dict[str, Any]) -> None:
     assert path[0] in arguments, (error, arguments)
     assert error["field"] == ".".join(path), error
     assert not any("[" in step or "." in step for step in path), error
-
-
-def person(team: Team, **extra: Any) -> dict[str, Any]:
-    return {"firstNames": "José", "lastNames": "Pérez", "teamId": gid(team), **extra}
 
 
 class TestMutationErrors:

@@ -10,7 +10,7 @@ import pytest
 from db.models import Role, Team, User
 from db.search import fold
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, person
 
 CREATE_FIELD = """
 mutation($input: CreateCustomFieldInput!) {
@@ -63,7 +63,7 @@ async def test_boolean_and_number_custom_fields_filter_alike(
         ("Berta", [{"key": "moroso", "value": False}, {"key": "cuotas", "value": 10}]),
         ("Carla", [{"key": "cuotas", "value": 2.5}]),
     ]
-    made = [{"firstNames": n, "lastNames": "Ríos", "teamId": gid(team), "customFields": f} for n, f in people]
+    made = [person(team, firstNames=n, lastNames="Ríos", customFields=f) for n, f in people]
     assert (await client.data(CREATE_CONTACTS, {"input": made}, token))["createContacts"]["createdCount"] == 3
     cases = {
         ("moroso", "true"): ["Ana Ríos"],

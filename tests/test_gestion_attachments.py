@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -19,15 +18,7 @@ from services import gestiones
 from services.errors import ConcurrentChange, ErrorCode, fail
 from tests.conftest import GraphQLClient, Server, running
 from tests.factories import Factory
-
-UPLOAD = """
-mutation Upload($gestionId: ID!, $file: Upload!) {
-  uploadGestionAttachment(gestionId: $gestionId, file: $file) {
-    attachment { id filename contentType sizeBytes sha256 url uploadedByName }
-    userErrors { field code message }
-  }
-}
-"""
+from tests.uploads import CSRF, PNG, UPLOAD, payload, upload
 
 ATTACHMENTS = """
 query Attachments($id: ID!) {
@@ -37,8 +28,6 @@ query Attachments($id: ID!) {
 }
 """
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-CSRF = {"x-cartera-csrf": "1"}
 MAX_BYTES = 4096
 
 
@@ -103,37 +92,6 @@ async def app(database_url: str, server: Server, store_dir: Path) -> AsyncIterat
         database_url, attachments_dir=str(store_dir), max_attachment_bytes=MAX_BYTES, relay_seconds=3600
     ) as started:
         yield started
-
-
-async def upload(
-    client: GraphQLClient,
-    token: str | None,
-    gestion_id: str,
-    content: bytes = PNG,
-    *,
-    filename: str = "recibo.png",
-    content_type: str = "image/png",
-    headers: dict[str, str] | None = None,
-    query: str = UPLOAD,
-) -> httpx.Response:
-    operations = {"query": query, "variables": {"gestionId": gestion_id, "file": None}}
-    sent = dict(CSRF if headers is None else headers)
-    if token:
-        sent["authorization"] = f"Bearer {token}"
-    return await client.http.post(
-        "/graphql",
-        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
-        files={"0": (filename, content, content_type)},
-        headers=sent,
-    )
-
-
-def payload(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    result: dict[str, Any] = body["data"]["uploadGestionAttachment"]
-    return result
 
 
 def stored_files(store_dir: Path) -> list[Path]:

@@ -3,7 +3,6 @@ and every mutation, and a gestión one may not see answers exactly as a missing 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from db.models import AuditEvent, Campaign, Contact, Gestion, GestionAttachment,
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient, Server, running
 from tests.factories import Factory, gid, problems
+from tests.uploads import PNG, payload, upload
 
 ATTEND = "mutation($id: ID!) { attendGestion(id: $id) { gestion { id status } userErrors { code field message } } }"
 SAVE = """
@@ -29,11 +29,6 @@ REOPEN = "mutation($id: ID!) { reopenGestion(id: $id) { gestion { id } userError
 TRANSFER = """
 mutation($ids: [ID!]!, $op: ID) {
   transferGestiones(gestionIds: $ids, operatorId: $op) { transferredCount results { outcome rejection } }
-}
-"""
-UPLOAD = """
-mutation($gestionId: ID!, $file: Upload!) {
-  uploadGestionAttachment(gestionId: $gestionId, file: $file) { attachment { url } userErrors { code field message } }
 }
 """
 NODE = """
@@ -53,8 +48,6 @@ query($id: ID!) {
 """
 PANEL = "query($f: GestionFilter) { gestiones(filter: $f, first: 50) { totalCount nodes { id } } }"
 CLIENT_GESTIONES = "query($id: ID!) { node(id: $id) { ... on Contact { gestiones { totalCount nodes { id } } } } }"
-CSRF = {"x-cartera-csrf": "1"}
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 # An id of the right type that no row has: what "missing" answers.
 MISSING = to_global_id("Gestion", 2**40)
 
@@ -114,8 +107,8 @@ async def _state(factory: Factory) -> tuple[Any, ...]:
     return tuple(gestiones), tuple(comments), tuple(attachments), tuple(audit)
 
 
-def _refusal(payload: dict[str, Any]) -> tuple[str, str | None, str]:
-    (error,) = payload["userErrors"]
+def _refusal(answer: dict[str, Any]) -> tuple[str, str | None, str]:
+    (error,) = answer["userErrors"]
     return error["code"], error["field"], error["message"]
 
 
@@ -189,28 +182,15 @@ async def files(database_url: str, server: Server, tmp_path: Path) -> AsyncItera
         yield client
 
 
-async def _upload(client: GraphQLClient, token: str, gestion_id: str) -> dict[str, Any]:
-    operations = {"query": UPLOAD, "variables": {"gestionId": gestion_id, "file": None}}
-    response = await client.http.post(
-        "/graphql",
-        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
-        files={"0": ("recibo.png", PNG, "image/png")},
-        headers={**CSRF, "authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 200, response.text
-    payload: dict[str, Any] = response.json()["data"]["uploadGestionAttachment"]
-    return payload
-
-
 async def test_attachments_of_another_operators_gestion_read_as_missing(
     files: GraphQLClient, factory: Factory, world: World, tmp_path: Path
 ) -> None:
     beto, ana = factory.token(world.beto), factory.token(world.ana)
-    url = (await _upload(files, beto, gid(world.busy)))["attachment"]["url"]
+    url = payload(await upload(files, beto, gid(world.busy)))["attachment"]["url"]
     before = await _state(factory)
     stored = sorted((tmp_path / "files").rglob("*"))
-    missing = _refusal(await _upload(files, ana, MISSING))
-    assert _refusal(await _upload(files, ana, gid(world.busy))) == missing
+    missing = _refusal(payload(await upload(files, ana, MISSING)))
+    assert _refusal(payload(await upload(files, ana, gid(world.busy)))) == missing
     assert missing[0] == "NOT_FOUND"
     assert await _state(factory) == before
     assert sorted((tmp_path / "files").rglob("*")) == stored

@@ -23,14 +23,22 @@ import services.users
 from db.base import utcnow
 from db.models import Role, User
 from services.auth import issue_token
-from tests.conftest import SECRET, GraphQLClient, Server, StatementCounter, make_settings, running
+from tests.conftest import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    MEDIA_TYPES,
+    REQUEST_ERROR_STATUS,
+    SECRET,
+    GraphQLClient,
+    Server,
+    StatementCounter,
+    auth,
+    make_settings,
+    post_body,
+    post_query,
+    running,
+)
 from tests.factories import Factory, gid, priced
-
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-MEDIA_TYPES = [JSON, GRAPHQL_RESPONSE]
-# The status of a request error (a request that executes nothing), per response media type.
-REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
 
 TYPENAME_QUERY = "{ __typename }"
 ME_QUERY = "query Me { me { id name } }"
@@ -67,37 +75,6 @@ UNAUTHENTICATED_ERROR = {
     "path": ["me"],
     "extensions": {"code": "UNAUTHENTICATED"},
 }
-
-
-def auth(token: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"} if token else {}
-
-
-async def post_body(
-    http: httpx.AsyncClient,
-    content: bytes | str,
-    *,
-    accept: str = JSON,
-    content_type: str = JSON,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    merged = {"content-type": content_type, "accept": accept, **(headers or {})}
-    return await http.post("/graphql", content=content, headers=merged)
-
-
-async def post_query(
-    http: httpx.AsyncClient,
-    query: str,
-    *,
-    variables: dict[str, Any] | None = None,
-    accept: str = JSON,
-    token: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"query": query}
-    if variables is not None:
-        body["variables"] = variables
-    return await post_body(http, json.dumps(body), accept=accept, headers={**auth(token), **(headers or {})})
 
 
 def assert_media(response: httpx.Response, media: str) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from db.models import AuditEvent, Role, Team
-from tests.conftest import GraphQLClient, Server, make_settings
-from tests.factories import Factory
+from db.models import Role
+from tests.conftest import GraphQLClient, Server, running
+from tests.factories import Factory, nothing_written
 from tests.ws import init, open_socket, receive, send, subscribe
 
 # A misspelt document, its variables, and the names a suggestion would reveal (none of them is in the document).
@@ -65,10 +65,8 @@ def suggested(messages: list[str], names: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 async def hidden(database_url: str) -> AsyncIterator[Server]:
     # As the session's server: no relay acting on other tests' rows.
-    server = Server(make_settings(database_url, introspection=False, relay_seconds=3600))
-    await server.start()
-    yield server
-    await server.stop()
+    async with running(database_url, introspection=False, relay_seconds=3600) as (server, _):
+        yield server
 
 
 async def http_errors(server: Server, document: str, variables: dict[str, Any] | None) -> list[str]:
@@ -94,11 +92,6 @@ async def ws_errors(server: Server, token: str, document: str, variables: dict[s
         assert message["type"] == "error", message
         errors = message["payload"]
     return [e["message"] for e in errors]
-
-
-async def nothing_written(factory: Factory) -> None:
-    assert await factory.count(Team) == 0
-    assert await factory.count(AuditEvent) == 0
 
 
 @pytest.fixture(params=[False, True], ids=["introspection off", "introspection on"])

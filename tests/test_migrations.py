@@ -1,18 +1,16 @@
 """The migrations build exactly the schema the models describe, on each backend."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
 from db.base import Base
 from db.engine import create_engine
-from tests.conftest import blank_database
 
 
 # SQLite cannot reflect expression indexes (lower(email)); alembic says so and skips them.
@@ -54,33 +52,22 @@ async def test_event_ids_are_never_given_out_again_on_sqlite(database_url: str) 
     assert "AUTOINCREMENT" in sql
 
 
-@pytest.fixture
-async def blank_database_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own, with no migration run yet."""
-    async with blank_database(tmp_path) as url:
-        yield url
-
-
-async def test_one_team_links_move_onto_their_events(blank_database_url: str) -> None:
+async def test_one_team_links_move_onto_their_events(blank_engine: AsyncEngine) -> None:
     """0010: an event with one team carries it on its row; one seen by several keeps its links."""
-    engine = create_engine(blank_database_url)
-    try:
-        await migrate.upgrade(engine, "0009")
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO audit_events (id, occurred_at, actor_name, action, resource_type, resource_id,"
-                    " resource_name, changes) VALUES (:id, CURRENT_TIMESTAMP, 'a', 'UPDATED', 'TEAM', 1, 'x', '{}')"
-                ),
-                [{"id": event_id} for event_id in (1, 2, 3)],
-            )
-            links = [{"e": 1, "t": 10}, {"e": 2, "t": 10}, {"e": 2, "t": 20}]
-            await conn.execute(text("INSERT INTO audit_event_teams (event_id, team_id) VALUES (:e, :t)"), links)
-        await migrate.upgrade(engine)
-        async with engine.connect() as conn:
-            teams = (await conn.execute(text("SELECT id, team_id FROM audit_events ORDER BY id"))).all()
-            left = (await conn.execute(text("SELECT event_id, team_id FROM audit_event_teams ORDER BY 1, 2"))).all()
-    finally:
-        await engine.dispose()
+    await migrate.upgrade(blank_engine, "0009")
+    async with blank_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO audit_events (id, occurred_at, actor_name, action, resource_type, resource_id,"
+                " resource_name, changes) VALUES (:id, CURRENT_TIMESTAMP, 'a', 'UPDATED', 'TEAM', 1, 'x', '{}')"
+            ),
+            [{"id": event_id} for event_id in (1, 2, 3)],
+        )
+        links = [{"e": 1, "t": 10}, {"e": 2, "t": 10}, {"e": 2, "t": 20}]
+        await conn.execute(text("INSERT INTO audit_event_teams (event_id, team_id) VALUES (:e, :t)"), links)
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.connect() as conn:
+        teams = (await conn.execute(text("SELECT id, team_id FROM audit_events ORDER BY id"))).all()
+        left = (await conn.execute(text("SELECT event_id, team_id FROM audit_event_teams ORDER BY 1, 2"))).all()
     assert [tuple(r) for r in teams] == [(1, 10), (2, None), (3, None)]
     assert [tuple(r) for r in left] == [(2, 10), (2, 20)]

@@ -9,12 +9,9 @@ from typing import Any
 import pytest
 
 from db.models import Role, User
-from tests.conftest import GraphQLClient
+from tests.conftest import MEDIA_TYPES, GraphQLClient
 from tests.factories import Factory, gid
 
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-MEDIA = [JSON, GRAPHQL_RESPONSE]
 ROOT_FIELDS = "{ __schema { queryType { fields { name type { kind } } } } }"
 
 # Each refused root field beside `me`, which stands: (document, the refused field, its code).
@@ -60,7 +57,7 @@ def _errors(body: dict[str, Any]) -> list[tuple[list[Any], str]]:
     return sorted((e["path"], e["extensions"]["code"]) for e in body["errors"])
 
 
-@pytest.mark.parametrize("media", MEDIA)
+@pytest.mark.parametrize("media", MEDIA_TYPES)
 async def test_a_forbidden_root_field_is_null_and_its_siblings_stand(
     client: GraphQLClient, factory: Factory, agent: User, media: str
 ) -> None:
@@ -70,7 +67,7 @@ async def test_a_forbidden_root_field_is_null_and_its_siblings_stand(
     assert body["errors"][0]["message"] == "Only admins and supervisors read the audit trail"
 
 
-@pytest.mark.parametrize("media", MEDIA)
+@pytest.mark.parametrize("media", MEDIA_TYPES)
 async def test_every_kind_of_refusal_nulls_only_its_own_field(
     client: GraphQLClient, factory: Factory, agent: User, media: str
 ) -> None:
@@ -88,7 +85,7 @@ async def test_every_kind_of_refusal_nulls_only_its_own_field(
     assert _errors(body) == [(["nodes"], "BAD_USER_INPUT")]
 
 
-@pytest.mark.parametrize("media", MEDIA)
+@pytest.mark.parametrize("media", MEDIA_TYPES)
 async def test_without_a_token_each_root_field_is_refused_on_its_own(
     client: GraphQLClient, agent: User, media: str
 ) -> None:

@@ -3,15 +3,13 @@ prefix and Argentina's mobile 15, on both backends, for contacts written before 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import migrate
-from db.engine import create_engine
 from db.models import Team, User
 from services.contacts import search_text
-from tests.conftest import GraphQLClient, blank_database
+from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
 CREATE = """
@@ -87,39 +85,34 @@ def test_search_text_holds_the_national_forms() -> None:
     )
 
 
-async def test_migration_appends_the_forms_to_existing_contacts(tmp_path: Path) -> None:
+async def test_migration_appends_the_forms_to_existing_contacts(blank_engine: AsyncEngine) -> None:
     """0013 backfills: a contact written before it is found by "15 4555 1234" after it."""
-    async with blank_database(tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            await migrate.upgrade(engine, "0012")
-            async with engine.begin() as conn:
-                team = await conn.scalar(
-                    text(
-                        "INSERT INTO teams (name, path, sort_name, created_at, updated_at)"
-                        " VALUES ('T', '/', 't', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
-                    )
-                )
-                old = f"ana paz | | | {MOBILE} 5491145551234 usuaria@example.com"
-                contact = await conn.scalar(
-                    text(
-                        "INSERT INTO contacts (first_names, last_names, is_vip, team_id, custom_fields, search_text,"
-                        " search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, '{}',"
-                        " :s, 'ana paz', 'paz ana', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
-                    ),
-                    {"t": team, "s": old},
-                )
-                await conn.execute(
-                    text(
-                        "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at) VALUES"
-                        " (:c, 'PHONE', '11 15 4555 1234', :n, CURRENT_TIMESTAMP),"
-                        " (:c, 'EMAIL', 'usuaria@example.com', 'usuaria@example.com', CURRENT_TIMESTAMP)"
-                    ),
-                    {"c": contact, "n": MOBILE},
-                )
-            await migrate.upgrade(engine)
-            async with engine.connect() as conn:
-                stored = await conn.scalar(text("SELECT search_text FROM contacts"))
-        finally:
-            await engine.dispose()
+    await migrate.upgrade(blank_engine, "0012")
+    async with blank_engine.begin() as conn:
+        team = await conn.scalar(
+            text(
+                "INSERT INTO teams (name, path, sort_name, created_at, updated_at)"
+                " VALUES ('T', '/', 't', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+            )
+        )
+        old = f"ana paz | | | {MOBILE} 5491145551234 usuaria@example.com"
+        contact = await conn.scalar(
+            text(
+                "INSERT INTO contacts (first_names, last_names, is_vip, team_id, custom_fields, search_text,"
+                " search_name, sort_name, created_at, updated_at) VALUES ('Ana', 'Paz', false, :t, '{}',"
+                " :s, 'ana paz', 'paz ana', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"
+            ),
+            {"t": team, "s": old},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO contact_channels (contact_id, kind, value, normalized, created_at) VALUES"
+                " (:c, 'PHONE', '11 15 4555 1234', :n, CURRENT_TIMESTAMP),"
+                " (:c, 'EMAIL', 'usuaria@example.com', 'usuaria@example.com', CURRENT_TIMESTAMP)"
+            ),
+            {"c": contact, "n": MOBILE},
+        )
+    await migrate.upgrade(blank_engine)
+    async with blank_engine.connect() as conn:
+        stored = await conn.scalar(text("SELECT search_text FROM contacts"))
     assert stored == f"{old} 0111545551234"

@@ -10,7 +10,7 @@ import pytest
 
 from db.models import Role, Team, User
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid
+from tests.factories import Factory, gid, mutate
 
 AUDIT = """
 query($filter: AuditEventFilter, $first: Int, $after: String) {
@@ -68,14 +68,6 @@ async def teams(factory: Factory) -> tuple[Team, Team]:
     return await factory.team("Cobranzas"), await factory.team("Ventas")
 
 
-async def call(client: GraphQLClient, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    data = await client.data(query, variables, token)
-    (payload,) = data.values()
-    assert payload["userErrors"] == [], payload
-    result: dict[str, Any] = payload
-    return result
-
-
 @pytest.fixture
 async def history(
     client: GraphQLClient, factory: Factory, teams: tuple[Team, Team], audit_clock: Callable[[datetime], None]
@@ -87,19 +79,19 @@ async def history(
     people = await factory.contacts(cobranzas, "Juan Pérez", "Luz Díaz", "Eva Paz")
     token = factory.token(sofia)
     audit_clock(DAYS["last year"])
-    created = await call(client, token, CREATE, {"name": "Recupero Julio", "team": gid(cobranzas)})
+    created = await mutate(client, token, CREATE, {"name": "Recupero Julio", "team": gid(cobranzas)})
     portfolio = created["portfolio"]["id"]
     audit_clock(DAYS["march"])
-    await call(client, token, RENAME, {"id": portfolio, "name": "Recupero Agosto"})
+    await mutate(client, token, RENAME, {"id": portfolio, "name": "Recupero Agosto"})
     audit_clock(DAYS["early november"])
-    await call(client, token, DEACTIVATE, {"id": portfolio})
+    await mutate(client, token, DEACTIVATE, {"id": portfolio})
     audit_clock(DAYS["monday"])
-    await call(client, token, ACTIVATE, {"id": portfolio})
+    await mutate(client, token, ACTIVATE, {"id": portfolio})
     audit_clock(DAYS["today"])
     ids = [gid(p) for p in people]
-    await call(client, token, ASSIGN, {"p": portfolio, "ids": ids, "policy": "KEEP"})
-    await call(client, token, REMOVE, {"p": portfolio, "ids": ids[:1]})
-    other = await call(client, factory.token(ada), CREATE, {"name": "Ventas Julio", "team": gid(ventas)})
+    await mutate(client, token, ASSIGN, {"p": portfolio, "ids": ids, "policy": "KEEP"})
+    await mutate(client, token, REMOVE, {"p": portfolio, "ids": ids[:1]})
+    other = await mutate(client, factory.token(ada), CREATE, {"name": "Ventas Julio", "team": gid(ventas)})
     assert other["portfolio"]["id"]
     audit_clock(NOW)
     return {"ada": ada, "sofia": sofia}
@@ -173,7 +165,7 @@ class TestFilters:
         await factory.portfolio("Recupero", team=teams[0], contacts=[juan])
         north = await factory.portfolio("Ventas Norte", team=teams[0])
         ids = [gid(juan), gid(luz)]
-        await call(client, factory.token(sofia), ASSIGN, {"p": gid(north), "ids": ids, "policy": "MOVE"})
+        await mutate(client, factory.token(sofia), ASSIGN, {"p": gid(north), "ids": ids, "policy": "MOVE"})
         data = await client.data(AUDIT, {"filter": {"text": "pérez"}, "first": 100}, factory.token(admin))
         (entry,) = data["auditEvents"]["nodes"]
         assert (entry["action"], entry["resourceType"], entry["resourceName"]) == ("MOVED", "CONTACT", "Juan Pérez")
@@ -202,7 +194,7 @@ class TestWhoSees:
         cobranzas = await factory.contacts(teams[0], "Ana Uno", "Ana Dos")
         ventas = await factory.contacts(teams[1], "Eva Tres")
         portfolio = await factory.portfolio("Mixta", team=teams[0])
-        await call(
+        await mutate(
             client,
             factory.token(admin),
             ASSIGN,
@@ -262,7 +254,7 @@ class TestBatches:
         admin = await factory.user(Role.ADMIN)
         people = await factory.contacts(teams[0], "Ana Uno", "Ana Dos")
         portfolio = await factory.portfolio("Cartera", team=teams[0], contacts=people)
-        await call(client, factory.token(admin), DELETE, {"id": gid(portfolio)})
+        await mutate(client, factory.token(admin), DELETE, {"id": gid(portfolio)})
         query = "{ auditEvents(filter: {actions: [DELETED]}) { nodes { entries { nodes { action resourceName } } } } }"
         (event,) = (await client.data(query, token=factory.token(admin)))["auditEvents"]["nodes"]
         assert sorted((n["action"], n["resourceName"]) for n in event["entries"]["nodes"]) == [

@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 
 from db.models import Contact, Role, Team, User
-from tests.conftest import GraphQLClient, Server, StatementCounter, running
-from tests.factories import Factory, gid
+from services.settings import Settings
+from tests.conftest import MEDIA_TYPES, REQUEST_ERROR_STATUS, GraphQLClient, Server, StatementCounter, running
+from tests.factories import Factory, gid, priced
 from tests.ws import execute, init, open_socket, receive, send, subscribe
-
-JSON = "application/json"
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-REQUEST_ERROR_STATUS = {JSON: 200, GRAPHQL_RESPONSE: 400}
 
 # An agent's contacts, their portfolio, its contacts, three times: the issue's document.
 NESTED = """
@@ -59,16 +56,11 @@ async def agent(factory: Factory, team: Team) -> User:
     return await factory.user(Role.AGENT, teams=[team])
 
 
-def cost(server: Server, requested: int) -> dict[str, Any]:
-    return {"cost": {"requested": requested, "limit": server.settings.max_query_cost}}
-
-
-def refusal(server: Server, requested: int) -> dict[str, Any]:
-    limit = server.settings.max_query_cost
+def refusal(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str, Any]:
     return {
         "message": f"This operation could resolve {requested} objects; the limit is {limit}. "
         "Ask for smaller pages (first/last) or fewer nested lists.",
-        "extensions": {"code": "QUERY_TOO_COSTLY", **cost(server, requested)},
+        "extensions": {"code": "QUERY_TOO_COSTLY", **priced(requested, limit=limit)},
     }
 
 
@@ -106,7 +98,6 @@ class TestPrice:
     )
     async def test_every_executed_response_says_what_it_cost(
         self,
-        server: Server,
         client: GraphQLClient,
         factory: Factory,
         agent: User,
@@ -116,28 +107,27 @@ class TestPrice:
     ) -> None:
         body = await client.gql(query, variables, factory.token(agent))
         assert "errors" not in body, body
-        assert body["extensions"] == cost(server, price)
+        assert body["extensions"] == priced(price)
 
     async def test_nodes_count_their_ids(
-        self, server: Server, client: GraphQLClient, factory: Factory, agent: User, team: Team
+        self, client: GraphQLClient, factory: Factory, agent: User, team: Team
     ) -> None:
         other = await factory.team("Ventas")
         ids = [gid(team), gid(other), gid(agent)]
         body = await client.gql(NODES, {"ids": ids}, factory.token(agent))
-        assert body["extensions"] == cost(server, len(ids) * (1 + 1 + 4))
+        assert body["extensions"] == priced(len(ids) * (1 + 1 + 4))
 
     async def test_over_a_websocket_the_result_says_it_too(self, server: Server, factory: Factory, agent: User) -> None:
         async with open_socket(server) as ws:
             await init(ws, factory.token(agent))
             result = await execute(ws, "1", NESTED, {"n": 2})
-        assert result["extensions"] == cost(server, nested_cost(2))
+        assert result["extensions"] == priced(nested_cost(2))
 
 
 class TestRefused:
-    @pytest.mark.parametrize("media", [JSON, GRAPHQL_RESPONSE])
+    @pytest.mark.parametrize("media", MEDIA_TYPES)
     async def test_nested_pages_over_the_limit_are_refused_without_sql(
         self,
-        server: Server,
         client: GraphQLClient,
         factory: Factory,
         agent: User,
@@ -148,7 +138,7 @@ class TestRefused:
         count_sql.statements.clear()
         response = await client.post(NESTED, {"n": 100}, token, headers={"accept": media})
         assert response.status_code == REQUEST_ERROR_STATUS[media]
-        assert response.json() == {"errors": [refusal(server, nested_cost(100))]}
+        assert response.json() == {"errors": [refusal(nested_cost(100))]}
         # The token is valid: had anything run, the principal would have been loaded.
         assert count_sql.count == 0
 
@@ -160,7 +150,7 @@ class TestRefused:
         n = max(k for k in range(1, 101) if nested_cost(k) <= limit)
         token = factory.token(agent)
         alone = await client.gql(NESTED, {"n": n}, token)
-        assert alone["extensions"] == cost(server, nested_cost(n))
+        assert alone["extensions"] == priced(nested_cost(n))
         # …is refused thirty times over.
         aliased = (
             "query Aliased($n: Int) {"
@@ -173,7 +163,7 @@ class TestRefused:
         )
         count_sql.statements.clear()
         body = await client.gql(aliased, {"n": n}, token)
-        assert body == {"errors": [refusal(server, 30 * nested_cost(n))]}
+        assert body == {"errors": [refusal(30 * nested_cost(n))]}
         assert count_sql.count == 0
 
     async def test_over_a_websocket_the_operation_gets_the_error_and_the_socket_stays(
@@ -184,14 +174,13 @@ class TestRefused:
             count_sql.statements.clear()
             await send(ws, subscribe("1", NESTED, {"n": 100}))
             error = await receive(ws)
-            assert error == {"id": "1", "type": "error", "payload": [refusal(server, nested_cost(100))]}
+            assert error == {"id": "1", "type": "error", "payload": [refusal(nested_cost(100))]}
             assert count_sql.count == 0
             ok = await execute(ws, "2", NESTED, {"n": 1})
-            assert ok["extensions"] == cost(server, nested_cost(1))
+            assert ok["extensions"] == priced(nested_cost(1))
 
     async def test_a_mutation_whose_payload_would_cost_too_much_writes_nothing(
         self,
-        server: Server,
         client: GraphQLClient,
         factory: Factory,
         team: Team,
@@ -204,20 +193,20 @@ class TestRefused:
         body = await client.gql(CREATE_CONTACTS, {"input": rows, "n": 100}, token)
         # The payload's results count the input's 20 contacts, each with two nested pages of 100.
         price = 1 + 20 * (1 + 1 + 1 + 1 + 100 + 100 * (1 + 100)) + 1
-        assert body == {"errors": [refusal(server, price)]}
+        assert body == {"errors": [refusal(price)]}
         assert count_sql.count == 0
         assert await factory.count(Contact) == 0
         assert await factory.audit_rows() == []
         created = await client.gql(CREATE_CONTACTS, {"input": rows[:2], "n": 1}, token)
-        assert created["extensions"] == cost(server, 1 + 2 * (1 + 1 + 1 + 1 + 1 + 1 * (1 + 1)) + 1)
+        assert created["extensions"] == priced(1 + 2 * (1 + 1 + 1 + 1 + 1 + 1 * (1 + 1)) + 1)
         assert await factory.count(Contact) == 2
 
 
 async def test_the_limit_is_a_setting(database_url: str, factory: Factory) -> None:
     user = await factory.user()
-    async with running(database_url, max_query_cost=5) as (server, client):
+    async with running(database_url, max_query_cost=5) as (_, client):
         token = factory.token(user)
         allowed = await client.gql("{ contacts(first: 4) { nodes { id } } }", token=token)
-        assert allowed == {"data": {"contacts": {"nodes": []}}, "extensions": cost(server, 5)}
+        assert allowed == {"data": {"contacts": {"nodes": []}}, "extensions": priced(5, limit=5)}
         refused = await client.gql("{ contacts(first: 5) { nodes { id } } }", token=token)
-        assert refused == {"errors": [refusal(server, 6)]}
+        assert refused == {"errors": [refusal(6, limit=5)]}

@@ -7,7 +7,6 @@ Addresses are told apart with X-Forwarded-For, which uvicorn takes from a proxy 
 from __future__ import annotations
 
 import dataclasses
-import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -230,26 +229,24 @@ async def test_with_redis_two_processes_share_the_count(database_url: str, facto
 
 
 async def test_with_the_shared_store_unreachable_each_process_still_limits(
-    limited: tuple[Server, GraphQLClient], factory: Factory, caplog: pytest.LogCaptureFixture
+    limited: tuple[Server, GraphQLClient], factory: Factory, refusing_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Redis down: sign-in still answers (no masked error) and failures are still limited, in the process."""
     server, client = limited
     await users(factory, "ana@example.com", "bruno@example.com")
     state = server.app.state.cartera
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as refusing:
-        refusing.bind(("127.0.0.1", 0))
-        unreachable = f"redis://127.0.0.1:{refusing.getsockname()[1]}/0"
-        down = SignInLimits.from_settings(dataclasses.replace(state.settings, redis_url=unreachable))
-        shared = state.sign_ins
-        # AppState is frozen; the endpoint reads its sign_ins on every login.
-        object.__setattr__(state, "sign_ins", down)
-        try:
-            await fail_from_the_office(client, wrong("ana@example.com", PER_ACCOUNT))
-            assert_throttled(await HOME(client, "ana@example.com", PASSWORD))
-            assert (await HOME(client, "bruno@example.com", PASSWORD))["__typename"] == "LoginSuccess"
-        finally:
-            object.__setattr__(state, "sign_ins", shared)
-            await down.close()
+    unreachable = f"redis://127.0.0.1:{refusing_port}/0"
+    down = SignInLimits.from_settings(dataclasses.replace(state.settings, redis_url=unreachable))
+    shared = state.sign_ins
+    # AppState is frozen; the endpoint reads its sign_ins on every login.
+    object.__setattr__(state, "sign_ins", down)
+    try:
+        await fail_from_the_office(client, wrong("ana@example.com", PER_ACCOUNT))
+        assert_throttled(await HOME(client, "ana@example.com", PASSWORD))
+        assert (await HOME(client, "bruno@example.com", PASSWORD))["__typename"] == "LoginSuccess"
+    finally:
+        object.__setattr__(state, "sign_ins", shared)
+        await down.close()
     assert [r.message for r in caplog.records if r.name == "cartera.sign_in" and r.levelname == "WARNING"] == [
         "sign-in limits: shared store unreachable, counting in this process"
     ]

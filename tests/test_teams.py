@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from db.models import AuditEvent, Role, Team, TeamMember, TeamSupervisor, User
 from schema.node import to_global_id
-from services.settings import Settings
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, audit_count, audit_team_ids, gid, last_audit, problems
+from tests.factories import Factory, audit_count, audit_team_ids, gid, last_audit, priced, problems
 
 TEAMS = """
 query Teams($filter: TeamFilter, $first: Int, $after: String, $last: Int, $before: String) {
@@ -389,7 +388,7 @@ class TestTeamNode:
         missing = await client.gql(NODE, {"id": MISSING_TEAM}, token)
         assert missing == {
             "data": {"node": None},
-            "extensions": {"cost": {"requested": 1, "limit": Settings.max_query_cost}},
+            "extensions": priced(1),
         }
         for name in hidden:
             assert await client.gql(NODE, {"id": gid(getattr(tree, name))}, token) == missing

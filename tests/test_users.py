@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,18 @@ from sqlalchemy import select
 
 from db.models import Role, Team, User
 from schema.node import to_global_id
-from services.settings import Settings
 from tests.conftest import GraphQLClient, Server, StatementCounter
-from tests.factories import PASSWORD, Factory, audit_count, audit_team_ids, gid, last_audit, problems
+from tests.factories import (
+    PASSWORD,
+    Factory,
+    audit_count,
+    audit_team_ids,
+    cursor,
+    gid,
+    last_audit,
+    priced,
+    problems,
+)
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -139,11 +147,6 @@ def error_code(body: dict[str, Any]) -> str:
     assert body.get("errors"), body
     code: str = body["errors"][0]["extensions"]["code"]
     return code
-
-
-def cursor(values: Any) -> str:
-    """A cursor built by hand, the way the paginator encodes them."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
 async def login(client: GraphQLClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -327,7 +330,7 @@ class TestUsersFilter:
             == missing
             == {
                 "data": {"users": {"totalCount": 0, "nodes": []}},
-                "extensions": {"cost": {"requested": 1 + 100, "limit": Settings.max_query_cost}},
+                "extensions": priced(1 + 100),
             }
         )
         assert await names(client, token, {"teamIds": [gid(org.south), gid(org.north_sales)]}) == ["Ana Agente"]
@@ -506,7 +509,7 @@ class TestUsersVisibility:
         missing = await client.gql(NODE, {"id": to_global_id("User", 999_999)}, token)
         assert missing == {
             "data": {"node": None},
-            "extensions": {"cost": {"requested": 1, "limit": Settings.max_query_cost}},
+            "extensions": priced(1),
         }
         for name in hidden:
             assert await client.gql(NODE, {"id": gid(getattr(org, name))}, token) == missing
