@@ -667,6 +667,177 @@ class GestionAttachment(Base):
     __table_args__ = (Index("ix_gestion_attachments_gestion_id", "gestion_id", "id"),)
 
 
+# --- conversations and routing (A1-A5, P7) ---------------------------------------------------
+
+
+class ConversationStatus(enum.StrEnum):
+    UNASSIGNED = "UNASSIGNED"
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+
+
+class MessageDirection(enum.StrEnum):
+    IN = "IN"  # from the client, through an integrator
+    OUT = "OUT"  # an agent's reply, delivered to the channel by the integrator
+    NOTE = "NOTE"  # internal, never delivered
+
+
+class RoutingMethod(enum.StrEnum):
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LOAD_BALANCED = "LOAD_BALANCED"
+    LAST_RESPONSIBLE = "LAST_RESPONSIBLE"
+    DEFAULT_GROUP = "DEFAULT_GROUP"
+    BY_CHANNEL = "BY_CHANNEL"
+
+
+class RoutingSettings(Base):
+    """The account's one row of routing settings (A2): written by the migration, edited by admins."""
+
+    __tablename__ = "routing_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    method: Mapped[str] = mapped_column(String(24), default=RoutingMethod.ROUND_ROBIN.value)
+    # DEFAULT_GROUP's team.
+    default_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # Where a contact created by intake (an unknown sender) is filed.
+    intake_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # The most OPEN conversations an agent holds before the router passes it over; none: no limit.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    # A client writing again within this long reopens its RESOLVED conversation; later, a new one.
+    reopen_window_minutes: Mapped[int] = mapped_column(Integer, default=1440)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="one_row"),
+        CheckConstraint(
+            "method IN ('ROUND_ROBIN', 'LOAD_BALANCED', 'LAST_RESPONSIBLE', 'DEFAULT_GROUP', 'BY_CHANNEL')",
+            name="method",
+        ),
+        CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity"),
+        CheckConstraint("reopen_window_minutes >= 0", name="reopen_window"),
+    )
+
+
+class RoutingChannelAgent(Base):
+    """BY_CHANNEL: the agents who take a channel kind's conversations (A2)."""
+
+    __tablename__ = "routing_channel_agents"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (CheckConstraint("kind IN ('EMAIL', 'PHONE', 'WHATSAPP', 'MESSENGER', 'INSTAGRAM')", name="kind"),)
+
+
+class RoutingTurn(Base):
+    """Whose turn it is in one ring of agents (A2, A5): the last one given a conversation.
+
+    A ring is a set of agents taking turns ("all", "team:<id>", "channel:<kind>"). The row is
+    locked while a conversation is routed, so turns are strict across API processes.
+    """
+
+    __tablename__ = "routing_turns"
+
+    ring: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_user_id: Mapped[int | None] = mapped_column(BigId)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AgentLoad(Base):
+    """An agent's OPEN conversations, counted as they change (LOAD_BALANCED, capacity, A4), and
+    when it was last given one (LOAD_BALANCED's tie-break). Kept by services.agent_loads."""
+
+    __tablename__ = "agent_loads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    open_conversations: Mapped[int] = mapped_column(Integer, default=0)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("open_conversations >= 0", name="open_conversations"),)
+
+
+class Conversation(Base):
+    """A client's conversation on one of its channels (A1). Name and address are read from the
+    contact (C8); the channel's kind and normalised address are kept here, so it survives the
+    channel being edited away and intake finds it by what the integrator sends."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    channel_id: Mapped[int | None] = mapped_column(ForeignKey("contact_channels.id", ondelete="SET NULL"))
+    channel_kind: Mapped[str] = mapped_column(String(16))
+    channel_address: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.UNASSIGNED.value)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Whose it is for visibility (supervisors, the queue agents may take from): the contact's
+    # team, or the team it was routed to (a team-owned portfolio, DEFAULT_GROUP, a transfer).
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    # The portfolio that routed it (P7, P9), if one did.
+    portfolio_id: Mapped[int | None] = mapped_column(ForeignKey("portfolios.id", ondelete="SET NULL"))
+    # The routing decision (A2): rule, candidates, skipped and why, chosen. Null: not routed.
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('UNASSIGNED', 'OPEN', 'RESOLVED')", name="status"),
+        CheckConstraint("channel_kind IN ('EMAIL', 'PHONE', 'WHATSAPP', 'MESSENGER', 'INSTAGRAM')", name="kind"),
+        CheckConstraint("status <> 'OPEN' OR agent_id IS NOT NULL", name="open_has_agent"),
+        CheckConstraint("status <> 'UNASSIGNED' OR agent_id IS NULL", name="unassigned_has_none"),
+        # One conversation not RESOLVED per contact and address: concurrent intake of two
+        # messages from a new sender meets here, and the loser appends to the winner's.
+        partial_index(
+            "uq_conversations_open_address",
+            "contact_id",
+            "channel_kind",
+            "channel_address",
+            unique=True,
+            where="status <> 'RESOLVED'",
+        ),
+        # The queue (A3): oldest first per team, what the dispenser walks.
+        partial_index("ix_conversations_queue", "team_id", "created_at", "id", where="status = 'UNASSIGNED'"),
+        Index("ix_conversations_contact_created", "contact_id", "created_at", "id"),
+        Index("ix_conversations_agent_assigned", "agent_id", "assigned_at"),
+        Index("ix_conversations_team_created", "team_id", "created_at", "id"),
+        Index("ix_conversations_created", "created_at", "id"),
+        Index("ix_conversations_portfolio_id", "portfolio_id"),
+    )
+
+
+class ConversationMessage(Base):
+    """One entry of a conversation's timeline (A1): the client's, an agent's reply, or a note."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Denormalised like a gestión comment's: reads the same after a rename. Null for the client.
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The integrator's id for an incoming message: a retried webhook finds it and changes nothing.
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    # A call's length (a conversation on PHONE).
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("direction IN ('IN', 'OUT', 'NOTE')", name="direction"),
+        CheckConstraint("duration_seconds IS NULL OR duration_seconds >= 0", name="duration"),
+        Index("ix_conversation_messages_timeline", "conversation_id", "sent_at", "id"),
+        partial_index(
+            "uq_conversation_messages_external_id", "external_id", unique=True, where="external_id IS NOT NULL"
+        ),
+    )
+
+
 @cache
 def _folded_columns(mapper: Mapper[Any]) -> tuple[tuple[str, Folded], ...]:
     """Once per mapper, not per row written: most have none, and their columns never change."""

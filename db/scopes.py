@@ -19,6 +19,8 @@ from db.models import (
     Campaign,
     CampaignOperator,
     Contact,
+    Conversation,
+    ConversationStatus,
     Gestion,
     Portfolio,
     PortfolioMember,
@@ -164,6 +166,29 @@ def _agent_gestiones(g: Any, viewer: Viewer) -> ColumnElement[bool]:
     """An agent's gestiones (`g`: Gestion or an alias of it): its own, and its campaigns' pool."""
     pool = and_(g.operator_id.is_(None), g.campaign_id.in_(_operated(viewer)))
     return or_(g.operator_id == viewer.user_id, pool)
+
+
+def conversations(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. SUPERVISOR: those of its subtrees' teams (and its own teams'). AGENT: those
+    assigned to it, and the UNASSIGNED ones of its teams: the ones it may take (A3)."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    if viewer.role is Role.AGENT:
+        return stmt.where(_agent_conversations(Conversation, viewer))
+    return stmt.where(Conversation.team_id.in_(scope)) if scope else stmt.where(false())
+
+
+def conversation_details(stmt: S, viewer: Viewer, conversation_id: Any) -> S:
+    """A conversation's messages (`conversation_id`: their column): visible iff their conversation is."""
+    return conversations(stmt.join(Conversation, Conversation.id == conversation_id), viewer)
+
+
+def _agent_conversations(c: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """An agent's conversations (`c`: Conversation or an alias): its own, and its teams' queue."""
+    scope = viewer.scope_team_ids or frozenset()
+    queue = and_(c.status == ConversationStatus.UNASSIGNED.value, c.team_id.in_(scope)) if scope else false()
+    return or_(c.agent_id == viewer.user_id, queue)
 
 
 def may_receive(

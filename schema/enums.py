@@ -4,7 +4,7 @@ import enum
 
 import strawberry
 
-from db.models import Role
+from db.models import ConversationStatus, MessageDirection, Role, RoutingMethod
 from services.audit import AuditAction, Period, ResourceType
 from services.users import UserOrder
 
@@ -13,6 +13,9 @@ strawberry.enum(AuditAction, name="AuditAction")
 strawberry.enum(ResourceType, name="ResourceType")
 strawberry.enum(Period, name="Period", description="Date presets in the account's time zone.")
 strawberry.enum(UserOrder, name="UserOrderField")
+strawberry.enum(ConversationStatus, name="ConversationStatus")
+strawberry.enum(MessageDirection, name="MessageDirection")
+strawberry.enum(RoutingMethod, name="RoutingMethod")
 UserOrderField = UserOrder
 
 

@@ -9,10 +9,18 @@ from typing import Annotated, Any
 
 import strawberry
 
-from db.models import CampaignStatus, GestionStatus, PresenceStatus
+from db.models import (
+    CampaignStatus,
+    ChannelKind,
+    ConversationStatus,
+    GestionStatus,
+    MessageDirection,
+    PresenceStatus,
+)
 from schema.contact_types import PortfolioBadge
 from schema.enums import AuditAction
 from schema.node import to_global_id
+from services.conversation_events import ConversationChange
 from services.events import EventKind, LoggedEvent
 from services.gestiones import AssignmentAction, GestionChange
 from services.portfolio_events import PortfolioChange
@@ -21,6 +29,7 @@ strawberry.enum(PresenceStatus, name="PresenceStatus")
 strawberry.enum(PortfolioChange, name="PortfolioChange")
 strawberry.enum(AssignmentAction, name="GestionAssignmentAction")
 strawberry.enum(GestionChange, name="GestionChange")
+strawberry.enum(ConversationChange, name="ConversationChange")
 
 
 def badge_of(payload: dict[str, Any] | None) -> PortfolioBadge | None:
@@ -93,6 +102,36 @@ class CampaignChanged:
     campaign_status: CampaignStatus
 
 
+@strawberry.type(
+    description="A conversation you work, supervise or may take came in, was assigned, taken, transferred, "
+    "resolved or reopened (A1-A3)."
+)
+class ConversationChanged:
+    conversation_change: ConversationChange
+    conversation_id: strawberry.ID
+    contact_id: strawberry.ID
+    conversation_status: ConversationStatus
+    channel: ChannelKind
+    agent_id: strawberry.ID | None = strawberry.field(description="Who has it now; null while UNASSIGNED.")
+    previous_agent_id: strawberry.ID | None
+    team_id: strawberry.ID
+    previous_team_id: strawberry.ID | None
+
+
+@strawberry.type(description="A message joined a conversation you work, supervise or may take (A1).")
+class ConversationMessageAdded:
+    conversation_id: strawberry.ID
+    contact_id: strawberry.ID
+    message_id: strawberry.ID
+    direction: MessageDirection = strawberry.field(
+        description="IN from the client; OUT an agent's reply, for the integrator to deliver; NOTE internal."
+    )
+    channel: ChannelKind
+    author_name: str | None = strawberry.field(description="Null for the client's own messages.")
+    text: str
+    sent_at: datetime
+
+
 InboxPayload = Annotated[
     PortfolioContactsChanged
     | ContactVipChanged
@@ -100,7 +139,9 @@ InboxPayload = Annotated[
     | PresenceChanged
     | GestionesAssigned
     | GestionChanged
-    | CampaignChanged,
+    | CampaignChanged
+    | ConversationChanged
+    | ConversationMessageAdded,
     strawberry.union("InboxPayload"),
 ]
 
@@ -165,6 +206,29 @@ def _payload(event: LoggedEvent) -> Any:
             campaign_name=data["campaignName"],
             campaign_status=CampaignStatus(data["status"]),
         )
+    if event.kind is EventKind.CONVERSATION_CHANGED:
+        return ConversationChanged(
+            conversation_change=ConversationChange(data["change"]),
+            conversation_id=to_global_id("Conversation", data["conversationId"]),
+            contact_id=to_global_id("Contact", data["contactId"]),
+            conversation_status=ConversationStatus(data["status"]),
+            channel=ChannelKind(data["channelKind"]),
+            agent_id=_user(data.get("agentId")),
+            previous_agent_id=_user(data.get("previousAgentId")),
+            team_id=to_global_id("Team", data["teamId"]),
+            previous_team_id=to_global_id("Team", data["previousTeamId"]) if data.get("previousTeamId") else None,
+        )
+    if event.kind is EventKind.CONVERSATION_MESSAGE:
+        return ConversationMessageAdded(
+            conversation_id=to_global_id("Conversation", data["conversationId"]),
+            contact_id=to_global_id("Contact", data["contactId"]),
+            message_id=to_global_id("ConversationMessage", data["messageId"]),
+            direction=MessageDirection(data["direction"]),
+            channel=ChannelKind(data["channelKind"]),
+            author_name=data.get("authorName"),
+            text=data["text"],
+            sent_at=datetime.fromisoformat(data["sentAt"]),
+        )
     raise ValueError(f"no inbox message for {event.kind}")
 
 
@@ -182,5 +246,7 @@ SHOWN = frozenset(
         EventKind.GESTIONES_ASSIGNED,
         EventKind.GESTION_CHANGED,
         EventKind.CAMPAIGN_CHANGED,
+        EventKind.CONVERSATION_CHANGED,
+        EventKind.CONVERSATION_MESSAGE,
     }
 )

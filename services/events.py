@@ -40,6 +40,8 @@ class EventKind(enum.StrEnum):
     CAMPAIGN_CHANGED = "CAMPAIGN_CHANGED"
     GESTIONES_ASSIGNED = "GESTIONES_ASSIGNED"
     GESTION_CHANGED = "GESTION_CHANGED"
+    CONVERSATION_CHANGED = "CONVERSATION_CHANGED"
+    CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
     # Not shown to anyone: who sees what changed for these users (or everyone), so live
     # subscriptions look again at what their users may see.
     ACCESS_CHANGED = "ACCESS_CHANGED"

@@ -1,0 +1,183 @@
+"""Conversation types (A1, A2): conversations, their messages, and the routing decision."""
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from db import models
+from db.models import ChannelKind, ConversationStatus, MessageDirection, RoutingMethod
+from schema.contact_types import Contact, ContactChannel
+from schema.node import Node, to_global_id
+from schema.types import Info, Team, User
+from services.routing_trace import RoutingRule, SkipReason, Trace
+
+strawberry.enum(RoutingRule, name="RoutingRule")
+strawberry.enum(SkipReason, name="RoutingSkipReason")
+
+
+@strawberry.type(description="An agent the router passed over, and why.")
+class RoutingSkip:
+    user_pk: strawberry.Private[int]
+    user_name: str = strawberry.field(description="As it was when the decision was made.")
+    reason: SkipReason
+
+    @strawberry.field(description="Null when you cannot see that user.")
+    async def user(self, info: Info) -> User | None:
+        row = await info.context.loaders.user_by_id.load(self.user_pk)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(
+    description="Why a conversation went where it went (A2): the rule, who was considered, "
+    "who was skipped and why, who was chosen."
+)
+class ConversationRouting:
+    trace: strawberry.Private[Trace]
+    rule: RoutingRule
+    method: RoutingMethod = strawberry.field(description="The account's method when it was decided.")
+    decided_at: datetime
+    fallback: str | None = strawberry.field(description="Set when the rule fell back to another, saying why.")
+    skipped: list[RoutingSkip] = strawberry.field(description="In the order they were passed over.")
+    chosen_name: str | None = strawberry.field(description="Null: nobody could take it, and it waits in the queue.")
+    candidate_count: int
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> "ConversationRouting":
+        trace = Trace.of(data)
+        return cls(
+            trace=trace,
+            rule=trace.rule,
+            method=trace.method,
+            decided_at=trace.decided_at,
+            fallback=trace.fallback,
+            skipped=[RoutingSkip(user_pk=s.user_id, user_name=s.name, reason=s.reason) for s in trace.skipped],
+            chosen_name=trace.chosen_name,
+            candidate_count=len(trace.candidate_ids),
+        )
+
+    @strawberry.field(description="Who was considered, in turn order; those you cannot see are left out.")
+    async def candidates(self, info: Info) -> list[User]:
+        rows = await info.context.loaders.user_by_id.load_many(self.trace.candidate_ids)
+        return [User.from_row(r) for r in rows if r is not None]
+
+    @strawberry.field(description="Null when nobody was chosen, or when you cannot see that user.")
+    async def chosen(self, info: Info) -> User | None:
+        if self.trace.chosen_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.trace.chosen_id)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The team whose agents were considered; null when none was, or you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        if self.trace.team_id is None:
+            return None
+        row = await info.context.loaders.team_by_id.load(self.trace.team_id)
+        return Team.from_row(row) if row else None
+
+
+@strawberry.type(description="One entry of a conversation's timeline (A1).")
+class ConversationMessage(Node):
+    pk: strawberry.Private[int]
+    conversation_pk: strawberry.Private[int]
+    author_pk: strawberry.Private[int | None]
+    direction: MessageDirection = strawberry.field(
+        description="IN from the client; OUT an agent's reply; NOTE internal, never delivered."
+    )
+    author_name: str | None = strawberry.field(description="Null for the client's own messages.")
+    text: str
+    sent_at: datetime
+    external_id: str | None = strawberry.field(description="The integrator's id of an incoming message.")
+    duration_seconds: int | None = strawberry.field(description="A call's length (PHONE).")
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.ConversationMessage) -> "ConversationMessage":
+        return cls(
+            id=to_global_id("ConversationMessage", row.id),
+            pk=row.id,
+            conversation_pk=row.conversation_id,
+            author_pk=row.author_id,
+            direction=MessageDirection(row.direction),
+            author_name=row.author_name,
+            text=row.text,
+            sent_at=row.sent_at,
+            external_id=row.external_id,
+            duration_seconds=row.duration_seconds,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="The agent who wrote it; null for the client's, or when you cannot see that user.")
+    async def author(self, info: Info) -> User | None:
+        if self.author_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.author_pk)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(description="A client's conversation on one of its channels (A1); a call is one on PHONE.")
+class Conversation(Node):
+    pk: strawberry.Private[int]
+    contact_pk: strawberry.Private[int]
+    channel_pk: strawberry.Private[int | None]
+    agent_pk: strawberry.Private[int | None]
+    team_pk: strawberry.Private[int]
+    routing_data: strawberry.Private[dict[str, Any] | None]
+    status: ConversationStatus
+    channel_kind: ChannelKind
+    channel_address: str = strawberry.field(description="Normalised, as it came in (E.164, folded e-mail, handle).")
+    created_at: datetime
+    assigned_at: datetime | None
+    first_reply_at: datetime | None
+    resolved_at: datetime | None
+    last_message_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: models.Conversation) -> "Conversation":
+        return cls(
+            id=to_global_id("Conversation", row.id),
+            pk=row.id,
+            contact_pk=row.contact_id,
+            channel_pk=row.channel_id,
+            agent_pk=row.agent_id,
+            team_pk=row.team_id,
+            routing_data=row.routing,
+            status=ConversationStatus(row.status),
+            channel_kind=ChannelKind(row.channel_kind),
+            channel_address=row.channel_address,
+            created_at=row.created_at,
+            assigned_at=row.assigned_at,
+            first_reply_at=row.first_reply_at,
+            resolved_at=row.resolved_at,
+            last_message_at=row.last_message_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The client (C8: name and channels read from the contact).")
+    async def contact(self, info: Info) -> Contact | None:
+        row = await info.context.loaders.contact_by_id.load(self.contact_pk)
+        return Contact.from_row(row) if row else None
+
+    @strawberry.field(description="The contact channel it came in on; null once the contact no longer has it.")
+    async def channel(self, info: Info) -> ContactChannel | None:
+        if self.channel_pk is None:
+            return None
+        row = await info.context.loaders.channel_by_id.load(self.channel_pk)
+        return ContactChannel.from_row(row) if row else None
+
+    @strawberry.field(description="The agent it is assigned to; null while UNASSIGNED or when you cannot see them.")
+    async def agent(self, info: Info) -> User | None:
+        if self.agent_pk is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.agent_pk)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The team it belongs to; null when you cannot see it.")
+    async def team(self, info: Info) -> Team | None:
+        row = await info.context.loaders.team_by_id.load(self.team_pk)
+        return Team.from_row(row) if row else None
+
+    @strawberry.field(description="Why it went where it went (A2); null for one never routed.")
+    def routing(self) -> ConversationRouting | None:
+        return ConversationRouting.of(self.routing_data) if self.routing_data else None

@@ -1,0 +1,52 @@
+"""How many OPEN conversations each agent holds (LOAD_BALANCED, capacity, A4), kept as they change.
+
+Counted on write rather than with COUNT(*) at routing time: the router reads every candidate's
+load under the turn's lock, and a count over the conversations would be read once per candidate
+per conversation routed. Every change of a conversation's agent or status goes through
+`moved`, in the transaction that makes it, so the counts and the conversations never disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AgentLoad, ConversationStatus
+
+
+def holds(status: str | ConversationStatus, agent_id: int | None) -> int | None:
+    """The agent an OPEN conversation counts against, if it does."""
+    return agent_id if ConversationStatus(status) is ConversationStatus.OPEN else None
+
+
+async def moved(
+    session: AsyncSession,
+    *,
+    before: int | None,
+    after: int | None,
+    assigned_at: datetime | None = None,
+) -> None:
+    """One OPEN conversation stopped counting against `before` and counts against `after` now
+    (either may be None: opened, resolved). `assigned_at`: `after` was just given it by routing
+    or by hand, which LOAD_BALANCED's tie-break reads."""
+    if before == after:
+        return
+    if before is not None:
+        await session.execute(
+            update(AgentLoad)
+            .where(AgentLoad.user_id == before)
+            .values(open_conversations=AgentLoad.open_conversations - 1)
+        )
+    if after is not None:
+        # One upsert: an agent's first conversation writes its row, and two first ones at once
+        # (different rings, different locks) must not collide.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(AgentLoad).values(user_id=after, open_conversations=1, last_assigned_at=assigned_at)
+        changes: dict[str, Any] = {"open_conversations": AgentLoad.open_conversations + 1}
+        if assigned_at is not None:
+            changes["last_assigned_at"] = assigned_at
+        await session.execute(stmt.on_conflict_do_update(index_elements=[AgentLoad.user_id], set_=changes))
