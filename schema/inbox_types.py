@@ -132,6 +132,12 @@ class ConversationMessageAdded:
     sent_at: datetime
 
 
+@strawberry.type(description="An agent's count of OPEN conversations changed: the monitoring table's 'open now' (A4).")
+class AgentLoadChanged:
+    user_id: strawberry.ID
+    open_conversations: int
+
+
 InboxPayload = Annotated[
     PortfolioContactsChanged
     | ContactVipChanged
@@ -141,7 +147,8 @@ InboxPayload = Annotated[
     | GestionChanged
     | CampaignChanged
     | ConversationChanged
-    | ConversationMessageAdded,
+    | ConversationMessageAdded
+    | AgentLoadChanged,
     strawberry.union("InboxPayload"),
 ]
 
@@ -229,6 +236,10 @@ def _payload(event: LoggedEvent) -> Any:
             text=data["text"],
             sent_at=datetime.fromisoformat(data["sentAt"]),
         )
+    if event.kind is EventKind.AGENT_LOAD_CHANGED:
+        return AgentLoadChanged(
+            user_id=to_global_id("User", data["userId"]), open_conversations=data["openConversations"]
+        )
     raise ValueError(f"no inbox message for {event.kind}")
 
 
@@ -248,5 +259,6 @@ SHOWN = frozenset(
         EventKind.CAMPAIGN_CHANGED,
         EventKind.CONVERSATION_CHANGED,
         EventKind.CONVERSATION_MESSAGE,
+        EventKind.AGENT_LOAD_CHANGED,
     }
 )

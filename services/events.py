@@ -42,6 +42,7 @@ class EventKind(enum.StrEnum):
     GESTION_CHANGED = "GESTION_CHANGED"
     CONVERSATION_CHANGED = "CONVERSATION_CHANGED"
     CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
+    AGENT_LOAD_CHANGED = "AGENT_LOAD_CHANGED"
     # Not shown to anyone: who sees what changed for these users (or everyone), so live
     # subscriptions look again at what their users may see.
     ACCESS_CHANGED = "ACCESS_CHANGED"
