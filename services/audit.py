@@ -54,6 +54,8 @@ class AuditAction(enum.StrEnum):
     RELEASED = "RELEASED"
     REOPENED = "REOPENED"
     ATTACHED = "ATTACHED"
+    RESOLVED = "RESOLVED"
+    REPLIED = "REPLIED"
 
 
 class ResourceType(enum.StrEnum):
@@ -67,6 +69,8 @@ class ResourceType(enum.StrEnum):
     TYPOLOGY = "TYPOLOGY"
     CAMPAIGN = "CAMPAIGN"
     GESTION = "GESTION"
+    CONVERSATION = "CONVERSATION"
+    ROUTING_SETTINGS = "ROUTING_SETTINGS"
     # A bulk call: the event is its own resource and lists what the call did.
     BATCH = "BATCH"
 
