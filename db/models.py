@@ -805,7 +805,20 @@ class Conversation(Base):
         Index("ix_conversations_agent_assigned", "agent_id", "assigned_at"),
         Index("ix_conversations_team_created", "team_id", "created_at", "id"),
         Index("ix_conversations_created", "created_at", "id"),
-        Index("ix_conversations_portfolio_id", "portfolio_id"),
+        # The monitoring table and the reports (A4, P9, migration 0016): what an agent resolved,
+        # and what came in through a portfolio, is OPEN in it and was resolved, each one index
+        # range per row of a page. Partial where they can be, so intake writes only the second.
+        partial_index("ix_conversations_agent_resolved", "agent_id", "resolved_at", where="status = 'RESOLVED'"),
+        Index("ix_conversations_portfolio_created", "portfolio_id", "created_at"),
+        partial_index(
+            "ix_conversations_portfolio_open", "portfolio_id", where="status = 'OPEN' AND portfolio_id IS NOT NULL"
+        ),
+        partial_index(
+            "ix_conversations_portfolio_resolved",
+            "portfolio_id",
+            "resolved_at",
+            where="status = 'RESOLVED' AND portfolio_id IS NOT NULL",
+        ),
     )
 
 

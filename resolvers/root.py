@@ -32,6 +32,7 @@ from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
+from resolvers.monitoring import MonitoringQueries
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.teams import TeamMutations, TeamQueries
@@ -51,6 +52,7 @@ class Query(
     PortfolioQueries,
     GestionQueries,
     AuditQueries,
+    MonitoringQueries,
 ):
     pass
 

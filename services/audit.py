@@ -80,6 +80,11 @@ class Period(enum.StrEnum):
     THIS_WEEK = "THIS_WEEK"
     THIS_MONTH = "THIS_MONTH"
     THIS_YEAR = "THIS_YEAR"
+    # The reports' presets (A4, P9, S3): whole local days ending with today, and whole months.
+    YESTERDAY = "YESTERDAY"
+    LAST_7_DAYS = "LAST_7_DAYS"
+    LAST_30_DAYS = "LAST_30_DAYS"
+    LAST_MONTH = "LAST_MONTH"
 
 
 # What an event's `changes` hold (AU1), the shape every producer writes:
@@ -190,19 +195,34 @@ class AuditFilter:
 
 
 def period_bounds(period: Period, now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of a preset in the account's time zone; weeks start on Monday."""
+    """[start, end) of a preset in the account's time zone; weeks start on Monday, LAST_7_DAYS
+    and LAST_30_DAYS end with today. Bounds are local midnights, so a day is 23 or 25 hours
+    long where the clocks change."""
     today = now.astimezone(zone).date()
+    tomorrow = today + timedelta(days=1)
     if period is Period.TODAY:
-        start, end = today, today + timedelta(days=1)
+        start, end = today, tomorrow
+    elif period is Period.YESTERDAY:
+        start, end = today - timedelta(days=1), today
+    elif period is Period.LAST_7_DAYS:
+        start, end = tomorrow - timedelta(days=7), tomorrow
+    elif period is Period.LAST_30_DAYS:
+        start, end = tomorrow - timedelta(days=30), tomorrow
     elif period is Period.THIS_WEEK:
         start = today - timedelta(days=today.weekday())
         end = start + timedelta(days=7)
     elif period is Period.THIS_MONTH:
-        start = today.replace(day=1)
-        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        start, end = today.replace(day=1), _next_month(today)
+    elif period is Period.LAST_MONTH:
+        end = today.replace(day=1)
+        start = (end - timedelta(days=1)).replace(day=1)
     else:
         start, end = date(today.year, 1, 1), date(today.year + 1, 1, 1)
     return (datetime.combine(start, time(), zone), datetime.combine(end, time(), zone))
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
 AUDIT_KEYS = (

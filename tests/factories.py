@@ -13,17 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
 from db.models import (
+    AgentLoad,
     AuditEvent,
     AuditEventTeam,
     Campaign,
     CampaignOperator,
     CampaignStatus,
+    ChannelKind,
     Contact,
+    Conversation,
+    ConversationStatus,
     Gestion,
     GestionStatus,
     Portfolio,
     PortfolioMember,
+    Presence,
+    PresenceStatus,
     Role,
+    RoutingSettings,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -32,13 +39,14 @@ from db.models import (
 )
 from db.search import fold
 from schema.node import to_global_id
-from services import audit
+from services import agent_loads, audit, events
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
 from services.settings import Settings
 
 if TYPE_CHECKING:
     # conftest builds its Factory from this module: the client is named for types only.
+    from subscriptions.hub import Hub
     from tests.conftest import GraphQLClient
 
 PASSWORD = "correct horse battery"
@@ -310,3 +318,90 @@ def priced(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str,
     """What an executed response carries beside its data: its price (resolvers/cost.py) and the
     server's limit (the default one unless given)."""
     return {"cost": {"requested": requested, "limit": limit}}
+
+
+# --- conversations and agent loads, for the monitoring table and reports (A4, P9) ---------------
+# Rows as the conversation lifecycle leaves them, written through the models: data only, for
+# tests that need conversations at chosen moments. `load_moved` is the exception: it changes a
+# load the way every conversation change does (services.agent_loads.moved, its event committed
+# and announced as the unit of work does), for live tests.
+
+
+async def conversation(
+    factory: Factory,
+    contact: Contact,
+    *,
+    created_at: datetime,
+    status: ConversationStatus = ConversationStatus.UNASSIGNED,
+    agent: User | None = None,
+    team: Team | None = None,
+    portfolio: Portfolio | None = None,
+    assigned_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+    kind: ChannelKind = ChannelKind.WHATSAPP,
+) -> Conversation:
+    """One conversation of `contact` (in its team unless `team`), on an address of its own."""
+    n = factory._next()
+    async with factory.sessionmaker() as session:
+        row = Conversation(
+            contact_id=contact.id,
+            channel_kind=kind.value,
+            channel_address=f"+5491100{n:06d}",
+            status=status.value,
+            agent_id=agent.id if agent else None,
+            team_id=team.id if team else contact.team_id,
+            portfolio_id=portfolio.id if portfolio else None,
+            created_at=created_at,
+            assigned_at=assigned_at,
+            resolved_at=resolved_at,
+            last_message_at=created_at,
+        )
+        session.add(row)
+        await session.commit()
+        return row
+
+
+async def agent_load(factory: Factory, agent: User, open_conversations: int) -> None:
+    """The agent's count of OPEN conversations, as services.agent_loads keeps it."""
+    async with factory.sessionmaker() as session:
+        row = await session.get(AgentLoad, agent.id)
+        if row is None:
+            session.add(AgentLoad(user_id=agent.id, open_conversations=open_conversations))
+        else:
+            row.open_conversations = open_conversations
+        await session.commit()
+
+
+async def presence(factory: Factory, user: User, status: PresenceStatus, *, since: datetime) -> None:
+    async with factory.sessionmaker() as session:
+        session.add(Presence(user_id=user.id, status=status.value, changed_at=since))
+        await session.commit()
+
+
+async def routing_capacity(factory: Factory, capacity: int | None) -> None:
+    """The account's capacity, on routing_settings' one row (migration 0015 writes it; the
+    tables are emptied between tests, so it is written again when missing)."""
+    async with factory.sessionmaker() as session:
+        row = await session.get(RoutingSettings, 1)
+        if row is None:
+            session.add(RoutingSettings(id=1, capacity=capacity))
+        else:
+            row.capacity = capacity
+        await session.commit()
+
+
+async def load_moved(
+    factory: Factory, hub: Hub, *, before: User | None, after: User | None, teams: Sequence[Team]
+) -> None:
+    """One OPEN conversation moved from `before` to `after` (either None: opened, resolved)."""
+    async with factory.sessionmaker() as session:
+        await agent_loads.moved(
+            session,
+            before=before.id if before else None,
+            after=after.id if after else None,
+            teams=[t.id for t in teams],
+            assigned_at=utcnow() if after else None,
+        )
+        written = await events.write_pending(session)
+        await session.commit()
+    await hub.announce(written)

@@ -104,6 +104,7 @@ subscription($after: ID) {
       ... on GestionesAssigned { assignment campaignName operatorId previousOperatorId gestionIds gestionCount }
       ... on GestionChanged { gestionChange gestionId gestionStatus resultCode operatorId }
       ... on CampaignChanged { campaignName campaignStatus }
+      ... on AgentLoadChanged { userId openConversations }
     }
   }
 }
