@@ -28,6 +28,7 @@ from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.conversations import ConversationMutations, ConversationQueries
 from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
@@ -51,6 +52,7 @@ class Query(
     PortfolioQueries,
     GestionQueries,
     AuditQueries,
+    ConversationQueries,
 ):
     pass
 
@@ -65,6 +67,7 @@ class Mutation(
     GestionMutations,
     AttachmentMutations,
     PresenceMutations,
+    ConversationMutations,
 ):
     pass
 

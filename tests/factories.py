@@ -13,17 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
 from db.models import (
+    AgentLoad,
     AuditEvent,
     AuditEventTeam,
     Campaign,
     CampaignOperator,
     CampaignStatus,
     Contact,
+    ContactChannel,
+    Conversation,
+    ConversationMessage,
+    ConversationStatus,
+    Event,
     Gestion,
     GestionStatus,
+    MessageDirection,
     Portfolio,
     PortfolioMember,
     Role,
+    RoutingSettings,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -220,6 +228,98 @@ class Factory:
             await session.commit()
             return rows
 
+    # --- conversations (A1, A3): rows the intake would write, for tests of what follows ------
+
+    async def channel(self, contact: Contact, kind: str = "WHATSAPP", normalized: str | None = None) -> ContactChannel:
+        """A channel of the contact, stored as the contacts service normalises it."""
+        value = normalized or f"+54911{4000_0000 + self._next():08d}"
+        async with self.sessionmaker() as session:
+            row = ContactChannel(contact_id=contact.id, kind=kind, value=value, normalized=value)
+            session.add(row)
+            await session.commit()
+            return row
+
+    async def conversation(
+        self,
+        contact: Contact,
+        *,
+        channel: ContactChannel | None = None,
+        status: ConversationStatus = ConversationStatus.UNASSIGNED,
+        agent: User | None = None,
+        team: Team | None = None,
+        created_at: datetime | None = None,
+        messages: Sequence[str] = (),
+    ) -> Conversation:
+        """A conversation as intake leaves it: in `team` (the contact's unless given), waiting in its
+        queue or OPEN for `agent` (whose load counts it, as agent_loads keeps it), with the client's
+        `messages`. Without `channel`, a new WhatsApp channel of the contact."""
+        channel = channel or await self.channel(contact)
+        now = created_at or utcnow()
+        assigned = status is ConversationStatus.OPEN
+        async with self.sessionmaker() as session:
+            row = Conversation(
+                contact_id=contact.id,
+                channel_id=channel.id,
+                channel_kind=channel.kind,
+                channel_address=channel.normalized,
+                status=status.value,
+                agent_id=agent.id if agent else None,
+                team_id=team.id if team else contact.team_id,
+                created_at=now,
+                assigned_at=now if assigned else None,
+                resolved_at=now if status is ConversationStatus.RESOLVED else None,
+                last_message_at=now if messages else None,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            session.add_all(
+                ConversationMessage(
+                    conversation_id=row.id, direction=MessageDirection.IN.value, text=text, sent_at=now, created_at=now
+                )
+                for text in messages
+            )
+            if assigned and agent is not None:
+                load = await session.get(AgentLoad, agent.id)
+                if load is None:
+                    session.add(AgentLoad(user_id=agent.id, open_conversations=1, last_assigned_at=now))
+                else:
+                    load.open_conversations += 1
+            await session.commit()
+            return row
+
+    async def conversations(self, contacts: Sequence[Contact], **kw: Any) -> list[Conversation]:
+        return [await self.conversation(c, **kw) for c in contacts]
+
+    async def reload(self, row: Conversation) -> Conversation:
+        async with self.sessionmaker() as session:
+            return await session.get_one(Conversation, row.id)
+
+    async def open_load(self, user: User) -> int:
+        """The agent's count of OPEN conversations as agent_loads keeps it (0 without a row)."""
+        async with self.sessionmaker() as session:
+            load = await session.get(AgentLoad, user.id)
+            return load.open_conversations if load else 0
+
+    async def conversation_state(self) -> dict[str, Any]:
+        """Everything a conversation call may write: its rows, messages, loads, audit rows and events.
+        Equal before and after a refused call: it changed nothing."""
+        async with self.sessionmaker() as session:
+            conversations = (await session.execute(select(Conversation.__table__).order_by(Conversation.id))).all()
+            loads = (await session.execute(select(AgentLoad.__table__).order_by(AgentLoad.user_id))).all()
+            return {
+                "conversations": [tuple(r) for r in conversations],
+                "messages": await self.count(ConversationMessage),
+                "loads": [tuple(r) for r in loads],
+                "audit": await self.count(AuditEvent),
+                "events": await self.count(Event),
+            }
+
+    async def routing_capacity(self, capacity: int | None) -> None:
+        async with self.sessionmaker() as session:
+            await session.execute(update(RoutingSettings).where(RoutingSettings.id == 1).values(capacity=capacity))
+            await session.commit()
+
     def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
         return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())
 
@@ -242,7 +342,7 @@ PLAN = {
 }
 
 
-def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion) -> str:
+def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion | Conversation | ContactChannel) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 
 
