@@ -343,7 +343,7 @@ async def messages_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[in
 
 
 def _timeline(descending: bool) -> NestedList:
-    # Scoped although its parent was: a payload may show a conversation its actor just gave away.
+    # Scoped although its parent was: a message is seen with its conversation, however that was reached.
     return NestedList(
         ConversationMessage,
         (
