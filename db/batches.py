@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, String, Subquery, and_, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
-from db.keyset import Column, Page, PageRequest, SortKey, count_many, paginate_many
+from db.keyset import Column, Page, PageRequest, SortKey, count_many, paginate_many, paginate_many_rows
 from db.models import (
     AuditEvent,
     Campaign,
@@ -19,6 +20,8 @@ from db.models import (
     Contact,
     ContactAddress,
     ContactChannel,
+    Conversation,
+    ConversationMessage,
     DocumentType,
     Gestion,
     GestionAttachment,
@@ -321,3 +324,117 @@ GESTION_HISTORY = NestedList(
         ),
     ),
 )
+
+
+# --- conversations (A1, C4) -----------------------------------------------------------------
+
+
+async def conversations_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Conversation]:
+    return await _by_id(session, Conversation, ids, lambda stmt: scopes.conversations(stmt, viewer))
+
+
+async def messages_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ConversationMessage]:
+    return await _by_id(
+        session,
+        ConversationMessage,
+        ids,
+        lambda stmt: scopes.conversation_details(stmt, viewer, ConversationMessage.conversation_id),
+    )
+
+
+def _timeline(descending: bool) -> NestedList:
+    # Scoped although its parent was: a message is seen with its conversation, however that was reached.
+    return NestedList(
+        ConversationMessage,
+        (
+            SortKey(ConversationMessage.sent_at, "sent_at", "datetime", descending),
+            SortKey(ConversationMessage.id, "id", "int", descending),
+        ),
+        ConversationMessage.conversation_id,
+        lambda viewer: scopes.conversation_details(
+            select(ConversationMessage), viewer, ConversationMessage.conversation_id
+        ),
+    )
+
+
+# A conversation's timeline, in the order it happened (ix_conversation_messages_timeline).
+CONVERSATION_MESSAGES = _timeline(descending=False)
+# Read with a page of one: each conversation's latest message, for inbox rows.
+CONVERSATION_LATEST_MESSAGES = _timeline(descending=True)
+
+
+class HistoryKind(enum.StrEnum):
+    CONVERSATION = "CONVERSATION"
+    GESTION = "GESTION"
+
+
+class ContactHistory:
+    """A contact's interactions (C4): its conversations (calls included) and gestiones, newest first.
+
+    One statement per page for any number of contacts: a UNION ALL of the two scoped selects
+    (each read from its contact index), numbered per contact over (created_at, kind, id), with
+    each row's conversation or gestión joined in. A page's rows carry both; one is None.
+    """
+
+    @staticmethod
+    def _union(viewer: Viewer, contact_ids: Sequence[int]) -> Subquery:
+        ids = list(contact_ids)
+
+        def branch(model: Any, kind: HistoryKind) -> Select[Any]:
+            return select(
+                model.contact_id.label("contact_id"),
+                model.created_at.label("created_at"),
+                literal_column(f"'{kind.value}'", String).label("kind"),
+                model.id.label("id"),
+            ).where(model.contact_id.in_(ids))
+
+        conversations = scopes.conversations(branch(Conversation, HistoryKind.CONVERSATION), viewer)
+        gestiones = scopes.gestiones(branch(Gestion, HistoryKind.GESTION), viewer)
+        return union_all(conversations, gestiones).subquery("history")
+
+    @staticmethod
+    def _columns(history: Subquery) -> Select[Any]:
+        return select(history.c.created_at, history.c.kind, history.c.id, history.c.contact_id)
+
+    async def pages(
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        parent_ids: Sequence[int],
+        request: PageRequest,
+        max_page_size: int,
+    ) -> dict[int, Page[Any]]:
+        history = self._union(viewer, parent_ids)
+        # Newest first; a conversation and a gestión created in the same instant by kind, then id.
+        keys = (
+            SortKey(history.c.created_at, "created_at", "datetime", True),
+            SortKey(history.c.kind, "kind", "str", True),
+            SortKey(history.c.id, "id", "int", True),
+        )
+
+        def rows(numbered: Subquery) -> Select[Any]:
+            kind = numbered.c.kind
+            return (
+                select(numbered.c.created_at, kind, numbered.c.id, numbered.c.parent_key, Conversation, Gestion)
+                .select_from(numbered)
+                .outerjoin(Conversation, and_(kind == HistoryKind.CONVERSATION.value, Conversation.id == numbered.c.id))
+                .outerjoin(Gestion, and_(kind == HistoryKind.GESTION.value, Gestion.id == numbered.c.id))
+            )
+
+        return await paginate_many_rows(
+            session,
+            self._columns(history),
+            parent=history.c.contact_id,
+            parent_ids=parent_ids,
+            keys=keys,
+            request=request,
+            max_page_size=max_page_size,
+            outer=rows,
+        )
+
+    async def counts(self, session: AsyncSession, viewer: Viewer, parent_ids: Sequence[int]) -> dict[int, int]:
+        history = self._union(viewer, parent_ids)
+        return await count_many(session, self._columns(history), parent=history.c.contact_id, parent_ids=parent_ids)
+
+
+CONTACT_HISTORY = ContactHistory()

@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -283,11 +283,7 @@ async def paginate_many(
 
     `stmt` selects `entity` already scoped and joined so that `parent` is a column of it.
     """
-    stmt, order, size, backwards = _walk(stmt.where(parent.in_(list(parent_ids))), keys, request, max_page_size)
-    numbered = stmt.add_columns(
-        parent.label("parent_key"),
-        func.row_number().over(partition_by=parent, order_by=order).label("rn"),
-    ).subquery()
+    numbered, size, backwards = _numbered(stmt, parent, parent_ids, keys, request, max_page_size)
     row = aliased(entity, numbered)
     outer = (
         select(row, numbered.c.parent_key)
@@ -297,6 +293,47 @@ async def paginate_many(
     grouped: dict[Any, list[Any]] = {pid: [] for pid in parent_ids}
     for item, parent_key in (await session.execute(outer)).all():
         grouped[parent_key].append(item)
+    return {pid: _page(rows, size, backwards, keys, request) for pid, rows in grouped.items()}
+
+
+def _numbered(
+    stmt: Select[Any],
+    parent: Column,
+    parent_ids: Sequence[Any],
+    keys: Sequence[SortKey],
+    request: PageRequest,
+    max_page_size: int,
+) -> tuple[Subquery, int, bool]:
+    """`stmt` narrowed to the parents and the cursor, each row numbered (`rn`) within its parent
+    (`parent_key`) in walking order; with the page size and the direction."""
+    stmt, order, size, backwards = _walk(stmt.where(parent.in_(list(parent_ids))), keys, request, max_page_size)
+    numbered = stmt.add_columns(
+        parent.label("parent_key"),
+        func.row_number().over(partition_by=parent, order_by=order).label("rn"),
+    ).subquery()
+    return numbered, size, backwards
+
+
+async def paginate_many_rows(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    parent: Column,
+    parent_ids: Sequence[Any],
+    keys: Sequence[SortKey],
+    request: PageRequest,
+    max_page_size: int,
+    outer: Callable[[Subquery], Select[Any]],
+) -> dict[Any, Page[Any]]:
+    """paginate_many for a list that is no one entity (a UNION ALL of several): `stmt` selects
+    the sort keys and `parent` as plain columns, and `outer(numbered)` selects each page's rows
+    from its numbered subquery (joining what they show), keeping its key columns by their
+    attribute names and its `parent_key`. The page's rows are those result rows."""
+    numbered, size, backwards = _numbered(stmt, parent, parent_ids, keys, request, max_page_size)
+    page = outer(numbered).where(numbered.c.rn <= size + 1).order_by(numbered.c.parent_key, numbered.c.rn)
+    grouped: dict[Any, list[Any]] = {pid: [] for pid in parent_ids}
+    for row in (await session.execute(page)).all():
+        grouped[row.parent_key].append(row)
     return {pid: _page(rows, size, backwards, keys, request) for pid, rows in grouped.items()}
 
 

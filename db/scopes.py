@@ -83,8 +83,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 def contacts(stmt: S, viewer: Viewer) -> S:
     """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams,
-    and the contacts of the portfolios it owns as their agent and of the gestiones it sees (G4,
-    G6), which it works whatever their team."""
+    and the contacts of the portfolios it owns as their agent and of the gestiones and
+    conversations it sees (G4, G6, A3), which it works whatever their team."""
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
@@ -102,7 +102,12 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     # (3-5 ms and 10-20 ms probing). OFFSET 0 keeps PostgreSQL from rewriting the EXISTS.
     g = aliased(Gestion)
     worked = exists(select(g.id).where(g.contact_id == Contact.id, _agent_gestiones(g, viewer)).offset(0))
-    return stmt.where(or_(in_teams, Contact.id.in_(owned), worked))
+    # The same probe of the conversations' contact index (ix_conversations_contact_created): the
+    # contacts of the conversations it sees, its own and its teams' queue (A3), whatever the
+    # contact's team: a transfer to a team, or a conversation assigned by hand.
+    c = aliased(Conversation)
+    talking = exists(select(c.id).where(c.contact_id == Contact.id, _agent_conversations(c, viewer)).offset(0))
+    return stmt.where(or_(in_teams, Contact.id.in_(owned), worked, talking))
 
 
 def contact_details(stmt: S, viewer: Viewer, contact_id: Any) -> S:

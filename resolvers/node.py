@@ -20,6 +20,7 @@ from schema.contact_types import (
     CustomFieldDefinition,
     DocumentType,
 )
+from schema.conversation_types import Conversation, ConversationMessage
 from schema.gestion_types import Campaign, Gestion, GestionAttachment, GestionComment, Typology, TypologyResult
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
@@ -47,6 +48,9 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "Gestion": (lambda loaders: loaders.gestion_by_id, Gestion.from_row),
     "GestionComment": (lambda loaders: loaders.comment_by_id, GestionComment.from_row),
     "GestionAttachment": (lambda loaders: loaders.attachment_by_id, GestionAttachment.from_row),
+    # A message is seen with its conversation.
+    "Conversation": (lambda loaders: loaders.conversation_by_id, Conversation.from_row),
+    "ConversationMessage": (lambda loaders: loaders.message_by_id, ConversationMessage.from_row),
 }
 
 

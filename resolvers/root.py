@@ -28,6 +28,7 @@ from resolvers.attachments import AttachmentMutations
 from resolvers.audit import AuditQueries
 from resolvers.catalog import CatalogMutations, CatalogQueries
 from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.conversations import ConversationMutations, ConversationQueries
 from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
 from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
@@ -53,6 +54,7 @@ class Query(
     GestionQueries,
     AuditQueries,
     MonitoringQueries,
+    ConversationQueries,
 ):
     pass
 
@@ -67,6 +69,7 @@ class Mutation(
     GestionMutations,
     AttachmentMutations,
     PresenceMutations,
+    ConversationMutations,
 ):
     pass
 

@@ -1,9 +1,8 @@
-"""Contact types (C1, C2, C4). Of C4's interaction history, the contact's gestiones are a
-connection (`Contact.gestiones`); conversations and calls will join as an `Interaction` union
-when those resources exist: they are not stubbed here."""
+"""Contact types (C1, C2, C4). C4's interaction history is `Contact.history`: its conversations
+(calls included) and gestiones in one connection over the `ContactHistoryItem` union."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,6 +17,7 @@ from schema.types import CursorArg, Info, PageArg, Team, nested_connection
 from services.portfolios import OwnerKind
 
 if TYPE_CHECKING:
+    from schema.conversation_types import Conversation
     from schema.gestion_types import Gestion
     from schema.portfolio_types import Portfolio
 
@@ -192,6 +192,19 @@ class ContactDocument:
         return DocumentType.from_row(row)
 
 
+# Its members' modules build on this one, so they are named lazily.
+ContactHistoryItem = Annotated[
+    Union[  # noqa: UP007  (lazy members are strings, which `|` cannot join)
+        Annotated["Conversation", strawberry.lazy("schema.conversation_types")],
+        Annotated["Gestion", strawberry.lazy("schema.gestion_types")],
+    ],
+    strawberry.union(
+        "ContactHistoryItem",
+        description="One of a contact's interactions (C4): a conversation (a call is one on PHONE) or a gestión.",
+    ),
+]
+
+
 @strawberry.type(description="A person the contact centre talks to.")
 class Contact(Node):
     pk: strawberry.Private[int]
@@ -303,6 +316,28 @@ class Contact(Node):
         request = PageRequest(first=first, after=after, last=last, before=before)
         return await nested_connection(
             info, loaders.contact_gestiones, loaders.contact_gestion_count, self.pk, request, Gestion.from_row
+        )
+
+    @strawberry.field(
+        description=(
+            "Its interactions (C4) that you can see, newest first: conversations (a call is one on PHONE) "
+            "and gestiones, each with its detail."
+        )
+    )
+    async def history(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[ContactHistoryItem]:
+        from schema.conversation_types import history_item
+
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info, loaders.contact_history, loaders.contact_history_count, self.pk, request, history_item
         )
 
     @strawberry.field(description="Values of the custom fields, in the definitions' order.")

@@ -6,10 +6,13 @@ from typing import Any
 import strawberry
 
 from db import models
+from db.keyset import PageRequest
 from db.models import ChannelKind, ConversationStatus, MessageDirection, RoutingMethod
+from schema.connection import Connection
 from schema.contact_types import Contact, ContactChannel
+from schema.gestion_types import Gestion
 from schema.node import Node, to_global_id
-from schema.types import Info, Team, User
+from schema.types import CursorArg, Info, PageArg, Team, User, nested_connection
 from services.routing_trace import RoutingRule, SkipReason, Trace
 
 strawberry.enum(RoutingRule, name="RoutingRule")
@@ -181,3 +184,33 @@ class Conversation(Node):
     @strawberry.field(description="Why it went where it went (A2); null for one never routed.")
     def routing(self) -> ConversationRouting | None:
         return ConversationRouting.of(self.routing_data) if self.routing_data else None
+
+    @strawberry.field(description="Its timeline, in the order it happened: the client's messages, replies and notes.")
+    async def messages(
+        self,
+        info: Info,
+        first: PageArg = None,
+        after: CursorArg = None,
+        last: PageArg = None,
+        before: CursorArg = None,
+    ) -> Connection[ConversationMessage]:
+        loaders = info.context.loaders
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        return await nested_connection(
+            info,
+            loaders.conversation_messages,
+            loaders.conversation_message_count,
+            self.pk,
+            request,
+            ConversationMessage.from_row,
+        )
+
+    @strawberry.field(description="Its latest timeline entry (an inbox row's preview); null while it has none.")
+    async def last_message(self, info: Info) -> ConversationMessage | None:
+        page = await info.context.loaders.conversation_latest_messages.load((self.pk, PageRequest(first=1)))
+        return ConversationMessage.from_row(page.rows[0]) if page.rows else None
+
+
+def history_item(row: Any) -> Conversation | Gestion:
+    """A row of db.batches.ContactHistory's pages: the conversation or the gestión it joined."""
+    return Conversation.from_row(row.Conversation) if row.Conversation is not None else Gestion.from_row(row.Gestion)

@@ -10,7 +10,7 @@ from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import batches, keyset
-from db.batches import NestedList
+from db.batches import ContactHistory, NestedList
 from db.keyset import Page, PageRequest
 from db.models import Contact, CustomFieldDefinition, PortfolioMember
 from services import catalog, contacts
@@ -49,7 +49,7 @@ class _ListByKey(DataLoader[K, list[V]]):
 class NestedPageLoader(DataLoader[tuple[int, PageRequest], Page[Any]]):
     """Pages of a nested connection for many parents: one statement per distinct page request."""
 
-    def __init__(self, loaders: Loaders, nested: NestedList) -> None:
+    def __init__(self, loaders: Loaders, nested: NestedList | ContactHistory) -> None:
         super().__init__()
         self._loaders = loaders
         self._nested = nested
@@ -72,7 +72,7 @@ class NestedPageLoader(DataLoader[tuple[int, PageRequest], Page[Any]]):
 
 
 class NestedCountLoader(DataLoader[int, int]):
-    def __init__(self, loaders: Loaders, nested: NestedList) -> None:
+    def __init__(self, loaders: Loaders, nested: NestedList | ContactHistory) -> None:
         super().__init__()
         self._loaders = loaders
         self._nested = nested
@@ -168,6 +168,13 @@ class Loaders:
         self.gestion_attachment_count = NestedCountLoader(self, batches.GESTION_ATTACHMENTS)
         self.gestion_history = NestedPageLoader(self, batches.GESTION_HISTORY)
         self.gestion_history_count = NestedCountLoader(self, batches.GESTION_HISTORY)
+        self.conversation_by_id = _ByKey(lambda ids: batches.conversations_by_id(session, self.viewer, ids))
+        self.message_by_id = _ByKey(lambda ids: batches.messages_by_id(session, self.viewer, ids))
+        self.conversation_messages = NestedPageLoader(self, batches.CONVERSATION_MESSAGES)
+        self.conversation_message_count = NestedCountLoader(self, batches.CONVERSATION_MESSAGES)
+        self.conversation_latest_messages = NestedPageLoader(self, batches.CONVERSATION_LATEST_MESSAGES)
+        self.contact_history = NestedPageLoader(self, batches.CONTACT_HISTORY)
+        self.contact_history_count = NestedCountLoader(self, batches.CONTACT_HISTORY)
         self.contact_pages = _ContactPages(self)
         self.contact_counts = _ContactCounts(self)
         # Nested contact lists of portfolios, one pair of loaders per distinct filter and order.

@@ -277,6 +277,7 @@ RESOURCE_TYPE_NAMES = {
     "TYPOLOGY": "Typology",
     "CAMPAIGN": "Campaign",
     "GESTION": "Gestion",
+    "CONVERSATION": "Conversation",
     "BATCH": "AuditEvent",
 }
 

@@ -21,10 +21,14 @@ from db.models import (
     CampaignStatus,
     ChannelKind,
     Contact,
+    ContactChannel,
     Conversation,
+    ConversationMessage,
     ConversationStatus,
+    Event,
     Gestion,
     GestionStatus,
+    MessageDirection,
     Portfolio,
     PortfolioMember,
     Presence,
@@ -228,6 +232,104 @@ class Factory:
             await session.commit()
             return rows
 
+    # --- conversations (A1, A3): rows the intake would write, for tests of what follows ------
+
+    async def channel(self, contact: Contact, kind: str = "WHATSAPP", normalized: str | None = None) -> ContactChannel:
+        """A channel of the contact, stored as the contacts service normalises it."""
+        value = normalized or f"+54911{4000_0000 + self._next():08d}"
+        async with self.sessionmaker() as session:
+            row = ContactChannel(contact_id=contact.id, kind=kind, value=value, normalized=value)
+            session.add(row)
+            await session.commit()
+            return row
+
+    async def conversation(
+        self,
+        contact: Contact,
+        *,
+        channel: ContactChannel | None = None,
+        status: ConversationStatus = ConversationStatus.UNASSIGNED,
+        agent: User | None = None,
+        team: Team | None = None,
+        portfolio: Portfolio | None = None,
+        created_at: datetime | None = None,
+        assigned_at: datetime | None = None,
+        resolved_at: datetime | None = None,
+        kind: ChannelKind = ChannelKind.WHATSAPP,
+        messages: Sequence[str] = (),
+    ) -> Conversation:
+        """A conversation as intake leaves it: in `team` (the contact's unless given), waiting in its
+        queue or OPEN for `agent` (whose load counts it, as agent_loads keeps it), with the client's
+        `messages`. Without `channel`, a new channel of `kind` of the contact. Its times default to
+        `created_at` (now): assigned when it has an agent, resolved when RESOLVED."""
+        channel = channel or await self.channel(contact, kind.value)
+        now = created_at or utcnow()
+        assigned = status is ConversationStatus.OPEN
+        async with self.sessionmaker() as session:
+            row = Conversation(
+                contact_id=contact.id,
+                channel_id=channel.id,
+                channel_kind=channel.kind,
+                channel_address=channel.normalized,
+                status=status.value,
+                agent_id=agent.id if agent else None,
+                team_id=team.id if team else contact.team_id,
+                portfolio_id=portfolio.id if portfolio else None,
+                created_at=now,
+                assigned_at=assigned_at or (now if agent else None),
+                resolved_at=resolved_at or (now if status is ConversationStatus.RESOLVED else None),
+                last_message_at=now if messages else None,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            session.add_all(
+                ConversationMessage(
+                    conversation_id=row.id, direction=MessageDirection.IN.value, text=text, sent_at=now, created_at=now
+                )
+                for text in messages
+            )
+            if assigned and agent is not None:
+                load = await session.get(AgentLoad, agent.id)
+                if load is None:
+                    session.add(AgentLoad(user_id=agent.id, open_conversations=1, last_assigned_at=now))
+                else:
+                    load.open_conversations += 1
+            await session.commit()
+            return row
+
+    async def conversations(self, contacts: Sequence[Contact], **kw: Any) -> list[Conversation]:
+        return [await self.conversation(c, **kw) for c in contacts]
+
+    async def reload(self, row: Conversation) -> Conversation:
+        async with self.sessionmaker() as session:
+            return await session.get_one(Conversation, row.id)
+
+    async def open_load(self, user: User) -> int:
+        """The agent's count of OPEN conversations as agent_loads keeps it (0 without a row)."""
+        async with self.sessionmaker() as session:
+            load = await session.get(AgentLoad, user.id)
+            return load.open_conversations if load else 0
+
+    async def conversation_state(self) -> dict[str, Any]:
+        """Everything a conversation call may write: its rows, messages, loads, audit rows and events.
+        Equal before and after a refused call: it changed nothing."""
+        async with self.sessionmaker() as session:
+            conversations = (await session.execute(select(Conversation.__table__).order_by(Conversation.id))).all()
+            loads = (await session.execute(select(AgentLoad.__table__).order_by(AgentLoad.user_id))).all()
+            return {
+                "conversations": [tuple(r) for r in conversations],
+                "messages": await self.count(ConversationMessage),
+                "loads": [tuple(r) for r in loads],
+                "audit": await self.count(AuditEvent),
+                "events": await self.count(Event),
+            }
+
+    async def routing_capacity(self, capacity: int | None) -> None:
+        async with self.sessionmaker() as session:
+            await session.execute(update(RoutingSettings).where(RoutingSettings.id == 1).values(capacity=capacity))
+            await session.commit()
+
     def token(self, user: User, ttl_seconds: int = 3600, now: datetime | None = None) -> str:
         return issue_token(secret_key=self.secret_key, user_id=user.id, ttl_seconds=ttl_seconds, now=now or utcnow())
 
@@ -250,7 +352,7 @@ PLAN = {
 }
 
 
-def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion) -> str:
+def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion | Conversation | ContactChannel) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 
 
@@ -321,44 +423,10 @@ def priced(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str,
 
 
 # --- conversations and agent loads, for the monitoring table and reports (A4, P9) ---------------
-# Rows as the conversation lifecycle leaves them, written through the models: data only, for
-# tests that need conversations at chosen moments. `load_moved` is the exception: it changes a
+# Loads and presences written through the models (conversations: Factory.conversation), data
+# only, for tests that need them at chosen moments. `load_moved` is the exception: it changes a
 # load the way every conversation change does (services.agent_loads.moved, its event committed
 # and announced as the unit of work does), for live tests.
-
-
-async def conversation(
-    factory: Factory,
-    contact: Contact,
-    *,
-    created_at: datetime,
-    status: ConversationStatus = ConversationStatus.UNASSIGNED,
-    agent: User | None = None,
-    team: Team | None = None,
-    portfolio: Portfolio | None = None,
-    assigned_at: datetime | None = None,
-    resolved_at: datetime | None = None,
-    kind: ChannelKind = ChannelKind.WHATSAPP,
-) -> Conversation:
-    """One conversation of `contact` (in its team unless `team`), on an address of its own."""
-    n = factory._next()
-    async with factory.sessionmaker() as session:
-        row = Conversation(
-            contact_id=contact.id,
-            channel_kind=kind.value,
-            channel_address=f"+5491100{n:06d}",
-            status=status.value,
-            agent_id=agent.id if agent else None,
-            team_id=team.id if team else contact.team_id,
-            portfolio_id=portfolio.id if portfolio else None,
-            created_at=created_at,
-            assigned_at=assigned_at,
-            resolved_at=resolved_at,
-            last_message_at=created_at,
-        )
-        session.add(row)
-        await session.commit()
-        return row
 
 
 async def agent_load(factory: Factory, agent: User, open_conversations: int) -> None:
@@ -375,18 +443,6 @@ async def agent_load(factory: Factory, agent: User, open_conversations: int) -> 
 async def presence(factory: Factory, user: User, status: PresenceStatus, *, since: datetime) -> None:
     async with factory.sessionmaker() as session:
         session.add(Presence(user_id=user.id, status=status.value, changed_at=since))
-        await session.commit()
-
-
-async def routing_capacity(factory: Factory, capacity: int | None) -> None:
-    """The account's capacity, on routing_settings' one row (migration 0015 writes it; the
-    tables are emptied between tests, so it is written again when missing)."""
-    async with factory.sessionmaker() as session:
-        row = await session.get(RoutingSettings, 1)
-        if row is None:
-            session.add(RoutingSettings(id=1, capacity=capacity))
-        else:
-            row.capacity = capacity
         await session.commit()
 
 

@@ -15,6 +15,8 @@ from db.models import (
     Company,
     ContactAddress,
     ContactChannel,
+    ConversationMessage,
+    ConversationStatus,
     CustomFieldDefinition,
     DocumentType,
     GestionAttachment,
@@ -78,7 +80,13 @@ async def world(factory: Factory) -> World:
         uploaded_by_id=ana.id,
         uploaded_by_name="Ana",
     )
+    conversation = await factory.conversation(person, status=ConversationStatus.OPEN, agent=ana, messages=["Hola"])
+    async with factory.sessionmaker() as session:
+        message_id = await session.scalar(
+            select(ConversationMessage.id).where(ConversationMessage.conversation_id == conversation.id)
+        )
     pks = {
+        "ConversationMessage": message_id,
         "ContactChannel": await _add(factory, channel),
         "ContactAddress": await _add(factory, address),
         "Company": await _add(factory, company),
@@ -104,6 +112,7 @@ async def world(factory: Factory) -> World:
         "Portfolio": gid(portfolio),
         "Campaign": gid(campaign),
         "Gestion": gid(gestion),
+        "Conversation": gid(conversation),
         "AuditEvent": to_global_id("AuditEvent", event.id),
     }
     return World(admin, ana, carla, ids)
@@ -126,9 +135,9 @@ async def test_every_node_type_in_the_schema_resolves_through_node_and_nodes(
 
 async def test_each_type_keeps_its_visibility(client: GraphQLClient, factory: Factory, world: World) -> None:
     """Carla (another team) sees the shared catalogues but none of Cobranzas' rows; Ana sees the
-    details of her gestión and of its client."""
+    details of her gestión, of her conversation and of their client."""
     shared = {"Company", "DocumentType", "CustomFieldDefinition", "Typology", "TypologyResult"}
-    details = {"ContactChannel", "ContactAddress", "GestionComment", "GestionAttachment"}
+    details = {"ContactChannel", "ContactAddress", "GestionComment", "GestionAttachment", "ConversationMessage"}
     order = sorted(world.ids)
     for user, visible, exactly in [(world.carla, shared, True), (world.ana, shared | details, False)]:
         listed = (await client.data(NODES, {"ids": [world.ids[n] for n in order]}, factory.token(user)))["nodes"]

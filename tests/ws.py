@@ -104,6 +104,10 @@ subscription($after: ID) {
       ... on GestionesAssigned { assignment campaignName operatorId previousOperatorId gestionIds gestionCount }
       ... on GestionChanged { gestionChange gestionId gestionStatus resultCode operatorId }
       ... on CampaignChanged { campaignName campaignStatus }
+      ... on ConversationChanged {
+        conversationChange conversationId conversationStatus agentId previousAgentId teamId previousTeamId
+      }
+      ... on ConversationMessageAdded { conversationId direction authorName text }
       ... on AgentLoadChanged { userId openConversations }
     }
   }
