@@ -82,7 +82,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 
 def contacts(stmt: S, viewer: Viewer) -> S:
-    """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams. AGENT: of its own teams,
+    """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams, and those of the
+    conversations it sees (A3). AGENT: of its own teams,
     and the contacts of the portfolios it owns as their agent and of the gestiones and
     conversations it sees (G4, G6, A3), which it works whatever their team."""
     scope = viewer.scope_team_ids
@@ -90,7 +91,14 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         return stmt
     in_teams = Contact.team_id.in_(scope) if scope else false()
     if viewer.role is not Role.AGENT:
-        return stmt.where(in_teams)
+        if not scope:
+            return stmt.where(false())
+        # A supervisor reads the client of every conversation it sees, whatever the client's
+        # team (one routed to a default group, or transferred to its team): the same probe of
+        # the conversations' contact index as an agent's below.
+        c = aliased(Conversation)
+        supervised = exists(select(c.id).where(c.contact_id == Contact.id, c.team_id.in_(scope)).offset(0))
+        return stmt.where(or_(in_teams, supervised))
     owned = (
         select(PortfolioMember.contact_id)
         .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)

@@ -316,3 +316,27 @@ async def test_resolve_refusals_change_nothing(client: GraphQLClient, factory: F
         await _refused(client, factory, user, RESOLVE, expected, id=gid(conversation))
     assert (await _call(client, factory, w.ana, RESOLVE, id=gid(w.ana_juan)))["userErrors"] == []
     await _refused(client, factory, w.ana, RESOLVE, [("CONFLICT", "id")], id=gid(w.ana_juan))
+
+
+async def test_a_supervisor_of_the_team_it_went_to_reads_its_client(
+    client: GraphQLClient, factory: Factory, world: World
+) -> None:
+    """Juan is Cobranzas' client; once his conversation is Ventas', Ventas' supervisor works it and
+    reads who it is with (the contacts scope follows the conversations it sees)."""
+    vera = await factory.user(Role.SUPERVISOR, name="Vera", supervises=[world.ventas])
+    moved = await _call(
+        client,
+        factory,
+        world.admin,
+        TRANSFER,
+        input={"conversationId": gid(world.ana_juan), "to": {"teamId": gid(world.ventas)}},
+    )
+    assert moved["userErrors"] == []
+    seen = await client.data(
+        "query($id: ID!) { node(id: $id) { ... on Conversation { team { name } contact { firstNames } } } }",
+        {"id": gid(world.ana_juan)},
+        factory.token(vera),
+    )
+    assert seen["node"] == {"team": {"name": "Ventas"}, "contact": {"firstNames": "Juan"}}
+    listed = await client.data("{ contacts(first: 10) { nodes { firstNames } } }", {}, factory.token(vera))
+    assert listed["contacts"]["nodes"] == [{"firstNames": "Juan"}]
