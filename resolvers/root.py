@@ -34,6 +34,7 @@ from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
+from resolvers.routing import RoutingMutations, RoutingQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.scalars import UTC_DATETIME
@@ -51,6 +52,7 @@ class Query(
     PortfolioQueries,
     GestionQueries,
     AuditQueries,
+    RoutingQueries,
 ):
     pass
 
@@ -65,6 +67,7 @@ class Mutation(
     GestionMutations,
     AttachmentMutations,
     PresenceMutations,
+    RoutingMutations,
 ):
     pass
 

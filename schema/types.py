@@ -277,6 +277,8 @@ RESOURCE_TYPE_NAMES = {
     "TYPOLOGY": "Typology",
     "CAMPAIGN": "Campaign",
     "GESTION": "Gestion",
+    "CONVERSATION": "Conversation",
+    "ROUTING_SETTINGS": "RoutingSettings",
     "BATCH": "AuditEvent",
 }
 

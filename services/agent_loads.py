@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AgentLoad, ConversationStatus
 from services import events
+from services.errors import ConcurrentChange
 from services.events import EventKind
 
 
@@ -35,11 +36,14 @@ async def moved(
     after: int | None,
     teams: Iterable[int | None],
     assigned_at: datetime | None = None,
+    capacity: int | None = None,
 ) -> None:
     """One OPEN conversation stopped counting against `before` and counts against `after` now
     (either may be None: opened, resolved). `teams`: the conversation's team, before and after,
     whose supervisors watch these agents. `assigned_at`: `after` was just given it by routing or
-    by hand, which LOAD_BALANCED's tie-break reads."""
+    by hand, which LOAD_BALANCED's tie-break reads. `capacity`: the router chose `after` below
+    it; if `after` already holds that many (a concurrent routing in another ring filled it since
+    the router read its load), ConcurrentChange: the unit of work routes again."""
     if before == after:
         return
     team_ids = list(teams)
@@ -59,12 +63,15 @@ async def moved(
         changes: dict[str, Any] = {"open_conversations": AgentLoad.open_conversations + 1}
         if assigned_at is not None:
             changes["last_assigned_at"] = assigned_at
+        below = AgentLoad.open_conversations < capacity if capacity is not None else None
         now = await session.scalar(
-            stmt.on_conflict_do_update(index_elements=[AgentLoad.user_id], set_=changes).returning(
+            stmt.on_conflict_do_update(index_elements=[AgentLoad.user_id], set_=changes, where=below).returning(
                 AgentLoad.open_conversations
             )
         )
-        _announce(session, after, now or 1, team_ids)
+        if now is None:
+            raise ConcurrentChange(f"agent {after} reached its capacity of {capacity} meanwhile")
+        _announce(session, after, now, team_ids)
 
 
 def _announce(session: AsyncSession, user_id: int, open_conversations: int, teams: list[int | None]) -> None:

@@ -98,7 +98,10 @@ class Period(enum.StrEnum):
 REFERENCES: Mapping[str, ResourceType] = {
     "agentId": ResourceType.USER,
     "companyId": ResourceType.COMPANY,
+    "contactId": ResourceType.CONTACT,
+    "defaultTeamId": ResourceType.TEAM,
     "documentTypeId": ResourceType.DOCUMENT_TYPE,
+    "intakeTeamId": ResourceType.TEAM,
     "memberId": ResourceType.USER,
     "memberIds": ResourceType.USER,
     "operatorId": ResourceType.USER,
@@ -109,6 +112,12 @@ REFERENCES: Mapping[str, ResourceType] = {
     "supervisorIds": ResourceType.USER,
     "teamId": ResourceType.TEAM,
     "typologyId": ResourceType.TYPOLOGY,
+    # BY_CHANNEL's agents of each kind (services.routing_settings.channel_agents_field).
+    "emailAgentIds": ResourceType.USER,
+    "phoneAgentIds": ResourceType.USER,
+    "whatsappAgentIds": ResourceType.USER,
+    "messengerAgentIds": ResourceType.USER,
+    "instagramAgentIds": ResourceType.USER,
 }
 
 
