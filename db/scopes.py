@@ -105,9 +105,10 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     return stmt.where(or_(in_teams, Contact.id.in_(owned), worked))
 
 
-def agent_sees_contact(user_id: Any, contact_id: int, contact_team_id: int) -> ColumnElement[bool]:
+def agent_sees_contact(user_id: Any, contact_id: Any, contact_team_id: Any) -> ColumnElement[bool]:
     """Whether the AGENT in `user_id` (a column: many agents at once, as the router weighs them)
-    sees this contact: `contacts`' rule for an agent viewer, one agent per row."""
+    sees the contact `contact_id` of team `contact_team_id` (values or bound parameters):
+    `contacts`' rule for an agent viewer, one agent per row."""
     member = aliased(TeamMember)
     in_team = exists().where(member.user_id == user_id, member.team_id == contact_team_id)
     owned = exists().where(

@@ -8,8 +8,9 @@ conversation is opened and routed (services.routing). Each message's externalId 
 webhook sent again finds its message and changes nothing.
 
 The hot path of the API (hundreds a second): one statement reads everything the decision
-needs, the router takes its ring's turn as late as it can, and the writes are Core statements
-with RETURNING (on PostgreSQL the conversation and its message in one).
+needs, the router takes its ring's turn as late as it can, and services.intake_writes writes
+the rest (on PostgreSQL one statement: conversation, message, turn, load and audit row). Every
+statement is built once and runs on the session's connection, not through the ORM.
 
 Races: two first messages from one new sender meet at a PostgreSQL advisory lock on the address
 (SQLite has one writer), so one contact is created; two at once for a contact with no open
@@ -24,26 +25,13 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    BindParameter,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    case,
-    func,
-    insert,
-    literal,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import BindParameter, Integer, Select, and_, bindparam, func, literal, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db.base import UTCDateTime, utcnow
+from db.base import utcnow
 from db.models import (
     ChannelKind,
     Contact,
@@ -59,20 +47,21 @@ from db.models import (
     Team,
     User,
 )
-from services import agent_loads, audit, contacts, conversation_events, routing, validation
+from services import agent_loads, audit, contacts, conversation_events, intake_writes, routing, validation
 from services.audit import AuditAction, ResourceType
 from services.common import clean_name, require_admin, require_storable
 from services.conversation_events import ConversationChange
 from services.errors import ConcurrentChange, ErrorCode, fail
+from services.intake_writes import Change
 from services.principal import Principal
 from services.routing_settings import SETTINGS_ID
 from services.routing_trace import Trace
 
 MAX_TEXT = 20_000
 MAX_EXTERNAL_ID = 200
-# Where a contact created by intake is filed when the settings name no intake team: the oldest
-# top-level team, the root of the account's tree (documented in the field's description).
-_ADDRESS_LOCK = 4_237_710_002
+# The advisory locks of senders' addresses: (this class, hashtext("KIND:address")). Two-key
+# locks never meet the events' one-key lock (services.events).
+_ADDRESS_LOCKS = 4_237
 
 
 class Outcome(enum.StrEnum):
@@ -105,6 +94,7 @@ class Received:
 @dataclass(frozen=True)
 class _Checked:
     kind: ChannelKind
+    value: str  # as the integrator sent it, which a new contact's channel keeps
     address: str
     text: str
     external_id: str
@@ -132,7 +122,9 @@ def _check(data: IncomingMessage, default_region: str) -> _Checked:
         if data.duration_seconds < 0:
             raise fail(ErrorCode.INVALID, "Must not be negative", "durationSeconds")
     first, last = split_name(data.contact_name, address)
-    return _Checked(data.kind, address, text, external_id, data.sent_at, first, last, data.duration_seconds)
+    return _Checked(
+        data.kind, data.value.strip(), address, text, external_id, data.sent_at, first, last, data.duration_seconds
+    )
 
 
 def split_name(name: str | None, address: str) -> tuple[str, str]:
@@ -150,8 +142,7 @@ def split_name(name: str | None, address: str) -> tuple[str, str]:
 _K: BindParameter[str] = bindparam("kind")
 _A: BindParameter[str] = bindparam("address")
 _X: BindParameter[str] = bindparam("external_id")
-_CONVERSATION = cast(Table, Conversation.__table__)
-_MESSAGE = cast(Table, ConversationMessage.__table__)
+_CONVERSATION = intake_writes.CONVERSATIONS
 
 
 def _lookup() -> Select[Any]:
@@ -173,23 +164,20 @@ def _lookup() -> Select[Any]:
         .limit(1)
         .subquery("sender")
     )
-    on_address = and_(
-        _CONVERSATION.c.contact_id == sender.c.contact_id,
-        _CONVERSATION.c.channel_kind == _K,
-        _CONVERSATION.c.channel_address == _A,
-    )
+    c = _CONVERSATION.c
+    on_address = and_(c.contact_id == sender.c.contact_id, c.channel_kind == _K, c.channel_address == _A)
     current = _CONVERSATION.alias("current")
     resolved = _CONVERSATION.alias("resolved")
     last_resolved = (
-        select(_CONVERSATION.c.id)
-        .where(on_address, _CONVERSATION.c.status == ConversationStatus.RESOLVED.value)
-        .order_by(_CONVERSATION.c.resolved_at.desc(), _CONVERSATION.c.id.desc())
+        select(c.id)
+        .where(on_address, c.status == ConversationStatus.RESOLVED.value)
+        .order_by(c.resolved_at.desc(), c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
     owner = User.__table__.alias("owner")
     root_team = select(Team.id).where(Team.parent_id.is_(None)).order_by(Team.id).limit(1).scalar_subquery()
-    known = _MESSAGE.alias("known")
+    known = intake_writes.MESSAGES.alias("known")
     return (
         select(
             RoutingSettings.method,
@@ -210,12 +198,11 @@ def _lookup() -> Select[Any]:
             Portfolio.agent_id.label("portfolio_agent_id"),
             owner.c.name.label("owner_name"),
             and_(owner.c.is_active, owner.c.role == Role.AGENT.value).label("owner_usable"),
-            *(c.label(f"current_{c.name}") for c in current.c),
+            current.c.id.label("current_id"),
             resolved.c.id.label("resolved_id"),
             resolved.c.resolved_at.label("resolved_at"),
             resolved.c.agent_id.label("resolved_agent_id"),
             resolved.c.team_id.label("resolved_team_id"),
-            resolved.c.status.label("resolved_status"),
         )
         .select_from(RoutingSettings)
         .outerjoin(known, known.c.external_id == _X)
@@ -238,17 +225,17 @@ def _lookup() -> Select[Any]:
 
 
 _LOOKUP = _lookup()
+_MESSAGE_BY_ID = (
+    select(_CONVERSATION, *(k.label(f"m_{k.name}") for k in intake_writes.MESSAGES.c))
+    .join(intake_writes.MESSAGES, intake_writes.MESSAGES.c.conversation_id == _CONVERSATION.c.id)
+    .where(intake_writes.MESSAGES.c.id == bindparam("message_id"))
+)
+_ADDRESS_LOCK = select(func.pg_advisory_xact_lock(literal(_ADDRESS_LOCKS, Integer), func.hashtext(bindparam("key"))))
 
 
-async def _look_up(session: AsyncSession, checked: _Checked) -> Any:
+async def _look_up(conn: AsyncConnection, checked: _Checked) -> Any:
     params = {"kind": checked.kind.value, "address": checked.address, "external_id": checked.external_id}
-    return (await session.execute(_LOOKUP, params)).one()
-
-
-def _current(found: Any) -> Conversation | None:
-    if found.current_id is None:
-        return None
-    return Conversation(**{c.name: getattr(found, f"current_{c.name}") for c in _CONVERSATION.c})
+    return (await conn.execute(_LOOKUP, params)).one()
 
 
 def _subject(found: Any, kind: ChannelKind) -> routing.Subject:
@@ -274,280 +261,270 @@ async def receive_message(
     """File one incoming message (ADMIN: integrators sign in as admin users)."""
     require_admin(actor, "receive messages")
     checked = _check(data, default_region)
-    found = await _look_up(session, checked)
+    conn = await session.connection()
+    found = await _look_up(conn, checked)
+    if found.known_id is None and found.contact_id is None:
+        found = await _new_sender(session, conn, actor, checked, found)
     if found.known_id is not None:
-        return await _duplicate(session, found.known_id)
-    if found.contact_id is None:
-        found = await _new_sender(session, actor, checked, found)
-        if found.known_id is not None:
-            return await _duplicate(session, found.known_id)
+        return await _duplicate(conn, found.known_id)
     try:
-        current = _current(found)
-        if current is not None:
-            return await _append(session, checked, current)
+        if found.current_id is not None:
+            return await _append(session, conn, checked, found.current_id)
         window = timedelta(minutes=found.reopen_window_minutes)
         if found.resolved_id is not None and found.resolved_at >= utcnow() - window:
-            return await _reopen(session, actor, checked, found)
-        return await _open(session, actor, checked, found)
+            return await _reopen(session, conn, actor, checked, found)
+        return await _open(session, conn, actor, checked, found)
     except IntegrityError as error:
         # A concurrent intake opened a conversation on this address, or filed this externalId,
         # first: run again, and join it (or find it).
         raise ConcurrentChange(str(error.orig)) from None
 
 
-async def _duplicate(session: AsyncSession, message_id: int) -> Received:
-    row = (
-        await session.execute(
-            select(_CONVERSATION, *(c.label(f"m_{c.name}") for c in _MESSAGE.c))
-            .join(_MESSAGE, _MESSAGE.c.conversation_id == _CONVERSATION.c.id)
-            .where(_MESSAGE.c.id == message_id)
-        )
-    ).one()
-    conversation = Conversation(**{c.name: getattr(row, c.name) for c in _CONVERSATION.c})
-    message = ConversationMessage(**{c.name: getattr(row, f"m_{c.name}") for c in _MESSAGE.c})
+async def _duplicate(conn: AsyncConnection, message_id: int) -> Received:
+    row = (await conn.execute(_MESSAGE_BY_ID, {"message_id": message_id})).one()
+    conversation = Conversation(**{k.name: getattr(row, k.name) for k in _CONVERSATION.c})
+    message = ConversationMessage(**{k.name: getattr(row, f"m_{k.name}") for k in intake_writes.MESSAGES.c})
     return Received(conversation, message, Outcome.DUPLICATE)
 
 
-async def _new_sender(session: AsyncSession, actor: Principal, checked: _Checked, found: Any) -> Any:
-    """File an unknown sender as a contact of the intake team (audited as createContact does),
-    unless a concurrent intake of the same sender did first; the lookup again, with it."""
-    if session.get_bind().dialect.name == "postgresql":
-        key = f"{checked.kind.value}:{checked.address}"
-        await session.execute(select(func.pg_advisory_xact_lock(_ADDRESS_LOCK, func.hashtext(key))))
-        found = await _look_up(session, checked)
+async def _new_sender(
+    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
+) -> Any:
+    """File an unknown sender as a contact of the intake team, audited as createContact audits
+    one, unless a concurrent intake of the same sender did first: then the lookup again, with it."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        await conn.execute(_ADDRESS_LOCK, {"key": f"{checked.kind.value}:{checked.address}"})
+        found = await _look_up(conn, checked)
         if found.contact_id is not None or found.known_id is not None:
             return found
     team_id = found.intake_team_id or found.root_team_id
     if team_id is None:
         raise fail(ErrorCode.CONFLICT, "There is no team to file a new contact in: create one first", "channel")
-    channel = {"kind": checked.kind.value, "value": checked.address, "normalized": checked.address}
-    prepared = contacts.Prepared(
-        contact={
-            "first_names": checked.first_names,
-            "last_names": checked.last_names,
-            "is_vip": False,
-            "document_type_id": None,
-            "document_number": None,
-            "company_id": None,
-            "team_id": team_id,
-            "custom_fields": {},
-        },
-        channels=[channel],
-        addresses=[],
-    )
-    (contact_id,) = await contacts.insert_prepared(session, actor, [prepared])
+    now = utcnow()
+    first, last = checked.first_names, checked.last_names
+    contact = {
+        "first_names": first,
+        "last_names": last,
+        "is_vip": False,
+        "document_type_id": None,
+        "document_number": None,
+        "company_id": None,
+        "team_id": team_id,
+        "custom_fields": {},
+    }
+    channel = {"kind": checked.kind.value, "value": checked.value, "normalized": checked.address}
+    if postgres:
+        contact_id, channel_id = await _insert_contact(conn, actor, contact, channel, now)
+    else:
+        prepared = contacts.Prepared(contact=contact, channels=[channel], addresses=[])
+        (contact_id,) = await contacts.insert_prepared(session, actor, [prepared])
+        params = {"contact_id": contact_id, "kind": checked.kind.value, "address": checked.address}
+        channel_id = (await conn.execute(_CHANNEL_OF, params)).scalar_one()
     # What the lookup would now read, without reading it: a new contact has nothing else yet.
     return SimpleNamespace(
         **{
             **found._mapping,
             "contact_id": contact_id,
-            "channel_id": _channel_of(contact_id, checked),
+            "channel_id": channel_id,
             "team_id": team_id,
-            "first_names": checked.first_names,
-            "last_names": checked.last_names,
+            "first_names": first,
+            "last_names": last,
         }
     )
 
 
-def _channel_of(contact_id: int, checked: _Checked) -> Any:
-    """The new contact's channel, read inside the statement that files its conversation."""
-    return (
-        select(ContactChannel.id)
-        .where(
-            ContactChannel.contact_id == contact_id,
-            ContactChannel.kind == checked.kind.value,
-            ContactChannel.normalized == checked.address,
-        )
-        .scalar_subquery()
-    )
-
-
-def _message_values(checked: _Checked, now: datetime) -> dict[str, Any]:
-    return {
-        "direction": MessageDirection.IN.value,
-        "author_id": None,
-        "author_name": None,
-        "text": checked.text,
-        "sent_at": checked.sent_at,
-        "external_id": checked.external_id,
-        "duration_seconds": checked.duration_seconds,
+async def _insert_contact(
+    conn: AsyncConnection, actor: Principal, contact: dict[str, Any], channel: dict[str, Any], now: datetime
+) -> tuple[int, int]:
+    """The contact row, channel and CREATED audit row contacts.insert_prepared writes, in one
+    statement (PostgreSQL; the same columns and the same audit shape)."""
+    first, last = contact["first_names"], contact["last_names"]
+    columns = {
+        **contact,
+        "search_name": contacts.search_name(first, last),
+        "sort_name": contacts.sort_name(first, last),
+        "search_text": contacts.search_text(
+            first_names=first,
+            last_names=last,
+            document=None,
+            company=None,
+            channels=[(channel["kind"], channel["normalized"])],
+        ),
         "created_at": now,
+        "updated_at": now,
+    }
+    created = {
+        **contacts.snapshot(Contact(**contact)),
+        "channels": [contacts.audited_channel(channel["kind"], channel["normalized"])],
+        "addresses": [],
+    }
+    event = audit.event_row(
+        actor=actor,
+        action=AuditAction.CREATED,
+        resource_type=ResourceType.CONTACT,
+        resource_name=f"{first} {last}",
+        changed=audit.changes({}, created),
+    )
+    params = {
+        **{f"k_{k}": v for k, v in columns.items()},
+        **{f"ch_{k}": v for k, v in {**channel, "created_at": now}.items()},
+        **intake_writes.audit_params(event, contact["team_id"], "ka_"),
+    }
+    return await intake_writes.insert_contact(conn, params)
+
+
+_CHANNEL_OF = select(ContactChannel.id).where(
+    ContactChannel.contact_id == bindparam("contact_id"), ContactChannel.kind == _K, ContactChannel.normalized == _A
+)
+
+
+def _message_params(checked: _Checked, now: datetime) -> dict[str, Any]:
+    return {
+        "m_direction": MessageDirection.IN.value,
+        "m_author_id": None,
+        "m_author_name": None,
+        "m_text": checked.text,
+        "m_sent_at": checked.sent_at,
+        "m_external_id": checked.external_id,
+        "m_duration_seconds": checked.duration_seconds,
+        "m_created_at": now,
     }
 
 
-async def _append(session: AsyncSession, checked: _Checked, current: Conversation) -> Received:
+def _routed_params(decision: routing.Decision) -> dict[str, Any]:
+    """The conversation's routed columns, the turn and the load, as intake_writes' parameters."""
+    assigned = decision.agent_id is not None
+    at = decision.trace.decided_at
+    params: dict[str, Any] = {
+        "c_status": decision.status.value,
+        "c_agent_id": decision.agent_id,
+        "c_team_id": decision.team_id,
+        "c_portfolio_id": decision.portfolio_id,
+        "c_routing": decision.trace.as_json(),
+        "c_assigned_at": at if assigned else None,
+        "load_user_id": decision.agent_id,
+        "load_assigned_at": at,
+        "load_capacity": decision.capacity,
+    }
+    if decision.turn is not None:
+        params |= routing.advance_params(*decision.turn, at)
+    return params
+
+
+def _flags(decision: routing.Decision) -> dict[str, bool]:
+    return {
+        "turn": decision.turn is not None,
+        "load": decision.agent_id is not None,
+        "capped": decision.capacity is not None,
+    }
+
+
+def _counted(
+    session: AsyncSession, decision: routing.Decision, written: intake_writes.Written, teams: list[int | None]
+) -> None:
+    if decision.agent_id is not None:
+        agent_loads.gained(session, decision.agent_id, written.load, capacity=decision.capacity, teams=teams)
+
+
+async def _append(session: AsyncSession, conn: AsyncConnection, checked: _Checked, conversation_id: int) -> Received:
     now = utcnow()
-    last = _CONVERSATION.c.last_message_at
-    sent = literal(checked.sent_at, UTCDateTime)
-    changes = {"last_message_at": case((last.is_(None) | (last < sent), sent), else_=last), "updated_at": now}
-    where = and_(_CONVERSATION.c.id == current.id, _CONVERSATION.c.status != ConversationStatus.RESOLVED.value)
-    conversation, message = await _update_with_message(session, where, changes, _message_values(checked, now))
-    conversation_events.message_added(session, conversation, message)
-    return Received(conversation, message, Outcome.APPENDED)
+    params = {"c_id": conversation_id, "c_last_message_at": checked.sent_at, "c_updated_at": now}
+    params |= _message_params(checked, now)
+    written = await intake_writes.write(conn, Change.APPEND, params, turn=False, load=False, capped=False, audit=False)
+    conversation_events.message_added(session, written.conversation, written.message)
+    return Received(written.conversation, written.message, Outcome.APPENDED)
 
 
-async def _reopen(session: AsyncSession, actor: Principal, checked: _Checked, found: Any) -> Received:
+async def _open(
+    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
+) -> Received:
+    now = utcnow()
+    decision = await routing.decide(
+        session, _subject(found, checked.kind), routing.Config.of(found), advance_turn=False
+    )
+    params: dict[str, Any] = {
+        "c_contact_id": found.contact_id,
+        "c_channel_id": found.channel_id,
+        "c_channel_kind": checked.kind.value,
+        "c_channel_address": checked.address,
+        "c_created_at": now,
+        "c_first_reply_at": None,
+        "c_resolved_at": None,
+        "c_last_message_at": checked.sent_at,
+        "c_updated_at": now,
+        **_routed_params(decision),
+        **_message_params(checked, now),
+    }
+    after = _audited(found.contact_id, checked, decision)
+    event = audit.event_row(
+        actor=actor,
+        action=AuditAction.CREATED,
+        resource_type=ResourceType.CONVERSATION,
+        resource_name=_name(found, checked),
+        changed=audit.changes({}, after),
+    )
+    params |= intake_writes.audit_params(event, decision.team_id)
+    written = await intake_writes.write(conn, Change.OPEN, params, audit=True, **_flags(decision))
+    _counted(session, decision, written, [decision.team_id])
+    conversation_events.changed(session, written.conversation, ConversationChange.CREATED)
+    conversation_events.message_added(session, written.conversation, written.message)
+    return Received(written.conversation, written.message, Outcome.OPENED, decision.trace)
+
+
+async def _reopen(
+    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
+) -> Received:
     now = utcnow()
     subject = _subject(found, checked.kind)
-    decision = await routing.decide(session, subject, routing.Config.of(found), previous_agent=found.resolved_agent_id)
-    changes = {
-        **_routed(decision),
-        "resolved_at": None,
-        "last_message_at": checked.sent_at,
-        "updated_at": now,
+    decision = await routing.decide(
+        session, subject, routing.Config.of(found), previous_agent=found.resolved_agent_id, advance_turn=False
+    )
+    params = {
+        "c_id": found.resolved_id,
+        "c_last_message_at": checked.sent_at,
+        "c_updated_at": now,
+        **_routed_params(decision),
+        **_message_params(checked, now),
     }
-    where = and_(_CONVERSATION.c.id == found.resolved_id, _CONVERSATION.c.status == ConversationStatus.RESOLVED.value)
-    conversation, message = await _update_with_message(session, where, changes, _message_values(checked, now))
-    await _moved(session, decision, before_team=found.resolved_team_id)
+    written = await intake_writes.write(conn, Change.REOPEN, params, audit=False, **_flags(decision))
+    conversation = written.conversation
     previous = (ConversationStatus.RESOLVED.value, found.resolved_agent_id, found.resolved_team_id)
-    await _audit(
-        session,
-        actor,
-        AuditAction.REOPENED,
-        conversation,
-        found,
-        decision,
-        before={"status": previous[0], "agentId": previous[1], "teamId": previous[2]},
-    )
-    conversation_events.changed(session, conversation, ConversationChange.REOPENED, previous=previous)
-    conversation_events.message_added(session, conversation, message)
-    return Received(conversation, message, Outcome.REOPENED, decision.trace)
-
-
-async def _open(session: AsyncSession, actor: Principal, checked: _Checked, found: Any) -> Received:
-    now = utcnow()
-    decision = await routing.decide(session, _subject(found, checked.kind), routing.Config.of(found))
-    values = {
-        "contact_id": found.contact_id,
-        "channel_id": found.channel_id,
-        "channel_kind": checked.kind.value,
-        "channel_address": checked.address,
-        **_routed(decision),
-        "created_at": now,
-        "first_reply_at": None,
-        "resolved_at": None,
-        "last_message_at": checked.sent_at,
-        "updated_at": now,
-    }
-    conversation, message = await _insert_with_message(session, values, _message_values(checked, now))
-    await _moved(session, decision, before_team=None)
-    await _audit(session, actor, AuditAction.CREATED, conversation, found, decision, before={})
-    conversation_events.changed(session, conversation, ConversationChange.CREATED)
-    conversation_events.message_added(session, conversation, message)
-    return Received(conversation, message, Outcome.OPENED, decision.trace)
-
-
-def _routed(decision: routing.Decision) -> dict[str, Any]:
-    assigned = decision.agent_id is not None
-    return {
-        "status": decision.status.value,
-        "agent_id": decision.agent_id,
-        "team_id": decision.team_id,
-        "portfolio_id": decision.portfolio_id,
-        "routing": decision.trace.as_json(),
-        "assigned_at": decision.trace.decided_at if assigned else None,
-    }
-
-
-async def _moved(session: AsyncSession, decision: routing.Decision, *, before_team: int | None) -> None:
-    if decision.agent_id is None:
-        return
-    await agent_loads.moved(
-        session,
-        before=None,
-        after=decision.agent_id,
-        teams=[before_team, decision.team_id],
-        assigned_at=decision.trace.decided_at,
-        capacity=decision.capacity,
-    )
-
-
-async def _audit(
-    session: AsyncSession,
-    actor: Principal,
-    action: AuditAction,
-    conversation: Conversation,
-    found: Any,
-    decision: routing.Decision,
-    *,
-    before: dict[str, Any],
-) -> None:
-    trace = decision.trace
-    after = {
-        "contactId": conversation.contact_id,
-        "channelKind": conversation.channel_kind,
-        "channelAddress": conversation.channel_address,
-        "status": conversation.status,
-        "agentId": conversation.agent_id,
-        "teamId": conversation.team_id,
-        "portfolioId": conversation.portfolio_id,
-        "routing": {"rule": trace.rule.value, "method": trace.method.value, "fallback": trace.fallback},
-    }
-    if before:
-        after = {k: v for k, v in after.items() if k in before or k == "routing"}
-    name = " ".join(n for n in (found.first_names, found.last_names) if n)
+    _counted(session, decision, written, [previous[2], decision.team_id])
+    before = {"status": previous[0], "agentId": previous[1], "teamId": previous[2], "routing": None}
+    after = {k: v for k, v in _audited(found.contact_id, checked, decision).items() if k in before}
     await audit.record(
         session,
         actor=actor,
-        action=action,
+        action=AuditAction.REOPENED,
         resource_type=ResourceType.CONVERSATION,
         resource_id=conversation.id,
-        resource_name=f"{name} ({conversation.channel_kind})",
-        team_ids=sorted({conversation.team_id, *([before["teamId"]] if before.get("teamId") else [])}),
+        resource_name=_name(found, checked),
+        team_ids=sorted({decision.team_id, previous[2]}),
         changed=audit.changes(before, after),
     )
+    conversation_events.changed(session, conversation, ConversationChange.REOPENED, previous=previous)
+    conversation_events.message_added(session, conversation, written.message)
+    return Received(conversation, written.message, Outcome.REOPENED, decision.trace)
 
 
-# --- writing the conversation and its message -------------------------------------------------------
+def _audited(contact_id: int, checked: _Checked, decision: routing.Decision) -> dict[str, Any]:
+    """A routed conversation as its audit row holds it; the trace in brief (the whole of it is
+    the conversation's `routing`)."""
+    trace = decision.trace
+    return {
+        "contactId": contact_id,
+        "channelKind": checked.kind.value,
+        "channelAddress": checked.address,
+        "status": decision.status.value,
+        "agentId": decision.agent_id,
+        "teamId": decision.team_id,
+        "portfolioId": decision.portfolio_id,
+        "routing": {"rule": trace.rule.value, "method": trace.method.value, "fallback": trace.fallback},
+    }
 
 
-def _rows(row: Any) -> tuple[Conversation, ConversationMessage]:
-    conversation = Conversation(**{c.name: getattr(row, f"c_{c.name}") for c in _CONVERSATION.c})
-    message = ConversationMessage(**{c.name: getattr(row, f"m_{c.name}") for c in _MESSAGE.c})
-    return conversation, message
-
-
-def _message_from(written: Any, message: dict[str, Any]) -> Any:
-    """INSERT the message of the conversation `written` (a CTE) returns."""
-    columns = ["conversation_id", *message]
-    values = [written.c.id, *(literal(v, _MESSAGE.c[k].type) for k, v in message.items())]
-    return insert(_MESSAGE).from_select(columns, select(*values)).returning(*_MESSAGE.c)
-
-
-async def _insert_with_message(
-    session: AsyncSession, values: dict[str, Any], message: dict[str, Any]
-) -> tuple[Conversation, ConversationMessage]:
-    """The conversation and its first message: one statement on PostgreSQL (two CTEs)."""
-    inserted = insert(_CONVERSATION).values(**values).returning(*_CONVERSATION.c)
-    return await _with_message(session, inserted, message)
-
-
-async def _update_with_message(
-    session: AsyncSession, where: Any, changes: dict[str, Any], message: dict[str, Any]
-) -> tuple[Conversation, ConversationMessage]:
-    """Change the conversation (if `where` still holds: else ConcurrentChange) and add the message."""
-    updated = update(_CONVERSATION).where(where).values(**changes).returning(*_CONVERSATION.c)
-    return await _with_message(session, updated, message)
-
-
-async def _with_message(
-    session: AsyncSession, written: Any, message: dict[str, Any]
-) -> tuple[Conversation, ConversationMessage]:
-    if session.get_bind().dialect.name == "postgresql":
-        c = written.cte("c")
-        m = _message_from(c, message).cte("m")
-        conversation_columns = (c.c[k.name].label(f"c_{k.name}") for k in _CONVERSATION.c)
-        message_columns = (m.c[k.name].label(f"m_{k.name}") for k in _MESSAGE.c)
-        row = (
-            await session.execute(select(*conversation_columns, *message_columns).select_from(c).join(m, true()))
-        ).first()
-        if row is None:
-            raise ConcurrentChange("the conversation changed meanwhile")
-        return _rows(row)
-    conversation_row = (await session.execute(written)).first()
-    if conversation_row is None:
-        raise ConcurrentChange("the conversation changed meanwhile")
-    conversation = Conversation(**dict(conversation_row._mapping))
-    inserted = insert(_MESSAGE).values(conversation_id=conversation.id, **message).returning(*_MESSAGE.c)
-    message_row = (await session.execute(inserted)).one()
-    return conversation, ConversationMessage(**dict(message_row._mapping))
+def _name(found: Any, checked: _Checked) -> str:
+    """How the audit trail names a conversation: its contact and the channel kind."""
+    name = " ".join(n for n in (found.first_names, found.last_names) if n)
+    return f"{name} ({checked.kind.value})"

@@ -4,26 +4,32 @@ Portfolio first: a contact in an active portfolio goes to its agent owner, or is
 its team. Otherwise the account's method over the active agents who may see the contact (R3).
 Agents take turns in rings ("team:<id>", "channel:<kind>", "channel:<kind>:team:<id>"), each
 ring a `routing_turns` row holding who got the last one. Choosing among agents locks that row
-(FOR UPDATE) and reads their presence and loads after taking it, so turns stay strict and
-capacity holds however many API processes route at once; SQLite's single writer (BEGIN
-IMMEDIATE) gives the same order. Nobody able to take it leaves it UNASSIGNED in the queue of
-the team it was routed to (A3), and the trace says who was passed over and why.
+(FOR UPDATE) and reads their presence and loads with it, so turns stay strict however many API
+processes route at once; SQLite's single writer (BEGIN IMMEDIATE) gives the same order. Capacity
+is checked again where the load is counted (agent_loads.gain), so a ring that read a count
+before another ring's routing committed cannot push an agent over it. Nobody able to take it
+leaves it UNASSIGNED in the queue of the team it was routed to (A3); the trace says who was
+passed over and why.
 
 The turn row is held until the transaction commits: whatever the caller writes after `decide`
 (the conversation, the audit row, the events) delays the next conversation of that ring, so
-callers route last and write little after it.
+callers route last and write little after it. This is the API's hot path (services.intake):
+statements are built once with bound parameters and run on the session's connection, and on
+PostgreSQL a ring's agents come back as one row of arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, select, true, union_all, update
+from sqlalchemy import BindParameter, Select, and_, bindparam, func, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db import scopes
 from db.base import utcnow
@@ -98,37 +104,62 @@ class Decision:
     agent_id: int | None
     team_id: int
     portfolio_id: int | None = None
-    # The chosen agent was picked from several under `capacity` (agent_loads.moved enforces it).
+    # The chosen agent was picked under this capacity: agent_loads.gain must find it below.
     capacity: int | None = None
+    # (ring, agent) whose turn `decide` took, when the caller writes it (advance_turn=False).
+    turn: tuple[str, int] | None = None
 
     @property
     def status(self) -> ConversationStatus:
         return ConversationStatus.OPEN if self.agent_id is not None else ConversationStatus.UNASSIGNED
 
 
-@dataclass(frozen=True)
-class Agent:
-    """One candidate as the router weighs it, read under the ring's lock."""
+def refusal(
+    *,
+    usable: bool,
+    sees: bool,
+    presence: str | None,
+    load: int | None,
+    online_only: bool,
+    capacity: int | None,
+) -> SkipReason | None:
+    """Why an agent cannot take a conversation now, if it cannot: the first reason that applies."""
+    if not usable:
+        return SkipReason.INACTIVE
+    if not sees:
+        return SkipReason.CANNOT_SEE
+    if online_only and presence != PresenceStatus.ONLINE.value:
+        return SkipReason.AWAY if presence == PresenceStatus.AWAY.value else SkipReason.OFFLINE
+    if capacity is not None and (load or 0) >= capacity:
+        return SkipReason.AT_CAPACITY
+    return None
 
-    id: int
+
+@dataclass
+class Ring:
+    """A ring's agents in id order, one list per column (as PostgreSQL hands them back), and who
+    got its last conversation."""
+
     name: str
-    usable: bool  # an active AGENT
-    presence: PresenceStatus
-    open_conversations: int
-    last_assigned_at: datetime | None
-    sees: bool = True
+    last_id: int | None
+    ids: list[int]
+    names: list[str]
+    usable: list[bool]
+    presence: list[str | None]
+    loads: list[int | None]
+    assigned: list[datetime | None]
+    sees: list[bool] | None = None
 
-    def refusal(self, *, online_only: bool, capacity: int | None) -> SkipReason | None:
-        """Why this agent cannot take it now, if it cannot; the first reason that applies."""
-        if not self.usable:
-            return SkipReason.INACTIVE
-        if not self.sees:
-            return SkipReason.CANNOT_SEE
-        if online_only and self.presence is not PresenceStatus.ONLINE:
-            return SkipReason.AWAY if self.presence is PresenceStatus.AWAY else SkipReason.OFFLINE
-        if capacity is not None and self.open_conversations >= capacity:
-            return SkipReason.AT_CAPACITY
-        return None
+    def refusal(self, i: int, *, online_only: bool, capacity: int | None) -> SkipReason | None:
+        sees = self.sees[i] if self.sees is not None else True
+        return refusal(
+            usable=self.usable[i],
+            sees=sees,
+            presence=self.presence[i],
+            load=self.loads[i],
+            online_only=online_only,
+            capacity=capacity,
+        )
 
 
 @dataclass
@@ -137,10 +168,166 @@ class _Pick:
 
     candidate_ids: list[int]
     skipped: list[Skip] = field(default_factory=list)
-    chosen: Agent | None = None
+    chosen: tuple[int, str] | None = None
 
 
-# --- reading ------------------------------------------------------------------------------------
+def take_turn(ring: Ring, *, online_only: bool, capacity: int | None) -> _Pick:
+    """Strict turns: the first agent after the last one served, in id order, who may take it,
+    wrapping round; those passed over on the way are skipped, with why."""
+    start = 0 if ring.last_id is None else bisect.bisect_right(ring.ids, ring.last_id)
+    order = list(range(start, len(ring.ids))) + list(range(start))
+    pick = _Pick(candidate_ids=ring.ids[start:] + ring.ids[:start])
+    for i in order:
+        reason = ring.refusal(i, online_only=online_only, capacity=capacity)
+        if reason is None:
+            pick.chosen = (ring.ids[i], ring.names[i])
+            break
+        pick.skipped.append(Skip(ring.ids[i], ring.names[i], reason))
+    return pick
+
+
+def least_loaded(ring: Ring, *, capacity: int | None) -> _Pick:
+    """The ONLINE agent with the fewest OPEN conversations; ties: the one who waited longest since
+    its last assignment (never assigned first), then the lowest id. Every refused one is skipped."""
+    pick = _Pick(candidate_ids=list(ring.ids))
+    able = []
+    for i, user_id in enumerate(ring.ids):
+        reason = ring.refusal(i, online_only=True, capacity=capacity)
+        if reason is None:
+            last = ring.assigned[i]
+            able.append((ring.loads[i] or 0, last is not None, last.timestamp() if last else 0.0, user_id, i))
+        else:
+            pick.skipped.append(Skip(user_id, ring.names[i], reason))
+    if able:
+        i = min(able)[-1]
+        pick.chosen = (ring.ids[i], ring.names[i])
+    return pick
+
+
+# --- statements, built once ---------------------------------------------------------------------------
+
+_RING: BindParameter[str] = bindparam("turn_ring")
+_RING_TEAM: BindParameter[int] = bindparam("ring_team")
+_RING_KIND: BindParameter[str] = bindparam("ring_kind")
+_CONTACT: BindParameter[int] = bindparam("contact_id")
+_CONTACT_TEAM: BindParameter[int] = bindparam("contact_team")
+
+
+def _members(source: str) -> Select[Any]:
+    """A ring's agents, one column of user ids: a team's active agents (who see its contacts),
+    or BY_CHANNEL's agents for a kind (deactivated ones too: the trace names them), or those of
+    them in a team."""
+    if source == "team":
+        return (
+            select(TeamMember.user_id)
+            .join(User, User.id == TeamMember.user_id)
+            .where(TeamMember.team_id == _RING_TEAM, User.is_active.is_(True), User.role == Role.AGENT.value)
+        )
+    stmt = select(RoutingChannelAgent.user_id).where(RoutingChannelAgent.kind == _RING_KIND)
+    if source == "channel_in_team":
+        stmt = stmt.where(
+            RoutingChannelAgent.user_id.in_(select(TeamMember.user_id).where(TeamMember.team_id == _RING_TEAM))
+        )
+    return stmt
+
+
+def _agent_columns(user_id: Any, *, sees: bool) -> list[Any]:
+    columns = [
+        user_id.label("id"),
+        User.name.label("name"),
+        and_(User.is_active, User.role == Role.AGENT.value).label("usable"),
+        Presence.status.label("presence"),
+        AgentLoad.open_conversations.label("load"),
+        AgentLoad.last_assigned_at.label("assigned"),
+    ]
+    if sees:
+        columns.append(scopes.agent_sees_contact(user_id, _CONTACT, _CONTACT_TEAM).label("sees"))
+    return columns
+
+
+def _with_state(stmt: Select[Any], user_id: Any) -> Select[Any]:
+    return (
+        stmt.join(User, User.id == user_id)
+        .outerjoin(Presence, Presence.user_id == User.id)
+        .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
+    )
+
+
+@cache
+def _ring_statement(dialect: str, source: str, *, sees: bool, locked: bool) -> Select[Any]:
+    """A ring's agents in id order with their presence and load (and whether each sees the
+    contact), and, `locked`, first the ring's last_user_id, its row locked by the same statement
+    (no row at all: the ring has no row yet).
+
+    PostgreSQL answers one row of arrays, which the driver decodes in C (200 agents as rows
+    cost more in Python than the query did); SQLite answers rows (its FOR UPDATE is the write
+    lock BEGIN IMMEDIATE took)."""
+    m = _members(source).subquery("m")
+    agents = _with_state(select(*_agent_columns(m.c.user_id, sees=sees)).select_from(m), m.c.user_id)
+    turn = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == _RING).with_for_update().subquery("turn")
+    if dialect == "postgresql":
+        ordered = agents.order_by(m.c.user_id).subquery("a")
+        arrays = select(*(func.array_agg(c).label(c.name) for c in ordered.c)).subquery("arrays")
+        if not locked:
+            return select(arrays)
+        return select(turn.c.last_user_id, arrays).select_from(turn).join(arrays, true())
+    if not locked:
+        return agents.order_by(m.c.user_id)
+    rows = agents.subquery("a")
+    return select(turn.c.last_user_id, rows).select_from(turn).outerjoin(rows, true()).order_by(rows.c.id)
+
+
+_LOCK = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == _RING).with_for_update()
+_ADVANCE = (
+    update(RoutingTurn)
+    .where(RoutingTurn.ring == _RING)
+    .values(last_user_id=bindparam("turn_user"), updated_at=bindparam("turn_at"))
+)
+
+
+@cache
+def _new_ring(dialect: str) -> Any:
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return make(RoutingTurn).values(ring=_RING, last_user_id=None, updated_at=func.now()).on_conflict_do_nothing()
+
+
+def advance_statement() -> Any:
+    """The statement that records who a ring served last (parameters: `advance_params`)."""
+    return _ADVANCE
+
+
+def advance_params(ring: str, user_id: int, at: datetime) -> dict[str, Any]:
+    return {"turn_ring": ring, "turn_user": user_id, "turn_at": at}
+
+
+_ONE_AGENT = (
+    select(*_agent_columns(User.id, sees=True))
+    .outerjoin(Presence, Presence.user_id == User.id)
+    .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
+    .where(User.id == bindparam("agent_id"))
+)
+
+
+def _last_responsible_statement() -> Select[Any]:
+    """The agent who last handled the contact: the newest conversation or gestión someone had."""
+    handled = union_all(
+        select(Conversation.agent_id.label("agent_id"), Conversation.updated_at.label("at")).where(
+            Conversation.contact_id == _CONTACT, Conversation.agent_id.is_not(None)
+        ),
+        select(Gestion.operator_id, Gestion.updated_at).where(
+            Gestion.contact_id == _CONTACT, Gestion.operator_id.is_not(None)
+        ),
+    ).subquery()
+    return select(handled.c.agent_id).order_by(handled.c.at.desc(), handled.c.agent_id).limit(1)
+
+
+_LAST_RESPONSIBLE = _last_responsible_statement()
+_MEMBER = select(TeamMember.user_id).where(
+    TeamMember.user_id == bindparam("agent_id"), TeamMember.team_id == _RING_TEAM
+)
+
+
+# --- reading ------------------------------------------------------------------------------------------
 
 
 async def config(session: AsyncSession) -> Config:
@@ -177,205 +364,159 @@ async def subject_of(session: AsyncSession, conversation: Conversation) -> Subje
     return Subject(conversation.contact_id, team_id, ChannelKind(conversation.channel_kind), portfolio)
 
 
-def _agent_columns(subject: Subject, user_id: Any, *, sees: bool) -> list[Any]:
-    columns = [
-        User.id,
-        User.name,
-        and_(User.is_active, User.role == Role.AGENT.value).label("usable"),
-        Presence.status,
-        AgentLoad.open_conversations,
-        AgentLoad.last_assigned_at,
-    ]
-    if sees:
-        columns.append(scopes.agent_sees_contact(user_id, subject.contact_id, subject.team_id).label("sees"))
-    return columns
+def _params(subject: Subject, ring: str, team: int | None, kind: ChannelKind | None) -> dict[str, Any]:
+    return {
+        "turn_ring": ring,
+        "ring_team": team,
+        "ring_kind": kind.value if kind else None,
+        "contact_id": subject.contact_id,
+        "contact_team": subject.team_id,
+    }
 
 
-def _agents_of(rows: Sequence[Any], *, sees: bool) -> list[Agent]:
-    return [
-        Agent(
-            id=r[0],
-            name=r[1],
-            usable=bool(r[2]),
-            presence=PresenceStatus(r[3] or PresenceStatus.OFFLINE.value),
-            open_conversations=r[4] or 0,
-            last_assigned_at=r[5],
-            sees=bool(r[6]) if sees else True,
-        )
-        for r in rows
-        if r[0] is not None
-    ]
-
-
-def _with_state(stmt: Select[Any], user_id: Any) -> Select[Any]:
-    return (
-        stmt.outerjoin(User, User.id == user_id)
-        .outerjoin(Presence, Presence.user_id == User.id)
-        .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
-    )
-
-
-async def _lock(session: AsyncSession, ring: str) -> int | None:
-    """Take the ring's turn (its row, created on first use); who got the last one."""
-    stmt = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == ring).with_for_update()
-    found = (await session.execute(stmt)).first()
-    if found is None:
-        await _create_ring(session, ring)
-        found = (await session.execute(stmt)).one()
-    return found[0]
-
-
-async def _create_ring(session: AsyncSession, ring: str) -> None:
-    dialect = session.get_bind().dialect.name
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        make(RoutingTurn).values(ring=ring, last_user_id=None, updated_at=utcnow()).on_conflict_do_nothing()
-    )
-
-
-async def _ring(
-    session: AsyncSession, ring: str, members: Select[Any], subject: Subject, *, sees: bool, fresh_loads: bool
-) -> tuple[int | None, list[Agent]]:
-    """Lock the ring's turn and read its agents (`members`: their ids, one column) in id order.
+async def _read_ring(
+    conn: AsyncConnection,
+    subject: Subject,
+    ring: str,
+    source: str,
+    *,
+    team: int | None = None,
+    kind: ChannelKind | None = None,
+    sees: bool,
+    fresh_loads: bool,
+) -> Ring:
+    """Lock the ring's turn (its row, created on first use) and read its agents.
 
     Without `fresh_loads` the lock and the read are one statement: PostgreSQL hands the locked
     turn row back as the last holder committed it, but reads the other tables as they were when
-    the statement began, before it waited, so loads (capacity, LOAD_BALANCED) are then read in
-    a statement of their own after the lock. Presence and memberships may lag by that wait.
-    """
-    m = members.subquery("m")
-    columns = _agent_columns(subject, m.c[0], sees=sees)
+    the statement began, before it waited for the lock. Fine for turns (the holders ahead took
+    the agents before ours; a stale count that matters is refused by agent_loads.gain); with
+    `fresh_loads` (LOAD_BALANCED, where every waiter would pile onto the same least loaded
+    agent) the loads are read in a statement of their own, after the lock."""
+    dialect = conn.dialect.name
+    params = _params(subject, ring, team, kind)
+    last: int | None = None
     if fresh_loads:
-        last = await _lock(session, ring)
-        rows = (await session.execute(_with_state(select(*columns).select_from(m), m.c[0]).order_by(m.c[0]))).all()
-        return last, _agents_of(rows, sees=sees)
-    turn = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == ring).with_for_update().subquery("turn")
-    stmt = _with_state(select(turn.c.last_user_id, *columns).select_from(turn).outerjoin(m, true()), m.c[0])
-    stmt = stmt.order_by(m.c[0])
-    rows = (await session.execute(stmt)).all()
+        last = await _lock(conn, params)
+        stmt = _ring_statement(dialect, source, sees=sees, locked=False)
+        return _ring_of(ring, last, (await conn.execute(stmt, params)).all(), dialect, locked=False, sees=sees)
+    stmt = _ring_statement(dialect, source, sees=sees, locked=True)
+    rows = (await conn.execute(stmt, params)).all()
     if not rows:
-        await _create_ring(session, ring)
-        rows = (await session.execute(stmt)).all()
-    return rows[0][0], _agents_of([r[1:] for r in rows], sees=sees)
+        await conn.execute(_new_ring(dialect), params)
+        rows = (await conn.execute(stmt, params)).all()
+    return _ring_of(ring, rows[0][0], rows, dialect, locked=True, sees=sees)
 
 
-def _team_agents(team_id: int) -> Select[Any]:
-    """The active agents of a team, who take its conversations (R3: they see its contacts)."""
-    return (
-        select(TeamMember.user_id)
-        .join(User, User.id == TeamMember.user_id)
-        .where(TeamMember.team_id == team_id, User.is_active.is_(True), User.role == Role.AGENT.value)
+async def _lock(conn: AsyncConnection, params: dict[str, Any]) -> int | None:
+    found = (await conn.execute(_LOCK, params)).first()
+    if found is None:
+        await conn.execute(_new_ring(conn.dialect.name), params)
+        found = (await conn.execute(_LOCK, params)).one()
+    last: int | None = found[0]
+    return last
+
+
+def _ring_of(name: str, last: int | None, rows: Sequence[Any], dialect: str, *, locked: bool, sees: bool) -> Ring:
+    skip = 1 if locked else 0
+    if dialect == "postgresql":
+        (row,) = rows
+        columns = [list(c or ()) for c in row[skip:]]
+    else:
+        present = [r[skip:] for r in rows if r[skip] is not None]
+        columns = [list(c) for c in zip(*present, strict=True)] if present else [[] for _ in range(7 if sees else 6)]
+    ids, names, usable, presence, loads, assigned, *seen = columns
+    return Ring(
+        name=name,
+        last_id=last,
+        ids=ids,
+        names=names,
+        usable=[bool(u) for u in usable],
+        presence=presence,
+        loads=loads,
+        assigned=assigned,
+        sees=[bool(s) for s in seen[0]] if seen else None,
     )
 
 
-def _channel_agents(kind: ChannelKind, team_id: int | None) -> Select[Any]:
-    """BY_CHANNEL's agents for a kind (deactivated ones included: the trace names them), within a team if given."""
-    stmt = select(RoutingChannelAgent.user_id).where(RoutingChannelAgent.kind == kind.value)
-    if team_id is not None:
-        member = select(TeamMember.user_id).where(TeamMember.team_id == team_id)
-        stmt = stmt.where(RoutingChannelAgent.user_id.in_(member))
-    return stmt
+@dataclass(frozen=True)
+class _Agent:
+    id: int
+    name: str
+    reason: SkipReason | None
 
 
-async def _one_agent(session: AsyncSession, subject: Subject, user_id: int) -> Agent | None:
-    stmt = _with_state(select(*_agent_columns(subject, literal(user_id), sees=True)), literal(user_id))
-    rows = (await session.execute(stmt.where(User.id == user_id))).all()
-    agents = _agents_of(rows, sees=True)
-    return agents[0] if agents else None
-
-
-async def _last_responsible(session: AsyncSession, contact_id: int) -> int | None:
-    """The agent who last handled the contact: the newest conversation or gestión someone had."""
-    handled = union_all(
-        select(Conversation.agent_id.label("agent_id"), Conversation.updated_at.label("at")).where(
-            Conversation.contact_id == contact_id, Conversation.agent_id.is_not(None)
-        ),
-        select(Gestion.operator_id, Gestion.updated_at).where(
-            Gestion.contact_id == contact_id, Gestion.operator_id.is_not(None)
-        ),
-    ).subquery()
-    found: int | None = await session.scalar(
-        select(handled.c.agent_id).order_by(handled.c.at.desc(), handled.c.agent_id).limit(1)
-    )
-    return found
-
-
-# --- choosing -----------------------------------------------------------------------------------
-
-
-def take_turn(agents: Sequence[Agent], last_id: int | None, refusal: Callable[[Agent], SkipReason | None]) -> _Pick:
-    """Strict turns: the first agent after `last_id` in id order who may take it, wrapping round;
-    those passed over on the way are skipped, with why."""
-    after = [a for a in agents if last_id is None or a.id > last_id]
-    order = after + [a for a in agents if last_id is not None and a.id <= last_id]
-    pick = _Pick(candidate_ids=[a.id for a in order])
-    for agent in order:
-        reason = refusal(agent)
-        if reason is None:
-            pick.chosen = agent
-            break
-        pick.skipped.append(Skip(agent.id, agent.name, reason))
-    return pick
-
-
-def least_loaded(agents: Sequence[Agent], refusal: Callable[[Agent], SkipReason | None]) -> _Pick:
-    """The agent with the fewest OPEN conversations; ties: the one who waited longest since its
-    last assignment (never assigned first), then the lowest id. Every refused agent is skipped."""
-    pick = _Pick(candidate_ids=[a.id for a in agents])
-    able = []
-    for agent in agents:
-        reason = refusal(agent)
-        if reason is None:
-            able.append(agent)
-        else:
-            pick.skipped.append(Skip(agent.id, agent.name, reason))
-    if able:
-        pick.chosen = min(
-            able,
-            key=lambda a: (a.open_conversations, a.last_assigned_at is not None, a.last_assigned_at or 0, a.id),
+async def _one_agent(
+    conn: AsyncConnection, subject: Subject, agent_id: int, *, online_only: bool, capacity: int | None
+) -> _Agent | None:
+    row = (
+        await conn.execute(
+            _ONE_AGENT, {"agent_id": agent_id, "contact_id": subject.contact_id, "contact_team": subject.team_id}
         )
-    return pick
+    ).first()
+    if row is None:
+        return None
+    reason = refusal(
+        usable=bool(row.usable),
+        sees=bool(row.sees),
+        presence=row.presence,
+        load=row.load,
+        online_only=online_only,
+        capacity=capacity,
+    )
+    return _Agent(row.id, row.name, reason)
+
+
+async def _member(conn: AsyncConnection, user_id: int, team_id: int) -> bool:
+    return (await conn.execute(_MEMBER, {"agent_id": user_id, "ring_team": team_id})).first() is not None
+
+
+# --- deciding -----------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Route:
     """One routing in progress: what it was given, and the trace it builds."""
 
-    session: AsyncSession
+    conn: AsyncConnection
     subject: Subject
     config: Config
     trace: Trace
+    advance_turn: bool
+    turn: tuple[str, int] | None = None
 
-    def refusal(self, *, online_only: bool) -> Callable[[Agent], SkipReason | None]:
-        capacity = self.config.capacity
-        return lambda agent: agent.refusal(online_only=online_only, capacity=capacity)
+    async def turns(self, ring: str, source: str, *, online_only: bool, team: int | None = None) -> _Pick:
+        sees = source != "team" or team != self.subject.team_id
+        found = await _read_ring(
+            self.conn,
+            self.subject,
+            ring,
+            source,
+            team=team,
+            kind=self.subject.channel_kind,
+            sees=sees,
+            fresh_loads=False,
+        )
+        return await self._chosen(ring, take_turn(found, online_only=online_only, capacity=self.config.capacity))
 
-    async def turns(self, ring: str, members: Select[Any], *, online_only: bool, sees: bool) -> _Pick:
-        # Loads read with the lock may miss what the holders before us committed while we
-        # waited, but they gave their turns to the agents before ours: only a ring smaller than
-        # the queue wraps onto a stale count, and agent_loads.moved refuses that one (a retry).
-        last, agents = await _ring(self.session, ring, members, self.subject, sees=sees, fresh_loads=False)
-        return await self._chosen(ring, take_turn(agents, last, self.refusal(online_only=online_only)))
-
-    async def least_loaded(self, ring: str, members: Select[Any], *, sees: bool) -> _Pick:
-        # Every waiter would read the same stale counts and pile onto one agent: read after the lock.
-        _, agents = await _ring(self.session, ring, members, self.subject, sees=sees, fresh_loads=True)
-        return await self._chosen(ring, least_loaded(agents, self.refusal(online_only=True)))
+    async def least_loaded(self, team: int) -> _Pick:
+        ring = f"team:{team}"
+        sees = team != self.subject.team_id
+        found = await _read_ring(self.conn, self.subject, ring, "team", team=team, sees=sees, fresh_loads=True)
+        return await self._chosen(ring, least_loaded(found, capacity=self.config.capacity))
 
     async def _chosen(self, ring: str, pick: _Pick) -> _Pick:
         self.trace.candidate_ids = pick.candidate_ids
         self.trace.skipped += pick.skipped
         if pick.chosen is not None:
-            self.choose(pick.chosen)
-            await self.session.execute(
-                update(RoutingTurn)
-                .where(RoutingTurn.ring == ring)
-                .values(last_user_id=pick.chosen.id, updated_at=self.trace.decided_at)
-            )
+            self.choose(*pick.chosen)
+            self.turn = (ring, pick.chosen[0])
+            if self.advance_turn:
+                await self.conn.execute(_ADVANCE, advance_params(ring, pick.chosen[0], self.trace.decided_at))
         return pick
 
-    def choose(self, agent: Agent) -> None:
-        self.trace.chosen_id, self.trace.chosen_name = agent.id, agent.name
+    def choose(self, user_id: int, name: str) -> None:
+        self.trace.chosen_id, self.trace.chosen_name = user_id, name
 
     def fall_back(self, rule: RoutingRule, sentence: str, skipped: Skip | None = None) -> None:
         self.trace.rule = rule
@@ -383,9 +524,10 @@ class _Route:
         if skipped is not None:
             self.trace.skipped.append(skipped)
 
-    def decision(self, pick: _Pick | Agent | None, team: int) -> Decision:
-        chosen = pick.chosen if isinstance(pick, _Pick) else pick
-        return Decision(self.trace, chosen.id if chosen else None, team, capacity=self.config.capacity)
+    def decision(self, team: int, *, portfolio_id: int | None = None) -> Decision:
+        chosen = self.trace.chosen_id
+        turn = self.turn if not self.advance_turn else None
+        return Decision(self.trace, chosen, team, portfolio_id, capacity=self.config.capacity, turn=turn)
 
 
 async def decide(
@@ -395,16 +537,20 @@ async def decide(
     *,
     within_team: int | None = None,
     previous_agent: int | None = None,
+    advance_turn: bool = True,
 ) -> Decision:
     """Where a conversation of `subject` goes, and why (the trace). `within_team`: route among
     that team's agents by the method, whatever the portfolio (a transfer to a team).
     `previous_agent`: a reopened conversation's agent, who gets it back while it may take it.
 
-    Takes the turn of the ring it chooses in (held until commit) and advances it; the caller
-    writes the conversation (`apply`, or its own statements) and moves its agent's load with
-    the decision's capacity."""
+    Takes the turn of the ring it chooses in (held until commit) and advances it, unless
+    `advance_turn` is False: then Decision.turn names it and the caller writes `advance_statement()`
+    with its own statements. The caller writes the conversation (`apply`, or its own
+    statements) and counts it against the agent (agent_loads.moved / gain with the decision's
+    capacity)."""
+    conn = await session.connection()
     trace = Trace(rule=RoutingRule(settings.method.value), method=settings.method, decided_at=utcnow())
-    route = _Route(session, subject, settings, trace)
+    route = _Route(conn, subject, settings, trace, advance_turn)
     if previous_agent is not None:
         back = await _back_to(route, previous_agent, within_team)
         if back is not None:
@@ -416,7 +562,7 @@ async def decide(
     if portfolio.agent_id is not None:
         if portfolio.agent_usable:
             trace.rule, trace.candidate_ids = RoutingRule.PORTFOLIO_AGENT, [portfolio.agent_id]
-            trace.chosen_id, trace.chosen_name = portfolio.agent_id, portfolio.agent_name
+            route.choose(portfolio.agent_id, portfolio.agent_name or "")
             # Its own client: straight to it, online or not, whatever its load (P7).
             return Decision(trace, portfolio.agent_id, portfolio.team_id or subject.team_id, portfolio.id)
         where = "within the portfolio's team" if portfolio.team_id is not None else "by the method"
@@ -432,27 +578,6 @@ async def decide(
     return decision
 
 
-async def _back_to(route: _Route, agent_id: int, within_team: int | None) -> Decision | None:
-    """A reopened conversation back to its agent while it may take one (the method's rule on
-    presence, capacity, seeing the contact); else None, the reason in the trace."""
-    agent = await _one_agent(route.session, route.subject, agent_id)
-    if agent is None:
-        return None
-    reason = agent.refusal(online_only=route.config.method in _ONLINE_ONLY, capacity=route.config.capacity)
-    if reason is None and within_team is not None and not await _member(route.session, agent.id, within_team):
-        reason = SkipReason.CANNOT_SEE
-    if reason is None:
-        route.trace.rule, route.trace.candidate_ids = RoutingRule.REOPENED, [agent.id]
-        route.choose(agent)
-        return route.decision(agent, within_team or route.subject.team_id)
-    route.fall_back(
-        route.trace.rule,
-        f"{agent.name}, who had it, {_CANNOT[reason]}: routed again.",
-        Skip(agent.id, agent.name, reason),
-    )
-    return None
-
-
 _CANNOT = {
     SkipReason.INACTIVE: "is not an active agent",
     SkipReason.CANNOT_SEE: "can no longer see the contact",
@@ -462,9 +587,28 @@ _CANNOT = {
 }
 
 
-async def _member(session: AsyncSession, user_id: int, team_id: int) -> bool:
-    stmt = select(TeamMember.user_id).where(TeamMember.user_id == user_id, TeamMember.team_id == team_id)
-    return await session.scalar(stmt) is not None
+async def _back_to(route: _Route, agent_id: int, within_team: int | None) -> Decision | None:
+    """A reopened conversation back to its agent while it may take one (the method's rule on
+    presence, capacity, seeing the contact); else None, the reason in the trace."""
+    online_only = route.config.method in _ONLINE_ONLY
+    agent = await _one_agent(
+        route.conn, route.subject, agent_id, online_only=online_only, capacity=route.config.capacity
+    )
+    if agent is None:
+        return None
+    reason = agent.reason
+    if reason is None and within_team is not None and not await _member(route.conn, agent.id, within_team):
+        reason = SkipReason.CANNOT_SEE
+    if reason is None:
+        route.trace.rule, route.trace.candidate_ids = RoutingRule.REOPENED, [agent.id]
+        route.choose(agent.id, agent.name)
+        return route.decision(within_team or route.subject.team_id)
+    route.fall_back(
+        route.trace.rule,
+        f"{agent.name}, who had it, {_CANNOT[reason]}: routed again.",
+        Skip(agent.id, agent.name, reason),
+    )
+    return None
 
 
 async def _by_method(route: _Route, team: int | None) -> Decision:
@@ -474,11 +618,12 @@ async def _by_method(route: _Route, team: int | None) -> Decision:
     home = team or subject.team_id
     match settings.method:
         case RoutingMethod.LAST_RESPONSIBLE:
-            return route.decision(await _last_or_turns(route, home, within=team is not None), home)
+            await _last_or_turns(route, home, within=team is not None)
+            return route.decision(home)
         case RoutingMethod.LOAD_BALANCED:
             route.trace.team_id = home
-            pick = await route.least_loaded(f"team:{home}", _team_agents(home), sees=home != subject.team_id)
-            return route.decision(pick, home)
+            await route.least_loaded(home)
+            return route.decision(home)
         case RoutingMethod.DEFAULT_GROUP:
             group = team or settings.default_team_id
             if group is None:
@@ -486,10 +631,8 @@ async def _by_method(route: _Route, team: int | None) -> Decision:
                 route.fall_back(RoutingRule.ROUND_ROBIN, "No default team is set: ROUND_ROBIN decided.")
                 return await _round_robin(route, subject.team_id)
             route.trace.team_id = group
-            pick = await route.turns(
-                f"team:{group}", _team_agents(group), online_only=False, sees=group != subject.team_id
-            )
-            return route.decision(pick, group)
+            await route.turns(f"team:{group}", "team", online_only=False, team=group)
+            return route.decision(group)
         case RoutingMethod.BY_CHANNEL:
             return await _by_channel(route, team)
         case _:
@@ -498,8 +641,8 @@ async def _by_method(route: _Route, team: int | None) -> Decision:
 
 async def _round_robin(route: _Route, team: int) -> Decision:
     route.trace.team_id = team
-    sees = team != route.subject.team_id
-    return route.decision(await route.turns(f"team:{team}", _team_agents(team), online_only=True, sees=sees), team)
+    await route.turns(f"team:{team}", "team", online_only=True, team=team)
+    return route.decision(team)
 
 
 async def _by_channel(route: _Route, team: int | None) -> Decision:
@@ -510,32 +653,37 @@ async def _by_channel(route: _Route, team: int | None) -> Decision:
     kind = subject.channel_kind
     ring = f"channel:{kind.value}" + (f":team:{team}" if team is not None else "")
     route.trace.team_id = team
-    pick = await route.turns(ring, _channel_agents(kind, team), online_only=False, sees=True)
+    source = "channel" if team is None else "channel_in_team"
+    pick = await route.turns(ring, source, online_only=False, team=team)
     if pick.candidate_ids:
-        return route.decision(pick, team or subject.team_id)
+        return route.decision(team or subject.team_id)
     if team is not None:
         route.fall_back(
             RoutingRule.BY_CHANNEL, f"None of the {kind.value} agents is in this team: its agents took turns."
         )
-        sees = team != subject.team_id
-        return route.decision(await route.turns(f"team:{team}", _team_agents(team), online_only=False, sees=sees), team)
+        await route.turns(f"team:{team}", "team", online_only=False, team=team)
+        return route.decision(team)
     route.fall_back(RoutingRule.ROUND_ROBIN, f"No agents are chosen for {kind.value}: ROUND_ROBIN decided.")
     return await _round_robin(route, subject.team_id)
 
 
-async def _last_or_turns(route: _Route, team: int, *, within: bool) -> Agent | None:
+async def _last_or_turns(route: _Route, team: int, *, within: bool) -> None:
     """LAST_RESPONSIBLE: who last handled the contact, online or not, while it may take it; else
     ROUND_ROBIN among the team's agents, the trace saying why."""
-    session, subject = route.session, route.subject
-    last = await _last_responsible(session, subject.contact_id)
-    agent = await _one_agent(session, subject, last) if last is not None else None
-    reason = agent.refusal(online_only=False, capacity=route.config.capacity) if agent is not None else None
-    if agent is not None and reason is None and within and not await _member(session, agent.id, team):
+    conn, subject = route.conn, route.subject
+    last = (await conn.execute(_LAST_RESPONSIBLE, {"contact_id": subject.contact_id})).scalar()
+    agent = (
+        await _one_agent(conn, subject, last, online_only=False, capacity=route.config.capacity)
+        if last is not None
+        else None
+    )
+    reason = agent.reason if agent is not None else None
+    if agent is not None and reason is None and within and not await _member(conn, agent.id, team):
         reason = SkipReason.CANNOT_SEE
     if agent is not None and reason is None:
         route.trace.candidate_ids = [agent.id]
-        route.choose(agent)
-        return agent
+        route.choose(agent.id, agent.name)
+        return
     if agent is None or reason is None:
         route.fall_back(RoutingRule.ROUND_ROBIN, "Nobody handled this contact before: ROUND_ROBIN decided.")
     else:
@@ -545,11 +693,10 @@ async def _last_or_turns(route: _Route, team: int, *, within: bool) -> Agent | N
             Skip(agent.id, agent.name, reason),
         )
     route.trace.team_id = team
-    sees = team != subject.team_id
-    return (await route.turns(f"team:{team}", _team_agents(team), online_only=True, sees=sees)).chosen
+    await route.turns(f"team:{team}", "team", online_only=True, team=team)
 
 
-# --- writing --------------------------------------------------------------------------------------
+# --- writing ------------------------------------------------------------------------------------------
 
 
 async def route(
@@ -564,9 +711,8 @@ async def route(
     agent, team, portfolio, assigned_at and routing, and move its agent's load. `contact`: its
     contact as routing reads it (read here when not given)."""
     subject = contact or await subject_of(session, conversation)
-    decision = await decide(
-        session, subject, await config(session), within_team=within_team, previous_agent=previous_agent
-    )
+    settings = await config(session)
+    decision = await decide(session, subject, settings, within_team=within_team, previous_agent=previous_agent)
     before = agent_loads.holds(conversation.status, conversation.agent_id)
     previous_team = conversation.team_id
     apply(conversation, decision)
@@ -582,6 +728,7 @@ async def route(
 
 
 def apply(conversation: Conversation, decision: Decision) -> None:
+    """Set a conversation's routed fields from a decision."""
     conversation.status = decision.status.value
     conversation.agent_id = decision.agent_id
     conversation.team_id = decision.team_id

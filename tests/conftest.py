@@ -31,7 +31,7 @@ from cartera.app import create_app
 from db import migrate
 from db.base import Base, utcnow
 from db.engine import create_engine
-from db.models import DocumentType, Role, Team, Typology, TypologyResult, User
+from db.models import DocumentType, Role, RoutingSettings, Team, Typology, TypologyResult, User
 from services import audit
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
@@ -189,6 +189,8 @@ def _shipped_document_types() -> list[dict[str, Any]]:
 
 
 SHIPPED_DOCUMENT_TYPES = _shipped_document_types()
+# The one routing settings row migration 0015 writes (A2).
+SHIPPED_ROUTING_SETTINGS = {"id": 1, "method": "ROUND_ROBIN", "reopen_window_minutes": 1440}
 # The typologies and result catalogues migration 0006 ships (G1).
 _SHIPPED_TYPOLOGIES = _migration("*_0006_gestiones.py").shipped
 
@@ -219,6 +221,7 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
                 await conn.execute(delete(table))
         await conn.execute(insert(DocumentType), SHIPPED_DOCUMENT_TYPES)
         await _ship_typologies(conn)
+        await conn.execute(insert(RoutingSettings).values(**SHIPPED_ROUTING_SETTINGS, updated_at=utcnow()))
     await engine.dispose()
 
 
