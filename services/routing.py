@@ -1,7 +1,10 @@
 """The router (A2, A3, A5, P7): who takes a conversation, and the trace of why.
 
 Portfolio first: a contact in an active portfolio goes to its agent owner, or is routed within
-its team. Otherwise the account's method over the active agents who may see the contact (R3).
+its team. Otherwise the account's method over the active agents who may see the contact (R3):
+the contact's team's (or the default group's, where the conversation is then filed), or the
+kind's BY_CHANNEL agents who see the contact; the last responsible, and a reopened
+conversation's agent, while they still see it.
 Agents take turns in rings ("team:<id>", "channel:<kind>", "channel:<kind>:team:<id>"), each
 ring a `routing_turns` row holding who got the last one. Choosing among agents locks that row
 (FOR UPDATE) and reads their presence and loads with it, so turns stay strict however many API
@@ -486,7 +489,9 @@ class _Route:
     turn: tuple[str, int] | None = None
 
     async def turns(self, ring: str, source: str, *, online_only: bool, team: int | None = None) -> _Pick:
-        sees = source != "team" or team != self.subject.team_id
+        # A team's ring hands it to the team it is filed in, whose agents see what is theirs and
+        # their queue's (A3) and its contact through it; BY_CHANNEL's agents must see the contact.
+        sees = source != "team"
         found = await _read_ring(
             self.conn,
             self.subject,
@@ -501,8 +506,7 @@ class _Route:
 
     async def least_loaded(self, team: int) -> _Pick:
         ring = f"team:{team}"
-        sees = team != self.subject.team_id
-        found = await _read_ring(self.conn, self.subject, ring, "team", team=team, sees=sees, fresh_loads=True)
+        found = await _read_ring(self.conn, self.subject, ring, "team", team=team, sees=False, fresh_loads=True)
         return await self._chosen(ring, least_loaded(found, capacity=self.config.capacity))
 
     async def _chosen(self, ring: str, pick: _Pick) -> _Pick:

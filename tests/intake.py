@@ -146,9 +146,10 @@ class Snapshot:
 
 async def snapshot(factory: Factory) -> Snapshot:
     async with factory.sessionmaker() as session:
-        load_rows = await session.execute(select(AgentLoad.user_id, AgentLoad.open_conversations).order_by(1))
-        loads = tuple(load_rows.all())
-        turns = tuple((await session.execute(select(RoutingTurn.ring, RoutingTurn.last_user_id).order_by(1))).all())
+        counts = select(AgentLoad.user_id, AgentLoad.open_conversations).order_by(AgentLoad.user_id)
+        loads = tuple((await session.execute(counts)).all())
+        rings = select(RoutingTurn.ring, RoutingTurn.last_user_id).order_by(RoutingTurn.ring)
+        turns = tuple((await session.execute(rings)).all())
         contacts = int(await session.scalar(select(func.count()).select_from(Contact)) or 0)
     return Snapshot(
         conversations=await factory.count(Conversation),
