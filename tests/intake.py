@@ -18,6 +18,7 @@ from db.models import (
     ContactChannel,
     Conversation,
     ConversationMessage,
+    Event,
     Presence,
     PresenceStatus,
     RoutingTurn,
@@ -198,3 +199,27 @@ async def resolve_directly(factory: Factory, conversation_id: int, *, at: dateti
 
 def ago(minutes: float) -> datetime:
     return utcnow() - timedelta(minutes=minutes)
+
+
+async def newest_event(factory: Factory) -> int:
+    """The event log's newest id: the log is never emptied between tests."""
+    async with factory.sessionmaker() as session:
+        return int(await session.scalar(select(func.max(Event.id))) or 0)
+
+
+async def events_after(factory: Factory, last_id: int) -> list[Event]:
+    async with factory.sessionmaker() as session:
+        return list(await session.scalars(select(Event).where(Event.id > last_id).order_by(Event.id)))
+
+
+async def messages(factory: Factory) -> list[ConversationMessage]:
+    async with factory.sessionmaker() as session:
+        return list(await session.scalars(select(ConversationMessage).order_by(ConversationMessage.id)))
+
+
+async def contacts_on(factory: Factory) -> list[tuple[Contact, list[ContactChannel]]]:
+    """Every contact with its channels, in id order."""
+    async with factory.sessionmaker() as session:
+        found = list(await session.scalars(select(Contact).order_by(Contact.id)))
+        channels = list(await session.scalars(select(ContactChannel).order_by(ContactChannel.id)))
+    return [(c, [ch for ch in channels if ch.contact_id == c.id]) for c in found]
