@@ -112,7 +112,9 @@ class ReceiveMessageInput:
     external_id: str = strawberry.field(
         description="The provider's id of the message: sending it again changes nothing (a webhook's retry)."
     )
-    sent_at: datetime = strawberry.field(description="When the client sent it.")
+    sent_at: datetime | None = strawberry.field(
+        default=None, description="When the client sent it; not given: the moment it is received."
+    )
     contact_name: str | None = strawberry.field(
         default=None,
         description=(

@@ -77,7 +77,8 @@ class IncomingMessage:
     value: str
     text: str
     external_id: str
-    sent_at: datetime
+    # None: now, as it is received.
+    sent_at: datetime | None = None
     contact_name: str | None = None
     duration_seconds: int | None = None
 
@@ -123,7 +124,15 @@ def _check(data: IncomingMessage, default_region: str) -> _Checked:
             raise fail(ErrorCode.INVALID, "Must not be negative", "durationSeconds")
     first, last = split_name(data.contact_name, address)
     return _Checked(
-        data.kind, data.value.strip(), address, text, external_id, data.sent_at, first, last, data.duration_seconds
+        data.kind,
+        data.value.strip(),
+        address,
+        text,
+        external_id,
+        data.sent_at or utcnow(),
+        first,
+        last,
+        data.duration_seconds,
     )
 
 

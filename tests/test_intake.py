@@ -21,6 +21,7 @@ from tests.intake import (
     events_after,
     loads,
     message,
+    messages,
     newest_event,
     online,
     phone,
@@ -192,6 +193,15 @@ class TestConversations:
         (row,) = await conversations(world.factory)
         assert row.last_message_at is not None
         assert utcnow() - row.last_message_at < timedelta(minutes=2)
+
+    async def test_without_sent_at_it_was_sent_when_received(self, world: World) -> None:
+        body = message()
+        del body["sentAt"]
+        before = utcnow()
+        routed = await world.send(body)
+        (row,) = await messages(world.factory)
+        assert before <= row.sent_at <= utcnow()
+        assert routed["message"]["sentAt"] == row.sent_at.isoformat()
 
     async def test_another_channel_of_the_same_contact_is_another_conversation(self, world: World) -> None:
         first = await world.send(message("+54 9 11 4444-0001", kind=ChannelKind.WHATSAPP))
