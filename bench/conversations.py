@@ -53,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
@@ -118,21 +118,14 @@ def new_phone(client: int, n: int) -> str:
 # --- seeding ---------------------------------------------------------------------------------------
 
 
-async def _seed(url: str, agents: int, contacts: int) -> dict[str, Any]:
-    """The team, agents, integrator and contacts (created once); their ids."""
+async def _seed(url: str, agents: int, contacts: int, teams: int = 1) -> dict[str, Any]:
+    """The teams, agents (agent i in team i mod `teams`), integrator and contacts (created once)."""
     engine = create_engine(url)
     now = utcnow()
     try:
         await migrate.upgrade(engine)
         async with engine.begin() as conn:
-            team = await conn.scalar(select(Team.id).where(Team.name == TEAM, Team.parent_id.is_(None)))
-            if team is None:
-                team = await conn.scalar(
-                    insert(Team)
-                    .values(name=TEAM, path="", sort_name=fold(TEAM), created_at=now, updated_at=now)
-                    .returning(Team.id)
-                )
-                await conn.execute(text("UPDATE teams SET path = '/' || id || '/' WHERE id = :id"), {"id": team})
+            team_ids = [await _team(conn, TEAM if k == 0 else f"{TEAM} {k + 1}", now) for k in range(teams)]
             emails = [AGENT_EMAIL.format(i) for i in range(agents)]
             present = set(await conn.scalars(select(User.email).where(User.email.in_([*emails, ADMIN_EMAIL]))))
             missing = [e for e in [*emails, ADMIN_EMAIL] if e not in present]
@@ -156,28 +149,50 @@ async def _seed(url: str, agents: int, contacts: int) -> dict[str, Any]:
                     ],
                 )
             by_email = dict((await conn.execute(select(User.email, User.id).where(User.email.in_(emails)))).all())
-            agent_ids = sorted(int(by_email[e]) for e in emails)
+            agent_ids = [int(by_email[e]) for e in emails]
             admin = int(await conn.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) or 0)
-            members = set(await conn.scalars(select(TeamMember.user_id).where(TeamMember.team_id == team)))
-            if new := [a for a in agent_ids if a not in members]:
-                await conn.execute(
-                    insert(TeamMember), [{"team_id": team, "user_id": a, "created_at": now} for a in new]
-                )
+            rings: dict[int, list[int]] = {t: sorted(agent_ids[k :: len(team_ids)]) for k, t in enumerate(team_ids)}
+            await conn.execute(delete(TeamMember).where(TeamMember.user_id.in_(agent_ids)))
+            await conn.execute(
+                insert(TeamMember),
+                [{"team_id": t, "user_id": a, "created_at": now} for t, members in rings.items() for a in members],
+            )
             seeded = int(
                 await conn.scalar(select(func.count()).select_from(Contact).where(Contact.last_names == SEEDED)) or 0
             )
             if seeded < contacts:
-                await _seed_contacts(conn, team, agent_ids, seeded, contacts, now)
+                await _seed_contacts(conn, team_ids, sorted(agent_ids), seeded, contacts, now)
             contact_ids = list(
                 await conn.scalars(select(Contact.id).where(Contact.last_names == SEEDED).order_by(Contact.id))
             )
     finally:
         await engine.dispose()
-    return {"team": int(team), "agents": agent_ids, "admin": admin, "contacts": len(contact_ids)}
+    return {
+        "team": team_ids[0],
+        "teams": team_ids,
+        "rings": rings,
+        "agents": sorted(agent_ids),
+        "admin": admin,
+        "contacts": len(contact_ids),
+    }
 
 
-async def _seed_contacts(conn: Any, team: int, agents: list[int], start: int, end: int, now: Any) -> None:
-    """Contacts start..end-1: a WhatsApp number each; every 2nd in a portfolio (agent-owned or the team's)."""
+async def _team(conn: Any, name: str, now: Any) -> int:
+    team = await conn.scalar(select(Team.id).where(Team.name == name, Team.parent_id.is_(None)))
+    if team is None:
+        team = await conn.scalar(
+            insert(Team)
+            .values(name=name, path="", sort_name=fold(name), created_at=now, updated_at=now)
+            .returning(Team.id)
+        )
+        await conn.execute(text("UPDATE teams SET path = '/' || id || '/' WHERE id = :id"), {"id": team})
+    return int(team)
+
+
+async def _seed_contacts(conn: Any, teams: list[int], agents: list[int], start: int, end: int, now: Any) -> None:
+    """Contacts start..end-1: a WhatsApp number each, contact n in team n mod len(teams); every
+    2nd in a portfolio (agent-owned, or of the first team)."""
+    team = teams[0]
     portfolios = []
     for i in range(20):
         name = f"Cartera bench {i:02d}"
@@ -205,7 +220,7 @@ async def _seed_contacts(conn: Any, team: int, agents: list[int], start: int, en
                     "first_names": first,
                     "last_names": SEEDED,
                     "is_vip": False,
-                    "team_id": team,
+                    "team_id": teams[n % len(teams)],
                     "custom_fields": {},
                     "search_name": search_name(first, SEEDED),
                     "sort_name": sort_name(first, SEEDED),
@@ -487,14 +502,19 @@ async def _check(
         await engine.dispose()
     conversations = {r.id: r for r in rows}
     open_per_agent = Counter(r.agent_id for r in rows if r.status == "OPEN")
-    ring = [r for r in rows if (r.routing or {}).get("rule") in ("ROUND_ROBIN", "PORTFOLIO_TEAM")]
-    order = cast["agents"]
-    out_of_turn = 0
-    for previous, current in itertools.pairwise(ring):
-        expected = order[(order.index(previous.agent_id) + 1) % len(order)]
-        out_of_turn += current.agent_id != expected
-    per_agent = Counter(r.agent_id for r in ring)
-    counts = [per_agent.get(a, 0) for a in order]
+    # The conversations each team's ring routed (by the method, or within a team-owned portfolio).
+    by_ring: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        if (r.routing or {}).get("rule") in ("ROUND_ROBIN", "PORTFOLIO_TEAM"):
+            by_ring[r.routing["teamId"]].append(r)
+    out_of_turn, spreads = 0, []
+    for team, ring in by_ring.items():
+        order = cast["rings"][team]
+        for previous, current in itertools.pairwise(ring):
+            out_of_turn += current.agent_id != order[(order.index(previous.agent_id) + 1) % len(order)]
+        per_agent = Counter(r.agent_id for r in ring)
+        counts = [per_agent.get(a, 0) for a in order]
+        spreads.append((min(counts), max(counts)))
     return {
         "acknowledged_messages": len(told),
         "acknowledged_messages_missing": sum(1 for m in told if m not in messages),
@@ -511,10 +531,12 @@ async def _check(
         ),
         "rules": dict(Counter((r.routing or {}).get("rule") for r in rows)),
         "round_robin": {
-            "ring_conversations": len(ring),
+            "rings": len(by_ring),
+            "ring_conversations": sum(len(r) for r in by_ring.values()),
             "out_of_turn": out_of_turn if method is RoutingMethod.ROUND_ROBIN else None,
-            "per_agent_min": min(counts),
-            "per_agent_max": max(counts),
+            "per_agent_min": min((lo for lo, _ in spreads), default=0),
+            "per_agent_max": max((hi for _, hi in spreads), default=0),
+            "largest_spread_in_a_ring": max((hi - lo for lo, hi in spreads), default=0),
         },
     }
 
@@ -532,7 +554,7 @@ def _failures(check: dict[str, Any], method: RoutingMethod) -> list[str]:
     ]
     failed = [k for k in keys if check[k]]
     rr = check["round_robin"]
-    if method is RoutingMethod.ROUND_ROBIN and (rr["out_of_turn"] or rr["per_agent_max"] - rr["per_agent_min"] > 1):
+    if method is RoutingMethod.ROUND_ROBIN and (rr["out_of_turn"] or rr["largest_spread_in_a_ring"] > 1):
         failed.append("round_robin")
     return failed
 
@@ -576,6 +598,16 @@ def _postgres_cpu() -> float:
             except OSError:
                 continue
     return total
+
+
+async def _wal(url: str) -> int:
+    """Bytes of WAL PostgreSQL has written so far (the whole server's)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")) or 0)
+    finally:
+        await engine.dispose()
 
 
 def _cuts(samples: list[float]) -> dict[str, float | None]:
@@ -667,7 +699,7 @@ def _package(frame: str) -> str:
 
 async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
     method = RoutingMethod(args.method)
-    cast = await _seed(url, args.agents, args.contacts)
+    cast = await _seed(url, args.agents, args.contacts, args.teams)
     await _reset(url, cast, method, args.capacity)
     token = issue_token(secret_key=SECRET, user_id=cast["admin"], ttl_seconds=3600)
     proc, base = start_server(url, redis_url=args.redis, workers=args.workers)
@@ -694,6 +726,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         await warm.close()
         await _reset(url, cast, method, args.capacity)
         before = {pid: _cpu_seconds(pid) for pid in servers}
+        wal_before = await _wal(url)
         pg_before, machine_before = _postgres_cpu(), _machine()
         profiling = (
             asyncio.create_task(_profile(servers[0], args.profile, max(0.0, (args.seconds - args.profile) / 2)))
@@ -704,6 +737,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         server_cpu = sum(_cpu_seconds(pid) - before[pid] for pid in servers)
         pg_cpu = _postgres_cpu() - pg_before
         busy, total = (a - b for a, b in zip(_machine(), machine_before, strict=True))
+        wal = await _wal(url) - wal_before
         profile = await profiling if profiling else None
     finally:
         proc.terminate()
@@ -717,6 +751,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "method": method.value,
         "capacity": args.capacity,
         "agents_online": len(cast["agents"]),
+        "teams": len(cast["teams"]),
         "seeded_contacts": cast["contacts"],
         "api_processes": args.workers,
         "clients": args.clients,
@@ -742,6 +777,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
             "api_cpu_ms_per_message": round(1000 * server_cpu / max(1, len(calls)), 2),
             "postgres_cpu_ms_per_message": round(1000 * pg_cpu / max(1, len(calls)), 2),
         },
+        "wal_kb_per_message": round(wal / 1024 / max(1, len(calls)), 1),
         "checks": check,
     }
     summary["failed_checks"] = _failures(check, method)
@@ -775,6 +811,9 @@ async def main() -> int:
     parser.add_argument("--reuse-database", metavar="NAME", help="use (and seed once) this database; never dropped")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (printed on stderr)")
     parser.add_argument("--agents", type=int, default=200, help="ONLINE agents of the team (default 200)")
+    parser.add_argument(
+        "--teams", type=int, default=1, help="teams the agents and contacts are dealt to, one ring each (default 1)"
+    )
     parser.add_argument(
         "--contacts", type=int, default=20_000, help="seeded contacts, half in portfolios (default 20000)"
     )
