@@ -44,10 +44,8 @@ import argparse
 import asyncio
 import itertools
 import json
-import multiprocessing
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -67,7 +65,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SECRET, scratch_postgres, start_server, vacuum
+from common import (
+    SECRET,
+    client_processes,
+    machine_busy,
+    proc_cpu_seconds,
+    run_in_client_process,
+    scratch_postgres,
+    start_server,
+    vacuum,
+)
 
 from db import migrate
 from db.base import utcnow
@@ -407,58 +414,35 @@ def _client_worker(
     go: Any,
     results: Any,
 ) -> None:
-    async def run() -> tuple[list[Integrator], float, float]:
-        integrators = [Integrator(i) for i in indexes]
-        ready.set()
-        await asyncio.get_running_loop().run_in_executor(None, go.wait)
-        started = time.monotonic()
-        until = started + seconds
-        await asyncio.gather(*(_integrate(i, base, token, until, contacts, new_share, seed) for i in integrators))
-        return integrators, started, time.monotonic()
+    """One process of integrators: wait for the start, send for `seconds`, report each one's calls."""
 
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    integrators, started, ended = asyncio.run(run())
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    results.put(([asdict(i) for i in integrators], started, ended, cpu))
+    async def work() -> list[dict[str, Any]]:
+        integrators = [Integrator(i) for i in indexes]
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(_integrate(i, base, token, until, contacts, new_share, seed) for i in integrators))
+        return [asdict(i) for i in integrators]
+
+    run_in_client_process(work, ready, go, results)
 
 
 async def _load(
     base: str, token: str, args: argparse.Namespace, contacts: int
 ) -> tuple[list[Integrator], float, float]:
-    context = multiprocessing.get_context("spawn")
-    go, results = context.Event(), context.Queue()
-    workers = []
-    try:
-        for share in range(args.client_processes):
-            ready = context.Event()
-            indexes = list(range(share, args.clients, args.client_processes))
-            worker = context.Process(
-                target=_client_worker,
-                args=(base, token, indexes, args.seconds, contacts, args.new_share, args.seed, ready, go, results),
-            )
-            worker.start()
-            workers.append((worker, ready))
-        for worker, ready in workers:
-            while not ready.is_set():
-                if not worker.is_alive():
-                    raise RuntimeError("a client process failed to start (its traceback is above)")
-                await asyncio.sleep(0.2)
-        go.set()
-        loop = asyncio.get_running_loop()
-        integrators: list[Integrator] = []
-        starts, ends, cpu = [], [], 0.0
-        for _ in workers:
-            found, started, ended, used = await loop.run_in_executor(None, results.get, True, args.seconds + 300)
-            integrators += [Integrator(**i) for i in found]
-            starts.append(started)
-            ends.append(ended)
-            cpu += used
-    finally:
-        go.set()
-        for worker, _ in workers:
-            worker.join(30)
-    return integrators, max(ends) - min(starts), cpu
+    """The integrators in --client-processes processes: (integrators, wall seconds, client CPU seconds)."""
+    shares = [
+        (
+            base,
+            token,
+            list(range(share, args.clients, args.client_processes)),
+            args.seconds,
+            contacts,
+            args.new_share,
+            args.seed,
+        )
+        for share in range(args.client_processes)
+    ]
+    found, wall, cpu = await client_processes(_client_worker, shares, args.seconds + 300)
+    return [Integrator(**i) for share in found for i in share], wall, cpu
 
 
 # --- checks ------------------------------------------------------------------------------------------
@@ -563,29 +547,18 @@ def _failures(check: dict[str, Any], method: RoutingMethod) -> list[str]:
 
 
 def _children(pid: int) -> list[int]:
+    """uvicorn's worker processes (not multiprocessing's resource tracker beside them)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
             except (OSError, IndexError, ValueError):
                 continue
-    return found
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine() -> tuple[int, int]:
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+            if parent == pid and b"resource_tracker" not in command:
+                found.append(int(entry.name))
+    return sorted(found)
 
 
 def _postgres_cpu() -> float:
@@ -594,7 +567,7 @@ def _postgres_cpu() -> float:
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().startswith("postgres"):
-                    total += _cpu_seconds(int(entry.name))
+                    total += proc_cpu_seconds(int(entry.name))
             except OSError:
                 continue
     return total
@@ -725,18 +698,18 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
             warm = RawClient(base, token)
         await warm.close()
         await _reset(url, cast, method, args.capacity)
-        before = {pid: _cpu_seconds(pid) for pid in servers}
+        before = {pid: proc_cpu_seconds(pid) for pid in servers}
         wal_before = await _wal(url)
-        pg_before, machine_before = _postgres_cpu(), _machine()
+        pg_before, machine_before = _postgres_cpu(), machine_busy()
         profiling = (
             asyncio.create_task(_profile(servers[0], args.profile, max(0.0, (args.seconds - args.profile) / 2)))
             if args.profile
             else None
         )
         integrators, wall, client_cpu = await _load(base, token, args, cast["contacts"])
-        server_cpu = sum(_cpu_seconds(pid) - before[pid] for pid in servers)
+        server_cpu = sum(proc_cpu_seconds(pid) - before[pid] for pid in servers)
         pg_cpu = _postgres_cpu() - pg_before
-        busy, total = (a - b for a, b in zip(_machine(), machine_before, strict=True))
+        busy, total = (a - b for a, b in zip(machine_busy(), machine_before, strict=True))
         wal = await _wal(url) - wal_before
         profile = await profiling if profiling else None
     finally:

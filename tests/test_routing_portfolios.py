@@ -19,6 +19,7 @@ from db.models import (
     User,
 )
 from services import routing
+from services.routing_trace import Trace
 from tests.conftest import GraphQLClient
 from tests.factories import Factory
 from tests.intake import (
@@ -83,6 +84,17 @@ async def in_portfolio(
             await session.execute(update(Portfolio).where(Portfolio.id == portfolio.id).values(active=False))
             await session.commit()
     return number, portfolio
+
+
+async def route_within(factory: Factory, conversation_id: int, team: Team) -> Trace:
+    """routing.route(within_team=…) on a conversation, in a transaction of its own, as a transfer will."""
+    async with factory.sessionmaker() as session:
+        await session.connection(execution_options={SQLITE_WRITE: True})
+        row = await session.get(Conversation, conversation_id)
+        assert row is not None
+        trace = await routing.route(session, row, within_team=team.id)
+        await session.commit()
+    return trace
 
 
 def skipped(routing: dict[str, Any]) -> list[tuple[str, str]]:
@@ -204,12 +216,7 @@ class TestWithinTeam:
     ) -> None:
         routed = await world.send()
         assert routed["conversation"]["agent"] == {"name": "Ana"}
-        async with factory.sessionmaker() as session:
-            await session.connection(execution_options={SQLITE_WRITE: True})
-            row = await session.get(Conversation, pk(routed["conversation"]["id"]))
-            assert row is not None
-            trace = await routing.route(session, row, within_team=world.cobranzas.id)
-            await session.commit()
+        trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
         assert (trace.rule, trace.team_id, trace.chosen_name) == ("ROUND_ROBIN", world.cobranzas.id, "Eva")
         assert trace.candidate_ids == [world.eva.id, world.fede.id]
         (stored,) = await conversations(factory)
@@ -221,23 +228,13 @@ class TestWithinTeam:
     async def test_the_portfolio_does_not_decide_within_a_team(self, world: World, factory: Factory) -> None:
         number, _ = await in_portfolio(world, 50, agent=world.carla)
         routed = await world.send(number)
-        async with factory.sessionmaker() as session:
-            await session.connection(execution_options={SQLITE_WRITE: True})
-            row = await session.get(Conversation, pk(routed["conversation"]["id"]))
-            assert row is not None
-            trace = await routing.route(session, row, within_team=world.cobranzas.id)
-            await session.commit()
+        trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
         assert (trace.rule, trace.chosen_name, trace.portfolio_id) == ("ROUND_ROBIN", "Eva", None)
 
     async def test_nobody_there_queues_it_in_that_team(self, world: World, factory: Factory) -> None:
         await set_presence(world.factory, PresenceStatus.OFFLINE, world.eva, world.fede)
         routed = await world.send()
-        async with factory.sessionmaker() as session:
-            await session.connection(execution_options={SQLITE_WRITE: True})
-            row = await session.get(Conversation, pk(routed["conversation"]["id"]))
-            assert row is not None
-            trace = await routing.route(session, row, within_team=world.cobranzas.id)
-            await session.commit()
+        trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
         assert trace.chosen_id is None
         (stored,) = await conversations(factory)
         assert (stored.status, stored.agent_id, stored.team_id) == ("UNASSIGNED", None, world.cobranzas.id)

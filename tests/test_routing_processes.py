@@ -31,6 +31,7 @@ AGENTS = 5
 
 @pytest.fixture
 def redis() -> Iterator[RedisProcess]:
+    """A Redis of its own, as tests/test_live_processes.py starts one per test."""
     process = RedisProcess()
     process.start()
     yield process
