@@ -24,44 +24,32 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Select, and_, bindparam, func, literal, select, true
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.base import utcnow
 from db.models import (
     ChannelKind,
-    Contact,
-    ContactChannel,
     Conversation,
     ConversationMessage,
     ConversationStatus,
     MessageDirection,
-    Portfolio,
-    PortfolioMember,
-    Role,
-    RoutingSettings,
-    Team,
-    User,
 )
-from services import agent_loads, audit, contacts, conversation_events, intake_writes, routing, validation
+from services import agent_loads, audit, conversation_events, intake_writes, routing, routing_rings, validation
+from services import intake_senders as senders
 from services.audit import AuditAction, ResourceType
-from services.common import clean_name, require_admin, require_storable
+from services.common import require_admin, require_storable
 from services.conversation_events import ConversationChange
 from services.errors import ConcurrentChange, ErrorCode, fail
 from services.intake_writes import Change
 from services.principal import Principal
-from services.routing_settings import SETTINGS_ID
 from services.routing_trace import Trace
 
 MAX_TEXT = 20_000
 MAX_EXTERNAL_ID = 200
-# The advisory locks of senders' addresses: (this class, hashtext("KIND:address")). Two-key
-# locks never meet the events' one-key lock (services.events).
-_ADDRESS_LOCKS = 4_237
 
 
 class Outcome(enum.StrEnum):
@@ -92,20 +80,7 @@ class Received:
     trace: Trace | None = None
 
 
-@dataclass(frozen=True)
-class _Checked:
-    kind: ChannelKind
-    value: str  # as the integrator sent it, which a new contact's channel keeps
-    address: str
-    text: str
-    external_id: str
-    sent_at: datetime
-    first_names: str
-    last_names: str
-    duration_seconds: int | None
-
-
-def _check(data: IncomingMessage, default_region: str) -> _Checked:
+def check(data: IncomingMessage, default_region: str) -> senders.Checked:
     address = validation.normalise_channel(data.kind, data.value, default_region=default_region, field="channel.value")
     text = require_storable(data.text, "text").strip()
     if not text:
@@ -122,8 +97,8 @@ def _check(data: IncomingMessage, default_region: str) -> _Checked:
             raise fail(ErrorCode.INVALID, "Only a call (PHONE) has a duration", "durationSeconds")
         if data.duration_seconds < 0:
             raise fail(ErrorCode.INVALID, "Must not be negative", "durationSeconds")
-    first, last = split_name(data.contact_name, address)
-    return _Checked(
+    first, last = senders.split_name(data.contact_name, address)
+    return senders.Checked(
         data.kind,
         data.value.strip(),
         address,
@@ -134,117 +109,6 @@ def _check(data: IncomingMessage, default_region: str) -> _Checked:
         last,
         data.duration_seconds,
     )
-
-
-def split_name(name: str | None, address: str) -> tuple[str, str]:
-    """A sender's display name as (first names, last names): its first word, then the rest. With
-    no name, the address stands for it until someone edits the contact."""
-    if name is None or not name.strip():
-        return address, ""
-    cleaned = clean_name(name, "contactName")
-    first, _, last = cleaned.partition(" ")
-    return first, last
-
-
-# --- the lookup -----------------------------------------------------------------------------------
-
-_K: BindParameter[str] = bindparam("kind")
-_A: BindParameter[str] = bindparam("address")
-_X: BindParameter[str] = bindparam("external_id")
-_CONVERSATION = intake_writes.CONVERSATIONS
-
-
-def _lookup() -> Select[Any]:
-    """Everything intake decides on, in one statement: the settings, a message already received
-    with this externalId, the contact on this address (the oldest one not archived, where
-    several share it), its portfolio and owner, its conversation there not RESOLVED, and its
-    last RESOLVED one."""
-    sender = (
-        select(
-            ContactChannel.contact_id,
-            ContactChannel.id.label("channel_id"),
-            Contact.team_id,
-            Contact.first_names,
-            Contact.last_names,
-        )
-        .join(Contact, Contact.id == ContactChannel.contact_id)
-        .where(ContactChannel.kind == _K, ContactChannel.normalized == _A)
-        .order_by(Contact.archived_at.is_not(None), ContactChannel.contact_id)
-        .limit(1)
-        .subquery("sender")
-    )
-    c = _CONVERSATION.c
-    on_address = and_(c.contact_id == sender.c.contact_id, c.channel_kind == _K, c.channel_address == _A)
-    current = _CONVERSATION.alias("current")
-    resolved = _CONVERSATION.alias("resolved")
-    last_resolved = (
-        select(c.id)
-        .where(on_address, c.status == ConversationStatus.RESOLVED.value)
-        .order_by(c.resolved_at.desc(), c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    owner = User.__table__.alias("owner")
-    root_team = select(Team.id).where(Team.parent_id.is_(None)).order_by(Team.id).limit(1).scalar_subquery()
-    known = intake_writes.MESSAGES.alias("known")
-    return (
-        select(
-            RoutingSettings.method,
-            RoutingSettings.default_team_id,
-            RoutingSettings.intake_team_id,
-            RoutingSettings.capacity,
-            RoutingSettings.reopen_window_minutes,
-            root_team.label("root_team_id"),
-            known.c.id.label("known_id"),
-            sender.c.contact_id,
-            sender.c.channel_id,
-            sender.c.team_id,
-            sender.c.first_names,
-            sender.c.last_names,
-            Portfolio.id.label("portfolio_id"),
-            Portfolio.active.label("portfolio_active"),
-            Portfolio.team_id.label("portfolio_team_id"),
-            Portfolio.agent_id.label("portfolio_agent_id"),
-            owner.c.name.label("owner_name"),
-            and_(owner.c.is_active, owner.c.role == Role.AGENT.value).label("owner_usable"),
-            current.c.id.label("current_id"),
-            resolved.c.id.label("resolved_id"),
-            resolved.c.resolved_at.label("resolved_at"),
-            resolved.c.agent_id.label("resolved_agent_id"),
-            resolved.c.team_id.label("resolved_team_id"),
-        )
-        .select_from(RoutingSettings)
-        .outerjoin(known, known.c.external_id == _X)
-        .outerjoin(sender, true())
-        .outerjoin(PortfolioMember, PortfolioMember.contact_id == sender.c.contact_id)
-        .outerjoin(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
-        .outerjoin(owner, owner.c.id == Portfolio.agent_id)
-        .outerjoin(
-            current,
-            and_(
-                current.c.contact_id == sender.c.contact_id,
-                current.c.channel_kind == _K,
-                current.c.channel_address == _A,
-                current.c.status != ConversationStatus.RESOLVED.value,
-            ),
-        )
-        .outerjoin(resolved, resolved.c.id == last_resolved)
-        .where(RoutingSettings.id == SETTINGS_ID)
-    )
-
-
-_LOOKUP = _lookup()
-_MESSAGE_BY_ID = (
-    select(_CONVERSATION, *(k.label(f"m_{k.name}") for k in intake_writes.MESSAGES.c))
-    .join(intake_writes.MESSAGES, intake_writes.MESSAGES.c.conversation_id == _CONVERSATION.c.id)
-    .where(intake_writes.MESSAGES.c.id == bindparam("message_id"))
-)
-_ADDRESS_LOCK = select(func.pg_advisory_xact_lock(literal(_ADDRESS_LOCKS, Integer), func.hashtext(bindparam("key"))))
-
-
-async def _look_up(conn: AsyncConnection, checked: _Checked) -> Any:
-    params = {"kind": checked.kind.value, "address": checked.address, "external_id": checked.external_id}
-    return (await conn.execute(_LOOKUP, params)).one()
 
 
 def _subject(found: Any, kind: ChannelKind) -> routing.Subject:
@@ -261,6 +125,12 @@ def _subject(found: Any, kind: ChannelKind) -> routing.Subject:
     return routing.Subject(found.contact_id, found.team_id, kind, portfolio)
 
 
+_MESSAGE_BY_ID = (
+    select(intake_writes.CONVERSATIONS, *(k.label(f"m_{k.name}") for k in intake_writes.MESSAGES.c))
+    .join(intake_writes.MESSAGES, intake_writes.MESSAGES.c.conversation_id == intake_writes.CONVERSATIONS.c.id)
+    .where(intake_writes.MESSAGES.c.id == bindparam("message_id"))
+)
+
 # --- receiving --------------------------------------------------------------------------------------
 
 
@@ -269,11 +139,11 @@ async def receive_message(
 ) -> Received:
     """File one incoming message (ADMIN: integrators sign in as admin users)."""
     require_admin(actor, "receive messages")
-    checked = _check(data, default_region)
+    checked = check(data, default_region)
     conn = await session.connection()
-    found = await _look_up(conn, checked)
+    found = await senders.look_up(conn, checked)
     if found.known_id is None and found.contact_id is None:
-        found = await _new_sender(session, conn, actor, checked, found)
+        found = await senders.file_new(session, conn, actor, checked, found)
     if found.known_id is not None:
         return await _duplicate(conn, found.known_id)
     try:
@@ -291,104 +161,12 @@ async def receive_message(
 
 async def _duplicate(conn: AsyncConnection, message_id: int) -> Received:
     row = (await conn.execute(_MESSAGE_BY_ID, {"message_id": message_id})).one()
-    conversation = Conversation(**{k.name: getattr(row, k.name) for k in _CONVERSATION.c})
+    conversation = Conversation(**{k.name: getattr(row, k.name) for k in intake_writes.CONVERSATIONS.c})
     message = ConversationMessage(**{k.name: getattr(row, f"m_{k.name}") for k in intake_writes.MESSAGES.c})
     return Received(conversation, message, Outcome.DUPLICATE)
 
 
-async def _new_sender(
-    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
-) -> Any:
-    """File an unknown sender as a contact of the intake team, audited as createContact audits
-    one, unless a concurrent intake of the same sender did first: then the lookup again, with it."""
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        await conn.execute(_ADDRESS_LOCK, {"key": f"{checked.kind.value}:{checked.address}"})
-        found = await _look_up(conn, checked)
-        if found.contact_id is not None or found.known_id is not None:
-            return found
-    team_id = found.intake_team_id or found.root_team_id
-    if team_id is None:
-        raise fail(ErrorCode.CONFLICT, "There is no team to file a new contact in: create one first", "channel")
-    now = utcnow()
-    first, last = checked.first_names, checked.last_names
-    contact = {
-        "first_names": first,
-        "last_names": last,
-        "is_vip": False,
-        "document_type_id": None,
-        "document_number": None,
-        "company_id": None,
-        "team_id": team_id,
-        "custom_fields": {},
-    }
-    channel = {"kind": checked.kind.value, "value": checked.value, "normalized": checked.address}
-    if postgres:
-        contact_id, channel_id = await _insert_contact(conn, actor, contact, channel, now)
-    else:
-        prepared = contacts.Prepared(contact=contact, channels=[channel], addresses=[])
-        (contact_id,) = await contacts.insert_prepared(session, actor, [prepared])
-        params = {"contact_id": contact_id, "kind": checked.kind.value, "address": checked.address}
-        channel_id = (await conn.execute(_CHANNEL_OF, params)).scalar_one()
-    # What the lookup would now read, without reading it: a new contact has nothing else yet.
-    return SimpleNamespace(
-        **{
-            **found._mapping,
-            "contact_id": contact_id,
-            "channel_id": channel_id,
-            "team_id": team_id,
-            "first_names": first,
-            "last_names": last,
-        }
-    )
-
-
-async def _insert_contact(
-    conn: AsyncConnection, actor: Principal, contact: dict[str, Any], channel: dict[str, Any], now: datetime
-) -> tuple[int, int]:
-    """The contact row, channel and CREATED audit row contacts.insert_prepared writes, in one
-    statement (PostgreSQL; the same columns and the same audit shape)."""
-    first, last = contact["first_names"], contact["last_names"]
-    columns = {
-        **contact,
-        "search_name": contacts.search_name(first, last),
-        "sort_name": contacts.sort_name(first, last),
-        "search_text": contacts.search_text(
-            first_names=first,
-            last_names=last,
-            document=None,
-            company=None,
-            channels=[(channel["kind"], channel["normalized"])],
-        ),
-        "created_at": now,
-        "updated_at": now,
-    }
-    created = {
-        **contacts.snapshot(Contact(**contact)),
-        "channels": [contacts.audited_channel(channel["kind"], channel["normalized"])],
-        "addresses": [],
-    }
-    event = audit.event_row(
-        actor=actor,
-        action=AuditAction.CREATED,
-        resource_type=ResourceType.CONTACT,
-        resource_name=f"{first} {last}",
-        changed=audit.changes({}, created),
-    )
-    params = {
-        **{f"k_{k}": v for k, v in columns.items()},
-        **{f"ch_{k}": v for k, v in {**channel, "created_at": now}.items()},
-        **intake_writes.audit_params(event, contact["team_id"], "ka_"),
-    }
-    return await intake_writes.insert_contact(conn, params)
-
-
-_CHANNEL_OF = select(ContactChannel.id).where(
-    ContactChannel.contact_id == bindparam("contact_id"), ContactChannel.kind == _K, ContactChannel.normalized == _A
-)
-
-
-def _message_params(checked: _Checked, now: datetime) -> dict[str, Any]:
+def _message_params(checked: senders.Checked, now: datetime) -> dict[str, Any]:
     return {
         "m_direction": MessageDirection.IN.value,
         "m_author_id": None,
@@ -417,7 +195,7 @@ def _routed_params(decision: routing.Decision) -> dict[str, Any]:
         "load_capacity": decision.capacity,
     }
     if decision.turn is not None:
-        params |= routing.advance_params(*decision.turn, at)
+        params |= routing_rings.advance_params(*decision.turn, at)
     return params
 
 
@@ -436,7 +214,9 @@ def _counted(
         agent_loads.gained(session, decision.agent_id, written.load, capacity=decision.capacity, teams=teams)
 
 
-async def _append(session: AsyncSession, conn: AsyncConnection, checked: _Checked, conversation_id: int) -> Received:
+async def _append(
+    session: AsyncSession, conn: AsyncConnection, checked: senders.Checked, conversation_id: int
+) -> Received:
     now = utcnow()
     params = {"c_id": conversation_id, "c_last_message_at": checked.sent_at, "c_updated_at": now}
     params |= _message_params(checked, now)
@@ -446,7 +226,7 @@ async def _append(session: AsyncSession, conn: AsyncConnection, checked: _Checke
 
 
 async def _open(
-    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
+    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: senders.Checked, found: Any
 ) -> Received:
     now = utcnow()
     decision = await routing.decide(
@@ -482,7 +262,7 @@ async def _open(
 
 
 async def _reopen(
-    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: _Checked, found: Any
+    session: AsyncSession, conn: AsyncConnection, actor: Principal, checked: senders.Checked, found: Any
 ) -> Received:
     now = utcnow()
     subject = _subject(found, checked.kind)
@@ -517,7 +297,7 @@ async def _reopen(
     return Received(conversation, written.message, Outcome.REOPENED, decision.trace)
 
 
-def _audited(contact_id: int, checked: _Checked, decision: routing.Decision) -> dict[str, Any]:
+def _audited(contact_id: int, checked: senders.Checked, decision: routing.Decision) -> dict[str, Any]:
     """A routed conversation as its audit row holds it; the trace in brief (the whole of it is
     the conversation's `routing`)."""
     trace = decision.trace
@@ -533,7 +313,7 @@ def _audited(contact_id: int, checked: _Checked, decision: routing.Decision) -> 
     }
 
 
-def _name(found: Any, checked: _Checked) -> str:
+def _name(found: Any, checked: senders.Checked) -> str:
     """How the audit trail names a conversation: its contact and the channel kind."""
     name = " ".join(n for n in (found.first_names, found.last_names) if n)
     return f"{name} ({checked.kind.value})"

@@ -8,7 +8,7 @@ conversation of the ring does not wait for. SQLite (one writer, no data-modifyin
 the same parts one statement each.
 
 Parameter names: `c_<column>` the conversation's, `m_<column>` the message's, `a_<column>` the
-audit row's, and those of routing.advance (the turn) and agent_loads.gain (the load).
+audit row's, and those of routing_rings.advance_params (the turn) and agent_loads.gain (the load).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import Insert, Select, Table, bindparam, case, insert, null, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import AuditEvent, Contact, ContactChannel, Conversation, ConversationMessage, ConversationStatus
-from services import agent_loads, routing
+from services import agent_loads, routing_rings
 from services.errors import ConcurrentChange
 
 CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -125,7 +125,7 @@ def _combined(change: Change, *, turn: bool, load: bool, capped: bool, audit: bo
     )
     # Data-modifying CTEs nothing reads run all the same, once each (PostgreSQL).
     if turn:
-        stmt = stmt.add_cte(routing.advance_statement().cte("t"))
+        stmt = stmt.add_cte(routing_rings.advance_statement().cte("t"))
     if audit:
         stmt = stmt.add_cte(_audit_from(c, "a_").cte("a"))
     return stmt
@@ -143,7 +143,7 @@ async def write(
         message = ConversationMessage(**{k.name: getattr(row, f"m_{k.name}") for k in MESSAGES.c})
         return Written(conversation, message, row.load)
     if turn:
-        await conn.execute(routing.advance_statement(), params)
+        await conn.execute(routing_rings.advance_statement(), params)
     found = (await conn.execute(_conversation(change), params)).first()
     if found is None:
         raise ConcurrentChange("the conversation changed meanwhile")

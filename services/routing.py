@@ -5,10 +5,11 @@ its team. Otherwise the account's method over the active agents who may see the 
 the contact's team's (or the default group's, where the conversation is then filed), or the
 kind's BY_CHANNEL agents who see the contact; the last responsible, and a reopened
 conversation's agent, while they still see it.
-Agents take turns in rings ("team:<id>", "channel:<kind>", "channel:<kind>:team:<id>"), each
-ring a `routing_turns` row holding who got the last one. Choosing among agents locks that row
-(FOR UPDATE) and reads their presence and loads with it, so turns stay strict however many API
-processes route at once; SQLite's single writer (BEGIN IMMEDIATE) gives the same order. Capacity
+
+Agents take turns in rings (services.routing_rings), each a `routing_turns` row holding who
+got the last one. Choosing among agents locks that row (FOR UPDATE) and reads their presence
+and loads with it, so turns stay strict however many API processes route at once; SQLite's
+single writer (BEGIN IMMEDIATE) gives the same order. Capacity
 is checked again where the load is counted (agent_loads.gain), so a ring that read a count
 before another ring's routing committed cannot push an agent over it. Nobody able to take it
 leaves it UNASSIGNED in the queue of the team it was routed to (A3); the trace says who was
@@ -17,45 +18,32 @@ passed over and why.
 The turn row is held until the transaction commits: whatever the caller writes after `decide`
 (the conversation, the audit row, the events) delays the next conversation of that ring, so
 callers route last and write little after it. This is the API's hot path (services.intake):
-statements are built once with bound parameters and run on the session's connection, and on
-PostgreSQL a ring's agents come back as one row of arrays.
+its statements are built once and run on the session's connection.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, func, select, true, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db import scopes
 from db.base import utcnow
 from db.models import (
-    AgentLoad,
     ChannelKind,
     Contact,
     Conversation,
     ConversationStatus,
-    Gestion,
     Portfolio,
     PortfolioMember,
-    Presence,
-    PresenceStatus,
     Role,
-    RoutingChannelAgent,
     RoutingMethod,
     RoutingSettings,
-    RoutingTurn,
-    TeamMember,
     User,
 )
 from services import agent_loads
+from services import routing_rings as rings
 from services.routing_settings import SETTINGS_ID
 from services.routing_trace import RoutingRule, Skip, SkipReason, Trace
 
@@ -117,219 +105,6 @@ class Decision:
         return ConversationStatus.OPEN if self.agent_id is not None else ConversationStatus.UNASSIGNED
 
 
-def refusal(
-    *,
-    usable: bool,
-    sees: bool,
-    presence: str | None,
-    load: int | None,
-    online_only: bool,
-    capacity: int | None,
-) -> SkipReason | None:
-    """Why an agent cannot take a conversation now, if it cannot: the first reason that applies."""
-    if not usable:
-        return SkipReason.INACTIVE
-    if not sees:
-        return SkipReason.CANNOT_SEE
-    if online_only and presence != PresenceStatus.ONLINE.value:
-        return SkipReason.AWAY if presence == PresenceStatus.AWAY.value else SkipReason.OFFLINE
-    if capacity is not None and (load or 0) >= capacity:
-        return SkipReason.AT_CAPACITY
-    return None
-
-
-@dataclass
-class Ring:
-    """A ring's agents in id order, one list per column (as PostgreSQL hands them back), and who
-    got its last conversation."""
-
-    name: str
-    last_id: int | None
-    ids: list[int]
-    names: list[str]
-    usable: list[bool]
-    presence: list[str | None]
-    loads: list[int | None]
-    assigned: list[datetime | None]
-    sees: list[bool] | None = None
-
-    def refusal(self, i: int, *, online_only: bool, capacity: int | None) -> SkipReason | None:
-        sees = self.sees[i] if self.sees is not None else True
-        return refusal(
-            usable=self.usable[i],
-            sees=sees,
-            presence=self.presence[i],
-            load=self.loads[i],
-            online_only=online_only,
-            capacity=capacity,
-        )
-
-
-@dataclass
-class _Pick:
-    """The outcome of choosing among a ring's agents."""
-
-    candidate_ids: list[int]
-    skipped: list[Skip] = field(default_factory=list)
-    chosen: tuple[int, str] | None = None
-
-
-def take_turn(ring: Ring, *, online_only: bool, capacity: int | None) -> _Pick:
-    """Strict turns: the first agent after the last one served, in id order, who may take it,
-    wrapping round; those passed over on the way are skipped, with why."""
-    start = 0 if ring.last_id is None else bisect.bisect_right(ring.ids, ring.last_id)
-    order = list(range(start, len(ring.ids))) + list(range(start))
-    pick = _Pick(candidate_ids=ring.ids[start:] + ring.ids[:start])
-    for i in order:
-        reason = ring.refusal(i, online_only=online_only, capacity=capacity)
-        if reason is None:
-            pick.chosen = (ring.ids[i], ring.names[i])
-            break
-        pick.skipped.append(Skip(ring.ids[i], ring.names[i], reason))
-    return pick
-
-
-def least_loaded(ring: Ring, *, capacity: int | None) -> _Pick:
-    """The ONLINE agent with the fewest OPEN conversations; ties: the one who waited longest since
-    its last assignment (never assigned first), then the lowest id. Every refused one is skipped."""
-    pick = _Pick(candidate_ids=list(ring.ids))
-    able = []
-    for i, user_id in enumerate(ring.ids):
-        reason = ring.refusal(i, online_only=True, capacity=capacity)
-        if reason is None:
-            last = ring.assigned[i]
-            able.append((ring.loads[i] or 0, last is not None, last.timestamp() if last else 0.0, user_id, i))
-        else:
-            pick.skipped.append(Skip(user_id, ring.names[i], reason))
-    if able:
-        i = min(able)[-1]
-        pick.chosen = (ring.ids[i], ring.names[i])
-    return pick
-
-
-# --- statements, built once ---------------------------------------------------------------------------
-
-_RING: BindParameter[str] = bindparam("turn_ring")
-_RING_TEAM: BindParameter[int] = bindparam("ring_team")
-_RING_KIND: BindParameter[str] = bindparam("ring_kind")
-_CONTACT: BindParameter[int] = bindparam("contact_id")
-_CONTACT_TEAM: BindParameter[int] = bindparam("contact_team")
-
-
-def _members(source: str) -> Select[Any]:
-    """A ring's agents, one column of user ids: a team's active agents (who see its contacts),
-    or BY_CHANNEL's agents for a kind (deactivated ones too: the trace names them), or those of
-    them in a team."""
-    if source == "team":
-        return (
-            select(TeamMember.user_id)
-            .join(User, User.id == TeamMember.user_id)
-            .where(TeamMember.team_id == _RING_TEAM, User.is_active.is_(True), User.role == Role.AGENT.value)
-        )
-    stmt = select(RoutingChannelAgent.user_id).where(RoutingChannelAgent.kind == _RING_KIND)
-    if source == "channel_in_team":
-        stmt = stmt.where(
-            RoutingChannelAgent.user_id.in_(select(TeamMember.user_id).where(TeamMember.team_id == _RING_TEAM))
-        )
-    return stmt
-
-
-def _agent_columns(user_id: Any, *, sees: bool) -> list[Any]:
-    columns = [
-        user_id.label("id"),
-        User.name.label("name"),
-        and_(User.is_active, User.role == Role.AGENT.value).label("usable"),
-        Presence.status.label("presence"),
-        AgentLoad.open_conversations.label("load"),
-        AgentLoad.last_assigned_at.label("assigned"),
-    ]
-    if sees:
-        columns.append(scopes.agent_sees_contact(user_id, _CONTACT, _CONTACT_TEAM).label("sees"))
-    return columns
-
-
-def _with_state(stmt: Select[Any], user_id: Any) -> Select[Any]:
-    return (
-        stmt.join(User, User.id == user_id)
-        .outerjoin(Presence, Presence.user_id == User.id)
-        .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
-    )
-
-
-@cache
-def _ring_statement(dialect: str, source: str, *, sees: bool, locked: bool) -> Select[Any]:
-    """A ring's agents in id order with their presence and load (and whether each sees the
-    contact), and, `locked`, first the ring's last_user_id, its row locked by the same statement
-    (no row at all: the ring has no row yet).
-
-    PostgreSQL answers one row of arrays, which the driver decodes in C (200 agents as rows
-    cost more in Python than the query did); SQLite answers rows (its FOR UPDATE is the write
-    lock BEGIN IMMEDIATE took)."""
-    m = _members(source).subquery("m")
-    agents = _with_state(select(*_agent_columns(m.c.user_id, sees=sees)).select_from(m), m.c.user_id)
-    turn = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == _RING).with_for_update().subquery("turn")
-    if dialect == "postgresql":
-        ordered = agents.order_by(m.c.user_id).subquery("a")
-        arrays = select(*(func.array_agg(c).label(c.name) for c in ordered.c)).subquery("arrays")
-        if not locked:
-            return select(arrays)
-        return select(turn.c.last_user_id, arrays).select_from(turn).join(arrays, true())
-    if not locked:
-        return agents.order_by(m.c.user_id)
-    rows = agents.subquery("a")
-    return select(turn.c.last_user_id, rows).select_from(turn).outerjoin(rows, true()).order_by(rows.c.id)
-
-
-_LOCK = select(RoutingTurn.last_user_id).where(RoutingTurn.ring == _RING).with_for_update()
-_ADVANCE = (
-    update(RoutingTurn)
-    .where(RoutingTurn.ring == _RING)
-    .values(last_user_id=bindparam("turn_user"), updated_at=bindparam("turn_at"))
-)
-
-
-@cache
-def _new_ring(dialect: str) -> Any:
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return make(RoutingTurn).values(ring=_RING, last_user_id=None, updated_at=func.now()).on_conflict_do_nothing()
-
-
-def advance_statement() -> Any:
-    """The statement that records who a ring served last (parameters: `advance_params`)."""
-    return _ADVANCE
-
-
-def advance_params(ring: str, user_id: int, at: datetime) -> dict[str, Any]:
-    return {"turn_ring": ring, "turn_user": user_id, "turn_at": at}
-
-
-_ONE_AGENT = (
-    select(*_agent_columns(User.id, sees=True))
-    .outerjoin(Presence, Presence.user_id == User.id)
-    .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
-    .where(User.id == bindparam("agent_id"))
-)
-
-
-def _last_responsible_statement() -> Select[Any]:
-    """The agent who last handled the contact: the newest conversation or gestión someone had."""
-    handled = union_all(
-        select(Conversation.agent_id.label("agent_id"), Conversation.updated_at.label("at")).where(
-            Conversation.contact_id == _CONTACT, Conversation.agent_id.is_not(None)
-        ),
-        select(Gestion.operator_id, Gestion.updated_at).where(
-            Gestion.contact_id == _CONTACT, Gestion.operator_id.is_not(None)
-        ),
-    ).subquery()
-    return select(handled.c.agent_id).order_by(handled.c.at.desc(), handled.c.agent_id).limit(1)
-
-
-_LAST_RESPONSIBLE = _last_responsible_statement()
-_MEMBER = select(TeamMember.user_id).where(
-    TeamMember.user_id == bindparam("agent_id"), TeamMember.team_id == _RING_TEAM
-)
-
-
 # --- reading ------------------------------------------------------------------------------------------
 
 
@@ -367,113 +142,6 @@ async def subject_of(session: AsyncSession, conversation: Conversation) -> Subje
     return Subject(conversation.contact_id, team_id, ChannelKind(conversation.channel_kind), portfolio)
 
 
-def _params(subject: Subject, ring: str, team: int | None, kind: ChannelKind | None) -> dict[str, Any]:
-    return {
-        "turn_ring": ring,
-        "ring_team": team,
-        "ring_kind": kind.value if kind else None,
-        "contact_id": subject.contact_id,
-        "contact_team": subject.team_id,
-    }
-
-
-async def _read_ring(
-    conn: AsyncConnection,
-    subject: Subject,
-    ring: str,
-    source: str,
-    *,
-    team: int | None = None,
-    kind: ChannelKind | None = None,
-    sees: bool,
-    fresh_loads: bool,
-) -> Ring:
-    """Lock the ring's turn (its row, created on first use) and read its agents.
-
-    Without `fresh_loads` the lock and the read are one statement: PostgreSQL hands the locked
-    turn row back as the last holder committed it, but reads the other tables as they were when
-    the statement began, before it waited for the lock. Fine for turns (the holders ahead took
-    the agents before ours; a stale count that matters is refused by agent_loads.gain); with
-    `fresh_loads` (LOAD_BALANCED, where every waiter would pile onto the same least loaded
-    agent) the loads are read in a statement of their own, after the lock."""
-    dialect = conn.dialect.name
-    params = _params(subject, ring, team, kind)
-    last: int | None = None
-    if fresh_loads:
-        last = await _lock(conn, params)
-        stmt = _ring_statement(dialect, source, sees=sees, locked=False)
-        return _ring_of(ring, last, (await conn.execute(stmt, params)).all(), dialect, locked=False, sees=sees)
-    stmt = _ring_statement(dialect, source, sees=sees, locked=True)
-    rows = (await conn.execute(stmt, params)).all()
-    if not rows:
-        await conn.execute(_new_ring(dialect), params)
-        rows = (await conn.execute(stmt, params)).all()
-    return _ring_of(ring, rows[0][0], rows, dialect, locked=True, sees=sees)
-
-
-async def _lock(conn: AsyncConnection, params: dict[str, Any]) -> int | None:
-    found = (await conn.execute(_LOCK, params)).first()
-    if found is None:
-        await conn.execute(_new_ring(conn.dialect.name), params)
-        found = (await conn.execute(_LOCK, params)).one()
-    last: int | None = found[0]
-    return last
-
-
-def _ring_of(name: str, last: int | None, rows: Sequence[Any], dialect: str, *, locked: bool, sees: bool) -> Ring:
-    skip = 1 if locked else 0
-    if dialect == "postgresql":
-        (row,) = rows
-        columns = [list(c or ()) for c in row[skip:]]
-    else:
-        present = [r[skip:] for r in rows if r[skip] is not None]
-        columns = [list(c) for c in zip(*present, strict=True)] if present else [[] for _ in range(7 if sees else 6)]
-    ids, names, usable, presence, loads, assigned, *seen = columns
-    return Ring(
-        name=name,
-        last_id=last,
-        ids=ids,
-        names=names,
-        usable=[bool(u) for u in usable],
-        presence=presence,
-        loads=loads,
-        assigned=assigned,
-        sees=[bool(s) for s in seen[0]] if seen else None,
-    )
-
-
-@dataclass(frozen=True)
-class _Agent:
-    id: int
-    name: str
-    reason: SkipReason | None
-
-
-async def _one_agent(
-    conn: AsyncConnection, subject: Subject, agent_id: int, *, online_only: bool, capacity: int | None
-) -> _Agent | None:
-    row = (
-        await conn.execute(
-            _ONE_AGENT, {"agent_id": agent_id, "contact_id": subject.contact_id, "contact_team": subject.team_id}
-        )
-    ).first()
-    if row is None:
-        return None
-    reason = refusal(
-        usable=bool(row.usable),
-        sees=bool(row.sees),
-        presence=row.presence,
-        load=row.load,
-        online_only=online_only,
-        capacity=capacity,
-    )
-    return _Agent(row.id, row.name, reason)
-
-
-async def _member(conn: AsyncConnection, user_id: int, team_id: int) -> bool:
-    return (await conn.execute(_MEMBER, {"agent_id": user_id, "ring_team": team_id})).first() is not None
-
-
 # --- deciding -----------------------------------------------------------------------------------------
 
 
@@ -488,13 +156,17 @@ class _Route:
     advance_turn: bool
     turn: tuple[str, int] | None = None
 
-    async def turns(self, ring: str, source: str, *, online_only: bool, team: int | None = None) -> _Pick:
+    @property
+    def contact(self) -> rings.Contact:
+        return rings.Contact(self.subject.contact_id, self.subject.team_id)
+
+    async def turns(self, ring: str, source: str, *, online_only: bool, team: int | None = None) -> rings.Pick:
         # A team's ring hands it to the team it is filed in, whose agents see what is theirs and
         # their queue's (A3) and its contact through it; BY_CHANNEL's agents must see the contact.
         sees = source != "team"
-        found = await _read_ring(
+        found = await rings.read_ring(
             self.conn,
-            self.subject,
+            self.contact,
             ring,
             source,
             team=team,
@@ -502,21 +174,22 @@ class _Route:
             sees=sees,
             fresh_loads=False,
         )
-        return await self._chosen(ring, take_turn(found, online_only=online_only, capacity=self.config.capacity))
+        return await self._chosen(ring, rings.take_turn(found, online_only=online_only, capacity=self.config.capacity))
 
-    async def least_loaded(self, team: int) -> _Pick:
+    async def least_loaded(self, team: int) -> rings.Pick:
         ring = f"team:{team}"
-        found = await _read_ring(self.conn, self.subject, ring, "team", team=team, sees=False, fresh_loads=True)
-        return await self._chosen(ring, least_loaded(found, capacity=self.config.capacity))
+        found = await rings.read_ring(self.conn, self.contact, ring, "team", team=team, sees=False, fresh_loads=True)
+        return await self._chosen(ring, rings.least_loaded(found, capacity=self.config.capacity))
 
-    async def _chosen(self, ring: str, pick: _Pick) -> _Pick:
+    async def _chosen(self, ring: str, pick: rings.Pick) -> rings.Pick:
         self.trace.candidate_ids = pick.candidate_ids
         self.trace.skipped += pick.skipped
         if pick.chosen is not None:
             self.choose(*pick.chosen)
             self.turn = (ring, pick.chosen[0])
             if self.advance_turn:
-                await self.conn.execute(_ADVANCE, advance_params(ring, pick.chosen[0], self.trace.decided_at))
+                advance = rings.advance_params(ring, pick.chosen[0], self.trace.decided_at)
+                await self.conn.execute(rings.advance_statement(), advance)
         return pick
 
     def choose(self, user_id: int, name: str) -> None:
@@ -548,7 +221,8 @@ async def decide(
     `previous_agent`: a reopened conversation's agent, who gets it back while it may take it.
 
     Takes the turn of the ring it chooses in (held until commit) and advances it, unless
-    `advance_turn` is False: then Decision.turn names it and the caller writes `advance_statement()`
+    `advance_turn` is False: then Decision.turn names it and the caller writes
+    `routing_rings.advance_statement()`
     with its own statements. The caller writes the conversation (`apply`, or its own
     statements) and counts it against the agent (agent_loads.moved / gain with the decision's
     capacity)."""
@@ -595,13 +269,13 @@ async def _back_to(route: _Route, agent_id: int, within_team: int | None) -> Dec
     """A reopened conversation back to its agent while it may take one (the method's rule on
     presence, capacity, seeing the contact); else None, the reason in the trace."""
     online_only = route.config.method in _ONLINE_ONLY
-    agent = await _one_agent(
-        route.conn, route.subject, agent_id, online_only=online_only, capacity=route.config.capacity
+    agent = await rings.one_agent(
+        route.conn, route.contact, agent_id, online_only=online_only, capacity=route.config.capacity
     )
     if agent is None:
         return None
     reason = agent.reason
-    if reason is None and within_team is not None and not await _member(route.conn, agent.id, within_team):
+    if reason is None and within_team is not None and not await rings.is_member(route.conn, agent.id, within_team):
         reason = SkipReason.CANNOT_SEE
     if reason is None:
         route.trace.rule, route.trace.candidate_ids = RoutingRule.REOPENED, [agent.id]
@@ -675,14 +349,14 @@ async def _last_or_turns(route: _Route, team: int, *, within: bool) -> None:
     """LAST_RESPONSIBLE: who last handled the contact, online or not, while it may take it; else
     ROUND_ROBIN among the team's agents, the trace saying why."""
     conn, subject = route.conn, route.subject
-    last = (await conn.execute(_LAST_RESPONSIBLE, {"contact_id": subject.contact_id})).scalar()
+    last = await rings.last_responsible(conn, subject.contact_id)
     agent = (
-        await _one_agent(conn, subject, last, online_only=False, capacity=route.config.capacity)
+        await rings.one_agent(conn, route.contact, last, online_only=False, capacity=route.config.capacity)
         if last is not None
         else None
     )
     reason = agent.reason if agent is not None else None
-    if agent is not None and reason is None and within and not await _member(conn, agent.id, team):
+    if agent is not None and reason is None and within and not await rings.is_member(conn, agent.id, team):
         reason = SkipReason.CANNOT_SEE
     if agent is not None and reason is None:
         route.trace.candidate_ids = [agent.id]
