@@ -267,7 +267,12 @@ async def _reopen(
     now = utcnow()
     subject = _subject(found, checked.kind)
     decision = await routing.decide(
-        session, subject, routing.Config.of(found), previous_agent=found.resolved_agent_id, advance_turn=False
+        session,
+        subject,
+        routing.Config.of(found),
+        previous_agent=found.resolved_agent_id,
+        previous_team=found.resolved_team_id,
+        advance_turn=False,
     )
     params = {
         "c_id": found.resolved_id,

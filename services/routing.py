@@ -214,11 +214,13 @@ async def decide(
     *,
     within_team: int | None = None,
     previous_agent: int | None = None,
+    previous_team: int | None = None,
     advance_turn: bool = True,
 ) -> Decision:
     """Where a conversation of `subject` goes, and why (the trace). `within_team`: route among
     that team's agents by the method, whatever the portfolio (a transfer to a team).
-    `previous_agent`: a reopened conversation's agent, who gets it back while it may take it.
+    `previous_agent`, `previous_team`: a reopened conversation's agent, who gets it back while it
+    may take it, and its team, where it then stays.
 
     Takes the turn of the ring it chooses in (held until commit) and advances it, unless
     `advance_turn` is False: then Decision.turn names it and the caller writes
@@ -230,7 +232,8 @@ async def decide(
     trace = Trace(rule=RoutingRule(settings.method.value), method=settings.method, decided_at=utcnow())
     route = _Route(conn, subject, settings, trace, advance_turn)
     if previous_agent is not None:
-        back = await _back_to(route, previous_agent, within_team)
+        team = within_team or previous_team
+        back = await _back_to(route, previous_agent, team, within=within_team is not None)
         if back is not None:
             return back
     portfolio = subject.portfolio if subject.portfolio is not None and subject.portfolio.active else None
@@ -265,22 +268,28 @@ _CANNOT = {
 }
 
 
-async def _back_to(route: _Route, agent_id: int, within_team: int | None) -> Decision | None:
-    """A reopened conversation back to its agent while it may take one (the method's rule on
-    presence, capacity, seeing the contact); else None, the reason in the trace."""
+async def _back_to(route: _Route, agent_id: int, team: int | None, *, within: bool) -> Decision | None:
+    """A reopened conversation back to its agent, in its team, while that agent may take one
+    (the method's rule on presence, capacity, and seeing it: a member of its team sees it, anyone
+    else must see its contact; `within`: only a member of `team` may); else None, the reason in
+    the trace."""
     online_only = route.config.method in _ONLINE_ONLY
     agent = await rings.one_agent(
         route.conn, route.contact, agent_id, online_only=online_only, capacity=route.config.capacity
     )
     if agent is None:
         return None
+    home = team or route.subject.team_id
     reason = agent.reason
-    if reason is None and within_team is not None and not await rings.is_member(route.conn, agent.id, within_team):
-        reason = SkipReason.CANNOT_SEE
+    if reason in (None, SkipReason.CANNOT_SEE):
+        if await rings.is_member(route.conn, agent.id, home):
+            reason = None
+        elif within:
+            reason = SkipReason.CANNOT_SEE
     if reason is None:
         route.trace.rule, route.trace.candidate_ids = RoutingRule.REOPENED, [agent.id]
         route.choose(agent.id, agent.name)
-        return route.decision(within_team or route.subject.team_id)
+        return route.decision(home)
     route.fall_back(
         route.trace.rule,
         f"{agent.name}, who had it, {_CANNOT[reason]}: routed again.",
@@ -387,13 +396,26 @@ async def route(
 ) -> Trace:
     """Route a conversation held in the session: decide (the turn is taken), then set its status,
     agent, team, portfolio, assigned_at and routing, and move its agent's load. `contact`: its
-    contact as routing reads it (read here when not given)."""
+    contact as routing reads it (read here when not given). `within_team`: among that team's
+    agents by the method (a transfer to a team; it stays its portfolio's). `previous_agent`: back
+    to that agent, in the conversation's team, while it may take it (a reopening)."""
     subject = contact or await subject_of(session, conversation)
     settings = await config(session)
-    decision = await decide(session, subject, settings, within_team=within_team, previous_agent=previous_agent)
-    before = agent_loads.holds(conversation.status, conversation.agent_id)
     previous_team = conversation.team_id
+    decision = await decide(
+        session,
+        subject,
+        settings,
+        within_team=within_team,
+        previous_agent=previous_agent,
+        previous_team=previous_team if previous_agent is not None else None,
+    )
+    before = agent_loads.holds(conversation.status, conversation.agent_id)
+    portfolio = conversation.portfolio_id
     apply(conversation, decision)
+    if within_team is not None:
+        # Moved to a team by hand: it stays its portfolio's for the reports (P9).
+        conversation.portfolio_id = portfolio
     await agent_loads.moved(
         session,
         before=before,

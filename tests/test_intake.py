@@ -8,9 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from db.base import utcnow
-from db.models import ChannelKind, PresenceStatus, Role, Team, User
+from db.models import ChannelKind, PresenceStatus, Role, Team, TeamMember, User
 from tests.conftest import GraphQLClient, StatementCounter
 from tests.factories import Factory, gid, mutate
 from tests.intake import (
@@ -316,6 +317,39 @@ class TestReopening:
         again = await world.send(message())
         assert (again["outcome"], again["conversation"]["status"]) == ("REOPENED", "UNASSIGNED")
         assert await loads(world.factory) == {world.ana.id: 0}
+
+    async def test_one_filed_in_another_team_goes_back_there_to_its_agent(self, world: World, factory: Factory) -> None:
+        eva = await factory.user(Role.AGENT, name="Eva", teams=[world.cobranzas])
+        await settings(world.client, world.token, method="DEFAULT_GROUP", defaultTeamId=gid(world.cobranzas))
+        await set_presence(factory, PresenceStatus.OFFLINE, world.ana)
+        # The default group's turns: Ana (offline: that method ignores it), Beto, then Eva.
+        for n in range(2):
+            await world.send(message(phone(900 + n)))
+        first = await self.resolved(world, 30)
+        assert first["conversation"]["agent"] == {"name": "Eva"}
+        again = await world.send(message())
+        assert again["outcome"] == "REOPENED"
+        assert again["routing"]["rule"] == "REOPENED"
+        assert again["conversation"]["agent"] == {"name": "Eva"}
+        assert again["conversation"]["team"] == {"name": "Cobranzas"}
+        row = next(r for r in await conversations(world.factory) if r.id == pk(first["conversation"]["id"]))
+        assert (row.status, row.agent_id, row.team_id) == ("OPEN", eva.id, world.cobranzas.id)
+
+    async def test_its_agent_no_longer_of_its_team_nor_seeing_the_contact_it_is_routed_again(
+        self, world: World, factory: Factory
+    ) -> None:
+        eva = await factory.user(Role.AGENT, name="Eva", teams=[world.cobranzas])
+        await settings(world.client, world.token, method="DEFAULT_GROUP", defaultTeamId=gid(world.cobranzas))
+        for n in range(2):
+            await world.send(message(phone(900 + n)))
+        await self.resolved(world, 30)
+        async with factory.sessionmaker() as session:
+            await session.execute(delete(TeamMember).where(TeamMember.user_id == eva.id))
+            await session.commit()
+        routing = (await world.send(message()))["routing"]
+        assert routing["fallback"] == "Eva, who had it, can no longer see the contact: routed again."
+        assert routing["rule"] == "DEFAULT_GROUP"
+        assert routing["chosen"] == {"name": "Ana"}
 
     async def test_after_the_window_a_new_conversation(self, world: World) -> None:
         first = await self.resolved(world, 24 * 60 + 1)

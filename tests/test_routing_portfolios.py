@@ -226,10 +226,13 @@ class TestWithinTeam:
         assert await loads(factory) == {world.ana.id: 0, world.eva.id: 1}
 
     async def test_the_portfolio_does_not_decide_within_a_team(self, world: World, factory: Factory) -> None:
-        number, _ = await in_portfolio(world, 50, agent=world.carla)
+        number, portfolio = await in_portfolio(world, 50, agent=world.carla)
         routed = await world.send(number)
         trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
         assert (trace.rule, trace.chosen_name, trace.portfolio_id) == ("ROUND_ROBIN", "Eva", None)
+        # Still its portfolio's conversation, for the reports (P9).
+        (stored,) = await conversations(factory)
+        assert (stored.agent_id, stored.portfolio_id) == (world.eva.id, portfolio.id)
 
     async def test_nobody_there_queues_it_in_that_team(self, world: World, factory: Factory) -> None:
         await set_presence(world.factory, PresenceStatus.OFFLINE, world.eva, world.fede)
