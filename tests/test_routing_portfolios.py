@@ -21,7 +21,7 @@ from db.models import (
 from services import routing
 from services.routing_trace import Trace
 from tests.conftest import GraphQLClient
-from tests.factories import Factory
+from tests.factories import Factory, gid
 from tests.intake import (
     contact_with,
     conversations,
@@ -242,3 +242,24 @@ class TestWithinTeam:
         (stored,) = await conversations(factory)
         assert (stored.status, stored.agent_id, stored.team_id) == ("UNASSIGNED", None, world.cobranzas.id)
         assert await loads(factory) == {world.ana.id: 0}
+
+    async def test_by_channel_within_a_team_takes_that_teams_agents_of_the_kind(
+        self, world: World, factory: Factory
+    ) -> None:
+        agents = [{"kind": "WHATSAPP", "agentIds": [gid(world.ana), gid(world.fede)]}]
+        await settings(world.client, world.token, method="BY_CHANNEL", channelAgents=agents)
+        routed = await world.send()
+        assert routed["conversation"]["agent"] == {"name": "Ana"}
+        trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
+        # Of the two WhatsApp agents only Fede is of Cobranzas.
+        assert (trace.rule, trace.candidate_ids, trace.chosen_name) == ("BY_CHANNEL", [world.fede.id], "Fede")
+
+    async def test_by_channel_within_a_team_with_none_of_the_kind_its_agents_take_turns(
+        self, world: World, factory: Factory
+    ) -> None:
+        agents = [{"kind": "WHATSAPP", "agentIds": [gid(world.ana)]}]
+        await settings(world.client, world.token, method="BY_CHANNEL", channelAgents=agents)
+        routed = await world.send()
+        trace = await route_within(factory, pk(routed["conversation"]["id"]), world.cobranzas)
+        assert trace.fallback == "None of the WHATSAPP agents is in this team: its agents took turns."
+        assert (trace.rule, trace.chosen_name, trace.team_id) == ("BY_CHANNEL", "Eva", world.cobranzas.id)
