@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -148,3 +150,76 @@ async def outside_a_transaction(url: str, *statements: str) -> None:
                 await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+# --- client processes and what the machine spent ----------------------------------------------
+
+
+def run_in_client_process(work: Callable[[], Awaitable[Any]], ready: Any, go: Any, results: Any) -> None:
+    """The body of one client process (see client_processes): signal ready, wait for the start,
+    run `work()`, and report (its result, when it started and ended, this process's CPU seconds)."""
+
+    async def run() -> tuple[Any, float, float]:
+        ready.set()
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        started = time.monotonic()
+        found = await work()
+        return found, started, time.monotonic()
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    found, started, ended = asyncio.run(run())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((found, started, ended, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
+
+
+async def client_processes(
+    target: Callable[..., None], shares: list[tuple[Any, ...]], wait_seconds: float
+) -> tuple[list[Any], float, float]:
+    """`target(*share, ready, go, results)` in one spawned process per share (it calls
+    run_in_client_process), all started together once every one is ready: (each one's result,
+    the wall seconds from the first start to the last end, their CPU seconds); each result is
+    awaited at most `wait_seconds`."""
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Event(), context.Queue()
+    workers = []
+    try:
+        for share in shares:
+            ready = context.Event()
+            worker = context.Process(target=target, args=(*share, ready, go, results))
+            worker.start()
+            workers.append((worker, ready))
+        for worker, ready in workers:
+            while not ready.is_set():
+                if not worker.is_alive():
+                    raise RuntimeError("a client process failed to start (its traceback is above)")
+                await asyncio.sleep(0.2)
+        go.set()
+        loop = asyncio.get_running_loop()
+        found, starts, ends, cpu = [], [], [], 0.0
+        for _ in workers:
+            result, started, ended, used = await loop.run_in_executor(None, results.get, True, wait_seconds)
+            found.append(result)
+            starts.append(started)
+            ends.append(ended)
+            cpu += used
+    finally:
+        go.set()
+        for worker, _ in workers:
+            worker.join(30)
+    return found, max(ends) - min(starts), cpu
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)

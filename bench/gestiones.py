@@ -41,9 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
-import resource
 import statistics
 import sys
 import time
@@ -57,7 +55,15 @@ from sqlalchemy import delete, func, insert, literal, null, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SECRET, start_server, vacuum
+from common import (
+    SECRET,
+    client_processes,
+    machine_busy,
+    proc_cpu_seconds,
+    run_in_client_process,
+    start_server,
+    vacuum,
+)
 from contacts_page import seeded_database
 
 from db.base import utcnow
@@ -297,31 +303,13 @@ async def _operate(op: Operator, base: str, until: float) -> None:
 def _client_worker(base: str, user_ids: list[int], seconds: float, ready: Any, go: Any, results: Any) -> None:
     """One process of operators: wait for the start, work for `seconds`, report what each saw."""
 
-    async def run() -> tuple[list[Operator], float, float]:
+    async def work() -> list[dict[str, Any]]:
         operators = [Operator(u) for u in user_ids]
-        ready.set()
-        await asyncio.get_running_loop().run_in_executor(None, go.wait)
-        started = time.monotonic()
-        await asyncio.gather(*(_operate(op, base, started + seconds) for op in operators))
-        return operators, started, time.monotonic()
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(_operate(op, base, until) for op in operators))
+        return [asdict(op) for op in operators]
 
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    operators, started, ended = asyncio.run(run())
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    results.put(([asdict(op) for op in operators], started, ended, cpu))
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    run_in_client_process(work, ready, go, results)
 
 
 def _peak_memory_mb(pid: int) -> dict[str, float]:
@@ -344,37 +332,9 @@ def _cuts(samples: list[float]) -> dict[str, float | None]:
 
 async def _load(base: str, agents: list[int], seconds: float, processes: int) -> tuple[list[Operator], float, float]:
     """Run the operators in `processes` client processes; (operators, wall seconds, client CPU seconds)."""
-    context = multiprocessing.get_context("spawn")
-    go, results = context.Event(), context.Queue()
-    workers = []
-    try:
-        for share in range(processes):
-            ready = context.Event()
-            worker = context.Process(
-                target=_client_worker, args=(base, agents[share::processes], seconds, ready, go, results)
-            )
-            worker.start()
-            workers.append((worker, ready))
-        for worker, ready in workers:
-            while not ready.is_set():
-                if not worker.is_alive():
-                    raise RuntimeError("a client process failed to start (its traceback is above)")
-                await asyncio.sleep(0.2)
-        go.set()
-        loop = asyncio.get_running_loop()
-        operators: list[Operator] = []
-        starts, ends, cpu = [], [], 0.0
-        for _ in workers:
-            ops, started, ended, used = await loop.run_in_executor(None, results.get, True, seconds + 300)
-            operators += [Operator(**op) for op in ops]
-            starts.append(started)
-            ends.append(ended)
-            cpu += used
-    finally:
-        go.set()
-        for worker, _ in workers:
-            worker.join(30)
-    return operators, max(ends) - min(starts), cpu
+    shares = [(base, agents[share::processes], seconds) for share in range(processes)]
+    found, wall, cpu = await client_processes(_client_worker, shares, seconds + 300)
+    return [Operator(**op) for ops in found for op in ops], wall, cpu
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -485,10 +445,10 @@ async def measure(args: argparse.Namespace, url: str, seed_seconds: float | None
     proc, base = start_server(url, redis_url=args.redis, workers=args.workers)
     try:
         memory_before = _peak_memory_mb(proc.pid)
-        server_cpu, machine = _proc_cpu_seconds(proc.pid), _machine_busy()
+        server_cpu, machine = proc_cpu_seconds(proc.pid), machine_busy()
         operators, wall, client_cpu = await _load(base, agents, args.seconds, args.client_processes)
-        server_cpu = _proc_cpu_seconds(proc.pid) - server_cpu
-        busy, total = (a - b for a, b in zip(_machine_busy(), machine, strict=True))
+        server_cpu = proc_cpu_seconds(proc.pid) - server_cpu
+        busy, total = (a - b for a, b in zip(machine_busy(), machine, strict=True))
         memory_after = _peak_memory_mb(proc.pid)
     finally:
         proc.terminate()

@@ -118,6 +118,24 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     return stmt.where(or_(in_teams, Contact.id.in_(owned), worked, talking))
 
 
+def agent_sees_contact(user_id: Any, contact_id: Any, contact_team_id: Any) -> ColumnElement[bool]:
+    """Whether the AGENT in `user_id` (a column: many agents at once, as the router weighs them)
+    sees the contact `contact_id` of team `contact_team_id` (values or bound parameters):
+    `contacts`' rule for an agent viewer, one agent per row."""
+    member = aliased(TeamMember)
+    in_team = exists().where(member.user_id == user_id, member.team_id == contact_team_id)
+    owned = exists().where(
+        PortfolioMember.contact_id == contact_id,
+        Portfolio.id == PortfolioMember.portfolio_id,
+        Portfolio.agent_id == user_id,
+    )
+    g = aliased(Gestion)
+    operated = select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == user_id)
+    pool = and_(g.operator_id.is_(None), g.campaign_id.in_(operated))
+    worked = exists().where(g.contact_id == contact_id, or_(g.operator_id == user_id, pool))
+    return or_(in_team, owned, worked)
+
+
 def contact_details(stmt: S, viewer: Viewer, contact_id: Any) -> S:
     """A contact's channels and addresses (`contact_id`: their column): visible iff their contact is."""
     return contacts(stmt.join(Contact, Contact.id == contact_id), viewer)

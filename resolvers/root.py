@@ -36,6 +36,7 @@ from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.monitoring import MonitoringQueries
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
+from resolvers.routing import RoutingMutations, RoutingQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.scalars import UTC_DATETIME
@@ -55,6 +56,7 @@ class Query(
     AuditQueries,
     MonitoringQueries,
     ConversationQueries,
+    RoutingQueries,
 ):
     pass
 
@@ -70,6 +72,7 @@ class Mutation(
     AttachmentMutations,
     PresenceMutations,
     ConversationMutations,
+    RoutingMutations,
 ):
     pass
 

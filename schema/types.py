@@ -278,6 +278,7 @@ RESOURCE_TYPE_NAMES = {
     "CAMPAIGN": "Campaign",
     "GESTION": "Gestion",
     "CONVERSATION": "Conversation",
+    "ROUTING_SETTINGS": "RoutingSettings",
     "BATCH": "AuditEvent",
 }
 

@@ -27,6 +27,7 @@ class RoutingRule(enum.StrEnum):
     DEFAULT_GROUP = "DEFAULT_GROUP"
     BY_CHANNEL = "BY_CHANNEL"
     MANUAL = "MANUAL"  # assigned, transferred or taken by a person, or started by its agent
+    REOPENED = "REOPENED"  # the client wrote again within the window: back to the agent who had it
 
 
 class SkipReason(enum.StrEnum):
