@@ -111,10 +111,10 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     g = aliased(Gestion)
     worked = exists(select(g.id).where(g.contact_id == Contact.id, _agent_gestiones(g, viewer)).offset(0))
     # The same probe of the conversations' contact index (ix_conversations_contact_created): the
-    # contacts of the conversations it sees, its own and its teams' queue (A3), whatever the
+    # contacts of the conversations it works now and of its teams' queue (A3), whatever the
     # contact's team: a transfer to a team, or a conversation assigned by hand.
     c = aliased(Conversation)
-    talking = exists(select(c.id).where(c.contact_id == Contact.id, _agent_conversations(c, viewer)).offset(0))
+    talking = exists(select(c.id).where(c.contact_id == Contact.id, _agent_working(c, viewer)).offset(0))
     return stmt.where(or_(in_teams, Contact.id.in_(owned), worked, talking))
 
 
@@ -133,7 +133,14 @@ def agent_sees_contact(user_id: Any, contact_id: Any, contact_team_id: Any) -> C
     operated = select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == user_id)
     pool = and_(g.operator_id.is_(None), g.campaign_id.in_(operated))
     worked = exists().where(g.contact_id == contact_id, or_(g.operator_id == user_id, pool))
-    return or_(in_team, owned, worked)
+    c, queue_member = aliased(Conversation), aliased(TeamMember)
+    queued = and_(
+        c.status == ConversationStatus.UNASSIGNED.value,
+        c.team_id.in_(select(queue_member.team_id).where(queue_member.user_id == user_id)),
+    )
+    working = and_(c.agent_id == user_id, c.status != ConversationStatus.RESOLVED.value)
+    talking = exists().where(c.contact_id == contact_id, or_(working, queued))
+    return or_(in_team, owned, worked, talking)
 
 
 def contact_details(stmt: S, viewer: Viewer, contact_id: Any) -> S:
@@ -220,6 +227,13 @@ def _agent_conversations(c: Any, viewer: Viewer) -> ColumnElement[bool]:
     scope = viewer.scope_team_ids or frozenset()
     queue = and_(c.status == ConversationStatus.UNASSIGNED.value, c.team_id.in_(scope)) if scope else false()
     return or_(c.agent_id == viewer.user_id, queue)
+
+
+def _agent_working(c: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """The conversations whose client an agent reads whatever the client's team: those it works
+    now and its teams' queue. Not its RESOLVED ones: once done, the client is its teams' again, so
+    an agent moved to another team no longer reads it (and LAST_RESPONSIBLE passes it over)."""
+    return and_(c.status != ConversationStatus.RESOLVED.value, _agent_conversations(c, viewer))
 
 
 def may_receive(
