@@ -40,7 +40,7 @@ from db.models import (
     Team,
     User,
 )
-from services import agent_loads, audit, contacts, conversation_events, teams, users
+from services import agent_loads, audit, contacts, conversation_events, routing, teams, users
 from services.audit import AuditAction, ResourceType
 from services.conversation_events import ConversationChange
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
@@ -218,8 +218,10 @@ async def _apply(
     action: AuditAction,
     trace: Trace | None,
     now: datetime,
+    capacity: int | None = None,
 ) -> Conversation:
-    """Give the conversation its new state, and keep loads, live event and audit in step."""
+    """Give the conversation its new state, and keep loads, live event and audit in step.
+    `capacity`: the router chose its agent below it (agent_loads.moved checks it still is)."""
     row = located.row
     previous = (row.status, row.agent_id, row.team_id)
     before = snapshot(row, located.agent_name)
@@ -240,6 +242,7 @@ async def _apply(
         after=agent_loads.holds(row.status, row.agent_id),
         teams=[previous[2], row.team_id],
         assigned_at=now if given else None,
+        capacity=capacity if given else None,
     )
     conversation_events.changed(session, row, change, previous=previous)
     changed = audit.changes(before, snapshot(row, move.agent_name))
@@ -338,11 +341,13 @@ async def transfer(
 
 
 async def transfer_to_team(session: AsyncSession, actor: Principal, located: Located, team: Team) -> Conversation:
-    """The conversation moves to `team` and waits UNASSIGNED in its queue, where its agents may
-    take it (A3); the trace names the team and nobody chosen."""
-    now = utcnow()
-    trace = await manual_trace(session, team_id=team.id, chosen=None, now=now)
-    move = Move(ConversationStatus.UNASSIGNED, None, None, team.id)
+    """The conversation moves to `team` and is routed among its agents by the account's method
+    (A2), as intake routes within a portfolio's team: the agent whose turn it is gets it, or it
+    waits UNASSIGNED in the team's queue when nobody may take it (A3). Its trace is the router's,
+    and it keeps its portfolio."""
+    subject = await routing.subject_of(session, located.row)
+    decision = await routing.decide(session, subject, await routing.config(session), within_team=team.id)
+    move = Move(decision.status, decision.agent_id, decision.trace.chosen_name, decision.team_id)
     return await _apply(
         session,
         actor,
@@ -350,8 +355,9 @@ async def transfer_to_team(session: AsyncSession, actor: Principal, located: Loc
         move,
         change=ConversationChange.TRANSFERRED,
         action=AuditAction.TRANSFERRED,
-        trace=trace,
-        now=now,
+        trace=decision.trace,
+        now=decision.trace.decided_at,
+        capacity=decision.capacity,
     )
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from db.models import Contact, Conversation, ConversationStatus, Role, Team, User
+from db.base import utcnow
+from db.models import Contact, Conversation, ConversationStatus, PresenceStatus, Role, Team, User
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, audit_team_ids, gid, last_audit, problems
+from tests.factories import Factory, audit_team_ids, gid, last_audit, presence, problems
 
 CONVERSATION = """
 id status assignedAt resolvedAt agent { name } team { name }
@@ -187,9 +188,18 @@ async def test_its_agent_transfers_it_back_to_its_teams_queue(
     payload = await _call(client, factory, w.ana, TRANSFER, input=to_queue)
     assert payload["userErrors"] == []
     conversation = payload["conversation"]
-    # Still hers to see: it waits in her own team's queue, which she may take from.
+    # Still hers to see: routed within Cobranzas, where nobody is ONLINE (ROUND_ROBIN), it waits
+    # in her own team's queue, which she may take from.
     assert (conversation["status"], conversation["agent"], conversation["assignedAt"]) == ("UNASSIGNED", None, None)
-    assert conversation["routing"] == _manual(None, "Cobranzas")
+    assert conversation["routing"] == {
+        "rule": "ROUND_ROBIN",
+        "method": "ROUND_ROBIN",
+        "chosenName": None,
+        "candidateCount": 2,
+        "candidates": [{"name": "Ana"}],  # Beto is not hers to see
+        "team": {"name": "Cobranzas"},
+        "skipped": [{"userName": "Ana"}, {"userName": "Beto"}],
+    }
     assert await factory.open_load(w.ana) == 0
     event = await last_audit(factory)
     assert (event.action, event.actor_id) == ("TRANSFERRED", w.ana.id)
@@ -198,6 +208,28 @@ async def test_its_agent_transfers_it_back_to_its_teams_queue(
         "agentId": {"before": w.ana.id, "after": None},
         "agent": {"before": "Ana", "after": None},
     }
+
+
+async def test_a_transfer_to_a_team_is_routed_among_its_agents(
+    client: GraphQLClient, factory: Factory, world: World
+) -> None:
+    """The team's ONLINE agent whose turn it is gets it, as intake would route it (A2)."""
+    w = world
+    await presence(factory, w.nora, PresenceStatus.ONLINE, since=utcnow())
+    to_norte = {"conversationId": gid(w.ana_juan), "to": {"teamId": gid(w.norte)}}
+    payload = await _call(client, factory, w.sofia, TRANSFER, input=to_norte)
+    assert payload["userErrors"] == []
+    conversation = payload["conversation"]
+    assert (conversation["status"], conversation["agent"], conversation["team"]) == (
+        "OPEN",
+        {"name": "Nora"},
+        {"name": "Norte"},
+    )
+    assert conversation["routing"]["rule"] == "ROUND_ROBIN"
+    assert conversation["routing"]["chosenName"] == "Nora"
+    assert (await factory.open_load(w.ana), await factory.open_load(w.nora)) == (0, 1)
+    event = await last_audit(factory)
+    assert (event.action, event.changes["agentId"]) == ("TRANSFERRED", {"before": w.ana.id, "after": w.nora.id})
 
 
 async def test_a_supervisor_transfers_to_a_subteam_whose_agents_then_see_it_and_its_contact(

@@ -87,7 +87,8 @@ async def in_portfolio(
 
 
 async def route_within(factory: Factory, conversation_id: int, team: Team) -> Trace:
-    """routing.route(within_team=…) on a conversation, in a transaction of its own, as a transfer will."""
+    """routing.route(within_team=…) on a conversation, in a transaction of its own: the decision a
+    transfer to a team takes (transferConversation, through the endpoint in test_conversation_moves)."""
     async with factory.sessionmaker() as session:
         await session.connection(execution_options={SQLITE_WRITE: True})
         row = await session.get(Conversation, conversation_id)
@@ -209,7 +210,7 @@ class TestCapacity:
 
 
 class TestWithinTeam:
-    """`routing.route(within_team=…)`: what a transfer to a team will call (no mutation exposes it yet)."""
+    """`routing.route(within_team=…)`: the rules of a transfer to a team, case by case."""
 
     async def test_a_conversation_is_routed_among_that_teams_agents_by_the_method(
         self, world: World, factory: Factory
