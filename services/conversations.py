@@ -343,10 +343,11 @@ async def transfer(
 async def transfer_to_team(session: AsyncSession, actor: Principal, located: Located, team: Team) -> Conversation:
     """The conversation moves to `team` and is routed among its agents by the account's method
     (A2), as intake routes within a portfolio's team: the agent whose turn it is gets it, or it
-    waits UNASSIGNED in the team's queue when nobody may take it (A3). Its trace is the router's,
-    and it keeps its portfolio."""
+    waits UNASSIGNED in the team's queue when nobody may take it (A3); never to the agent it is
+    taken from. Its trace is the router's, and it keeps its portfolio."""
     subject = await routing.subject_of(session, located.row)
-    decision = await routing.decide(session, subject, await routing.config(session), within_team=team.id)
+    settings = await routing.config(session)
+    decision = await routing.decide(session, subject, settings, within_team=team.id, exclude=located.row.agent_id)
     move = Move(decision.status, decision.agent_id, decision.trace.chosen_name, decision.team_id)
     return await _apply(
         session,

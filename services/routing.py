@@ -155,6 +155,8 @@ class _Route:
     trace: Trace
     advance_turn: bool
     turn: tuple[str, int] | None = None
+    # An agent no ring may choose (the one a transfer takes it from).
+    exclude: int | None = None
 
     @property
     def contact(self) -> rings.Contact:
@@ -174,11 +176,13 @@ class _Route:
             sees=sees,
             fresh_loads=False,
         )
+        found.excluded = self.exclude
         return await self._chosen(ring, rings.take_turn(found, online_only=online_only, capacity=self.config.capacity))
 
     async def least_loaded(self, team: int) -> rings.Pick:
         ring = f"team:{team}"
         found = await rings.read_ring(self.conn, self.contact, ring, "team", team=team, sees=False, fresh_loads=True)
+        found.excluded = self.exclude
         return await self._chosen(ring, rings.least_loaded(found, capacity=self.config.capacity))
 
     async def _chosen(self, ring: str, pick: rings.Pick) -> rings.Pick:
@@ -216,11 +220,13 @@ async def decide(
     previous_agent: int | None = None,
     previous_team: int | None = None,
     advance_turn: bool = True,
+    exclude: int | None = None,
 ) -> Decision:
     """Where a conversation of `subject` goes, and why (the trace). `within_team`: route among
     that team's agents by the method, whatever the portfolio (a transfer to a team).
     `previous_agent`, `previous_team`: a reopened conversation's agent, who gets it back while it
-    may take it, and its team, where it then stays.
+    may take it, and its team, where it then stays. `exclude`: an agent no ring chooses (skipped
+    TRANSFERRED_FROM: the one a transfer takes it from).
 
     Takes the turn of the ring it chooses in (held until commit) and advances it, unless
     `advance_turn` is False: then Decision.turn names it and the caller writes
@@ -230,7 +236,7 @@ async def decide(
     capacity)."""
     conn = await session.connection()
     trace = Trace(rule=RoutingRule(settings.method.value), method=settings.method, decided_at=utcnow())
-    route = _Route(conn, subject, settings, trace, advance_turn)
+    route = _Route(conn, subject, settings, trace, advance_turn, exclude=exclude)
     if previous_agent is not None:
         team = within_team or previous_team
         back = await _back_to(route, previous_agent, team, within=within_team is not None)

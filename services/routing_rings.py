@@ -80,8 +80,12 @@ class Ring:
     loads: list[int | None]
     assigned: list[datetime | None]
     sees: list[bool] | None = None
+    # The agent a transfer to the team takes the conversation from: never handed it back.
+    excluded: int | None = None
 
     def refusal(self, i: int, *, online_only: bool, capacity: int | None) -> SkipReason | None:
+        if self.ids[i] == self.excluded:
+            return SkipReason.TRANSFERRED_FROM
         sees = self.sees[i] if self.sees is not None else True
         return refusal(
             usable=self.usable[i],

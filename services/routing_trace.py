@@ -36,6 +36,7 @@ class SkipReason(enum.StrEnum):
     AT_CAPACITY = "AT_CAPACITY"
     CANNOT_SEE = "CANNOT_SEE"  # the contact is outside what the agent may see (R3)
     INACTIVE = "INACTIVE"  # a deactivated user (a portfolio's owner, the last responsible)
+    TRANSFERRED_FROM = "TRANSFERRED_FROM"  # its agent, who transferred it to the team
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,26 @@ async def test_a_transfer_to_a_team_is_routed_among_its_agents(
     assert (event.action, event.changes["agentId"]) == ("TRANSFERRED", {"before": w.ana.id, "after": w.nora.id})
 
 
+async def test_a_transfer_to_its_own_team_never_hands_it_back_to_its_agent(
+    client: GraphQLClient, factory: Factory, world: World
+) -> None:
+    """Ana's turn comes first (lowest id, ring untouched), but she is the one passing it on."""
+    w = world
+    for agent in (w.ana, w.beto):
+        await presence(factory, agent, PresenceStatus.ONLINE, since=utcnow())
+    to_team = {"conversationId": gid(w.ana_juan), "to": {"teamId": gid(w.cobranzas)}}
+    payload = await _call(client, factory, w.sofia, TRANSFER, input=to_team)
+    assert payload["userErrors"] == []
+    assert payload["conversation"]["agent"] == {"name": "Beto"}
+    seen = await client.data(
+        "query($id: ID!) { node(id: $id) { ... on Conversation { routing { skipped { userName reason } } } } }",
+        {"id": gid(w.ana_juan)},
+        factory.token(w.sofia),
+    )
+    assert seen["node"]["routing"]["skipped"] == [{"userName": "Ana", "reason": "TRANSFERRED_FROM"}]
+    assert (await factory.open_load(w.ana), await factory.open_load(w.beto)) == (0, 1)
+
+
 async def test_a_supervisor_transfers_to_a_subteam_whose_agents_then_see_it_and_its_contact(
     client: GraphQLClient, factory: Factory, world: World
 ) -> None:
