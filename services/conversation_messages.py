@@ -21,7 +21,8 @@ from services.common import require_storable
 from services.errors import ErrorCode, fail
 from services.principal import Principal
 
-MAX_TEXT = 10_000
+# One limit for every message, the client's (intake) and the agents': an e-mail thread fits.
+MAX_TEXT = 20_000
 # A call's length, at most a day.
 MAX_DURATION_SECONDS = 86_400
 
@@ -31,7 +32,7 @@ class MessageKind(enum.StrEnum):
     NOTE = "NOTE"
 
 
-def _text(value: str) -> str:
+def message_text(value: str) -> str:
     # Trimmed, not collapsed: a message keeps its lines.
     text = require_storable(value.strip(), "text")
     if not text:
@@ -41,7 +42,7 @@ def _text(value: str) -> str:
     return text
 
 
-def _duration(value: int | None) -> int | None:
+def call_duration(value: int | None) -> int | None:
     if value is not None and not 0 <= value <= MAX_DURATION_SECONDS:
         raise fail(ErrorCode.INVALID, f"A call lasts from 0 to {MAX_DURATION_SECONDS} seconds", "durationSeconds")
     return value
@@ -58,8 +59,8 @@ async def send_message(
 ) -> ConversationMessage:
     """Add a reply or a note to a conversation the actor sees (its agent; a supervisor or admin
     stepping in). A reply on one waiting in a queue must be taken (or assigned) first."""
-    body = _text(text)
-    duration = _duration(duration_seconds)
+    body = message_text(text)
+    duration = call_duration(duration_seconds)
     located = await conversations.locate(session, actor, conversation_id, "conversationId")
     row = located.row
     if kind is MessageKind.REPLY:

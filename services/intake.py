@@ -38,7 +38,16 @@ from db.models import (
     ConversationStatus,
     MessageDirection,
 )
-from services import agent_loads, audit, conversation_events, intake_writes, routing, routing_rings, validation
+from services import (
+    agent_loads,
+    audit,
+    conversation_events,
+    conversation_messages,
+    intake_writes,
+    routing,
+    routing_rings,
+    validation,
+)
 from services import intake_senders as senders
 from services.audit import AuditAction, ResourceType
 from services.common import require_admin, require_storable
@@ -48,7 +57,6 @@ from services.intake_writes import Change
 from services.principal import Principal
 from services.routing_trace import Trace
 
-MAX_TEXT = 20_000
 MAX_EXTERNAL_ID = 200
 
 
@@ -82,21 +90,15 @@ class Received:
 
 def check(data: IncomingMessage, default_region: str) -> senders.Checked:
     address = validation.normalise_channel(data.kind, data.value, default_region=default_region, field="channel.value")
-    text = require_storable(data.text, "text").strip()
-    if not text:
-        raise fail(ErrorCode.REQUIRED, "Must not be blank", "text")
-    if len(text) > MAX_TEXT:
-        raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_TEXT} characters", "text")
+    text = conversation_messages.message_text(data.text)
     external_id = require_storable(data.external_id, "externalId").strip()
     if not external_id:
         raise fail(ErrorCode.REQUIRED, "Must not be blank", "externalId")
     if len(external_id) > MAX_EXTERNAL_ID:
         raise fail(ErrorCode.TOO_LONG, f"Must have at most {MAX_EXTERNAL_ID} characters", "externalId")
-    if data.duration_seconds is not None:
-        if data.kind is not ChannelKind.PHONE:
-            raise fail(ErrorCode.INVALID, "Only a call (PHONE) has a duration", "durationSeconds")
-        if data.duration_seconds < 0:
-            raise fail(ErrorCode.INVALID, "Must not be negative", "durationSeconds")
+    if data.duration_seconds is not None and data.kind is not ChannelKind.PHONE:
+        raise fail(ErrorCode.INVALID, "Only a call (PHONE) has a duration", "durationSeconds")
+    conversation_messages.call_duration(data.duration_seconds)
     first, last = senders.split_name(data.contact_name, address)
     return senders.Checked(
         data.kind,

@@ -173,7 +173,7 @@ async def test_refusals_name_their_field_and_change_nothing(
     cases: list[tuple[User, dict[str, Any], list[tuple[str, str | None]]]] = [
         (w.ana, {"conversationId": chat, "text": " \n "}, [("REQUIRED", "input.text")]),
         (w.ana, {"conversationId": chat, "text": "a\x00b"}, [("INVALID", "input.text")]),
-        (w.ana, {"conversationId": chat, "text": "x" * 10_001}, [("TOO_LONG", "input.text")]),
+        (w.ana, {"conversationId": chat, "text": "x" * 20_001}, [("TOO_LONG", "input.text")]),
         # Only calls have a length, and a call lasts at most a day.
         (
             w.ana,
@@ -196,5 +196,5 @@ async def test_refusals_name_their_field_and_change_nothing(
         assert problems(payload) == expected, given
         assert (payload["message"], payload["conversation"]) == (None, None)
         assert await factory.conversation_state() == before
-    at_most = await _send(client, factory, w.ana, conversationId=chat, text="x" * 10_000)
+    at_most = await _send(client, factory, w.ana, conversationId=chat, text="x" * 20_000)
     assert at_most["userErrors"] == []
