@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,32 @@ from services.principal import Principal
 
 K = TypeVar("K")
 V = TypeVar("V")
+L = TypeVar("L")
+
+
+class _Lazy(Generic[L]):
+    """A loader built on first access and then kept in the instance's __dict__ (a non-data
+    descriptor, as functools.cached_property, so later reads are plain attribute lookups)."""
+
+    def __init__(self, build: Callable[[Loaders], L]) -> None:
+        self._build = build
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, loaders: None, owner: type) -> _Lazy[L]: ...
+
+    @overload
+    def __get__(self, loaders: Loaders, owner: type) -> L: ...
+
+    def __get__(self, loaders: Loaders | None, owner: type) -> _Lazy[L] | L:
+        if loaders is None:
+            return self
+        loader = self._build(loaders)
+        loaders.__dict__[self._name] = loader
+        return loader
 
 
 class _ByKey(DataLoader[K, V | None]):
@@ -122,63 +148,72 @@ class Loaders:
         self.session = session
         self._principal = principal
         self.max_page_size = max_page_size
-        self.user_by_id = _ByKey(lambda ids: batches.users_by_id(session, self.viewer, ids))
-        self.team_by_id = _ByKey(lambda ids: batches.teams_by_id(session, self.viewer, ids))
-        self.audit_event_by_id = _ByKey(lambda ids: batches.audit_events_by_id(session, self.viewer, ids))
-        self.contact_by_id = _ByKey(lambda ids: batches.contacts_by_id(session, self.viewer, ids))
-        self.company_by_id = _ByKey(lambda ids: batches.companies_by_id(session, ids))
-        self.document_type_by_id = _ByKey(lambda ids: batches.document_types_by_id(session, ids))
-        self.custom_field_definition_by_id = _ByKey(self._definitions_by_id)
-        self.channel_by_id = _ByKey(lambda ids: batches.channels_by_id(session, self.viewer, ids))
-        self.address_by_id = _ByKey(lambda ids: batches.addresses_by_id(session, self.viewer, ids))
-        self.channels_by_contact = _ListByKey(lambda ids: batches.channels_by_contact(session, ids))
-        self.addresses_by_contact = _ListByKey(lambda ids: batches.addresses_by_contact(session, ids))
-        self.custom_field_definitions = _ByKey(self._definitions)
-        self.team_members = NestedPageLoader(self, batches.TEAM_MEMBERS)
-        self.team_member_count = NestedCountLoader(self, batches.TEAM_MEMBERS)
-        self.team_supervisors = NestedPageLoader(self, batches.TEAM_SUPERVISORS)
-        self.team_supervisor_count = NestedCountLoader(self, batches.TEAM_SUPERVISORS)
-        self.team_children = NestedPageLoader(self, batches.TEAM_CHILDREN)
-        self.team_children_count = NestedCountLoader(self, batches.TEAM_CHILDREN)
-        self.user_teams = NestedPageLoader(self, batches.USER_TEAMS)
-        self.user_team_count = NestedCountLoader(self, batches.USER_TEAMS)
-        self.user_supervised_teams = NestedPageLoader(self, batches.USER_SUPERVISED_TEAMS)
-        self.user_supervised_team_count = NestedCountLoader(self, batches.USER_SUPERVISED_TEAMS)
-        self.portfolio_by_id = _ByKey(lambda ids: batches.portfolios_by_id(session, self.viewer, ids))
-        self.badge_by_contact = _ByKey(lambda ids: batches.badges_by_contact(session, ids))
-        self.badge_by_portfolio = _ByKey(lambda ids: batches.badges_by_portfolio(session, ids))
-        self.portfolio_contact_count = _ByKey(lambda ids: batches.portfolio_contact_counts(session, ids))
-        self.presence_by_user = _ByKey(lambda ids: batches.presences_by_user(session, ids))
-        self.audit_entries = NestedPageLoader(self, batches.AUDIT_ENTRIES)
-        self.audit_entry_count = NestedCountLoader(self, batches.AUDIT_ENTRIES)
-        self.campaign_by_id = _ByKey(lambda ids: batches.campaigns_by_id(session, self.viewer, ids))
-        self.gestion_by_id = _ByKey(lambda ids: batches.gestiones_by_id(session, self.viewer, ids))
-        self.comment_by_id = _ByKey(lambda ids: batches.comments_by_id(session, self.viewer, ids))
-        self.attachment_by_id = _ByKey(lambda ids: batches.attachments_by_id(session, self.viewer, ids))
-        self.typology_by_id = _ByKey(lambda ids: batches.typologies_by_id(session, ids))
-        self.result_by_id = _ByKey(lambda ids: batches.results_by_id(session, ids))
-        self.results_by_typology = _ListByKey(lambda ids: batches.results_by_typology(session, ids))
-        self.campaign_operators = NestedPageLoader(self, batches.CAMPAIGN_OPERATORS)
-        self.campaign_operator_count = NestedCountLoader(self, batches.CAMPAIGN_OPERATORS)
-        self.contact_gestiones = NestedPageLoader(self, batches.CONTACT_GESTIONES)
-        self.contact_gestion_count = NestedCountLoader(self, batches.CONTACT_GESTIONES)
-        self.gestion_comments = NestedPageLoader(self, batches.GESTION_COMMENTS)
-        self.gestion_comment_count = NestedCountLoader(self, batches.GESTION_COMMENTS)
-        self.gestion_attachments = NestedPageLoader(self, batches.GESTION_ATTACHMENTS)
-        self.gestion_attachment_count = NestedCountLoader(self, batches.GESTION_ATTACHMENTS)
-        self.gestion_history = NestedPageLoader(self, batches.GESTION_HISTORY)
-        self.gestion_history_count = NestedCountLoader(self, batches.GESTION_HISTORY)
-        self.conversation_by_id = _ByKey(lambda ids: batches.conversations_by_id(session, self.viewer, ids))
-        self.message_by_id = _ByKey(lambda ids: batches.messages_by_id(session, self.viewer, ids))
-        self.conversation_messages = NestedPageLoader(self, batches.CONVERSATION_MESSAGES)
-        self.conversation_message_count = NestedCountLoader(self, batches.CONVERSATION_MESSAGES)
-        self.conversation_latest_messages = NestedPageLoader(self, batches.CONVERSATION_LATEST_MESSAGES)
-        self.contact_history = NestedPageLoader(self, batches.CONTACT_HISTORY)
-        self.contact_history_count = NestedCountLoader(self, batches.CONTACT_HISTORY)
-        self.contact_pages = _ContactPages(self)
-        self.contact_counts = _ContactCounts(self)
         # Nested contact lists of portfolios, one pair of loaders per distinct filter and order.
         self._portfolio_contacts: dict[tuple[Any, ...], tuple[NestedPageLoader, NestedCountLoader]] = {}
+
+    # Each loader is built on first use (then kept in the instance's __dict__, where clear()
+    # finds it): an operation pays only for the loaders it reads, not for all of them.
+    user_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.users_by_id(self.session, self.viewer, ids)))
+    team_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.teams_by_id(self.session, self.viewer, ids)))
+    audit_event_by_id = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.audit_events_by_id(self.session, self.viewer, ids))
+    )
+    contact_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.contacts_by_id(self.session, self.viewer, ids)))
+    company_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.companies_by_id(self.session, ids)))
+    document_type_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.document_types_by_id(self.session, ids)))
+    custom_field_definition_by_id = _Lazy(lambda self: _ByKey(self._definitions_by_id))
+    channel_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.channels_by_id(self.session, self.viewer, ids)))
+    address_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.addresses_by_id(self.session, self.viewer, ids)))
+    channels_by_contact = _Lazy(lambda self: _ListByKey(lambda ids: batches.channels_by_contact(self.session, ids)))
+    addresses_by_contact = _Lazy(lambda self: _ListByKey(lambda ids: batches.addresses_by_contact(self.session, ids)))
+    custom_field_definitions = _Lazy(lambda self: _ByKey(self._definitions))
+    team_members = _Lazy(lambda self: NestedPageLoader(self, batches.TEAM_MEMBERS))
+    team_member_count = _Lazy(lambda self: NestedCountLoader(self, batches.TEAM_MEMBERS))
+    team_supervisors = _Lazy(lambda self: NestedPageLoader(self, batches.TEAM_SUPERVISORS))
+    team_supervisor_count = _Lazy(lambda self: NestedCountLoader(self, batches.TEAM_SUPERVISORS))
+    team_children = _Lazy(lambda self: NestedPageLoader(self, batches.TEAM_CHILDREN))
+    team_children_count = _Lazy(lambda self: NestedCountLoader(self, batches.TEAM_CHILDREN))
+    user_teams = _Lazy(lambda self: NestedPageLoader(self, batches.USER_TEAMS))
+    user_team_count = _Lazy(lambda self: NestedCountLoader(self, batches.USER_TEAMS))
+    user_supervised_teams = _Lazy(lambda self: NestedPageLoader(self, batches.USER_SUPERVISED_TEAMS))
+    user_supervised_team_count = _Lazy(lambda self: NestedCountLoader(self, batches.USER_SUPERVISED_TEAMS))
+    portfolio_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.portfolios_by_id(self.session, self.viewer, ids)))
+    badge_by_contact = _Lazy(lambda self: _ByKey(lambda ids: batches.badges_by_contact(self.session, ids)))
+    badge_by_portfolio = _Lazy(lambda self: _ByKey(lambda ids: batches.badges_by_portfolio(self.session, ids)))
+    portfolio_contact_count = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.portfolio_contact_counts(self.session, ids))
+    )
+    presence_by_user = _Lazy(lambda self: _ByKey(lambda ids: batches.presences_by_user(self.session, ids)))
+    audit_entries = _Lazy(lambda self: NestedPageLoader(self, batches.AUDIT_ENTRIES))
+    audit_entry_count = _Lazy(lambda self: NestedCountLoader(self, batches.AUDIT_ENTRIES))
+    campaign_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.campaigns_by_id(self.session, self.viewer, ids)))
+    gestion_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.gestiones_by_id(self.session, self.viewer, ids)))
+    comment_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.comments_by_id(self.session, self.viewer, ids)))
+    attachment_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.attachments_by_id(self.session, self.viewer, ids)))
+    typology_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.typologies_by_id(self.session, ids)))
+    result_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.results_by_id(self.session, ids)))
+    results_by_typology = _Lazy(lambda self: _ListByKey(lambda ids: batches.results_by_typology(self.session, ids)))
+    campaign_operators = _Lazy(lambda self: NestedPageLoader(self, batches.CAMPAIGN_OPERATORS))
+    campaign_operator_count = _Lazy(lambda self: NestedCountLoader(self, batches.CAMPAIGN_OPERATORS))
+    contact_gestiones = _Lazy(lambda self: NestedPageLoader(self, batches.CONTACT_GESTIONES))
+    contact_gestion_count = _Lazy(lambda self: NestedCountLoader(self, batches.CONTACT_GESTIONES))
+    gestion_comments = _Lazy(lambda self: NestedPageLoader(self, batches.GESTION_COMMENTS))
+    gestion_comment_count = _Lazy(lambda self: NestedCountLoader(self, batches.GESTION_COMMENTS))
+    gestion_attachments = _Lazy(lambda self: NestedPageLoader(self, batches.GESTION_ATTACHMENTS))
+    gestion_attachment_count = _Lazy(lambda self: NestedCountLoader(self, batches.GESTION_ATTACHMENTS))
+    gestion_history = _Lazy(lambda self: NestedPageLoader(self, batches.GESTION_HISTORY))
+    gestion_history_count = _Lazy(lambda self: NestedCountLoader(self, batches.GESTION_HISTORY))
+    conversation_by_id = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.conversations_by_id(self.session, self.viewer, ids))
+    )
+    message_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.messages_by_id(self.session, self.viewer, ids)))
+    conversation_messages = _Lazy(lambda self: NestedPageLoader(self, batches.CONVERSATION_MESSAGES))
+    conversation_message_count = _Lazy(lambda self: NestedCountLoader(self, batches.CONVERSATION_MESSAGES))
+    conversation_latest_messages = _Lazy(lambda self: NestedPageLoader(self, batches.CONVERSATION_LATEST_MESSAGES))
+    contact_history = _Lazy(lambda self: NestedPageLoader(self, batches.CONTACT_HISTORY))
+    contact_history_count = _Lazy(lambda self: NestedCountLoader(self, batches.CONTACT_HISTORY))
+    contact_pages = _Lazy(lambda self: _ContactPages(self))
+    contact_counts = _Lazy(lambda self: _ContactCounts(self))
 
     @property
     def viewer(self) -> Principal:

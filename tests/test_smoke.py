@@ -38,3 +38,24 @@ async def test_sibling_fields_share_the_operation_session(client: GraphQLClient,
         {"name": "Cobranzas", "parent": None, "children": {"totalCount": 1}},
         {"name": "Norte", "parent": {"name": "Cobranzas"}, "children": {"totalCount": 0}},
     ]
+
+
+MEMBERS = """
+mutation($team: ID!, $ana: ID!, $beto: ID!) {
+  a: addTeamMember(teamId: $team, userId: $ana) { team { members { totalCount } } }
+  b: addTeamMember(teamId: $team, userId: $beto) { team { members { totalCount } } }
+}
+"""
+
+
+async def test_a_mutation_clears_the_loaders_later_fields_read(client: GraphQLClient, factory: Factory) -> None:
+    """Loaders are built on first use; each mutation's clear must reach the ones built by then,
+    or `b` reads the count `a` loaded before `b` added its member."""
+    team = await factory.team("Norte")
+    admin = await factory.user(Role.ADMIN)
+    ana = await factory.user(Role.AGENT, name="Ana")
+    beto = await factory.user(Role.AGENT, name="Beto")
+    variables = {"team": gid(team), "ana": gid(ana), "beto": gid(beto)}
+    data = await client.data(MEMBERS, variables, token=factory.token(admin))
+    assert data["a"]["team"]["members"] == {"totalCount": 1}
+    assert data["b"]["team"]["members"] == {"totalCount": 2}
