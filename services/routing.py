@@ -271,6 +271,7 @@ _CANNOT = {
     SkipReason.AT_CAPACITY: "is at capacity",
     SkipReason.AWAY: "is away",
     SkipReason.OFFLINE: "is offline",
+    SkipReason.TRANSFERRED_FROM: "is the one passing it on",
 }
 
 
@@ -371,6 +372,8 @@ async def _last_or_turns(route: _Route, team: int, *, within: bool) -> None:
         else None
     )
     reason = agent.reason if agent is not None else None
+    if agent is not None and agent.id == route.exclude:
+        reason = SkipReason.TRANSFERRED_FROM
     if agent is not None and reason is None and within and not await rings.is_member(conn, agent.id, team):
         reason = SkipReason.CANNOT_SEE
     if agent is not None and reason is None:

@@ -14,6 +14,7 @@ from db.models import Contact, Conversation, ConversationStatus, PresenceStatus,
 from schema.node import to_global_id
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, audit_team_ids, gid, last_audit, presence, problems
+from tests.intake import settings
 
 CONVERSATION = """
 id status assignedAt resolvedAt agent { name } team { name }
@@ -250,6 +251,32 @@ async def test_a_transfer_to_its_own_team_never_hands_it_back_to_its_agent(
     )
     assert seen["node"]["routing"]["skipped"] == [{"userName": "Ana", "reason": "TRANSFERRED_FROM"}]
     assert (await factory.open_load(w.ana), await factory.open_load(w.beto)) == (0, 1)
+
+
+async def test_last_responsible_within_the_team_passes_over_the_agent_passing_it_on(
+    client: GraphQLClient, factory: Factory, world: World
+) -> None:
+    """Under LAST_RESPONSIBLE, Ana handled Juan last; her transfer to her team goes to the team's
+    turns instead, and the trace says why."""
+    w = world
+    await settings(client, factory.token(w.admin), method="LAST_RESPONSIBLE")
+    for agent in (w.ana, w.beto):
+        await presence(factory, agent, PresenceStatus.ONLINE, since=utcnow())
+    to_team = {"conversationId": gid(w.ana_juan), "to": {"teamId": gid(w.cobranzas)}}
+    payload = await _call(client, factory, w.ana, TRANSFER, input=to_team)
+    assert payload["userErrors"] == []
+    seen = await client.data(
+        "query($id: ID!) { node(id: $id) { ... on Conversation { agent { name } routing { rule fallback"
+        " skipped { userName reason } } } } }",
+        {"id": gid(w.ana_juan)},
+        factory.token(w.sofia),
+    )
+    assert seen["node"]["agent"] == {"name": "Beto"}
+    assert seen["node"]["routing"]["rule"] == "ROUND_ROBIN"
+    assert seen["node"]["routing"]["fallback"] == (
+        "Ana, who handled it last, is the one passing it on: ROUND_ROBIN decided."
+    )
+    assert {"userName": "Ana", "reason": "TRANSFERRED_FROM"} in seen["node"]["routing"]["skipped"]
 
 
 async def test_a_supervisor_transfers_to_a_subteam_whose_agents_then_see_it_and_its_contact(
