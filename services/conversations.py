@@ -35,8 +35,6 @@ from db.models import (
     Conversation,
     ConversationStatus,
     Role,
-    RoutingMethod,
-    RoutingSettings,
     Team,
     User,
 )
@@ -183,16 +181,20 @@ async def record(
     )
 
 
-async def manual_trace(session: AsyncSession, *, team_id: int, chosen: User | Principal | None, now: datetime) -> Trace:
-    """The routing decision of a hand move (RoutingRule.MANUAL): who took it or was given it, or
-    the team it was sent to; the audit trail says by whom."""
-    method = (await session.execute(select(RoutingSettings.method).where(RoutingSettings.id == 1))).scalar_one()
-    trace = Trace(rule=RoutingRule.MANUAL, method=RoutingMethod(method), decided_at=now, team_id=team_id)
-    if chosen is not None:
-        chosen_id = chosen.id if isinstance(chosen, User) else chosen.user_id
-        trace.candidate_ids = [chosen_id]
-        trace.chosen_id, trace.chosen_name = chosen_id, chosen.name
-    return trace
+async def manual_trace(session: AsyncSession, *, team_id: int, chosen: User | Principal, now: datetime) -> Trace:
+    """The routing decision of a hand move (RoutingRule.MANUAL): who took it or was given it;
+    the audit trail says by whom. The method is read as the router reads it (routing.config)."""
+    method = (await routing.config(session)).method
+    chosen_id = chosen.id if isinstance(chosen, User) else chosen.user_id
+    return Trace(
+        rule=RoutingRule.MANUAL,
+        method=method,
+        decided_at=now,
+        team_id=team_id,
+        candidate_ids=[chosen_id],
+        chosen_id=chosen_id,
+        chosen_name=chosen.name,
+    )
 
 
 # --- changing one --------------------------------------------------------------------------
