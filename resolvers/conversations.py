@@ -141,8 +141,9 @@ class ConversationMutations:
 
     @strawberry.mutation(
         description=(
-            "Hand a conversation to another agent, or to a team, where it waits UNASSIGNED in its queue "
-            "(its agent, its team's supervisors, admins)."
+            "Hand a conversation to another agent, or to a team, whose agents it is routed among by the "
+            "routing method, never back to its agent (UNASSIGNED in the team's queue when nobody may take it; "
+            "its agent, its team's supervisors, admins)."
         )
     )
     async def transfer_conversation(self, info: Info, input: TransferConversationInput) -> ConversationPayload:
