@@ -851,6 +851,214 @@ class ConversationMessage(Base):
     )
 
 
+# --- sales panel, background jobs, files and notifications (S1-S6) -----------------------------
+
+
+class SalesCatalogKind(enum.StrEnum):
+    INTEREST = "INTEREST"
+    ORIGIN = "ORIGIN"
+    CLOSE_REASON = "CLOSE_REASON"
+
+
+class SalesCatalogEntry(Base):
+    """One entry of an admin-managed catalogue of the sales panel (S1): what a client is
+    interested in, where it came from (web form, WhatsApp, referral, campaign…), why it closed.
+    One table for the three, so one service and one set of calls manage them."""
+
+    __tablename__ = "sales_catalog_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    # fold(name): unique per kind, and the order of the list (see Folded).
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('INTEREST', 'ORIGIN', 'CLOSE_REASON')", name="kind"),
+        Index("uq_sales_catalog_entries_kind_name", "kind", "search_name", unique=True),
+    )
+
+
+class SalesAttentionStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    PENDING = "PENDING"
+    CLOSED = "CLOSED"
+
+
+class SalesAttention(Base):
+    """A contact's commercial attention (S1). Name, phone and e-mail are read from the contact (C8)."""
+
+    __tablename__ = "sales_attentions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    interest_id: Mapped[int | None] = mapped_column(ForeignKey("sales_catalog_entries.id"))
+    origin_id: Mapped[int | None] = mapped_column(ForeignKey("sales_catalog_entries.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The group (S1, S3): whose supervisors see it. The agent, when there is one, belongs to it.
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    status: Mapped[str] = mapped_column(String(16), default=SalesAttentionStatus.OPEN.value)
+    close_reason_id: Mapped[int | None] = mapped_column(ForeignKey("sales_catalog_entries.id"))
+    # Set when it became PENDING, cleared when it leaves PENDING.
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('OPEN', 'PENDING', 'CLOSED')", name="status"),
+        CheckConstraint(
+            "(status = 'CLOSED') = (close_reason_id IS NOT NULL AND closed_at IS NOT NULL)", name="closed_has_reason"
+        ),
+        CheckConstraint("(status = 'PENDING') = (pending_since IS NOT NULL)", name="pending_since"),
+        # At most one attention not CLOSED per contact (S1), kept by the database.
+        partial_index("uq_sales_attentions_open_contact", "contact_id", unique=True, where="status <> 'CLOSED'"),
+        # The panel: newest first, for everyone (admins) and per group or agent (S3).
+        Index("ix_sales_attentions_created", "created_at", "id"),
+        Index("ix_sales_attentions_team_created", "team_id", "created_at", "id"),
+        Index("ix_sales_attentions_agent_created", "agent_id", "created_at", "id"),
+        Index("ix_sales_attentions_contact_id", "contact_id"),
+    )
+
+
+class SalesAttentionConversation(Base):
+    """A conversation an agent marked commercial, and the attention it belongs to (S1). A link
+    table rather than a column of conversations: intake writes those by the hundred a second."""
+
+    __tablename__ = "sales_attention_conversations"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    attention_id: Mapped[int] = mapped_column(ForeignKey("sales_attentions.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_sales_attention_conversations_attention", "attention_id", "conversation_id"),)
+
+
+class SalesView(Base):
+    """A user's saved view of the sales panel (S4): its columns in order and its filters."""
+
+    __tablename__ = "sales_views"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    search_name: Mapped[str] = mapped_column(folded_key(200), default=Folded("name"))
+    # Column ids in order (services.sales_panel.Column values, "customField:<key>" for C7 fields).
+    columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # services.sales_panel.SalesFilter as stored (SalesFilter.to_stored / from_stored).
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("uq_sales_views_user_name", "user_id", "search_name", unique=True),
+        partial_index("uq_sales_views_user_default", "user_id", unique=True, where="is_default"),
+    )
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Job(Base):
+    """Work that outlives a request (exports now; imports, scheduled reports next): written in
+    the requesting transaction, claimed by any process under a lease, run again elsewhere when
+    the lease runs out (its process died)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What the job does, as its kind's handler reads it (an export: its selection, columns, delimiter).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What it left (an export: its file's id), for the requester.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    done_count: Mapped[int] = mapped_column(BigId, default=0)
+    total_count: Mapped[int | None] = mapped_column(BigId)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who runs it now and until when: a lease another process may take over once it has passed.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED')", name="status"),
+        # What a worker may claim: queued, or running under a lease that may have run out.
+        partial_index("ix_jobs_claimable", "created_at", "id", where="status IN ('QUEUED', 'RUNNING')"),
+        Index("ix_jobs_requested_by", "requested_by_id", "created_at", "id"),
+    )
+
+
+class StoredFile(Base):
+    """A downloadable file a job made (an export), its bytes behind the attachment store."""
+
+    __tablename__ = "stored_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_stored_files_expires_at", "expires_at"), Index("ix_stored_files_job_id", "job_id"))
+
+
+class NotificationKind(enum.StrEnum):
+    EXPORT_READY = "EXPORT_READY"
+    EXPORT_FAILED = "EXPORT_FAILED"
+    ATTENTIONS_TRANSFERRED = "ATTENTIONS_TRANSFERRED"
+    CONVERSATION_TRANSFERRED = "CONVERSATION_TRANSFERRED"
+    GESTIONES_TRANSFERRED = "GESTIONES_TRANSFERRED"
+
+
+class Notification(Base):
+    """One entry of a user's notification centre (S6)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # One line for the centre's list, written when it is created ("Your export is ready").
+    message: Mapped[str] = mapped_column(String(500))
+    # What it points at, by kind: fileId and jobId, attentionIds and count, conversationId…
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('EXPORT_READY', 'EXPORT_FAILED', 'ATTENTIONS_TRANSFERRED', 'CONVERSATION_TRANSFERRED', "
+            "'GESTIONES_TRANSFERRED')",
+            name="kind",
+        ),
+        Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        partial_index("ix_notifications_user_unread", "user_id", "created_at", "id", where="read_at IS NULL"),
+    )
+
+
 @cache
 def _folded_columns(mapper: Mapper[Any]) -> tuple[tuple[str, Folded], ...]:
     """Once per mapper, not per row written: most have none, and their columns never change."""

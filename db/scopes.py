@@ -22,9 +22,14 @@ from db.models import (
     Conversation,
     ConversationStatus,
     Gestion,
+    Job,
+    Notification,
     Portfolio,
     PortfolioMember,
     Role,
+    SalesAttention,
+    SalesView,
+    StoredFile,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -83,7 +88,7 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
 
 def contacts(stmt: S, viewer: Viewer) -> S:
     """ADMIN: every contact. SUPERVISOR: contacts of its subtrees' teams, and those of the
-    conversations it sees (A3). AGENT: of its own teams,
+    conversations and commercial attentions it sees (A3, S1). AGENT: of its own teams,
     and the contacts of the portfolios it owns as their agent and of the gestiones and
     conversations it sees (G4, G6, A3), which it works whatever their team."""
     scope = viewer.scope_team_ids
@@ -98,7 +103,10 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         # the conversations' contact index as an agent's below.
         c = aliased(Conversation)
         supervised = exists(select(c.id).where(c.contact_id == Contact.id, c.team_id.in_(scope)).offset(0))
-        return stmt.where(or_(in_teams, supervised))
+        # And of every commercial attention it sees (C8: the panel reads its clients live).
+        a = aliased(SalesAttention)
+        selling = exists(select(a.id).where(a.contact_id == Contact.id, a.team_id.in_(scope)).offset(0))
+        return stmt.where(or_(in_teams, supervised, selling))
     owned = (
         select(PortfolioMember.contact_id)
         .join(Portfolio, Portfolio.id == PortfolioMember.portfolio_id)
@@ -234,6 +242,41 @@ def _agent_working(c: Any, viewer: Viewer) -> ColumnElement[bool]:
     now and its teams' queue. Not its RESOLVED ones: once done, the client is its teams' again, so
     an agent moved to another team no longer reads it (and LAST_RESPONSIBLE passes it over)."""
     return and_(c.status != ConversationStatus.RESOLVED.value, _agent_conversations(c, viewer))
+
+
+def sales_attentions(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. SUPERVISOR: those of its subtrees' groups (and its own teams'). AGENT: none:
+    the panel is not for agents (S2), who create and update attentions without reading them."""
+    scope = viewer.scope_team_ids
+    if scope is None:
+        return stmt
+    if viewer.role is Role.AGENT or not scope:
+        return stmt.where(false())
+    return stmt.where(SalesAttention.team_id.in_(scope))
+
+
+def sales_views(stmt: S, viewer: Viewer) -> S:
+    """Everyone: its own saved views only (S4), admins too."""
+    return stmt.where(SalesView.user_id == viewer.user_id)
+
+
+def notifications(stmt: S, viewer: Viewer) -> S:
+    """Everyone: its own notifications only (S6), admins too."""
+    return stmt.where(Notification.user_id == viewer.user_id)
+
+
+def jobs(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. Others: the jobs they asked for."""
+    if viewer.scope_team_ids is None:
+        return stmt
+    return stmt.where(Job.requested_by_id == viewer.user_id)
+
+
+def stored_files(stmt: S, viewer: Viewer) -> S:
+    """ADMIN: all. Others: the files made for them (an export's requester)."""
+    if viewer.scope_team_ids is None:
+        return stmt
+    return stmt.where(StoredFile.owner_id == viewer.user_id)
 
 
 def may_receive(

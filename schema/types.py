@@ -279,6 +279,10 @@ RESOURCE_TYPE_NAMES = {
     "GESTION": "Gestion",
     "CONVERSATION": "Conversation",
     "ROUTING_SETTINGS": "RoutingSettings",
+    "SALES_CATALOG_ENTRY": "SalesCatalogEntry",
+    "SALES_ATTENTION": "SalesAttention",
+    "SALES_VIEW": "SalesView",
+    "JOB": "Job",
     "BATCH": "AuditEvent",
 }
 

@@ -56,6 +56,8 @@ class AuditAction(enum.StrEnum):
     ATTACHED = "ATTACHED"
     RESOLVED = "RESOLVED"
     REPLIED = "REPLIED"
+    EXPORTED = "EXPORTED"
+    CANCELLED = "CANCELLED"
 
 
 class ResourceType(enum.StrEnum):
@@ -71,6 +73,10 @@ class ResourceType(enum.StrEnum):
     GESTION = "GESTION"
     CONVERSATION = "CONVERSATION"
     ROUTING_SETTINGS = "ROUTING_SETTINGS"
+    SALES_CATALOG_ENTRY = "SALES_CATALOG_ENTRY"
+    SALES_ATTENTION = "SALES_ATTENTION"
+    SALES_VIEW = "SALES_VIEW"
+    JOB = "JOB"
     # A bulk call: the event is its own resource and lists what the call did.
     BATCH = "BATCH"
 
@@ -102,6 +108,11 @@ class Period(enum.StrEnum):
 #   fields), objects (custom fields, a plan) as objects.
 REFERENCES: Mapping[str, ResourceType] = {
     "agentId": ResourceType.USER,
+    "attentionIds": ResourceType.SALES_ATTENTION,
+    "closeReasonId": ResourceType.SALES_CATALOG_ENTRY,
+    "conversationId": ResourceType.CONVERSATION,
+    "interestId": ResourceType.SALES_CATALOG_ENTRY,
+    "originId": ResourceType.SALES_CATALOG_ENTRY,
     "companyId": ResourceType.COMPANY,
     "contactId": ResourceType.CONTACT,
     "defaultTeamId": ResourceType.TEAM,

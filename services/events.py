@@ -44,6 +44,9 @@ class EventKind(enum.StrEnum):
     CONVERSATION_CHANGED = "CONVERSATION_CHANGED"
     CONVERSATION_MESSAGE = "CONVERSATION_MESSAGE"
     AGENT_LOAD_CHANGED = "AGENT_LOAD_CHANGED"
+    # A notification for its one user (S6), and a background job's progress for its requester.
+    NOTIFICATION = "NOTIFICATION"
+    JOB_PROGRESS = "JOB_PROGRESS"
     # Not shown to anyone: who sees what changed for these users (or everyone), so live
     # subscriptions look again at what their users may see.
     ACCESS_CHANGED = "ACCESS_CHANGED"

@@ -71,14 +71,20 @@ class Window:
 
 
 def window(
-    period: Period | None, since: datetime | None, until: datetime | None, *, zone: ZoneInfo, now: datetime
+    period: Period | None,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    default: Period = Period.TODAY,
 ) -> Window:
-    """A preset in the account's time zone (TODAY unless a range is given), or a custom range,
-    both ends inclusive (`until` defaults to now)."""
+    """A preset in the account's time zone (`default` unless a range is given), or a custom
+    range, both ends inclusive (`until` defaults to now)."""
     if period is not None and (since is not None or until is not None):
         raise fail(ErrorCode.INVALID, "Give a period or a from/to range, not both", "filter.period")
     if since is None and until is None:
-        chosen = period or Period.TODAY
+        chosen = period or default
         start, end = period_bounds(chosen, now, zone)
         return Window(start, end, chosen)
     if since is None:

@@ -35,6 +35,10 @@ from db.models import (
     PresenceStatus,
     Role,
     RoutingSettings,
+    SalesAttention,
+    SalesAttentionStatus,
+    SalesCatalogEntry,
+    SalesCatalogKind,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -298,6 +302,47 @@ class Factory:
             await session.commit()
             return row
 
+    async def sales_entry(self, kind: SalesCatalogKind, name: str, *, active: bool = True) -> SalesCatalogEntry:
+        """An entry of one of the sales panel's catalogues (interest, origin, close reason)."""
+        async with self.sessionmaker() as session:
+            row = SalesCatalogEntry(kind=kind.value, name=name, active=active)
+            session.add(row)
+            await session.commit()
+            return row
+
+    async def sales_attention(
+        self,
+        contact: Contact,
+        *,
+        team: Team | None = None,
+        agent: User | None = None,
+        status: SalesAttentionStatus = SalesAttentionStatus.OPEN,
+        interest: SalesCatalogEntry | None = None,
+        origin: SalesCatalogEntry | None = None,
+        close_reason: SalesCatalogEntry | None = None,
+        created_at: datetime | None = None,
+    ) -> SalesAttention:
+        """A commercial attention in `team` (the contact's unless given). CLOSED needs
+        `close_reason` and is closed at `created_at`; PENDING is pending since it."""
+        now = created_at or utcnow()
+        async with self.sessionmaker() as session:
+            row = SalesAttention(
+                contact_id=contact.id,
+                team_id=team.id if team else contact.team_id,
+                agent_id=agent.id if agent else None,
+                status=status.value,
+                interest_id=interest.id if interest else None,
+                origin_id=origin.id if origin else None,
+                close_reason_id=close_reason.id if close_reason else None,
+                pending_since=now if status is SalesAttentionStatus.PENDING else None,
+                closed_at=now if status is SalesAttentionStatus.CLOSED else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.commit()
+            return row
+
     async def conversations(self, contacts: Sequence[Contact], **kw: Any) -> list[Conversation]:
         return [await self.conversation(c, **kw) for c in contacts]
 
@@ -352,7 +397,18 @@ PLAN = {
 }
 
 
-def gid(obj: User | Team | Contact | Portfolio | Campaign | Gestion | Conversation | ContactChannel) -> str:
+def gid(
+    obj: User
+    | Team
+    | Contact
+    | Portfolio
+    | Campaign
+    | Gestion
+    | Conversation
+    | ContactChannel
+    | SalesAttention
+    | SalesCatalogEntry,
+) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 
 
