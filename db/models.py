@@ -922,7 +922,8 @@ class SalesAttention(Base):
         Index("ix_sales_attentions_created", "created_at", "id"),
         Index("ix_sales_attentions_team_created", "team_id", "created_at", "id"),
         Index("ix_sales_attentions_agent_created", "agent_id", "created_at", "id"),
-        Index("ix_sales_attentions_contact_id", "contact_id"),
+        # The text filter: the matching contacts' attentions within the period, found in the index.
+        Index("ix_sales_attentions_contact_created", "contact_id", "created_at"),
     )
 
 

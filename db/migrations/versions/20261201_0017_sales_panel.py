@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_index("ix_sales_attentions_created", t, ["created_at", "id"])
     op.create_index("ix_sales_attentions_team_created", t, ["team_id", "created_at", "id"])
     op.create_index("ix_sales_attentions_agent_created", t, ["agent_id", "created_at", "id"])
-    op.create_index("ix_sales_attentions_contact_id", t, ["contact_id"])
+    op.create_index("ix_sales_attentions_contact_created", t, ["contact_id", "created_at"])
 
     t = "sales_attention_conversations"
     op.create_table(
