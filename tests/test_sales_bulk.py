@@ -382,3 +382,31 @@ async def test_supervisors_hear_the_change_live_and_agents_only_their_notificati
         await beto_inbox.quiet(0.3)
         await ana_inbox.quiet(0.3)
         await olga_inbox.quiet()
+
+
+ONLY_REJECTED = """
+mutation($input: CloseSalesAttentionsInput!) {
+  closeSalesAttentions(input: $input) {
+    closedCount results(outcomes: [REJECTED]) { totalCount nodes { attentionId rejection } } userErrors { code }
+  }
+}
+"""
+
+
+async def test_results_can_be_narrowed_to_one_outcome(client: GraphQLClient, factory: Factory, world: World) -> None:
+    juan, _, jose = world.norte_rows
+    selection = by_ids(juan, jose, world.otros_row)
+    payload = await mutate(
+        client,
+        factory.token(world.sofia),
+        ONLY_REJECTED,
+        {"input": {"selection": selection, "closeReasonId": gid(world.vendido)}},
+    )
+    assert payload["closedCount"] == 1
+    assert payload["results"] == {
+        "totalCount": 2,
+        "nodes": [
+            {"attentionId": gid(world.otros_row), "rejection": "NOT_FOUND"},
+            {"attentionId": gid(jose), "rejection": "ALREADY_CLOSED"},
+        ],
+    }
