@@ -26,6 +26,7 @@ from db.models import (
     Gestion,
     GestionAttachment,
     GestionComment,
+    Notification,
     Portfolio,
     PortfolioMember,
     Presence,
@@ -52,6 +53,10 @@ async def _by_id(
 
 async def users_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, User]:
     return await _by_id(session, User, ids, lambda stmt: scopes.users(stmt, viewer))
+
+
+async def notifications_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Notification]:
+    return await _by_id(session, Notification, ids, lambda stmt: scopes.notifications(stmt, viewer))
 
 
 async def teams_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Team]:

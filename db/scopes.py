@@ -284,6 +284,8 @@ def may_receive(
     user_ids: Collection[int],
     team_ids: Collection[int],
     manager_team_ids: Collection[int] = (),
+    *,
+    personal: bool = False,
 ) -> bool:
     """Whether a live event is for this viewer (RT3): addressed to it, or about a team it sees
     (`manager_team_ids`: only if it manages the team, as an admin or a supervisor).
@@ -291,9 +293,12 @@ def may_receive(
     An event's teams are those whose visibility rule covers what it is about (the teams of the
     contacts it lists, the owners of a portfolio), so "sees one of its teams" is the contacts
     and portfolios rule above, checked against the viewer as it is when the event is delivered.
+    A `personal` event (a notification) is for its users alone, admins included.
     """
     if viewer.user_id in user_ids:
         return True
+    if personal:
+        return False
     scope = viewer.scope_team_ids
     if scope is None:
         return True

@@ -22,7 +22,7 @@ from schema.node import from_global_id
 from schema.types import Info
 from services import events, presence
 from services.errors import ErrorCode, Unauthenticated, fail
-from services.events import LoggedEvent
+from services.events import PERSONAL, LoggedEvent
 from services.principal import Principal, load_principal
 from subscriptions.feed import Closing, Inbox
 
@@ -61,7 +61,10 @@ async def _start(ctx: Context, after: int | None) -> Principal:
 
 
 def _for(inbox: Inbox, event: LoggedEvent) -> bool:
-    return event.kind in SHOWN and may_receive(inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids)
+    personal = event.kind in PERSONAL
+    return event.kind in SHOWN and may_receive(
+        inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids, personal=personal
+    )
 
 
 async def _replay(ctx: Context, inbox: Inbox, after: int) -> AsyncGenerator[LoggedEvent, None]:

@@ -24,6 +24,7 @@ from schema.conversation_types import Conversation, ConversationMessage
 from schema.gestion_types import Campaign, Gestion, GestionAttachment, GestionComment, Typology, TypologyResult
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
+from schema.notification_types import Notification
 from schema.portfolio_types import Portfolio
 from schema.types import AuditEvent, Info, Team, User
 
@@ -51,6 +52,8 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     # A message is seen with its conversation.
     "Conversation": (lambda loaders: loaders.conversation_by_id, Conversation.from_row),
     "ConversationMessage": (lambda loaders: loaders.message_by_id, ConversationMessage.from_row),
+    # Each user's own only (db.scopes.notifications).
+    "Notification": (lambda loaders: loaders.notification_by_id, Notification.from_row),
 }
 
 

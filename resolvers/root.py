@@ -35,8 +35,10 @@ from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.monitoring import MonitoringQueries
 from resolvers.node import NodeQueries
+from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.routing import RoutingMutations, RoutingQueries
+from resolvers.sales_bulk import SalesBulkMutations
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.scalars import UTC_DATETIME
@@ -57,6 +59,7 @@ class Query(
     MonitoringQueries,
     ConversationQueries,
     RoutingQueries,
+    NotificationQueries,
 ):
     pass
 
@@ -73,6 +76,8 @@ class Mutation(
     PresenceMutations,
     ConversationMutations,
     RoutingMutations,
+    SalesBulkMutations,
+    NotificationMutations,
 ):
     pass
 

@@ -20,6 +20,7 @@ from db.models import (
 from schema.contact_types import PortfolioBadge
 from schema.enums import AuditAction
 from schema.node import to_global_id
+from schema.notification_types import NotificationKind
 from services.conversation_events import ConversationChange
 from services.events import EventKind, LoggedEvent
 from services.gestiones import AssignmentAction, GestionChange
@@ -138,6 +139,22 @@ class AgentLoadChanged:
     open_conversations: int
 
 
+@strawberry.type(description="A notification was added to your centre (S6); read it with `notifications`.")
+class NotificationAdded:
+    notification_id: strawberry.ID
+    notification_kind: NotificationKind
+    message: str
+    created_at: datetime
+
+
+@strawberry.type(description="Sales attentions of groups you supervise were closed or transferred in bulk (S5).")
+class SalesAttentionsChanged:
+    attention_change: AuditAction = strawberry.field(description="CLOSED or TRANSFERRED.")
+    attention_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
+    attention_count: int
+    group_ids: list[strawberry.ID] = strawberry.field(description="The groups they were in and went to.")
+
+
 InboxPayload = Annotated[
     PortfolioContactsChanged
     | ContactVipChanged
@@ -148,7 +165,9 @@ InboxPayload = Annotated[
     | CampaignChanged
     | ConversationChanged
     | ConversationMessageAdded
-    | AgentLoadChanged,
+    | AgentLoadChanged
+    | NotificationAdded
+    | SalesAttentionsChanged,
     strawberry.union("InboxPayload"),
 ]
 
@@ -240,6 +259,21 @@ def _payload(event: LoggedEvent) -> Any:
         return AgentLoadChanged(
             user_id=to_global_id("User", data["userId"]), open_conversations=data["openConversations"]
         )
+    if event.kind is EventKind.NOTIFICATION:
+        return NotificationAdded(
+            notification_id=to_global_id("Notification", data["notificationId"]),
+            notification_kind=NotificationKind(data["kind"]),
+            message=data["message"],
+            created_at=datetime.fromisoformat(data["createdAt"]),
+        )
+    if event.kind is EventKind.SALES_ATTENTIONS_CHANGED:
+        ids = data["attentionIds"]
+        return SalesAttentionsChanged(
+            attention_change=AuditAction(data["change"]),
+            attention_ids=[to_global_id("SalesAttention", i) for i in ids],
+            attention_count=len(ids),
+            group_ids=[to_global_id("Team", t) for t in data["teamIds"]],
+        )
     raise ValueError(f"no inbox message for {event.kind}")
 
 
@@ -260,5 +294,7 @@ SHOWN = frozenset(
         EventKind.CONVERSATION_CHANGED,
         EventKind.CONVERSATION_MESSAGE,
         EventKind.AGENT_LOAD_CHANGED,
+        EventKind.NOTIFICATION,
+        EventKind.SALES_ATTENTIONS_CHANGED,
     }
 )

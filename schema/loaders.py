@@ -214,6 +214,9 @@ class Loaders:
     contact_history_count = _Lazy(lambda self: NestedCountLoader(self, batches.CONTACT_HISTORY))
     contact_pages = _Lazy(lambda self: _ContactPages(self))
     contact_counts = _Lazy(lambda self: _ContactCounts(self))
+    notification_by_id = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.notifications_by_id(self.session, self.viewer, ids))
+    )
 
     @property
     def viewer(self) -> Principal:

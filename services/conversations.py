@@ -34,11 +34,12 @@ from db.models import (
     ContactChannel,
     Conversation,
     ConversationStatus,
+    NotificationKind,
     Role,
     Team,
     User,
 )
-from services import agent_loads, audit, contacts, conversation_events, routing, teams, users
+from services import agent_loads, audit, contacts, conversation_events, notifications, routing, teams, users
 from services.audit import AuditAction, ResourceType
 from services.conversation_events import ConversationChange
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
@@ -250,6 +251,17 @@ async def _apply(
     changed = audit.changes(before, snapshot(row, move.agent_name))
     await record(session, actor, row, located.contact_name, action, changed, teams=[previous[2]])
     located.agent_name = move.agent_name
+    if given and move.agent_id is not None and move.agent_id != actor.user_id:
+        # Given to an agent by someone else (an assignment, a transfer, a transfer's routing):
+        # its notification centre says so (S6). Taking one is the agent's own doing.
+        verb = "assigned" if change is ConversationChange.ASSIGNED else "transferred"
+        await notifications.notify(
+            session,
+            user_id=move.agent_id,
+            kind=NotificationKind.CONVERSATION_TRANSFERRED,
+            message=f"{actor.name} {verb} you the conversation with {located.contact_name}",
+            payload={"conversationId": row.id},
+        )
     return row
 
 

@@ -47,9 +47,16 @@ class EventKind(enum.StrEnum):
     # A notification for its one user (S6), and a background job's progress for its requester.
     NOTIFICATION = "NOTIFICATION"
     JOB_PROGRESS = "JOB_PROGRESS"
+    # Sales attentions closed or transferred in bulk (S5), for the supervisors of their groups.
+    SALES_ATTENTIONS_CHANGED = "SALES_ATTENTIONS_CHANGED"
     # Not shown to anyone: who sees what changed for these users (or everyone), so live
     # subscriptions look again at what their users may see.
     ACCESS_CHANGED = "ACCESS_CHANGED"
+
+
+# Addressed to their users alone: not even an admin, who sees everything else, receives someone
+# else's notification or job progress (db.scopes.may_receive's `personal`).
+PERSONAL = frozenset({EventKind.NOTIFICATION, EventKind.JOB_PROGRESS})
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,20 @@ from sqlalchemy.orm import aliased
 from db import scopes
 from db.base import utcnow
 from db.keyset import Page, PageRequest, SortKey, order_by, paginate
-from db.models import Campaign, CampaignStatus, Contact, Gestion, GestionStatus, Role, TypologyResult, User
+from db.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    Gestion,
+    GestionStatus,
+    NotificationKind,
+    Role,
+    TypologyResult,
+    User,
+)
 from db.search import search_terms, storable
 from db.sets import execute_counting, in_ids, insert_skipping_existing, int_table, json_object
-from services import audit, campaigns, contacts, events, typologies
+from services import audit, campaigns, contacts, events, notifications, typologies
 from services.audit import AuditAction, ResourceType
 from services.contacts import ContactFilter, Refusal
 from services.errors import ConcurrentChange, ErrorCode, fail, forbidden, not_found
@@ -611,6 +621,7 @@ async def distribute(
     )
     for op, given in by_operator.items():
         announce_assignments(session, campaign, op, None, given)
+        await notify_given(session, actor, op, given, "assigned")
     return result
 
 
@@ -726,7 +737,25 @@ async def transfer(
         .values(operator_id=operator_id, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if operator_id is not None:
+        await notify_given(session, actor, operator_id, every, "transferred")
     return outcomes
+
+
+async def notify_given(
+    session: AsyncSession, actor: Principal, operator_id: int, gestion_ids: Sequence[int], verb: str
+) -> None:
+    """One notification (S6) for the operator given these gestiones by someone else, per call."""
+    if operator_id == actor.user_id or not gestion_ids:
+        return
+    count = len(gestion_ids)
+    await notifications.notify(
+        session,
+        user_id=operator_id,
+        kind=NotificationKind.GESTIONES_TRANSFERRED,
+        message=f"{actor.name} {verb} {count} gesti{'ón' if count == 1 else 'ones'} to you",
+        payload={"gestionIds": sorted(gestion_ids)[: events.BATCH], "count": count},
+    )
 
 
 # --- reopen --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
@@ -28,23 +29,25 @@ async def notify(
     """Write one notification for `user_id` and queue its live event; returns its id."""
     (notification_id,) = await allocate_ids(session, Notification, 1)
     created_at = utcnow()
-    row = Notification(
-        id=notification_id,
-        user_id=user_id,
-        kind=kind.value,
-        message=message[:MAX_MESSAGE],
-        payload=dict(payload),
-        created_at=created_at,
-    )
-    session.add(row)
+    row = {
+        "id": notification_id,
+        "user_id": user_id,
+        "kind": kind.value,
+        "message": message[:MAX_MESSAGE],
+        "payload": dict(payload),
+        "created_at": created_at,
+    }
+    # Written now, not at the next flush: on SQLite the next id is read from the table, so a
+    # second notification of the same transaction must find this one there.
+    await session.execute(insert(Notification).values(**row))
     events.emit(
         session,
         EventKind.NOTIFICATION,
         {
             "notificationId": notification_id,
             "kind": kind.value,
-            "message": row.message,
-            "payload": row.payload,
+            "message": row["message"],
+            "payload": row["payload"],
             "createdAt": created_at.isoformat(),
         },
         users=[user_id],

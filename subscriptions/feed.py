@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.engine import unless_cancelled
 from db.scopes import may_receive
 from services import events
-from services.events import EventKind, LoggedEvent
+from services.events import PERSONAL, EventKind, LoggedEvent
 from services.principal import Principal, load_principals
 
 log = logging.getLogger("cartera.feed")
@@ -229,7 +229,8 @@ class EventFeed:
         for team in event.team_ids | event.manager_team_ids:
             candidates |= self._by_team.get(team, set())
         for inbox in candidates:
-            if may_receive(inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids):
+            personal = event.kind in PERSONAL
+            if may_receive(inbox.principal, event.user_ids, event.team_ids, event.manager_team_ids, personal=personal):
                 inbox.offer(event)
                 self.dispatched += 1
 

@@ -29,6 +29,8 @@ from db.models import (
     Gestion,
     GestionStatus,
     MessageDirection,
+    Notification,
+    NotificationKind,
     Portfolio,
     PortfolioMember,
     Presence,
@@ -386,6 +388,36 @@ class Factory:
         async with self.sessionmaker() as session:
             return list(await session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
+    async def notification(
+        self,
+        user: User,
+        kind: NotificationKind = NotificationKind.EXPORT_READY,
+        *,
+        message: str = "Your export is ready",
+        payload: dict[str, Any] | None = None,
+        created_at: datetime | None = None,
+        read_at: datetime | None = None,
+    ) -> Notification:
+        """An entry of `user`'s notification centre, as services.notifications.notify writes it."""
+        async with self.sessionmaker() as session:
+            row = Notification(
+                user_id=user.id,
+                kind=kind.value,
+                message=message,
+                payload=payload or {},
+                created_at=created_at or utcnow(),
+                read_at=read_at,
+            )
+            session.add(row)
+            await session.commit()
+            return row
+
+    async def notifications_of(self, user: User) -> list[Notification]:
+        """A user's notifications, oldest first."""
+        async with self.sessionmaker() as session:
+            stmt = select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
+            return list(await session.scalars(stmt))
+
 
 # A valid plan of the shipped COLLECTIONS typology.
 PLAN = {
@@ -407,7 +439,8 @@ def gid(
     | Conversation
     | ContactChannel
     | SalesAttention
-    | SalesCatalogEntry,
+    | SalesCatalogEntry
+    | Notification,
 ) -> str:
     return to_global_id(type(obj).__name__, obj.id)
 

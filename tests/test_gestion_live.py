@@ -53,6 +53,13 @@ async def test_assignments_transfers_and_finishing_reach_exactly_who_may_hear_th
             "gestionIds": [gid(rows[0]), gid(rows[2])],
             "gestionCount": 2,
         }
+        # Given by someone else: her notification centre says so too (S6), right after.
+        told = (await ana_inbox.next())["payload"]
+        assert told == {
+            "__typename": "NotificationAdded",
+            "notificationKind": "GESTIONES_TRANSFERRED",
+            "message": "Sofía assigned 2 gestiones to you",
+        }
         seen = [(await sofia_inbox.next())["payload"] for _ in range(2)]
         assert sorted(p["gestionCount"] for p in seen) == [1, 2]
 

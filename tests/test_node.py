@@ -81,6 +81,8 @@ async def world(factory: Factory) -> World:
         uploaded_by_name="Ana",
     )
     conversation = await factory.conversation(person, status=ConversationStatus.OPEN, agent=ana, messages=["Hola"])
+    # The admin's own: nobody else's node() finds it (db.scopes.notifications).
+    notification = await factory.notification(admin)
     async with factory.sessionmaker() as session:
         message_id = await session.scalar(
             select(ConversationMessage.id).where(ConversationMessage.conversation_id == conversation.id)
@@ -114,6 +116,7 @@ async def world(factory: Factory) -> World:
         "Gestion": gid(gestion),
         "Conversation": gid(conversation),
         "AuditEvent": to_global_id("AuditEvent", event.id),
+        "Notification": gid(notification),
     }
     return World(admin, ana, carla, ids)
 

@@ -109,6 +109,8 @@ subscription($after: ID) {
       }
       ... on ConversationMessageAdded { conversationId direction authorName text }
       ... on AgentLoadChanged { userId openConversations }
+      ... on NotificationAdded { notificationKind message }
+      ... on SalesAttentionsChanged { attentionChange attentionIds attentionCount groupIds }
     }
   }
 }
