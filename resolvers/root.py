@@ -37,6 +37,8 @@ from resolvers.monitoring import MonitoringQueries
 from resolvers.node import NodeQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.routing import RoutingMutations, RoutingQueries
+from resolvers.sales import SalesMutations, SalesQueries
+from resolvers.sales_views import SalesViewMutations, SalesViewQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.scalars import UTC_DATETIME
@@ -57,6 +59,8 @@ class Query(
     MonitoringQueries,
     ConversationQueries,
     RoutingQueries,
+    SalesQueries,
+    SalesViewQueries,
 ):
     pass
 
@@ -73,6 +77,8 @@ class Mutation(
     PresenceMutations,
     ConversationMutations,
     RoutingMutations,
+    SalesMutations,
+    SalesViewMutations,
 ):
     pass
 
