@@ -50,8 +50,9 @@ class AttentionOrder(enum.StrEnum):
     CLOSED_AT = "CLOSED_AT"
 
 
-# Rows without the instant an order reads sort as if it were this one: last when newest come first.
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# Rows without the instant an order reads sort as if it were one of these: last, either way.
+_NEVER_DESCENDING = datetime(1970, 1, 1, tzinfo=UTC)
+_NEVER_ASCENDING = datetime(9999, 1, 1, tzinfo=UTC)
 _NULLABLE = {
     AttentionOrder.PENDING_SINCE: SalesAttention.pending_since,
     AttentionOrder.CLOSED_AT: SalesAttention.closed_at,
@@ -60,7 +61,8 @@ _NULLABLE = {
 
 def sort_keys(order: AttentionOrder, descending: bool) -> tuple[SortKey, ...]:
     if order in _NULLABLE:
-        at: Any = func.coalesce(_NULLABLE[order], literal(_NEVER, UTCDateTime))
+        never = _NEVER_DESCENDING if descending else _NEVER_ASCENDING
+        at: Any = func.coalesce(_NULLABLE[order], literal(never, UTCDateTime))
         first = SortKey(at, "sort_at", "datetime", descending)
     else:
         column = SalesAttention.created_at if order is AttentionOrder.CREATED_AT else SalesAttention.updated_at

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from db.models import (
     ConversationStatus,
@@ -51,8 +52,6 @@ async def world(factory: Factory) -> SalesWorld:
 
 async def _only(factory: Factory) -> SalesAttention:
     async with factory.sessionmaker() as session:
-        from sqlalchemy import select
-
         (row,) = (await session.scalars(select(SalesAttention))).all()
         return row
 
@@ -310,8 +309,6 @@ class TestUpdate:
             "teamId": {"before": world.norte.id, "after": world.sur.id},
         }
         async with factory.sessionmaker() as session:
-            from sqlalchemy import select
-
             (note,) = (await session.scalars(select(Notification))).all()
         assert (note.user_id, note.kind, note.payload) == (
             world.beto.id,
