@@ -4,7 +4,7 @@ works where, the three catalogues, and a client in each team."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -22,7 +22,10 @@ from db.models import (
     Team,
     User,
 )
-from tests.factories import Factory
+from tests.factories import Factory, problems
+
+if TYPE_CHECKING:
+    from tests.conftest import GraphQLClient
 
 
 @dataclass
@@ -96,3 +99,16 @@ async def state(factory: Factory) -> dict[str, Any]:
 async def reload(factory: Factory, row: SalesAttention) -> SalesAttention:
     async with factory.sessionmaker() as session:
         return await session.get_one(SalesAttention, row.id)
+
+
+async def refused(
+    client: GraphQLClient, factory: Factory, user: User, document: str, given: dict[str, Any]
+) -> list[tuple[str, str | None]]:
+    """The problems of a mutation of one `input` refused to `user`: its payload holds nothing but
+    them, and it changed nothing."""
+    before = await state(factory)
+    data = await client.data(document, {"input": given}, factory.token(user))
+    (payload,) = data.values()
+    assert [v for k, v in payload.items() if k != "userErrors"] == [None] * (len(payload) - 1), payload
+    assert await state(factory) == before
+    return problems(payload)

@@ -14,11 +14,10 @@ from db.models import (
     SalesAttention,
     SalesAttentionConversation,
     SalesAttentionStatus,
-    User,
 )
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid, last_audit, mutate, problems
-from tests.sales_world import SalesWorld, build, reload, state
+from tests.factories import Factory, gid, last_audit, mutate
+from tests.sales_world import SalesWorld, build, refused, reload, state
 
 FIELDS = """
   id status pendingSince closedAt fullName
@@ -54,18 +53,6 @@ async def _only(factory: Factory) -> SalesAttention:
     async with factory.sessionmaker() as session:
         (row,) = (await session.scalars(select(SalesAttention))).all()
         return row
-
-
-async def _refused(
-    client: GraphQLClient, factory: Factory, user: User, document: str, given: dict[str, Any]
-) -> list[tuple[str, str | None]]:
-    """The call's problems; it must have changed nothing."""
-    before = await state(factory)
-    data = await client.data(document, {"input": given}, factory.token(user))
-    (payload,) = data.values()
-    assert payload.get("attention") is None
-    assert await state(factory) == before
-    return problems(payload)
 
 
 class TestCreate:
@@ -160,7 +147,7 @@ class TestCreate:
         given: dict[str, Any] = {"contactId": gid(world.juan)}
         for key, value in extra.items():
             given[key] = value if key == "status" else gid(getattr(world, value))
-        assert await _refused(client, factory, getattr(world, who), CREATE, given) == [expected]
+        assert await refused(client, factory, getattr(world, who), CREATE, given) == [expected]
 
     async def test_an_inactive_interest_is_not_offered(
         self, client: GraphQLClient, factory: Factory, world: SalesWorld
@@ -170,16 +157,16 @@ class TestCreate:
             entry = await session.get_one(type(world.auto), world.auto.id)
             entry.active = False
             await session.commit()
-        assert await _refused(client, factory, world.ada, CREATE, given) == [("INVALID", "input.interestId")]
+        assert await refused(client, factory, world.ada, CREATE, given) == [("INVALID", "input.interestId")]
 
     async def test_a_contact_has_one_attention_not_closed(
         self, client: GraphQLClient, factory: Factory, world: SalesWorld
     ) -> None:
         first = await factory.sales_attention(world.juan, agent=world.ana)
         given = {"contactId": gid(world.juan)}
-        assert await _refused(client, factory, world.ada, CREATE, given) == [("ALREADY_EXISTS", "input.contactId")]
+        assert await refused(client, factory, world.ada, CREATE, given) == [("ALREADY_EXISTS", "input.contactId")]
         await factory.sales_attention(world.maria, status=SalesAttentionStatus.PENDING)
-        assert await _refused(client, factory, world.ada, CREATE, {"contactId": gid(world.maria)}) == [
+        assert await refused(client, factory, world.ada, CREATE, {"contactId": gid(world.maria)}) == [
             ("ALREADY_EXISTS", "input.contactId")
         ]
         # Once closed, the contact may have a new one.
@@ -199,7 +186,7 @@ class TestUpdate:
     ) -> None:
         row = await factory.sales_attention(world.juan, agent=world.ana, interest=world.auto)
         token = factory.token(world.sofia)
-        assert await _refused(client, factory, world.sofia, UPDATE, {"id": gid(row), "status": "CLOSED"}) == [
+        assert await refused(client, factory, world.sofia, UPDATE, {"id": gid(row), "status": "CLOSED"}) == [
             ("REQUIRED", "input.closeReasonId")
         ]
         given = {"id": gid(row), "status": "CLOSED", "closeReasonId": gid(world.sold)}
@@ -242,7 +229,7 @@ class TestUpdate:
     ) -> None:
         old = await factory.sales_attention(world.juan, status=SalesAttentionStatus.CLOSED, close_reason=world.sold)
         await factory.sales_attention(world.juan)
-        assert await _refused(client, factory, world.ada, UPDATE, {"id": gid(old), "status": "PENDING"}) == [
+        assert await refused(client, factory, world.ada, UPDATE, {"id": gid(old), "status": "PENDING"}) == [
             ("ALREADY_EXISTS", "input.status")
         ]
 
@@ -268,7 +255,7 @@ class TestUpdate:
     ) -> None:
         row = await factory.sales_attention(world.juan, agent=world.ana)
         values = {k: v if v is None or k == "status" else gid(getattr(world, v)) for k, v in given.items()}
-        assert await _refused(client, factory, world.ada, UPDATE, {"id": gid(row), **values}) == [expected]
+        assert await refused(client, factory, world.ada, UPDATE, {"id": gid(row), **values}) == [expected]
 
     async def test_an_agent_changes_only_its_own(
         self, client: GraphQLClient, factory: Factory, world: SalesWorld
@@ -277,7 +264,7 @@ class TestUpdate:
         queue = await factory.sales_attention(world.zoe, team=world.norte)
         betos = await factory.sales_attention(world.maria, agent=world.beto)
         for other in (queue, betos):
-            assert await _refused(client, factory, world.ana, UPDATE, {"id": gid(other), "status": "PENDING"}) == [
+            assert await refused(client, factory, world.ana, UPDATE, {"id": gid(other), "status": "PENDING"}) == [
                 ("NOT_FOUND", "input.id")
             ]
         payload = await mutate(
@@ -290,7 +277,7 @@ class TestUpdate:
         self, client: GraphQLClient, factory: Factory, world: SalesWorld
     ) -> None:
         south = await factory.sales_attention(world.maria)
-        assert await _refused(client, factory, world.nora, UPDATE, {"id": gid(south), "status": "PENDING"}) == [
+        assert await refused(client, factory, world.nora, UPDATE, {"id": gid(south), "status": "PENDING"}) == [
             ("NOT_FOUND", "input.id")
         ]
         await mutate(client, factory.token(world.sofia), UPDATE, {"input": {"id": gid(south), "status": "PENDING"}})
@@ -367,12 +354,10 @@ class TestMarkCommercial:
     ) -> None:
         queued = await factory.conversation(world.juan)  # in Norte's queue: Ana sees it, but does not work it
         others = await factory.conversation(world.maria, status=ConversationStatus.OPEN, agent=world.beto)
-        assert await _refused(client, factory, world.ana, MARK, {"conversationId": gid(queued)}) == [
-            ("FORBIDDEN", None)
-        ]
-        assert await _refused(client, factory, world.ana, MARK, {"conversationId": gid(others)}) == [
+        assert await refused(client, factory, world.ana, MARK, {"conversationId": gid(queued)}) == [("FORBIDDEN", None)]
+        assert await refused(client, factory, world.ana, MARK, {"conversationId": gid(others)}) == [
             ("NOT_FOUND", "input.conversationId")
         ]
         mine = await factory.conversation(world.juan, status=ConversationStatus.OPEN, agent=world.ana)
         given = {"conversationId": gid(mine), "originId": gid(world.auto)}
-        assert await _refused(client, factory, world.ana, MARK, given) == [("NOT_FOUND", "input.originId")]
+        assert await refused(client, factory, world.ana, MARK, given) == [("NOT_FOUND", "input.originId")]

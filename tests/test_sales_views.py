@@ -12,8 +12,8 @@ from db.base import utcnow
 from db.models import CustomFieldDefinition, SalesView, User
 from services.sales_panel import DEFAULT_COLUMNS, Column
 from tests.conftest import GraphQLClient
-from tests.factories import Factory, gid, last_audit, mutate, problems
-from tests.sales_world import SalesWorld, build, state
+from tests.factories import Factory, gid, last_audit, mutate
+from tests.sales_world import SalesWorld, build, refused
 
 VIEW = """
   id name isDefault
@@ -70,17 +70,6 @@ async def segment(factory: Factory) -> CustomFieldDefinition:
 async def _create(client: GraphQLClient, factory: Factory, user: User, **given: Any) -> dict[str, Any]:
     view: dict[str, Any] = (await mutate(client, factory.token(user), CREATE, {"input": given}))["view"]
     return view
-
-
-async def _refused(
-    client: GraphQLClient, factory: Factory, user: User, document: str, given: dict[str, Any]
-) -> list[tuple[str, str | None]]:
-    before = await state(factory)
-    data = await client.data(document, {"input": given}, factory.token(user))
-    (payload,) = data.values()
-    assert payload.get("view") is None
-    assert await state(factory) == before
-    return problems(payload)
 
 
 def _thirteen(world: SalesWorld) -> dict[str, Any]:
@@ -141,12 +130,12 @@ async def test_bad_columns_are_refused_with_their_position(
     client: GraphQLClient, factory: Factory, world: SalesWorld, columns: list[dict[str, str]], expected: Any
 ) -> None:
     given = {"name": "Mal", "columns": columns}
-    assert await _refused(client, factory, world.sofia, CREATE, given) == [expected]
+    assert await refused(client, factory, world.sofia, CREATE, given) == [expected]
 
 
 async def test_twelve_filters_at_once_and_no_more(client: GraphQLClient, factory: Factory, world: SalesWorld) -> None:
     thirteen = _thirteen(world)
-    assert await _refused(client, factory, world.sofia, CREATE, {"name": "Mucho", "filter": thirteen}) == [
+    assert await refused(client, factory, world.sofia, CREATE, {"name": "Mucho", "filter": thirteen}) == [
         ("LIMIT_EXCEEDED", "input.filter")
     ]
     twelve = {**thirteen, "customFields": thirteen["customFields"][:4]}
@@ -160,7 +149,7 @@ async def test_twelve_filters_at_once_and_no_more(client: GraphQLClient, factory
     )
     assert saved["customFields"] == twelve["customFields"]
     # Updating to thirteen is refused the same way, and leaves the twelve.
-    assert await _refused(client, factory, world.sofia, UPDATE, {"id": view["id"], "filter": thirteen}) == [
+    assert await refused(client, factory, world.sofia, UPDATE, {"id": view["id"], "filter": thirteen}) == [
         ("LIMIT_EXCEEDED", "input.filter")
     ]
 
@@ -177,17 +166,17 @@ async def test_twelve_filters_at_once_and_no_more(client: GraphQLClient, factory
 async def test_a_filter_the_panel_cannot_read_is_refused(
     client: GraphQLClient, factory: Factory, world: SalesWorld, flt: dict[str, Any], expected: Any
 ) -> None:
-    assert await _refused(client, factory, world.sofia, CREATE, {"name": "Mal", "filter": flt}) == [expected]
+    assert await refused(client, factory, world.sofia, CREATE, {"name": "Mal", "filter": flt}) == [expected]
 
 
 async def test_names_are_unique_per_user(client: GraphQLClient, factory: Factory, world: SalesWorld) -> None:
     await _create(client, factory, world.sofia, name="Calientes")
-    assert await _refused(client, factory, world.sofia, CREATE, {"name": "CALIENTES"}) == [
+    assert await refused(client, factory, world.sofia, CREATE, {"name": "CALIENTES"}) == [
         ("ALREADY_EXISTS", "input.name")
     ]
     await _create(client, factory, world.nora, name="Calientes")
     other = await _create(client, factory, world.sofia, name="Fríos")
-    assert await _refused(client, factory, world.sofia, UPDATE, {"id": other["id"], "name": "calientes"}) == [
+    assert await refused(client, factory, world.sofia, UPDATE, {"id": other["id"], "name": "calientes"}) == [
         ("ALREADY_EXISTS", "input.name")
     ]
 
@@ -209,7 +198,7 @@ async def test_an_update_changes_only_what_it_gives(client: GraphQLClient, facto
         "after": {"unassigned": True},
     }
     for null in ("name", "columns", "filter"):
-        assert await _refused(client, factory, world.sofia, UPDATE, {"id": view["id"], null: None}) == [
+        assert await refused(client, factory, world.sofia, UPDATE, {"id": view["id"], null: None}) == [
             ("REQUIRED", f"input.{null}")
         ]
 
@@ -251,7 +240,7 @@ async def test_a_view_is_its_owners_only(client: GraphQLClient, factory: Factory
         (SET_DEFAULT, {"id": view["id"]}),
         (DELETE, {"id": view["id"]}),
     ]:
-        assert await _refused(client, factory, world.ada, document, given) == [("NOT_FOUND", "input.id")]
+        assert await refused(client, factory, world.ada, document, given) == [("NOT_FOUND", "input.id")]
     assert (await client.data(NODE, {"id": view["id"]}, factory.token(world.ada)))["node"] is None
     assert (await client.data(NODE, {"id": view["id"]}, factory.token(world.sofia)))["node"] == {"id": view["id"]}
 
@@ -279,7 +268,7 @@ async def test_agents_have_no_views(client: GraphQLClient, factory: Factory, wor
     body = await client.gql(VIEWS, token=token)
     assert body["data"] == {"salesViews": None, "defaultSalesView": None}
     assert sorted(e["extensions"]["code"] for e in body["errors"]) == ["FORBIDDEN", "FORBIDDEN"]
-    assert await _refused(client, factory, world.ana, CREATE, {"name": "Mía"}) == [("FORBIDDEN", None)]
+    assert await refused(client, factory, world.ana, CREATE, {"name": "Mía"}) == [("FORBIDDEN", None)]
 
 
 async def test_a_views_rows_are_the_panels_for_its_filters(
