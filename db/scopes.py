@@ -255,6 +255,14 @@ def sales_attentions(stmt: S, viewer: Viewer) -> S:
     return stmt.where(SalesAttention.team_id.in_(scope))
 
 
+def sales_attention_work(stmt: S, viewer: Viewer) -> S:
+    """The attentions a viewer may change (S1): what it sees in the panel, and for an agent,
+    which reads none of it, the ones assigned to it."""
+    if viewer.role is Role.AGENT:
+        return stmt.where(SalesAttention.agent_id == viewer.user_id)
+    return sales_attentions(stmt, viewer)
+
+
 def sales_views(stmt: S, viewer: Viewer) -> S:
     """Everyone: its own saved views only (S4), admins too."""
     return stmt.where(SalesView.user_id == viewer.user_id)

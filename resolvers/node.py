@@ -26,6 +26,8 @@ from schema.loaders import Loaders
 from schema.node import Node, from_global_id
 from schema.notification_types import Notification
 from schema.portfolio_types import Portfolio
+from schema.sales_types import SalesAttention, SalesCatalogEntry
+from schema.sales_view_types import SalesView
 from schema.types import AuditEvent, Info, Team, User
 
 # type name -> (loader of the row, converter to the GraphQL type). Each loader applies its
@@ -54,6 +56,10 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "ConversationMessage": (lambda loaders: loaders.message_by_id, ConversationMessage.from_row),
     # Each user's own only (db.scopes.notifications).
     "Notification": (lambda loaders: loaders.notification_by_id, Notification.from_row),
+    # The panel's scope: an agent reads none (S2). A view is its owner's only.
+    "SalesAttention": (lambda loaders: loaders.sales_attention_by_id, SalesAttention.from_row),
+    "SalesCatalogEntry": (lambda loaders: loaders.sales_entry_by_id, SalesCatalogEntry.from_row),
+    "SalesView": (lambda loaders: loaders.sales_view_by_id, SalesView.from_row),
 }
 
 

@@ -38,7 +38,9 @@ from resolvers.node import NodeQueries
 from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.portfolios import PortfolioMutations, PortfolioQueries
 from resolvers.routing import RoutingMutations, RoutingQueries
+from resolvers.sales import SalesMutations, SalesQueries
 from resolvers.sales_bulk import SalesBulkMutations
+from resolvers.sales_views import SalesViewMutations, SalesViewQueries
 from resolvers.teams import TeamMutations, TeamQueries
 from resolvers.users import OneSignInPerRequest, UserMutations, UserQueries
 from schema.scalars import UTC_DATETIME
@@ -60,6 +62,8 @@ class Query(
     ConversationQueries,
     RoutingQueries,
     NotificationQueries,
+    SalesQueries,
+    SalesViewQueries,
 ):
     pass
 
@@ -78,6 +82,8 @@ class Mutation(
     RoutingMutations,
     SalesBulkMutations,
     NotificationMutations,
+    SalesMutations,
+    SalesViewMutations,
 ):
     pass
 

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar, overload
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import batches, keyset
+from db import batches, keyset, sales_batches
 from db.batches import ContactHistory, NestedList
 from db.keyset import Page, PageRequest
 from db.models import Contact, CustomFieldDefinition, PortfolioMember
@@ -212,6 +212,14 @@ class Loaders:
     conversation_latest_messages = _Lazy(lambda self: NestedPageLoader(self, batches.CONVERSATION_LATEST_MESSAGES))
     contact_history = _Lazy(lambda self: NestedPageLoader(self, batches.CONTACT_HISTORY))
     contact_history_count = _Lazy(lambda self: NestedCountLoader(self, batches.CONTACT_HISTORY))
+    sales_attention_by_id = _Lazy(
+        lambda self: _ByKey(lambda ids: sales_batches.attentions_by_id(self.session, self.viewer, ids))
+    )
+    sales_entry_by_id = _Lazy(lambda self: _ByKey(lambda ids: sales_batches.entries_by_id(self.session, ids)))
+    sales_view_by_id = _Lazy(lambda self: _ByKey(lambda ids: sales_batches.views_by_id(self.session, self.viewer, ids)))
+    sales_contact_line = _Lazy(lambda self: _ByKey(lambda ids: sales_batches.contact_lines(self.session, ids)))
+    attention_conversations = _Lazy(lambda self: NestedPageLoader(self, sales_batches.ATTENTION_CONVERSATIONS))
+    attention_conversation_count = _Lazy(lambda self: NestedCountLoader(self, sales_batches.ATTENTION_CONVERSATIONS))
     contact_pages = _Lazy(lambda self: _ContactPages(self))
     contact_counts = _Lazy(lambda self: _ContactCounts(self))
     notification_by_id = _Lazy(

@@ -7,6 +7,7 @@ from schema.connection import Connection, connection
 from schema.errors import UserError
 from schema.node import to_global_id
 from schema.sales_inputs import SalesAttentionSelection
+from schema.sales_types import SalesAttention
 from schema.types import AuditEvent, CursorArg, Info, PageArg
 from services.sales_bulk import AttentionOutcome, BulkOutcome, BulkRejection, BulkResult
 
@@ -33,6 +34,7 @@ class TransferSalesAttentionsInput:
 
 @strawberry.type(description="What a bulk sales call did with one attention (X2).")
 class SalesAttentionBulkResult:
+    pk: strawberry.Private[int]
     attention_id: strawberry.ID
     outcome: BulkOutcome
     rejection: BulkRejection | None = strawberry.field(description="Set when the outcome is REJECTED.")
@@ -40,10 +42,16 @@ class SalesAttentionBulkResult:
     @classmethod
     def of(cls, item: AttentionOutcome) -> "SalesAttentionBulkResult":
         return cls(
+            pk=item.attention_id,
             attention_id=to_global_id("SalesAttention", item.attention_id),
             outcome=item.outcome,
             rejection=item.rejection,
         )
+
+    @strawberry.field(description="The attention as it is now; null when it is not one you can see (NOT_FOUND).")
+    async def attention(self, info: Info) -> SalesAttention | None:
+        row = await info.context.loaders.sales_attention_by_id.load(self.pk)
+        return SalesAttention.from_row(row) if row is not None else None
 
 
 @strawberry.type(description="What closeSalesAttentions or transferSalesAttentions did (X2): counts, each outcome.")

@@ -22,6 +22,8 @@ from db.models import (
     GestionAttachment,
     GestionComment,
     Role,
+    SalesCatalogKind,
+    SalesView,
     Typology,
     TypologyResult,
     User,
@@ -95,7 +97,10 @@ async def world(factory: Factory) -> World:
         "CustomFieldDefinition": await _add(factory, definition),
         "GestionComment": await _add(factory, comment),
         "GestionAttachment": await _add(factory, attachment),
+        "SalesView": await _add(factory, SalesView(user_id=admin.id, name="Mine", columns=["FULL_NAME"], filters={})),
     }
+    interest = await factory.sales_entry(SalesCatalogKind.INTEREST, "Auto 0km")
+    attention = await factory.sales_attention(person, agent=ana, interest=interest)
     async with factory.sessionmaker() as session:
         pks["DocumentType"] = (await session.scalars(select(DocumentType.id).limit(1))).one()
         pks["Typology"] = campaign.typology_id
@@ -117,6 +122,8 @@ async def world(factory: Factory) -> World:
         "Conversation": gid(conversation),
         "AuditEvent": to_global_id("AuditEvent", event.id),
         "Notification": gid(notification),
+        "SalesCatalogEntry": gid(interest),
+        "SalesAttention": gid(attention),
     }
     return World(admin, ana, carla, ids)
 
@@ -139,14 +146,16 @@ async def test_every_node_type_in_the_schema_resolves_through_node_and_nodes(
 async def test_each_type_keeps_its_visibility(client: GraphQLClient, factory: Factory, world: World) -> None:
     """Carla (another team) sees the shared catalogues but none of Cobranzas' rows; Ana sees the
     details of her gestión, of her conversation and of their client."""
-    shared = {"Company", "DocumentType", "CustomFieldDefinition", "Typology", "TypologyResult"}
+    shared = {"Company", "DocumentType", "CustomFieldDefinition", "Typology", "TypologyResult", "SalesCatalogEntry"}
     details = {"ContactChannel", "ContactAddress", "GestionComment", "GestionAttachment", "ConversationMessage"}
     order = sorted(world.ids)
     for user, visible, exactly in [(world.carla, shared, True), (world.ana, shared | details, False)]:
         listed = (await client.data(NODES, {"ids": [world.ids[n] for n in order]}, factory.token(user)))["nodes"]
         seen = {n for n, found in zip(order, listed, strict=True) if found is not None}
-        # Carla sees nothing else at all; Ana sees more of her team's rows (its contact, campaign…).
+        # Carla sees nothing else at all; Ana sees more of her team's rows (its contact, campaign…),
+        # but not her own commercial attention: the panel is not for agents (S2), nor anyone's view.
         assert (seen == visible) if exactly else (seen >= visible), (user.name, seen)
+        assert not seen & {"SalesAttention", "SalesView"}, (user.name, seen)
         for name in details:
             found = (await client.data(NODE, {"id": world.ids[name]}, factory.token(user)))["node"]
             assert (found is not None) == (name in visible), (user.name, name)

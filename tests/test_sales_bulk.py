@@ -31,7 +31,9 @@ from tests.ws import listening
 
 PAYLOAD = """
 closedCount transferredCount unchangedCount rejectedCount
-results(first: $first) { totalCount nodes { attentionId outcome rejection } pageInfo { hasNextPage } }
+results(first: $first) {
+  totalCount nodes { attentionId outcome rejection attention { status } } pageInfo { hasNextPage }
+}
 auditEvent { action resourceType changes { field before after } entries { totalCount } }
 userErrors { field code message }
 """
@@ -250,6 +252,8 @@ async def test_ids_of_another_supervisors_attentions_read_as_not_found_and_are_l
     payload = await mutate(client, token, CLOSE, variables)
     # Olga never learns Juan's attention exists: the same outcome as an id nobody has.
     assert outcomes(payload) == [(gid(juan), "REJECTED", "NOT_FOUND"), (gid(world.otros_row), "CLOSED", None)]
+    # Each result reads its attention as it is now, through the panel's scope: Juan's is not hers.
+    assert [n["attention"] for n in payload["results"]["nodes"]] == [None, {"status": "CLOSED"}]
     assert (await attention(factory, juan)).status == "OPEN"
     # Her filter reaches only her own group's rows.
     everything = {"input": {"selection": {"filter": {}}, "closeReasonId": gid(world.vendido)}}
