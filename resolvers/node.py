@@ -22,6 +22,7 @@ from schema.contact_types import (
 )
 from schema.conversation_types import Conversation, ConversationMessage
 from schema.gestion_types import Campaign, Gestion, GestionAttachment, GestionComment, Typology, TypologyResult
+from schema.job_types import Job, StoredFile
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
 from schema.portfolio_types import Portfolio
@@ -51,6 +52,9 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     # A message is seen with its conversation.
     "Conversation": (lambda loaders: loaders.conversation_by_id, Conversation.from_row),
     "ConversationMessage": (lambda loaders: loaders.message_by_id, ConversationMessage.from_row),
+    # A job and its file are their requester's, and every admin's.
+    "Job": (lambda loaders: loaders.job_by_id, Job.from_row),
+    "StoredFile": (lambda loaders: loaders.stored_file_by_id, StoredFile.from_row),
 }
 
 

@@ -31,6 +31,7 @@ from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.conversations import ConversationMutations, ConversationQueries
 from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
+from resolvers.jobs import JobMutations, JobQueries
 from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.monitoring import MonitoringQueries
@@ -57,6 +58,7 @@ class Query(
     MonitoringQueries,
     ConversationQueries,
     RoutingQueries,
+    JobQueries,
 ):
     pass
 
@@ -73,6 +75,7 @@ class Mutation(
     PresenceMutations,
     ConversationMutations,
     RoutingMutations,
+    JobMutations,
 ):
     pass
 

@@ -14,6 +14,7 @@ from db.models import (
     ChannelKind,
     ConversationStatus,
     GestionStatus,
+    JobStatus,
     MessageDirection,
     PresenceStatus,
 )
@@ -138,6 +139,17 @@ class AgentLoadChanged:
     open_conversations: int
 
 
+@strawberry.type(
+    description="A background job you asked for (an export) progressed, or ended (DONE, FAILED, CANCELLED)."
+)
+class JobProgress:
+    job_id: strawberry.ID
+    job_kind: str
+    job_status: JobStatus
+    done_count: float
+    total_count: float | None
+
+
 InboxPayload = Annotated[
     PortfolioContactsChanged
     | ContactVipChanged
@@ -148,7 +160,8 @@ InboxPayload = Annotated[
     | CampaignChanged
     | ConversationChanged
     | ConversationMessageAdded
-    | AgentLoadChanged,
+    | AgentLoadChanged
+    | JobProgress,
     strawberry.union("InboxPayload"),
 ]
 
@@ -240,6 +253,15 @@ def _payload(event: LoggedEvent) -> Any:
         return AgentLoadChanged(
             user_id=to_global_id("User", data["userId"]), open_conversations=data["openConversations"]
         )
+    if event.kind is EventKind.JOB_PROGRESS:
+        total = data.get("totalCount")
+        return JobProgress(
+            job_id=to_global_id("Job", data["jobId"]),
+            job_kind=data["kind"],
+            job_status=JobStatus(data["status"]),
+            done_count=float(data["doneCount"]),
+            total_count=float(total) if total is not None else None,
+        )
     raise ValueError(f"no inbox message for {event.kind}")
 
 
@@ -260,5 +282,6 @@ SHOWN = frozenset(
         EventKind.CONVERSATION_CHANGED,
         EventKind.CONVERSATION_MESSAGE,
         EventKind.AGENT_LOAD_CHANGED,
+        EventKind.JOB_PROGRESS,
     }
 )

@@ -109,6 +109,7 @@ subscription($after: ID) {
       }
       ... on ConversationMessageAdded { conversationId direction authorName text }
       ... on AgentLoadChanged { userId openConversations }
+      ... on JobProgress { jobId jobKind jobStatus doneCount totalCount }
     }
   }
 }
