@@ -21,10 +21,12 @@ from db.models import (
     Role,
     SalesAttentionStatus,
     SalesCatalogKind,
+    SalesView,
     StoredFile,
     Team,
     User,
 )
+from schema.node import to_global_id
 from services.principal import load_principal
 from services.sales_panel import SalesFilter, matching
 from tests.conftest import GraphQLClient, Server, running
@@ -228,8 +230,6 @@ async def test_refused_exports_queue_nothing(client: GraphQLClient, factory: Fac
     bad_range = {"filter": {"from": "2026-01-10T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}
     assert problems(await _export(client, token, selection=bad_range))[0][1].startswith("input.selection.filter.")
     async with factory.sessionmaker() as session:
-        from db.models import SalesView
-
         view = SalesView(user_id=other.id, name="Suya", columns=["FULL_NAME"], filters={})
         session.add(view)
         await session.commit()
@@ -240,8 +240,6 @@ async def test_refused_exports_queue_nothing(client: GraphQLClient, factory: Fac
 
 
 def gid_view(pk: int) -> str:
-    from schema.node import to_global_id
-
     return to_global_id("SalesView", pk)
 
 
@@ -272,6 +270,8 @@ async def test_a_running_job_stops_at_its_next_progress_check_and_leaves_no_file
     token = factory.token(boss)
     slow = {"export_chunk_delay_seconds": 0.3, "job_progress_seconds": 0.05, "job_poll_seconds": 3600}
     async with running(database_url, **slow) as (srv, slow_client):
+        root = srv.settings.attachments_root
+        files_before = {p for p in root.rglob("*") if p.is_file()}
         payload = await _export(slow_client, token, selection=ALL_LAST_30)
         job_id = payload["job"]["id"]
         async with asyncio.timeout(20):
@@ -285,11 +285,9 @@ async def test_a_running_job_stops_at_its_next_progress_check_and_leaves_no_file
         job = await _wait_job(slow_client, token, job_id, "CANCELLED", "DONE")
         assert job["status"] == "CANCELLED"
         assert job["file"] is None
-        root = srv.settings.attachments_root
     assert await factory.count(StoredFile) == 0
-    assert not [p for p in root.rglob("*") if p.is_file()] or all(
-        not p.name.endswith(".csv") for p in root.rglob("*") if p.is_file()
-    )
+    # Not a byte left behind, not even the partial file.
+    assert {p for p in root.rglob("*") if p.is_file()} == files_before
     async with factory.sessionmaker() as session:
         kinds = (await session.scalars(select(Notification.kind))).all()
     assert kinds == []
@@ -335,3 +333,30 @@ async def test_expired_files_are_not_served_and_are_deleted(
                 await asyncio.sleep(0.02)
     with pytest.raises(FileNotFoundError):
         await store.open(row.storage_key)
+
+
+async def test_an_export_whose_requester_left_fails_and_says_so(database_url: str, factory: Factory) -> None:
+    team, _agent, _ = await _setup(factory)
+    boss = await factory.user(Role.SUPERVISOR, supervises=[team])
+    token = factory.token(boss)
+    async with running(database_url, job_workers=0, job_poll_seconds=3600) as (_, idle):
+        job_id = (await _export(idle, token, selection=ALL_LAST_30))["job"]["id"]
+    async with factory.sessionmaker() as session:
+        await session.execute(update(User).where(User.id == boss.id).values(is_active=False))
+        await session.commit()
+    # A process that finds it queued runs it as the requester is now: no longer active.
+    async with running(database_url, job_poll_seconds=0.05):
+        async with asyncio.timeout(10):
+            while True:
+                async with factory.sessionmaker() as session:
+                    job = (await session.scalars(select(Job))).one()
+                if job.status == "FAILED":
+                    break
+                await asyncio.sleep(0.02)
+    assert job.error == "The user who asked for this export is no longer active"
+    assert job.attempts == 1
+    assert await factory.count(StoredFile) == 0
+    async with factory.sessionmaker() as session:
+        (note,) = (await session.scalars(select(Notification))).all()
+    assert (note.user_id, note.kind, note.payload["jobId"]) == (boss.id, "EXPORT_FAILED", job.id)
+    assert job_id == to_global_id("Job", job.id)
