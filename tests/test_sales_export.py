@@ -29,7 +29,7 @@ from db.models import (
 from schema.node import to_global_id
 from services.principal import load_principal
 from services.sales_panel import SalesFilter, matching
-from tests.conftest import GraphQLClient, Server, running
+from tests.conftest import GraphQLClient, Server, StatementCounter, running
 from tests.factories import Factory, gid, problems
 from tests.ws import listening
 
@@ -50,6 +50,8 @@ mutation($id: ID!) { cancelJob(input: {id: $id}) { job { id status cancelRequest
 """
 MY_JOBS = "{ myJobs(first: 10) { totalCount nodes { id status } } }"
 ALL_LAST_30 = {"filter": {"period": "LAST_30_DAYS"}}
+# Sign-in (the user, its teams), the job row, its audit row, the events: none grows with the rows.
+EXPORT_STATEMENTS = 5
 
 
 async def _setup(factory: Factory) -> tuple[Team, User, list[Any]]:
@@ -360,3 +362,19 @@ async def test_an_export_whose_requester_left_fails_and_says_so(database_url: st
         (note,) = (await session.scalars(select(Notification))).all()
     assert (note.user_id, note.kind, note.payload["jobId"]) == (boss.id, "EXPORT_FAILED", job.id)
     assert job_id == to_global_id("Job", job.id)
+
+
+async def test_asking_for_an_export_costs_a_fixed_number_of_statements(
+    client: GraphQLClient, factory: Factory, count_sql: StatementCounter
+) -> None:
+    team, _agent, attentions = await _setup(factory)
+    boss = await factory.user(Role.SUPERVISOR, supervises=[team])
+    token = factory.token(boss)
+    counts = []
+    for selection in (ALL_LAST_30, {"ids": [gid(a) for a in attentions]}):
+        count_sql.statements.clear()
+        payload = await _export(client, token, selection=selection, columns=[{"field": "FULL_NAME"}])
+        assert payload["userErrors"] == []
+        counts.append(count_sql.count)
+        await _wait_job(client, token, payload["job"]["id"])
+    assert counts == [EXPORT_STATEMENTS, EXPORT_STATEMENTS]
