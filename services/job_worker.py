@@ -65,7 +65,13 @@ class Worker:
                 self._wake.clear()
                 continue
             self._current = ctx
-            await self._run(ctx)
+            try:
+                await self._run(ctx)
+            except Exception:
+                unless_cancelled()
+                # Writing how it ended failed (the database went away): its lease runs out and
+                # a process runs it again; this loop goes on with the next one.
+                log.exception("could not record how a job ended", extra={"job_id": ctx.job_id})
             self._current = None
 
     async def _claim(self) -> JobContext | None:
