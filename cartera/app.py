@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (HTTP and WebSocket), /attachments/{id}, /healthz, /readyz."""
+"""The Starlette application: /graphql (HTTP and WebSocket), /attachments/{id}, /files/{id}, /healthz, /readyz."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera.collector import collect_on_schedule
-from cartera.downloads import AttachmentDownloads
+from cartera.collector import collect_on_schedule, sweep_files_on_schedule
+from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
 from schema.context import AppState
+from services import sales_exports  # noqa: F401  (registers its job kind)
 from services.attachment_store import LocalDiskStore
+from services.job_worker import Worker
+from services.jobs import Runtime
 from services.settings import Settings
 from services.sign_in_limits import SignInLimits
 from subscriptions.broadcast import ping
@@ -53,6 +56,19 @@ def create_app(settings: Settings) -> Starlette:
     sign_ins = SignInLimits.from_settings(settings)
     state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub, attachments=store, sign_ins=sign_ins)
     schema = build_schema(settings)
+    # Their own pool too: a job's long statement (an export's COPY) and its progress writes
+    # never take a connection requests wait for.
+    jobs_engine = create_engine(settings.database_url, pool_size=2 * max(1, settings.job_workers), max_overflow=4)
+    runtime = Runtime(
+        sessionmaker=create_sessionmaker(jobs_engine),
+        announce=hub.announce,
+        resources={"settings": settings, "store": store},
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+        poll_seconds=settings.job_poll_seconds,
+        progress_seconds=settings.job_progress_seconds,
+    )
+    workers = [Worker(runtime, woken_by=engine.sync_engine) for _ in range(settings.job_workers)]
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -79,13 +95,22 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
         collector = asyncio.create_task(collect_on_schedule(settings.gc_seconds), name="cartera-collector")
+        sweeper = asyncio.create_task(
+            sweep_files_on_schedule(sessionmaker, store, settings.file_sweep_seconds), name="cartera-file-sweeper"
+        )
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
             collector.cancel()
+            sweeper.cancel()
+            for worker in workers:
+                await worker.stop()
             await hub.stop()
             await sign_ins.close()
             await hub_engine.dispose()
+            await jobs_engine.dispose()
             await engine.dispose()
 
     app = Starlette(
@@ -93,6 +118,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", GraphQLEndpoint(schema, state).handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
+            Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
@@ -102,4 +128,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.engine = engine
     app.state.schema = schema
     app.state.hub = hub
+    app.state.workers = workers
     return app

@@ -1,4 +1,4 @@
-"""Keeping Python's cyclic garbage collector from pausing live delivery.
+"""Keeping Python's cyclic garbage collector from pausing live delivery; deleting expired files.
 
 A process holding thousands of WebSockets holds hundreds of thousands of long-lived objects,
 and every full collection walks them all: measured at 2,000 subscribers, 300 to 420 ms during
@@ -18,6 +18,12 @@ import asyncio
 import gc
 import logging
 import time
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.engine import unless_cancelled
+from services import stored_files
+from services.attachment_store import AttachmentStore
 
 log = logging.getLogger("cartera.collector")
 
@@ -49,3 +55,20 @@ async def collect_on_schedule(full_every: float) -> None:
             "garbage collection",
             extra={"full": full, "duration_ms": round(seconds * 1000, 1), "frozen": gc.get_freeze_count()},
         )
+
+
+async def sweep_files_on_schedule(
+    sessionmaker: async_sessionmaker[AsyncSession], store: AttachmentStore, every: float
+) -> None:
+    """Delete exports past their retention (rows and bytes), every `every` seconds; every
+    process runs it, and SKIP LOCKED keeps two from deleting the same rows."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            count = await stored_files.delete_expired(sessionmaker, store)
+        except Exception:
+            unless_cancelled()
+            log.exception("could not delete expired files")
+            continue
+        if count:
+            log.info("deleted expired files", extra={"count": count})

@@ -1,23 +1,26 @@
-"""GET /attachments/{id}: an attachment's bytes (G7), for whoever sees its gestión.
+"""GET /attachments/{id}: an attachment's bytes (G7), for whoever sees its gestión; GET
+/files/{id}: a file a job made (an export, S5), for its owner and the admins.
 
-The bearer token is read as /graphql reads it; a missing attachment and one on a gestión
-the caller does not see both answer 404. The bytes stream from the store in chunks.
+The bearer token is read as /graphql reads it; a missing file and one the caller may not
+see (another's export, an expired one) both answer 404. The bytes stream from the store in chunks.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from db.base import MAX_ID
 from schema.context import AppState
-from services import attachments
+from services import attachments, stored_files
 from services.auth import bearer, read_token
 from services.errors import DomainError
-from services.principal import load_principal
+from services.principal import Principal, load_principal
 
 log = logging.getLogger("cartera.downloads")
 
@@ -29,8 +32,15 @@ def content_disposition(filename: str) -> str:
 
 
 class AttachmentDownloads:
+    """GET /attachments/{id}; `lookup` and `what` are the ones of FileDownloads."""
+
+    what = "Attachment"
+
     def __init__(self, app: AppState) -> None:
         self.app = app
+
+    async def lookup(self, session: AsyncSession, principal: Principal, pk: int) -> Any:
+        return await attachments.get_for_download(session, principal, pk)
 
     async def handle(self, request: Request) -> Response:
         settings = self.app.settings
@@ -38,22 +48,22 @@ class AttachmentDownloads:
         user_id = read_token(token, secret_key=settings.secret_key) if token else None
         if user_id is None:
             return _unauthorized()
-        attachment_id = request.path_params["id"]
-        if not 0 < attachment_id <= MAX_ID:
-            return _not_found()
+        pk = request.path_params["id"]
+        if not 0 < pk <= MAX_ID:
+            return self._not_found()
         async with self.app.sessionmaker() as session:
             principal = await load_principal(session, user_id)
             if principal is None:
                 return _unauthorized()
             try:
-                row = await attachments.get_for_download(session, principal, attachment_id)
+                row = await self.lookup(session, principal, pk)
             except DomainError:
-                return _not_found()
+                return self._not_found()
         try:
             chunks = await self.app.attachments.open(row.storage_key)
         except FileNotFoundError:
-            log.error("attachment bytes missing from the store", extra={"attachment_id": row.id})
-            return _not_found()
+            log.error("stored bytes missing", extra={"what": self.what, "id": row.id})
+            return self._not_found()
         return StreamingResponse(
             chunks,
             media_type=row.content_type,
@@ -65,6 +75,9 @@ class AttachmentDownloads:
             },
         )
 
+    def _not_found(self) -> Response:
+        return PlainTextResponse(f"{self.what} not found", status_code=404)
+
 
 def _unauthorized() -> Response:
     return PlainTextResponse(
@@ -72,5 +85,10 @@ def _unauthorized() -> Response:
     )
 
 
-def _not_found() -> Response:
-    return PlainTextResponse("Attachment not found", status_code=404)
+class FileDownloads(AttachmentDownloads):
+    """GET /files/{id}: an export's CSV, for its owner and the admins, until it expires."""
+
+    what = "File"
+
+    async def lookup(self, session: AsyncSession, principal: Principal, pk: int) -> Any:
+        return await stored_files.get_for_download(session, principal, pk)

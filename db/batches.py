@@ -11,6 +11,7 @@ from sqlalchemy import Select, String, Subquery, and_, func, literal_column, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
+from db.base import utcnow
 from db.keyset import Column, Page, PageRequest, SortKey, count_many, paginate_many, paginate_many_rows
 from db.models import (
     AuditEvent,
@@ -26,10 +27,12 @@ from db.models import (
     Gestion,
     GestionAttachment,
     GestionComment,
+    Job,
     Notification,
     Portfolio,
     PortfolioMember,
     Presence,
+    StoredFile,
     Team,
     TeamMember,
     TeamSupervisor,
@@ -443,3 +446,21 @@ class ContactHistory:
 
 
 CONTACT_HISTORY = ContactHistory()
+
+
+async def jobs_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Job]:
+    return await _by_id(session, Job, ids, lambda stmt: scopes.jobs(stmt, viewer))
+
+
+async def stored_files_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, StoredFile]:
+    """Files the viewer may download: its own (all, for admins), not yet expired."""
+    return await _by_id(
+        session, StoredFile, ids, lambda stmt: scopes.stored_files(stmt, viewer).where(StoredFile.expires_at > utcnow())
+    )
+
+
+async def stored_files_by_job(session: AsyncSession, viewer: Viewer, job_ids: Sequence[int]) -> dict[int, StoredFile]:
+    """Each job's file (a DONE job made one), as stored_files_by_id lets the viewer see it."""
+    stmt = scopes.stored_files(select(StoredFile).where(StoredFile.job_id.in_(list(job_ids))), viewer)
+    rows = await session.scalars(stmt.where(StoredFile.expires_at > utcnow()))
+    return {row.job_id: row for row in rows if row.job_id is not None}

@@ -22,6 +22,7 @@ from schema.contact_types import (
 )
 from schema.conversation_types import Conversation, ConversationMessage
 from schema.gestion_types import Campaign, Gestion, GestionAttachment, GestionComment, Typology, TypologyResult
+from schema.job_types import Job, StoredFile
 from schema.loaders import Loaders
 from schema.node import Node, from_global_id
 from schema.notification_types import Notification
@@ -60,6 +61,9 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "SalesAttention": (lambda loaders: loaders.sales_attention_by_id, SalesAttention.from_row),
     "SalesCatalogEntry": (lambda loaders: loaders.sales_entry_by_id, SalesCatalogEntry.from_row),
     "SalesView": (lambda loaders: loaders.sales_view_by_id, SalesView.from_row),
+    # A job and its file are their requester's, and every admin's.
+    "Job": (lambda loaders: loaders.job_by_id, Job.from_row),
+    "StoredFile": (lambda loaders: loaders.stored_file_by_id, StoredFile.from_row),
 }
 
 

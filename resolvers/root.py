@@ -31,6 +31,7 @@ from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.conversations import ConversationMutations, ConversationQueries
 from resolvers.cost import QueryCost
 from resolvers.gestiones import GestionMutations, GestionQueries
+from resolvers.jobs import JobMutations, JobQueries
 from resolvers.lifecycle import ArgumentPaths, OperationLifecycle
 from resolvers.live import LiveSubscriptions, PresenceMutations
 from resolvers.monitoring import MonitoringQueries
@@ -64,6 +65,7 @@ class Query(
     NotificationQueries,
     SalesQueries,
     SalesViewQueries,
+    JobQueries,
 ):
     pass
 
@@ -84,6 +86,7 @@ class Mutation(
     NotificationMutations,
     SalesMutations,
     SalesViewMutations,
+    JobMutations,
 ):
     pass
 

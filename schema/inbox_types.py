@@ -14,6 +14,7 @@ from db.models import (
     ChannelKind,
     ConversationStatus,
     GestionStatus,
+    JobStatus,
     MessageDirection,
     PresenceStatus,
 )
@@ -155,6 +156,17 @@ class SalesAttentionsChanged:
     group_ids: list[strawberry.ID] = strawberry.field(description="The groups they were in and went to.")
 
 
+@strawberry.type(
+    description="A background job you asked for (an export) progressed, or ended (DONE, FAILED, CANCELLED)."
+)
+class JobProgress:
+    job_id: strawberry.ID
+    job_kind: str
+    job_status: JobStatus
+    done_count: int
+    total_count: int | None
+
+
 InboxPayload = Annotated[
     PortfolioContactsChanged
     | ContactVipChanged
@@ -167,7 +179,8 @@ InboxPayload = Annotated[
     | ConversationMessageAdded
     | AgentLoadChanged
     | NotificationAdded
-    | SalesAttentionsChanged,
+    | SalesAttentionsChanged
+    | JobProgress,
     strawberry.union("InboxPayload"),
 ]
 
@@ -274,6 +287,15 @@ def _payload(event: LoggedEvent) -> Any:
             attention_count=len(ids),
             group_ids=[to_global_id("Team", t) for t in data["teamIds"]],
         )
+    if event.kind is EventKind.JOB_PROGRESS:
+        total = data.get("totalCount")
+        return JobProgress(
+            job_id=to_global_id("Job", data["jobId"]),
+            job_kind=data["kind"],
+            job_status=JobStatus(data["status"]),
+            done_count=int(data["doneCount"]),
+            total_count=int(total) if total is not None else None,
+        )
     raise ValueError(f"no inbox message for {event.kind}")
 
 
@@ -296,5 +318,6 @@ SHOWN = frozenset(
         EventKind.AGENT_LOAD_CHANGED,
         EventKind.NOTIFICATION,
         EventKind.SALES_ATTENTIONS_CHANGED,
+        EventKind.JOB_PROGRESS,
     }
 )

@@ -190,6 +190,13 @@ class Loaders:
     gestion_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.gestiones_by_id(self.session, self.viewer, ids)))
     comment_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.comments_by_id(self.session, self.viewer, ids)))
     attachment_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.attachments_by_id(self.session, self.viewer, ids)))
+    job_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.jobs_by_id(self.session, self.viewer, ids)))
+    stored_file_by_id = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.stored_files_by_id(self.session, self.viewer, ids))
+    )
+    stored_file_by_job = _Lazy(
+        lambda self: _ByKey(lambda ids: batches.stored_files_by_job(self.session, self.viewer, ids))
+    )
     typology_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.typologies_by_id(self.session, ids)))
     result_by_id = _Lazy(lambda self: _ByKey(lambda ids: batches.results_by_id(self.session, ids)))
     results_by_typology = _Lazy(lambda self: _ListByKey(lambda ids: batches.results_by_typology(self.session, ids)))

@@ -14,6 +14,7 @@ from db import models
 from db.models import NotificationKind as NotificationKind
 from schema.conversation_types import Conversation
 from schema.errors import UserError
+from schema.job_types import Job, StoredFile
 from schema.node import Node, to_global_id
 from schema.types import Info
 
@@ -85,6 +86,18 @@ class Notification(Node):
     def file_id(self) -> strawberry.ID | None:
         value = self.data.get("fileId")
         return to_global_id("StoredFile", int(value)) if value is not None else None
+
+    @strawberry.field(description="EXPORT_READY and EXPORT_FAILED: the job, as it is now.")
+    async def job(self, info: Info) -> Job | None:
+        value = self.data.get("jobId")
+        row = await info.context.loaders.job_by_id.load(int(value)) if value is not None else None
+        return Job.from_row(row) if row else None
+
+    @strawberry.field(description="EXPORT_READY: the file; null once it expired.")
+    async def file(self, info: Info) -> StoredFile | None:
+        value = self.data.get("fileId")
+        row = await info.context.loaders.stored_file_by_id.load(int(value)) if value is not None else None
+        return StoredFile.from_row(row) if row else None
 
     @strawberry.field(description="EXPORT_READY: where to download the file (GET, with your token).")
     def download_url(self) -> str | None:

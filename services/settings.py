@@ -48,7 +48,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
     raw = _raw(env, name)
     if raw is None:
         return default
@@ -56,6 +56,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value == 0 and allow_zero:
+        return value
     if not 0 < value < 86_400 * 366:
         raise SettingsError(f"{name} must be more than 0 seconds and less than a year, got {raw!r}")
     return value
@@ -125,6 +127,20 @@ class Settings:
     attachments_dir: str | None = None
     max_attachment_bytes: int = 20 * 1024 * 1024
     attachment_types: tuple[str, ...] = DEFAULT_ATTACHMENT_TYPES
+    # Background jobs (services/jobs.py): worker loops per process (0: this process runs none),
+    # how long a claim lasts without a heartbeat, how often a job is tried before it FAILS.
+    job_workers: int = 1
+    job_lease_seconds: float = 30.0
+    job_max_attempts: int = 3
+    job_poll_seconds: float = 2.0
+    job_progress_seconds: float = 1.0
+    # Exports (services/sales_exports.py): how long a file stays downloadable, its size cap.
+    export_retention_hours: int = 72
+    max_export_bytes: int = 4 * 1024**3
+    # Test-only: a pause after every chunk an export writes, so a test can kill its process mid-file.
+    export_chunk_delay_seconds: float = 0.0
+    # How often expired files (exports past their retention) are deleted, rows and bytes.
+    file_sweep_seconds: float = 300.0
 
     @property
     def attachments_root(self) -> Path:
@@ -196,6 +212,17 @@ class Settings:
             attachments_dir=_raw(env, "CARTERA_ATTACHMENTS_DIR"),
             max_attachment_bytes=_int(env, "CARTERA_MAX_ATTACHMENT_BYTES", cls.max_attachment_bytes),
             attachment_types=_media_types(env, "CARTERA_ATTACHMENT_TYPES", DEFAULT_ATTACHMENT_TYPES),
+            job_workers=_int(env, "CARTERA_JOB_WORKERS", cls.job_workers, minimum=0),
+            job_lease_seconds=_seconds(env, "CARTERA_JOB_LEASE_SECONDS", cls.job_lease_seconds),
+            job_max_attempts=_int(env, "CARTERA_JOB_MAX_ATTEMPTS", cls.job_max_attempts),
+            job_poll_seconds=_seconds(env, "CARTERA_JOB_POLL_SECONDS", cls.job_poll_seconds),
+            job_progress_seconds=_seconds(env, "CARTERA_JOB_PROGRESS_SECONDS", cls.job_progress_seconds),
+            export_retention_hours=_int(env, "CARTERA_EXPORT_RETENTION_HOURS", cls.export_retention_hours),
+            max_export_bytes=_int(env, "CARTERA_MAX_EXPORT_BYTES", cls.max_export_bytes),
+            export_chunk_delay_seconds=_seconds(
+                env, "CARTERA_EXPORT_CHUNK_DELAY_SECONDS", cls.export_chunk_delay_seconds, allow_zero=True
+            ),
+            file_sweep_seconds=_seconds(env, "CARTERA_FILE_SWEEP_SECONDS", cls.file_sweep_seconds),
         )
 
 

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -104,12 +105,18 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield url
 
 
+# One files directory for every server of a run (they share the database, so the files its rows
+# name), never the working directory a PostgreSQL run would otherwise write exports into.
+FILES_DIR = tempfile.mkdtemp(prefix="cartera-test-files-")
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "database_url": database_url,
         "secret_key": SECRET,
         "redis_url": REDIS_URL,
         "ws_init_timeout_seconds": 10,
+        "attachments_dir": FILES_DIR,
     }
     base.update(overrides)
     return Settings(**base)
@@ -153,7 +160,9 @@ async def server(database_url: str) -> AsyncIterator[Server]:
     # Its relay (unannounced events, presence timers, heartbeats, pruning) never runs during a
     # run: it would act on every test's rows, doing the work a test credits to the server it
     # started itself (`running(..., relay_seconds=...)`).
-    srv = Server(make_settings(database_url, relay_seconds=3600))
+    # Likewise its job workers never poll: they run the jobs its own requests queue (woken on
+    # commit), not those a test left queued on purpose through another server.
+    srv = Server(make_settings(database_url, relay_seconds=3600, job_poll_seconds=3600))
     await srv.start()
     yield srv
     await srv.stop()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
@@ -417,6 +417,34 @@ class Factory:
         async with self.sessionmaker() as session:
             stmt = select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
             return list(await session.scalars(stmt))
+
+    async def sales_attentions_bulk(self, team: Team, count: int) -> None:
+        """`count` contacts "ClienteNNNNN Ñandú" of `team` with an OPEN attention each, written in
+        bulk, created a second apart (Cliente00000 the newest)."""
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            rows = [
+                {
+                    "first_names": f"Cliente{i:05d}",
+                    "last_names": "Ñandú",
+                    "team_id": team.id,
+                    "custom_fields": {},
+                    "search_text": f"cliente{i:05d} nandu",
+                    "search_name": f"cliente{i:05d} nandu",
+                    "sort_name": f"nandu cliente{i:05d}",
+                    "is_vip": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ]
+            ids = (await session.scalars(insert(Contact).returning(Contact.id), rows)).all()
+            attentions = [
+                {"contact_id": c, "team_id": team.id, "status": "OPEN", "created_at": now - timedelta(seconds=i)}
+                for i, c in enumerate(ids)
+            ]
+            await session.execute(insert(SalesAttention), [{**a, "updated_at": now} for a in attentions])
+            await session.commit()
 
 
 # A valid plan of the shipped COLLECTIONS typology.

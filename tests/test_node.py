@@ -4,6 +4,7 @@ visibility, and one id that is not ours fails only its own position."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,9 +22,11 @@ from db.models import (
     DocumentType,
     GestionAttachment,
     GestionComment,
+    Job,
     Role,
     SalesCatalogKind,
     SalesView,
+    StoredFile,
     Typology,
     TypologyResult,
     User,
@@ -101,6 +104,19 @@ async def world(factory: Factory) -> World:
     }
     interest = await factory.sales_entry(SalesCatalogKind.INTEREST, "Auto 0km")
     attention = await factory.sales_attention(person, agent=ana, interest=interest)
+    # Ana's export and its file: hers and the admins' only.
+    pks["Job"] = await _add(factory, Job(kind="SALES_EXPORT", requested_by_id=ana.id, payload={}))
+    export = StoredFile(
+        owner_id=ana.id,
+        job_id=pks["Job"],
+        filename="atenciones.csv",
+        content_type="text/csv; charset=utf-8",
+        size_bytes=10,
+        sha256="0" * 64,
+        storage_key="node-test-file",
+        expires_at=utcnow() + timedelta(hours=1),
+    )
+    pks["StoredFile"] = await _add(factory, export)
     async with factory.sessionmaker() as session:
         pks["DocumentType"] = (await session.scalars(select(DocumentType.id).limit(1))).one()
         pks["Typology"] = campaign.typology_id
@@ -148,6 +164,7 @@ async def test_each_type_keeps_its_visibility(client: GraphQLClient, factory: Fa
     details of her gestión, of her conversation and of their client."""
     shared = {"Company", "DocumentType", "CustomFieldDefinition", "Typology", "TypologyResult", "SalesCatalogEntry"}
     details = {"ContactChannel", "ContactAddress", "GestionComment", "GestionAttachment", "ConversationMessage"}
+    details |= {"Job", "StoredFile"}
     order = sorted(world.ids)
     for user, visible, exactly in [(world.carla, shared, True), (world.ana, shared | details, False)]:
         listed = (await client.data(NODES, {"ids": [world.ids[n] for n in order]}, factory.token(user)))["nodes"]

@@ -111,6 +111,7 @@ subscription($after: ID) {
       ... on AgentLoadChanged { userId openConversations }
       ... on NotificationAdded { notificationKind message }
       ... on SalesAttentionsChanged { attentionChange attentionIds attentionCount groupIds }
+      ... on JobProgress { jobId jobKind jobStatus doneCount totalCount }
     }
   }
 }
