@@ -3,13 +3,15 @@ automatic collections, and a full pass still frees the cycles among them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from cartera.collector import collect_and_freeze
+from cartera.collector import collect_and_freeze, collect_on_schedule
 
 
 class Node:
@@ -55,3 +57,18 @@ def test_cycles_that_die_frozen_are_freed_by_the_next_full_pass_only() -> None:
     # ...until a full pass unfreezes and collects everything.
     collect_and_freeze(full=True)
     assert dead() is None
+
+
+async def test_what_the_start_up_left_is_frozen_before_the_first_request() -> None:
+    """Not 30 seconds later: until then every full automatic collection walks the schema and
+    the modules, one request in ten on the sales panel (p95 145 ms instead of 45)."""
+    gc.unfreeze()
+    started_with = Node()
+    task = asyncio.create_task(collect_on_schedule(3600))
+    await asyncio.sleep(0)
+    try:
+        assert not tracked(started_with)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
