@@ -82,8 +82,12 @@ class ColumnSpec:
 
 
 async def specs(session: AsyncSession, column_ids: Sequence[str], field: str = "columns") -> list[ColumnSpec]:
-    """The columns with their labels; an unknown column, a custom field no definition has, or a
-    column named twice is INVALID at `columns.<index>`."""
+    """The columns with their file labels: the one check of a list of columns, a view's (S4) or
+    an export's. At least one; each a known column (INVALID on `<field>.<i>.field`) or a custom
+    field some definition has (NOT_FOUND on `<field>.<i>.customFieldKey`), once (ALREADY_EXISTS
+    on `<field>.<i>`); any number of them."""
+    if not column_ids:
+        raise DomainError(Problem(ErrorCode.REQUIRED, "Choose at least one column", field))
     keys = [c.removeprefix(CUSTOM_FIELD_PREFIX) for c in column_ids if c.startswith(CUSTOM_FIELD_PREFIX)]
     labels: dict[str, str] = {}
     if keys:
@@ -97,25 +101,37 @@ async def specs(session: AsyncSession, column_ids: Sequence[str], field: str = "
     for index, column_id in enumerate(column_ids):
         at = f"{field}.{index}"
         if column_id in seen:
-            problems.append(Problem(ErrorCode.INVALID, "This column is already in the list", at))
+            problems.append(Problem(ErrorCode.ALREADY_EXISTS, "This column is in the list already", at))
             continue
         seen.add(column_id)
         if column_id.startswith(CUSTOM_FIELD_PREFIX):
             key = column_id.removeprefix(CUSTOM_FIELD_PREFIX)
             if key not in labels:
-                problems.append(Problem(ErrorCode.INVALID, f"No custom field has the key {key!r}", at))
+                problems.append(Problem(ErrorCode.NOT_FOUND, "No custom field has this key", f"{at}.customFieldKey"))
                 continue
             found.append(ColumnSpec(column_id, labels[key]))
             continue
         try:
             column = Column(column_id)
         except ValueError:
-            problems.append(Problem(ErrorCode.INVALID, f"Unknown column {column_id!r}", at))
+            problems.append(Problem(ErrorCode.INVALID, "Not a column of the sales panel", f"{at}.field"))
             continue
         found.append(ColumnSpec(column_id, LABELS[column], instant=column in INSTANTS))
     if problems:
         raise DomainError(*problems)
     return found
+
+
+# A cell Excel reads as a formula when it starts with one of these (CSV injection): such a value
+# is written after an apostrophe, which Excel shows as text. Phones (E.164, "+54…") and what the
+# statement itself writes (dates, status, VIP) never get one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: Any) -> Any:
+    """`value` (SQL text), with an apostrophe before it when Excel would run it as a formula."""
+    first = func.substr(value, 1, 1)
+    return case((first.in_([literal(c) for c in FORMULA_STARTS]), literal("'") + value), else_=value)
 
 
 def select_columns(matched: Subquery, columns: Sequence[ColumnSpec], *, dialect: str, zone: ZoneInfo) -> Select[Any]:
@@ -153,31 +169,33 @@ def select_columns(matched: Subquery, columns: Sequence[ColumnSpec], *, dialect:
     exprs: list[Any] = []
     for spec in columns:
         if spec.id.startswith(CUSTOM_FIELD_PREFIX):
-            exprs.append(json_member_text(contact.custom_fields, spec.id.removeprefix(CUSTOM_FIELD_PREFIX), dialect))
+            exprs.append(
+                inert(json_member_text(contact.custom_fields, spec.id.removeprefix(CUSTOM_FIELD_PREFIX), dialect))
+            )
             continue
         column = Column(spec.id)
         if column is Column.FULL_NAME:
-            exprs.append(contact.first_names + literal(" ") + contact.last_names)
+            exprs.append(inert(contact.first_names + literal(" ") + contact.last_names))
         elif column is Column.PHONE:
             exprs.append(first_channel(ChannelKind.PHONE, ChannelKind.WHATSAPP))
         elif column is Column.EMAIL:
-            exprs.append(first_channel(ChannelKind.EMAIL))
+            exprs.append(inert(first_channel(ChannelKind.EMAIL)))
         elif column is Column.INTEREST:
-            exprs.append(name_of(SalesCatalogEntry, "interest", a.interest_id))
+            exprs.append(inert(name_of(SalesCatalogEntry, "interest", a.interest_id)))
         elif column is Column.ORIGIN:
-            exprs.append(name_of(SalesCatalogEntry, "origin", a.origin_id))
+            exprs.append(inert(name_of(SalesCatalogEntry, "origin", a.origin_id)))
         elif column is Column.CLOSE_REASON:
-            exprs.append(name_of(SalesCatalogEntry, "close_reason", a.close_reason_id))
+            exprs.append(inert(name_of(SalesCatalogEntry, "close_reason", a.close_reason_id)))
         elif column is Column.AGENT:
-            exprs.append(name_of(User, "agent", a.agent_id))
+            exprs.append(inert(name_of(User, "agent", a.agent_id)))
         elif column is Column.GROUP:
-            exprs.append(name_of(Team, "grp", a.team_id))
+            exprs.append(inert(name_of(Team, "grp", a.team_id)))
         elif column is Column.STATUS:
             exprs.append(case(*((a.status == s.value, label) for s, label in STATUS_LABELS.items())))
         elif column is Column.COMPANY:
-            exprs.append(name_of(Company, "co", contact.company_id))
+            exprs.append(inert(name_of(Company, "co", contact.company_id)))
         elif column is Column.DOCUMENT_NUMBER:
-            exprs.append(contact.document_number)
+            exprs.append(inert(contact.document_number))
         elif column is Column.VIP:
             exprs.append(case((contact.is_vip.is_(True), "Sí"), else_="No"))
         else:

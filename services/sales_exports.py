@@ -75,9 +75,7 @@ async def request_export(
         if view is None:
             raise not_found("Sales view", "viewId")
         columns = list(view.columns)
-    column_ids = list(columns) if columns else [c.value for c in DEFAULT_COLUMNS]
-    if not column_ids:
-        raise fail(ErrorCode.REQUIRED, "Choose at least one column", "columns")
+    column_ids = list(columns) if columns is not None else [c.value for c in DEFAULT_COLUMNS]
     await sales_columns.specs(session, column_ids)
     dialect = session.get_bind().dialect.name
     try:

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import scopes
 from db.base import utcnow
 from db.keyset import Page, PageRequest, SortKey, paginate
-from db.models import CustomFieldDefinition, SalesView
+from db.models import SalesView
 from db.search import SearchTooLong, bounded
-from services import audit, sales_panel
+from services import audit, sales_columns, sales_panel
 from services.audit import AuditAction, ResourceType
 from services.common import UNSET, Maybe, clean_name, flush_unique, require_storable
 from services.errors import ErrorCode, fail, not_found
@@ -64,25 +64,8 @@ def column_label(column_id: str, labels: dict[str, str]) -> str:
 
 
 async def validate_columns(session: AsyncSession, columns: Sequence[str], field: str = "columns") -> list[str]:
-    """Known columns or custom fields that exist, each once, at least one; any number of them."""
-    if not columns:
-        raise fail(ErrorCode.REQUIRED, "A view shows at least one column", field)
-    keys = [c.removeprefix(CUSTOM_FIELD_PREFIX) for c in columns if c.startswith(CUSTOM_FIELD_PREFIX)]
-    defined = set(
-        await session.scalars(select(CustomFieldDefinition.key).where(CustomFieldDefinition.key.in_(keys)))
-        if keys
-        else ()
-    )
-    seen: set[str] = set()
-    for i, column in enumerate(columns):
-        if column.startswith(CUSTOM_FIELD_PREFIX):
-            if column.removeprefix(CUSTOM_FIELD_PREFIX) not in defined:
-                raise fail(ErrorCode.NOT_FOUND, "No custom field has this key", f"{field}.{i}.customFieldKey")
-        elif column not in Column.__members__:
-            raise fail(ErrorCode.INVALID, "Not a column of the sales panel", f"{field}.{i}.field")
-        if column in seen:
-            raise fail(ErrorCode.ALREADY_EXISTS, "This column is in the view already", f"{field}.{i}")
-        seen.add(column)
+    """The columns an export would write (sales_columns.specs: the one check), kept as given."""
+    await sales_columns.specs(session, columns, field)
     return list(columns)
 
 

@@ -237,9 +237,10 @@ async def test_refused_exports_queue_nothing(client: GraphQLClient, factory: Fac
     bad_column = await _export(
         client, token, selection=ALL_LAST_30, columns=[{"field": "FULL_NAME"}, {"customFieldKey": "nope"}]
     )
-    assert problems(bad_column) == [("INVALID", "input.columns.1")]
+    # The same check as a saved view's columns (sales_columns.specs).
+    assert problems(bad_column) == [("NOT_FOUND", "input.columns.1.customFieldKey")]
     twice = await _export(client, token, selection=ALL_LAST_30, columns=[{"field": "VIP"}, {"field": "VIP"}])
-    assert problems(twice) == [("INVALID", "input.columns.1")]
+    assert problems(twice) == [("ALREADY_EXISTS", "input.columns.1")]
     bad_range = {"filter": {"from": "2026-01-10T00:00:00Z", "to": "2026-01-01T00:00:00Z"}}
     assert problems(await _export(client, token, selection=bad_range))[0][1].startswith("input.selection.filter.")
     async with factory.sessionmaker() as session:
@@ -389,3 +390,26 @@ async def test_asking_for_an_export_costs_a_fixed_number_of_statements(
         counts.append(count_sql.count)
         await _wait_job(client, token, payload["job"]["id"])
     assert counts == [EXPORT_STATEMENTS, EXPORT_STATEMENTS]
+
+
+async def test_a_value_excel_would_run_as_a_formula_is_written_as_text(
+    server: Server, client: GraphQLClient, factory: Factory
+) -> None:
+    """CSV injection: a name a client typed as "=HYPERLINK(…)" must not become a formula in the
+    supervisor's Excel; it is written after an apostrophe. A phone's "+" is left alone."""
+    team = await factory.team("Ventas")
+    (person,) = await factory.contacts(team, "Eva Fórmula")
+    async with factory.sessionmaker() as session:
+        await session.execute(
+            update(Contact).where(Contact.id == person.id).values(first_names='=HYPERLINK("http://x";"y")')
+        )
+        await session.commit()
+    await factory.channel(person, "PHONE", "+5491112345678")
+    await factory.sales_attention(person, created_at=utcnow())
+    admin = await factory.user(Role.ADMIN)
+    token = factory.token(admin)
+    columns = [{"field": "FULL_NAME"}, {"field": "PHONE"}]
+    payload = await _export(client, token, selection=ALL_LAST_30, columns=columns)
+    job = await _wait_job(client, token, payload["job"]["id"])
+    rows = _parse((await _download(server, job["file"]["url"], token)).content)
+    assert rows[1] == ['\'=HYPERLINK("http://x";"y") Fórmula', "+5491112345678"]
