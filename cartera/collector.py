@@ -44,8 +44,10 @@ async def collect_on_schedule(full_every: float) -> None:
     freeze_every = min(FREEZE_SECONDS, full_every)
     # At once, what the start-up left (modules, the schema): until it is frozen, every full
     # automatic collection walks it, about one request in ten on the sales panel, which took its
-    # p95 from 45 to 145 ms in a server's first 30 seconds (bench/sales.py).
-    collect_and_freeze(full=True)
+    # p95 from 45 to 145 ms in a server's first 30 seconds (bench/sales.py). Frozen without a
+    # collection first (which walks the whole heap: 0.1 s at start-up, more in a test run that
+    # starts servers by the dozen); the start-up's garbage waits for the first full pass.
+    gc.freeze()
     next_full = time.monotonic() + full_every
     while True:
         await asyncio.sleep(freeze_every)
