@@ -221,13 +221,15 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
     async with engine.begin() as conn:
         # The event log keeps counting across tests, as it does in production: a running feed
         # has read up to some id and only reads what comes after it.
-        tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "events"]
+        # DELETE, children first, not TRUNCATE: a TRUNCATE of every table gives each table and
+        # index a new file, 190 ms a test against 12 ms (five minutes of a PostgreSQL run).
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(delete(table))
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            await conn.execute(text("TRUNCATE events"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(delete(table))
+            # What RESTART IDENTITY did: ids start at 1 again (tests read them in messages).
+            restarted = [t.name for t in Base.metadata.sorted_tables if "id" in t.c and t.name != "events"]
+            restart = "SELECT setval(pg_get_serial_sequence(t, 'id'), 1, false) FROM unnest(CAST(:tables AS text[])) t"
+            await conn.execute(text(restart), {"tables": restarted})
         await conn.execute(insert(DocumentType), SHIPPED_DOCUMENT_TYPES)
         await _ship_typologies(conn)
         await conn.execute(insert(RoutingSettings).values(**SHIPPED_ROUTING_SETTINGS, updated_at=utcnow()))
