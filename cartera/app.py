@@ -25,6 +25,7 @@ from services import sales_exports  # noqa: F401  (registers its job kind)
 from services.attachment_store import LocalDiskStore
 from services.job_worker import Worker
 from services.jobs import Runtime
+from services.principal import PrincipalCache
 from services.settings import Settings
 from services.sign_in_limits import SignInLimits
 from subscriptions.broadcast import ping
@@ -54,7 +55,14 @@ def create_app(settings: Settings) -> Starlette:
     # An object store would be built here instead (services.attachment_store.AttachmentStore).
     store = LocalDiskStore(settings.attachments_root)
     sign_ins = SignInLimits.from_settings(settings)
-    state = AppState(settings=settings, sessionmaker=sessionmaker, hub=hub, attachments=store, sign_ins=sign_ins)
+    state = AppState(
+        settings=settings,
+        sessionmaker=sessionmaker,
+        hub=hub,
+        attachments=store,
+        sign_ins=sign_ins,
+        principals=PrincipalCache(sessionmaker),
+    )
     schema = build_schema(settings)
     # Their own pool too: a job's long statement (an export's COPY) and its progress writes
     # never take a connection requests wait for.
@@ -113,9 +121,10 @@ def create_app(settings: Settings) -> Starlette:
             await jobs_engine.dispose()
             await engine.dispose()
 
+    endpoint = GraphQLEndpoint(schema, state)
     app = Starlette(
         routes=[
-            Route("/graphql", GraphQLEndpoint(schema, state).handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
@@ -127,6 +136,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.cartera = state
     app.state.engine = engine
     app.state.schema = schema
+    app.state.endpoint = endpoint
     app.state.hub = hub
     app.state.workers = workers
     return app

@@ -34,6 +34,7 @@ from strawberry.types.graphql import OperationType
 
 from cartera import wire
 from resolvers.attachments import CSRF_HEADER
+from resolvers.compiled import ReadCompiler
 from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from services.auth import bearer, read_token
@@ -265,6 +266,10 @@ class GraphQLEndpoint:
         self.schema = schema
         self.app = app
         self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
+        # None: every operation runs through strawberry (SQLite, or CARTERA_COMPILED_READS=false).
+        self.compiler = (
+            ReadCompiler(schema, app) if app.settings.compiled_reads and not app.settings.is_sqlite else None
+        )
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -323,6 +328,12 @@ class GraphQLEndpoint:
         token = bearer(request.headers.get("authorization"))
         context.token_user_id = read_token(token, secret_key=settings.secret_key) if token else None
         get = request.method == "GET"
+        if self.compiler is not None and params.form is None:
+            data = await self.compiler.run(context, params.query, params.variables, params.operation_name)
+            if data is not None:
+                body = b'{"data":' + data + b"}"
+                headers = {"x-cartera-read": "compiled"}
+                return Response(body, media_type=f"{media}; charset=utf-8", headers=headers), "ok"
         if params.form is not None:
             allowed: tuple[OperationType, ...] = (OperationType.MUTATION,)
         elif get:

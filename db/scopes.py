@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, any_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
 from db.models import (
@@ -39,6 +39,27 @@ from db.models import (
 # Any statement, whatever it selects: scoping only adds a WHERE clause.
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
+# The aliases the rules below probe through, built once: a fresh alias builds its column
+# collection again on first use, which made a supervisor's scoped contacts statement take
+# 2.9 ms to build instead of 0.3 ms. Each belongs to one rule, so no statement holds one
+# alias at two levels (the inner probe would correlate to the outer).
+_users_member, _users_supervisor = aliased(TeamMember, name="scope_um"), aliased(TeamSupervisor, name="scope_us")
+_supervised_conversation = aliased(Conversation, name="scope_sc")
+_supervised_attention = aliased(SalesAttention, name="scope_sa")
+_worked_gestion = aliased(Gestion, name="scope_wg")
+_talking_conversation = aliased(Conversation, name="scope_tc")
+_agent_member = aliased(TeamMember, name="scope_am")
+_agent_gestion = aliased(Gestion, name="scope_ag")
+_agent_conversation, _agent_queue_member = aliased(Conversation, name="scope_ac"), aliased(TeamMember, name="scope_aq")
+_portfolio_member = aliased(TeamMember, name="scope_pm")
+
+
+def within(column: Any, teams: Any) -> ColumnElement[bool]:
+    """`column` is one of these teams: a set of ids, or (compiled reads, resolvers.compiled) a
+    bound array parameter standing for the viewer's teams, which PostgreSQL reads as `= ANY`."""
+    clause: ColumnElement[bool] = column.in_(teams) if isinstance(teams, (frozenset, set)) else column == any_(teams)
+    return clause
+
 
 class Viewer(Protocol):
     """What visibility needs to know about who is asking (services.principal.Principal)."""
@@ -60,9 +81,9 @@ def users(stmt: S, viewer: Viewer) -> S:
         return stmt.where(User.id == viewer.user_id)
     # Aliases: the statement may already join these tables (a team's members), and the subqueries
     # must not correlate to that join; only User correlates.
-    m, s = aliased(TeamMember), aliased(TeamSupervisor)
-    member = exists().where(m.user_id == User.id, m.team_id.in_(teams))
-    supervisor = exists().where(s.user_id == User.id, s.team_id.in_(teams))
+    m, s = _users_member, _users_supervisor
+    member = exists().where(m.user_id == User.id, within(m.team_id, teams))
+    supervisor = exists().where(s.user_id == User.id, within(s.team_id, teams))
     return stmt.where(or_(User.id == viewer.user_id, member, supervisor))
 
 
@@ -71,7 +92,7 @@ def teams(stmt: S, viewer: Viewer) -> S:
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
-    return stmt.where(Team.id.in_(scope)) if scope else stmt.where(false())
+    return stmt.where(within(Team.id, scope)) if scope else stmt.where(false())
 
 
 def audit_events(stmt: S, viewer: Viewer) -> S:
@@ -82,8 +103,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
     if viewer.role is not Role.SUPERVISOR or not scope:
         return stmt.where(false())
     # Most events carry their one team; the few seen by several teams list them as links.
-    linked = select(AuditEventTeam.event_id).where(AuditEventTeam.team_id.in_(scope))
-    return stmt.where(or_(AuditEvent.team_id.in_(scope), AuditEvent.id.in_(linked)))
+    linked = select(AuditEventTeam.event_id).where(within(AuditEventTeam.team_id, scope))
+    return stmt.where(or_(within(AuditEvent.team_id, scope), AuditEvent.id.in_(linked)))
 
 
 def contacts(stmt: S, viewer: Viewer) -> S:
@@ -94,18 +115,18 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
-    in_teams = Contact.team_id.in_(scope) if scope else false()
+    in_teams = within(Contact.team_id, scope) if scope else false()
     if viewer.role is not Role.AGENT:
         if not scope:
             return stmt.where(false())
         # A supervisor reads the client of every conversation it sees, whatever the client's
         # team (one routed to a default group, or transferred to its team): the same probe of
         # the conversations' contact index as an agent's below.
-        c = aliased(Conversation)
-        supervised = exists(select(c.id).where(c.contact_id == Contact.id, c.team_id.in_(scope)).offset(0))
+        c = _supervised_conversation
+        supervised = exists(select(c.id).where(c.contact_id == Contact.id, within(c.team_id, scope)).offset(0))
         # And of every commercial attention it sees (C8: the panel reads its clients live).
-        a = aliased(SalesAttention)
-        selling = exists(select(a.id).where(a.contact_id == Contact.id, a.team_id.in_(scope)).offset(0))
+        a = _supervised_attention
+        selling = exists(select(a.id).where(a.contact_id == Contact.id, within(a.team_id, scope)).offset(0))
         return stmt.where(or_(in_teams, supervised, selling))
     owned = (
         select(PortfolioMember.contact_id)
@@ -116,12 +137,12 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     # EXISTS (which PostgreSQL turns into the same hashed subplan), every pool gestión's client
     # was read first: with a pool of 200,000, 300 ms for 50 contacts by id and 200 ms for a page
     # (3-5 ms and 10-20 ms probing). OFFSET 0 keeps PostgreSQL from rewriting the EXISTS.
-    g = aliased(Gestion)
+    g = _worked_gestion
     worked = exists(select(g.id).where(g.contact_id == Contact.id, _agent_gestiones(g, viewer)).offset(0))
     # The same probe of the conversations' contact index (ix_conversations_contact_created): the
     # contacts of the conversations it works now and of its teams' queue (A3), whatever the
     # contact's team: a transfer to a team, or a conversation assigned by hand.
-    c = aliased(Conversation)
+    c = _talking_conversation
     talking = exists(select(c.id).where(c.contact_id == Contact.id, _agent_working(c, viewer)).offset(0))
     return stmt.where(or_(in_teams, Contact.id.in_(owned), worked, talking))
 
@@ -130,18 +151,18 @@ def agent_sees_contact(user_id: Any, contact_id: Any, contact_team_id: Any) -> C
     """Whether the AGENT in `user_id` (a column: many agents at once, as the router weighs them)
     sees the contact `contact_id` of team `contact_team_id` (values or bound parameters):
     `contacts`' rule for an agent viewer, one agent per row."""
-    member = aliased(TeamMember)
+    member = _agent_member
     in_team = exists().where(member.user_id == user_id, member.team_id == contact_team_id)
     owned = exists().where(
         PortfolioMember.contact_id == contact_id,
         Portfolio.id == PortfolioMember.portfolio_id,
         Portfolio.agent_id == user_id,
     )
-    g = aliased(Gestion)
+    g = _agent_gestion
     operated = select(CampaignOperator.campaign_id).where(CampaignOperator.user_id == user_id)
     pool = and_(g.operator_id.is_(None), g.campaign_id.in_(operated))
     worked = exists().where(g.contact_id == contact_id, or_(g.operator_id == user_id, pool))
-    c, queue_member = aliased(Conversation), aliased(TeamMember)
+    c, queue_member = _agent_conversation, _agent_queue_member
     queued = and_(
         c.status == ConversationStatus.UNASSIGNED.value,
         c.team_id.in_(select(queue_member.team_id).where(queue_member.user_id == user_id)),
@@ -164,13 +185,13 @@ def portfolios(stmt: S, viewer: Viewer) -> S:
     if scope is None:
         return stmt
     if viewer.role is Role.AGENT:
-        team_owned = and_(Portfolio.agent_id.is_(None), Portfolio.team_id.in_(scope)) if scope else false()
+        team_owned = and_(Portfolio.agent_id.is_(None), within(Portfolio.team_id, scope)) if scope else false()
         return stmt.where(or_(Portfolio.agent_id == viewer.user_id, team_owned))
     if not scope:
         return stmt.where(false())
-    member = aliased(TeamMember)
-    agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, member.team_id.in_(scope))
-    return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
+    member = _portfolio_member
+    agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, within(member.team_id, scope))
+    return stmt.where(or_(within(Portfolio.team_id, scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
 
 
 def _operated(viewer: Viewer) -> Select[int]:
@@ -184,7 +205,7 @@ def campaigns(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT:
         return stmt.where(Campaign.id.in_(_operated(viewer)))
-    return stmt.where(Campaign.team_id.in_(scope)) if scope else stmt.where(false())
+    return stmt.where(within(Campaign.team_id, scope)) if scope else stmt.where(false())
 
 
 def gestiones(stmt: S, viewer: Viewer) -> S:
@@ -200,7 +221,7 @@ def gestiones(stmt: S, viewer: Viewer) -> S:
         return stmt.where(_agent_gestiones(Gestion, viewer))
     if not scope:
         return stmt.where(false())
-    return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))
+    return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(within(Campaign.team_id, scope))))
 
 
 def gestion_details(stmt: S, viewer: Viewer, gestion_id: Any) -> S:
@@ -222,7 +243,7 @@ def conversations(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT:
         return stmt.where(_agent_conversations(Conversation, viewer))
-    return stmt.where(Conversation.team_id.in_(scope)) if scope else stmt.where(false())
+    return stmt.where(within(Conversation.team_id, scope)) if scope else stmt.where(false())
 
 
 def conversation_details(stmt: S, viewer: Viewer, conversation_id: Any) -> S:
@@ -233,7 +254,7 @@ def conversation_details(stmt: S, viewer: Viewer, conversation_id: Any) -> S:
 def _agent_conversations(c: Any, viewer: Viewer) -> ColumnElement[bool]:
     """An agent's conversations (`c`: Conversation or an alias): its own, and its teams' queue."""
     scope = viewer.scope_team_ids or frozenset()
-    queue = and_(c.status == ConversationStatus.UNASSIGNED.value, c.team_id.in_(scope)) if scope else false()
+    queue = and_(c.status == ConversationStatus.UNASSIGNED.value, within(c.team_id, scope)) if scope else false()
     return or_(c.agent_id == viewer.user_id, queue)
 
 
@@ -252,7 +273,7 @@ def sales_attentions(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT or not scope:
         return stmt.where(false())
-    return stmt.where(SalesAttention.team_id.in_(scope))
+    return stmt.where(within(SalesAttention.team_id, scope))
 
 
 def sales_attention_work(stmt: S, viewer: Viewer) -> S:

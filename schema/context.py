@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.attachment_store import AttachmentStore
 from services.errors import Unauthenticated
-from services.principal import Principal
+from services.principal import Principal, PrincipalCache
 from services.settings import Settings
 from services.sign_in_limits import SignInLimits
 
@@ -38,6 +38,8 @@ class AppState:
     attachments: AttachmentStore
     # Failed sign-ins per account and per client address, shared through Redis when configured.
     sign_ins: SignInLimits
+    # Who each signed-in user is and what it sees, kept per process.
+    principals: PrincipalCache
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, literal, select, union
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Role, Team, TeamMember, TeamSupervisor, User
 
@@ -86,3 +86,18 @@ async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dic
         )
         for u in users
     }
+
+
+class PrincipalCache:
+    """The principals of the users signed in to this process, as every operation reads them."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def get(self, user_id: int) -> Principal | None:
+        """The principal of this user if it is active, else None."""
+        async with self._sessionmaker() as session:
+            return await load_principal(session, user_id)
+
+    def forget(self, user_ids: Iterable[int] | None) -> None:
+        """What these users (None: everyone) may see has changed (ACCESS_CHANGED)."""

@@ -109,6 +109,9 @@ class Settings:
     max_json_depth: int = 32
     introspection: bool = True
     graphiql: bool = True
+    # Queries whose every field has a SQL mapping run as one statement building the JSON
+    # (resolvers/compiled.py); PostgreSQL only, the embedded SQLite default always uses strawberry.
+    compiled_reads: bool = True
     ws_init_timeout_seconds: int = 10
     ws_max_operations: int = 100
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -195,6 +198,7 @@ class Settings:
             max_json_depth=_int(env, "CARTERA_MAX_JSON_DEPTH", cls.max_json_depth, minimum=4),
             introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
             graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),
+            compiled_reads=_bool(env, "CARTERA_COMPILED_READS", cls.compiled_reads),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),
             ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
             allowed_origins=origins,
