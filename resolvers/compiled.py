@@ -1,17 +1,140 @@
-"""Compiled reads: a query document whose every field has a SQL mapping runs as one statement
-that builds the response's `data` in PostgreSQL (ARCHITECTURE.md, "Speed of reads").
+"""Compiled reads: a query whose every field has a SQL mapping (schema/sql_map.py) runs as one
+statement that builds the response's `data` in PostgreSQL (ARCHITECTURE.md, "Speed of reads").
 
-Anything the compiler does not cover runs through strawberry, per operation.
+Per request: the document's parse and validation come from a cache, the variables are coerced
+as graphql-core does, and the statement is built from the selection. A root list's rows come
+from the same service function its resolver pages (services.contacts.listing, say), so its
+filters and visibility are the resolver's own; nested objects that are scoped go through the
+same db/scopes.py rule as their loader. Anything not covered (a field without a mapping, an
+argument the compiler does not read, a mutation, a subscription, a signed-out request, an
+argument the resolver would refuse) returns None, and strawberry answers the whole operation:
+nothing is half compiled. tests/test_compiled_reads.py and the differential tests keep the two
+answers byte-identical.
+
+Encoding: every piece is JSON text built with `||`, in the selection's order, compact as
+cartera.wire.encode writes it: strings through to_json (which escapes as Python's json does with
+ensure_ascii off), instants as datetime.isoformat writes them (sql_map.instant_sql).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    get_named_type,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_fields, collect_subfields
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.schema import BaseSchema
+from strawberry.types.arguments import convert_arguments
 
+from db import keyset
+from db.keyset import PageRequest, PaginationError, SortKey
+from resolvers.cost import operation_cost
+from schema import sql_map
 from schema.context import AppState, Context
+from services import companies, contacts
 from services.principal import Principal
+
+_DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
+_PARAM = re.compile(r"\$(\d+)")
+_DOCUMENTS = 512
+
+
+class _Fallback(Exception):
+    """This request runs through strawberry."""
+
+
+@dataclass(frozen=True)
+class _Document:
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDetails]
+    # Only `__typename` at the root: answered without the database, or the principal.
+    typename_only: bool
+
+
+class _Statement:
+    """The statement being built: SQL pieces and their positional parameters."""
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+        self.aliases = 0
+
+    def bind(self, value: Any, cast: str) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}::{cast}"
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"q{self.aliases}"
+
+    def fragment(self, stmt: Select[Any]) -> str:
+        """A SQLAlchemy statement's SQL, its parameters numbered after the ones already bound."""
+        text, values = _compiled(stmt)
+        offset = len(self.params)
+        self.params.extend(values)
+        return _renumber(text, offset) if offset else text
+
+
+_COMPILED: OrderedDict[Any, Any] = OrderedDict()
+
+
+def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
+    """As SQLAlchemy's own execution does it: compile once per statement shape (its cache key),
+    then bind this statement's values and expand its IN lists."""
+    key = stmt._generate_cache_key()
+    assert key is not None
+    compiled = _COMPILED.get(key.key)
+    if compiled is None:
+        compiled = _DIALECT.statement_compiler(_DIALECT, stmt, cache_key=key)
+        _COMPILED[key.key] = compiled
+        if len(_COMPILED) > 2048:
+            _COMPILED.popitem(last=False)
+    params = compiled.construct_params(extracted_parameters=key.bindparams, escape_names=False)
+    expanded = compiled._process_parameters_for_postcompile(params)
+    processors = expanded.processors
+    values = []
+    for name in expanded.positiontup or ():
+        value = expanded.parameters[name]
+        processor = processors.get(name)
+        values.append(processor(value) if processor is not None else value)
+    return expanded.statement, values
+
+
+@lru_cache(maxsize=4096)
+def _renumber(text: str, offset: int) -> str:
+    return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", text)
+
+
+def _literal(value: str) -> str:
+    """A JSON text as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _key(name: str) -> str:
+    return _literal(json.dumps(name, ensure_ascii=False) + ":")
 
 
 class ReadCompiler:
@@ -19,16 +142,372 @@ class ReadCompiler:
 
     def __init__(self, schema: BaseSchema, app: AppState) -> None:
         self.schema = schema
+        self.gql: GraphQLSchema = schema._schema  # type: ignore[attr-defined]
         self.app = app
+        self.settings = app.settings
+        self.rules = [*specified_rules, *getattr(schema, "cartera_rules", ())]
+        self._documents: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
+        self._roots: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
+            "contacts": _Build.contacts,
+            "companies": _Build.companies,
+            "me": _Build.me,
+        }
+
+    @property
+    def engine(self) -> AsyncEngine:
+        bind = self.app.sessionmaker.kw["bind"]
+        assert isinstance(bind, AsyncEngine)
+        return bind
+
+    def document(self, query: str, operation_name: str | None) -> _Document | None:
+        """The parsed and validated query operation, or None when strawberry must answer."""
+        key = (query, operation_name)
+        try:
+            found = self._documents[key]
+            self._documents.move_to_end(key)
+            return found
+        except KeyError:
+            pass
+        found = self._parse(query, operation_name)
+        self._documents[key] = found
+        if len(self._documents) > _DOCUMENTS:
+            self._documents.popitem(last=False)
+        return found
+
+    def _parse(self, query: str, operation_name: str | None) -> _Document | None:
+        try:
+            document: DocumentNode = parse(query, max_tokens=self.settings.max_tokens)
+        except GraphQLError:
+            return None
+        if validate(self.gql, document, self.rules):
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is None:
+            chosen = operations if len(operations) == 1 else []
+        else:
+            chosen = [o for o in operations if o.name is not None and o.name.value == operation_name]
+        if len(chosen) != 1 or chosen[0].operation is not OperationType.QUERY:
+            return None
+        fragments = {
+            d.name.value: FragmentDetails(d) for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        selections = chosen[0].selection_set.selections
+        typename_only = all(isinstance(s, FieldNode) and s.name.value == "__typename" for s in selections)
+        return _Document(chosen[0], fragments, typename_only)
 
     async def run(
         self, context: Context, query: str, variables: dict[str, Any] | None, operation_name: str | None
     ) -> bytes | None:
-        """The response's `data` as JSON bytes, or None: strawberry answers this request."""
-        return None
+        """The whole response body as JSON bytes, or None: strawberry answers this request."""
+        document = self.document(query, operation_name)
+        if document is None:
+            return None
+        principal = None
+        if context.token_user_id is not None and not document.typename_only:
+            principal = await self.app.principals.get(context.token_user_id)
+        built = self._build(document, variables, principal)
+        if built is None:
+            return None
+        sql, params, cost = built
+        context.operation_name = document.operation.name.value if document.operation.name else None
+        if sql is None:
+            data = params[0]
+        else:
+            async with self.engine.connect() as conn:
+                # One statement: no transaction around it.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                data = (await conn.exec_driver_sql(sql, tuple(params))).scalar_one()
+        tail = f',"extensions":{{"cost":{{"requested":{cost},"limit":{self.settings.max_query_cost}}}}}}}'
+        return b'{"data":' + str(data).encode() + tail.encode()
 
     async def statement(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, principal: Principal | None
     ) -> tuple[str, tuple[Any, ...]] | None:
         """The SQL (with $1… parameters) and its parameters that `run` would send; None when not compiled."""
-        return None
+        document = self.document(query, operation_name)
+        built = self._build(document, variables, principal) if document else None
+        if built is None or built[0] is None:
+            return None
+        return built[0], tuple(built[1])
+
+    def _build(
+        self, document: _Document, variables: dict[str, Any] | None, principal: Principal | None
+    ) -> tuple[str | None, list[Any], int] | None:
+        operation = document.operation
+        coerced = get_variable_values(self.gql, operation.variable_definitions or (), variables or {})
+        if isinstance(coerced, list):
+            return None
+        definitions = {name: f.definition for name, f in document.fragments.items()}
+        cost = operation_cost(self.gql, operation, definitions, variables, max_page_size=self.settings.max_page_size)
+        if cost > self.settings.max_query_cost:
+            return None
+        build = _Build(self, document, coerced, principal)
+        query_type = self.gql.query_type
+        assert query_type is not None
+        fields = collect_fields(self.gql, document.fragments, coerced, query_type, operation)
+        pieces: list[str] = []
+        typenames: dict[str, str] = {}
+        try:
+            if fields.new_defer_usages:
+                return None
+            for response_key, nodes in fields.grouped_field_set.items():
+                name = nodes[0].node.name.value
+                if name == "__typename":
+                    typenames[response_key] = "Query"
+                    pieces.append(_key(response_key) + " || '\"Query\"'")
+                    continue
+                root = self._roots.get(name)
+                if root is None or principal is None:
+                    return None
+                pieces.append(_key(response_key) + f" || coalesce({root(build, nodes[0].node, nodes)}, 'null')")
+        except (_Fallback, PaginationError):
+            return None
+        if len(typenames) == len(pieces):
+            # Nothing to read: the answer is known without the database.
+            return None, [json.dumps(typenames, separators=(",", ":"))], cost
+        body = " || ',' || ".join(pieces) if pieces else "''"
+        return f"SELECT '{{' || {body} || '}}'", build.statement.params, cost
+
+
+class _Build:
+    """One request's statement: the root fields' builders and the selection walk they share."""
+
+    def __init__(
+        self, compiler: ReadCompiler, document: _Document, variables: VariableValues, principal: Principal | None
+    ) -> None:
+        self.compiler = compiler
+        self.gql = compiler.gql
+        self.document = document
+        self.variables = variables
+        self.principal = principal
+        self.statement = _Statement()
+        self.max_page_size = compiler.settings.max_page_size
+
+    # Arguments, converted as strawberry converts them for the resolver.
+
+    def arguments(self, parent: str, node: FieldNode) -> dict[str, Any]:
+        parent_type = self.gql.get_type(parent)
+        assert isinstance(parent_type, GraphQLObjectType)
+        raw = get_argument_values(parent_type.fields[node.name.value], node, self.variables)
+        definition = self.compiler.schema.get_type_by_name(parent)
+        names = self.compiler.schema.config.name_converter
+        fields = definition.fields  # type: ignore[union-attr]
+        field = next(f for f in fields if names.get_graphql_name(f) == node.name.value)
+        return convert_arguments(
+            raw,
+            field.arguments,
+            scalar_registry=self.compiler.schema.schema_converter.scalar_registry,
+            config=self.compiler.schema.config,
+        )
+
+    # Root fields.
+
+    def contacts(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        from schema.contact_inputs import ContactFilter
+
+        args = self.arguments("Query", node)
+        order_by = args.get("order_by")
+        order, descending = order_by.to_service() if order_by else (None, False)
+        listed = contacts.listing(
+            self._principal(),
+            (args.get("filter") or ContactFilter()).to_service(),
+            "postgresql",
+            order=order,
+            descending=descending,
+        )
+        if listed.tiers:
+            raise _Fallback  # a search ranked tier by tier: several statements (keyset.paginate_tiers)
+        return self.connection("ContactConnection", "Contact", listed.statement, listed.keys, args, nodes)
+
+    def companies(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        return self.connection(
+            "CompanyConnection", "Company", companies.filtered(args.get("search")), companies.COMPANY_KEYS, args, nodes
+        )
+
+    def me(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        from db.models import User
+
+        stmt = select(User).where(User.id == self._principal().user_id)
+        alias = self.statement.alias()
+        obj = self.object("User", alias, nodes)
+        return f"(SELECT {obj} FROM ({self.statement.fragment(stmt)}) {alias})"
+
+    def _principal(self) -> Principal:
+        if self.principal is None:
+            raise _Fallback
+        return self.principal
+
+    # Connections.
+
+    def connection(
+        self,
+        connection_type: str,
+        node_type: str,
+        stmt: Select[Any],
+        keys: tuple[SortKey, ...],
+        args: dict[str, Any],
+        nodes: list[FieldDetails],
+    ) -> str:
+        request = PageRequest(
+            first=args.get("first"), after=args.get("after"), last=args.get("last"), before=args.get("before")
+        )
+        numbered, size, backwards = keyset.numbered_page(stmt, keys, request, self.max_page_size)
+        columns = [_key_column(k) for k in keys]
+        page = self.statement.alias()
+        # The page's rows and the one past it (whether there are more), aggregated once.
+        shown = f"FILTER (WHERE {page}.page_rn <= {size})"
+        more = f"count(*) > {size}"
+        direction = "DESC" if backwards else "ASC"
+        cursor = _cursor_sql(page, keys, columns)
+        conn_type = self.gql.get_type(connection_type)
+        assert isinstance(conn_type, GraphQLObjectType)
+        pieces: list[str] = []
+        for response_key, field_nodes in self._subfields(conn_type, nodes).items():
+            name = field_nodes[0].node.name.value
+            if name == "__typename":
+                value = _literal(json.dumps(connection_type))
+            elif name in ("edges", "nodes"):
+                if name == "edges":
+                    edge_type = get_named_type(conn_type.fields["edges"].type)
+                    assert isinstance(edge_type, GraphQLObjectType)
+                    item = self._edge(edge_type, page, cursor, node_type, field_nodes)
+                else:
+                    item = self.object(node_type, page, field_nodes)
+                ordered = f"ORDER BY {page}.page_rn {direction}"
+                value = f"coalesce('[' || string_agg({item}, ',' {ordered}) {shown} || ']', '[]')"
+            elif name == "pageInfo":
+                value = self._page_info(page, cursor, direction, shown, more, request, backwards, field_nodes)
+            elif name == "totalCount":
+                value = f"(SELECT count(*) FROM ({self.statement.fragment(stmt.order_by(None))}) {page}_c)::text"
+            else:
+                raise _Fallback
+            pieces.append(_key(response_key) + f" || {value}")
+        body = " || ',' || ".join(pieces) if pieces else "''"
+        return f"(SELECT '{{' || {body} || '}}' FROM ({self.statement.fragment(numbered)}) {page})"
+
+    def _edge(
+        self, edge_type: GraphQLObjectType, page: str, cursor: str, node_type: str, nodes: list[FieldDetails]
+    ) -> str:
+        pieces: list[str] = []
+        for response_key, field_nodes in self._subfields(edge_type, nodes).items():
+            name = field_nodes[0].node.name.value
+            if name == "__typename":
+                value = _literal(json.dumps(edge_type.name))
+            elif name == "cursor":
+                value = f"'\"' || {cursor} || '\"'"
+            elif name == "node":
+                value = self.object(node_type, page, field_nodes)
+            else:
+                raise _Fallback
+            pieces.append(_key(response_key) + f" || {value}")
+        return "'{' || " + (" || ',' || ".join(pieces) if pieces else "''") + " || '}'"
+
+    def _page_info(
+        self,
+        page: str,
+        cursor: str,
+        direction: str,
+        shown: str,
+        more: str,
+        request: PageRequest,
+        backwards: bool,
+        nodes: list[FieldDetails],
+    ) -> str:
+        info_type = self.gql.get_type("PageInfo")
+        assert isinstance(info_type, GraphQLObjectType)
+        reverse = "ASC" if direction == "DESC" else "DESC"
+        flag = f"CASE WHEN {more} THEN 'true' ELSE 'false' END"
+        pieces: list[str] = []
+        for response_key, field_nodes in self._subfields(info_type, nodes).items():
+            name = field_nodes[0].node.name.value
+            if name == "__typename":
+                value = "'\"PageInfo\"'"
+            elif name == "hasNextPage":
+                value = flag if not backwards else ("'true'" if request.before is not None else "'false'")
+            elif name == "hasPreviousPage":
+                value = flag if backwards else ("'true'" if request.after is not None else "'false'")
+            elif name in ("startCursor", "endCursor"):
+                walk = direction if name == "startCursor" else reverse
+                first = f"(array_agg({cursor} ORDER BY {page}.page_rn {walk}) {shown})[1]"
+                value = f"coalesce('\"' || {first} || '\"', 'null')"
+            else:
+                raise _Fallback
+            pieces.append(_key(response_key) + f" || {value}")
+        return "'{' || " + (" || ',' || ".join(pieces) if pieces else "''") + " || '}'"
+
+    # Objects.
+
+    def _subfields(self, parent: GraphQLObjectType, nodes: list[FieldDetails]) -> dict[str, list[FieldDetails]]:
+        collected = collect_subfields(
+            self.gql, self.document.fragments, self.variables, self.document.operation, parent, nodes
+        )
+        if collected.new_defer_usages:
+            raise _Fallback
+        return collected.grouped_field_set
+
+    def object(self, type_name: str, row: str, nodes: list[FieldDetails]) -> str:
+        """The JSON object of `row` (an alias of a row with the type's columns) for this selection."""
+        mapping = sql_map.mapping(type_name)
+        object_type = self.gql.get_type(type_name)
+        if mapping is None or not isinstance(object_type, GraphQLObjectType):
+            raise _Fallback
+        pieces: list[str] = []
+        for response_key, field_nodes in self._subfields(object_type, nodes).items():
+            name = field_nodes[0].node.name.value
+            if name == "__typename":
+                pieces.append(_key(response_key) + " || " + _literal(json.dumps(type_name)))
+                continue
+            field = mapping.get(name)
+            if field is None or field_nodes[0].node.arguments:
+                raise _Fallback
+            if isinstance(field, sql_map.Scalar):
+                value = field.sql.replace("{t}", row)
+            else:
+                value = self.nested(field, row, field_nodes, object_type.fields[name].type)
+            pieces.append(_key(response_key) + f" || coalesce({value}, 'null')")
+        return "'{' || " + (" || ',' || ".join(pieces) if pieces else "''") + " || '}'"
+
+    def nested(self, field: sql_map.Nested, parent: str, nodes: list[FieldDetails], gql_type: Any) -> str:
+        inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
+        if field.many != isinstance(inner, GraphQLList):
+            raise _Fallback
+        alias = self.statement.alias()
+        source = field.source.replace("{t}", parent).replace("{a}", alias)
+        where = field.where.replace("{t}", parent).replace("{a}", alias)
+        if field.visible is not None:
+            visible = field.visible(self._principal())
+            if visible.whereclause is not None:  # an admin sees every row
+                where += f" AND {alias}.{field.visible_column} IN ({self.statement.fragment(visible)})"
+        obj = self.object(field.type_name, alias, nodes)
+        order = field.order.replace("{a}", alias) if field.order else None
+        if field.many:
+            ordered = f" ORDER BY {order}" if order else ""
+            items = f"coalesce('[' || string_agg({obj}, ','{ordered}) || ']', '[]')"
+            return f"(SELECT {items} FROM {source} {alias} WHERE {where})"
+        limit = f" ORDER BY {order} LIMIT 1" if order else " LIMIT 1"
+        return f"(SELECT {obj} FROM {source} {alias} WHERE {where}{limit})"
+
+
+def _key_column(key: SortKey) -> str:
+    name = getattr(key.column, "name", None) or getattr(key.column, "key", None)
+    if not isinstance(name, str):
+        raise _Fallback
+    return name
+
+
+def _cursor_sql(page: str, keys: tuple[SortKey, ...], columns: list[str]) -> str:
+    """keyset.encode_cursor in SQL: base64url of the sort-key values' compact JSON array."""
+    parts = []
+    for key, column in zip(keys, columns, strict=True):
+        ref = f"{page}.{column}"
+        if key.kind == "str":
+            parts.append(f"to_json({ref})::text")
+        elif key.kind == "int":
+            parts.append(f"{ref}::text")
+        elif key.kind == "bool":
+            parts.append(f"CASE WHEN {ref} THEN 'true' ELSE 'false' END")
+        else:
+            parts.append(f"coalesce({sql_map.instant_sql(ref)}, 'null')")
+    array = "'[' || " + " || ',' || ".join(parts) + " || ']'"
+    return sql_map.base64url_sql(array, quoted=False)

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models
+from db import models, scopes
 from db.keyset import Page, PageRequest
 from db.models import PresenceStatus
+from schema import sql_map
 from schema.connection import Connection, connection
 from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
@@ -355,3 +356,31 @@ class AuditEvent(Node):
             return None
         row = await info.context.loaders.user_by_id.load(self.actor_pk)
         return User.from_row(row) if row else None
+
+
+# Compiled reads (schema/sql_map.py).
+sql_map.declare(
+    "User",
+    {
+        "id": sql_map.global_id("User"),
+        "email": sql_map.text("email"),
+        "name": sql_map.text("name"),
+        "role": sql_map.text("role"),
+        "active": sql_map.boolean("is_active"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+    },
+)
+sql_map.declare(
+    "Team",
+    {
+        "id": sql_map.global_id("Team"),
+        "name": sql_map.text("name"),
+        "depth": sql_map.Scalar("(length({t}.path) - length(replace({t}.path, '/', '')) - 2)::text"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "parent": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.parent_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+    },
+)

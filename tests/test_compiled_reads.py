@@ -1,0 +1,164 @@
+"""Compiled reads (resolvers/compiled.py): one statement builds the answer, byte for byte
+strawberry's (PostgreSQL; the embedded SQLite default never compiles)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from db.models import Role
+from schema.node import to_global_id
+from tests.conftest import GraphQLClient, StatementCounter, auth
+from tests.factories import Factory
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+PAGE = """
+query Page($first: Int, $after: String, $last: Int, $before: String) {
+  contacts(first: $first, after: $after, last: $last, before: $before) {
+    __typename
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges {
+      cursor
+      node {
+        __typename id firstNames lastNames fullName initials isVip createdAt updatedAt archivedAt
+        company { id name taxId industry website address phone createdAt }
+        team { id name depth parent { name } }
+        channels { id kind value normalized }
+        channelKinds
+        addresses { id label street number unit city region postalCode country isPrimary }
+        primaryAddress { street isPrimary }
+        document { number type { code name active checkDigit } }
+        badge { portfolioId portfolioName ownerName ownerKind active }
+      }
+    }
+    nodes { id  alias: fullName }
+  }
+}
+"""
+
+
+async def both(client: GraphQLClient, query: str, variables: dict[str, Any] | None, token: str) -> tuple[Any, Any]:
+    """The compiled answer and strawberry's, as raw responses."""
+    compiled = await client.post(query, variables, token)
+    plain = await client.http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={**auth(token), "x-cartera-read": "strawberry"},
+    )
+    return compiled, plain
+
+
+async def _world(client: GraphQLClient, factory: Factory) -> tuple[str, str, str]:
+    top = await factory.team("Ventas")
+    sub = await factory.team("Ventas Norte", parent=top)
+    other = await factory.team("Cobranzas")
+    admin = await factory.user(Role.ADMIN, name="Ada")
+    supervisor = await factory.user(Role.SUPERVISOR, name="Sofía", supervises=[sub])
+    agent = await factory.user(Role.AGENT, name="Agustín", teams=[sub])
+    token = factory.token(admin)
+    names = [("José", "Pérez"), ('Ana "la" O\'Neil', "Gómez\\Ruiz"), ("Émile", "Zola 🦊"), ("ñandú", "ßtraße")]
+    for i, (first, last) in enumerate(names * 3):
+        team = [top, sub, other][i % 3]
+        body = await client.data(
+            """mutation($input: CreateContactInput!) { createContact(input: $input) {
+                 contact { id } userErrors { code message } } }""",
+            {
+                "input": {
+                    "firstNames": first,
+                    "lastNames": f"{last} {i}",
+                    "teamId": to_global_id("Team", team.id),
+                    "isVip": i % 2 == 0,
+                    "company": {"name": f"Acme {i}", "taxId": f"30-{i}"} if i % 3 else None,
+                    "channels": [
+                        {"kind": "WHATSAPP", "value": f"+54 9 341 555 {1000 + i}"},
+                        {"kind": "EMAIL", "value": f"c{i}@example.com"},
+                        {"kind": "WHATSAPP", "value": f"+54 9 341 556 {1000 + i}"},
+                    ][: 1 + i % 3],
+                    "addresses": [
+                        {"street": "Córdoba", "city": "Rosario", "country": "AR", "number": str(i)},
+                        {"street": "San Martín", "city": "Rosario", "country": "AR", "isPrimary": True},
+                    ][: i % 3],
+                },
+            },
+            token,
+        )
+        assert not body["createContact"]["userErrors"], body
+    return token, factory.token(supervisor), factory.token(agent)
+
+
+async def test_a_page_of_contacts_is_one_statement_and_strawberry_s_bytes(
+    backend_name: str, client: GraphQLClient, factory: Factory, count_sql: StatementCounter
+) -> None:
+    tokens = await _world(client, factory)
+    for token in tokens:
+        for variables in ({"first": 5}, {"first": 0}, {"last": 4}, {}):
+            compiled, plain = await both(client, PAGE, variables, token)
+            assert compiled.status_code == plain.status_code == 200
+            assert compiled.content == plain.content, (variables, compiled.text, plain.text)
+            assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+        # Walk forwards then backwards by cursor.
+        cursor: str | None = None
+        for _ in range(4):
+            compiled, plain = await both(client, PAGE, {"first": 3, "after": cursor}, token)
+            assert compiled.content == plain.content
+            page = compiled.json()["data"]["contacts"]["pageInfo"]
+            if not page["hasNextPage"]:
+                break
+            cursor = page["endCursor"]
+        compiled, plain = await both(client, PAGE, {"last": 2, "before": cursor}, token)
+        assert compiled.content == plain.content
+    if backend_name == "postgresql":
+        count_sql.statements.clear()
+        response = await client.post(PAGE, {"first": 10}, tokens[0])
+        assert response.headers["x-cartera-read"] == "compiled"
+        assert count_sql.count == 1, count_sql.statements
+
+
+async def test_me_companies_and_typename(
+    backend_name: str, client: GraphQLClient, factory: Factory, count_sql: StatementCounter
+) -> None:
+    token, *_ = await _world(client, factory)
+    queries = [
+        "{ me { id email name role active createdAt updatedAt __typename } }",
+        "query { a: me { id } b: me { name } __typename }",
+        "{ companies(first: 2) { edges { cursor node { id name } } pageInfo { hasNextPage endCursor } } }",
+        '{ companies(search: "acme") { totalCount nodes { name taxId } } }',
+        "{ __typename }",
+        "query ($skip: Boolean!) { me { id name @skip(if: $skip) ... on User { email } ...F } }"
+        " fragment F on User { role }",
+    ]
+    for query in queries:
+        variables = {"skip": True} if "$skip" in query else None
+        compiled, plain = await both(client, query, variables, token)
+        assert compiled.content == plain.content, (query, compiled.text, plain.text)
+        assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+    if backend_name == "postgresql":
+        count_sql.statements.clear()
+        await client.post("{ __typename }", None, token)
+        assert count_sql.count == 0
+
+
+async def test_what_is_not_compiled_runs_through_strawberry(
+    backend_name: str, client: GraphQLClient, factory: Factory
+) -> None:
+    token, *_ = await _world(client, factory)
+    queries = [
+        # A search is ranked tier by tier: several statements.
+        '{ contacts(filter: {search: "perez"}) { nodes { fullName } } }',
+        # A field without a mapping.
+        "{ contacts { nodes { customFields { value } } } }",
+        # Refused arguments and documents: strawberry's errors, as they are.
+        '{ contacts(after: "nonsense") { nodes { id } } }',
+        "{ contacts(first: 1000) { nodes { id } } }",
+        "{ contacts { nodes { nope } } }",
+        "mutation { logout }",
+    ]
+    for query in queries:
+        compiled, plain = await both(client, query, None, token)
+        assert compiled.content == plain.content, (query, compiled.text, plain.text)
+        assert "x-cartera-read" not in compiled.headers
+    signed_out = await client.post("{ me { id } }")
+    assert "x-cartera-read" not in signed_out.headers
