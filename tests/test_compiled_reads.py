@@ -3,16 +3,17 @@ strawberry's (PostgreSQL; the embedded SQLite default never compiles)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from db.models import Role
+from resolvers.compiled import fallbacks
+from resolvers.root import build_schema
 from schema.node import to_global_id
-from tests.conftest import GraphQLClient, StatementCounter, auth
+from tests.conftest import GraphQLClient, StatementCounter, auth, make_settings
 from tests.factories import Factory
-
-pytestmark = pytest.mark.usefixtures("database_url")
 
 PAGE = """
 query Page($first: Int, $after: String, $last: Int, $before: String) {
@@ -89,6 +90,7 @@ async def _world(client: GraphQLClient, factory: Factory) -> tuple[str, str, str
     return token, factory.token(supervisor), factory.token(agent)
 
 
+@pytest.mark.usefixtures("database_url")
 async def test_a_page_of_contacts_is_one_statement_and_strawberry_s_bytes(
     backend_name: str, client: GraphQLClient, factory: Factory, count_sql: StatementCounter
 ) -> None:
@@ -117,6 +119,7 @@ async def test_a_page_of_contacts_is_one_statement_and_strawberry_s_bytes(
         assert count_sql.count == 1, count_sql.statements
 
 
+@pytest.mark.usefixtures("database_url")
 async def test_me_companies_and_typename(
     backend_name: str, client: GraphQLClient, factory: Factory, count_sql: StatementCounter
 ) -> None:
@@ -141,6 +144,7 @@ async def test_me_companies_and_typename(
         assert count_sql.count == 0
 
 
+@pytest.mark.usefixtures("database_url")
 async def test_what_is_not_compiled_runs_through_strawberry(
     backend_name: str, client: GraphQLClient, factory: Factory
 ) -> None:
@@ -162,3 +166,11 @@ async def test_what_is_not_compiled_runs_through_strawberry(
         assert "x-cartera-read" not in compiled.headers
     signed_out = await client.post("{ me { id } }")
     assert "x-cartera-read" not in signed_out.headers
+
+
+def test_the_fields_that_fall_back_to_strawberry_are_the_listed_ones(repo_root: Path) -> None:
+    """Adding a field without a SQL mapping (schema/sql_map.py), or mapping one, changes this
+    list: update tests/compiled_fallbacks.txt in the same change (CONTRIBUTING.md)."""
+    schema = build_schema(make_settings("sqlite://"))
+    listed = (repo_root / "tests" / "compiled_fallbacks.txt").read_text().split()
+    assert fallbacks(schema._schema) == listed
