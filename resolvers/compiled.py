@@ -354,7 +354,9 @@ class _Build:
         shown = f"FILTER (WHERE {page}.page_rn <= {size})"
         more = f"count(*) > {size}"
         direction = "DESC" if backwards else "ASC"
-        cursor = _cursor_sql(page, keys, columns)
+        # Computed once per row, behind OFFSET 0 so that the planner does not inline it at
+        # each use (the edges and the page's first and last).
+        cursor = f"{page}.page_cursor"
         conn_type = self.gql.get_type(connection_type)
         assert isinstance(conn_type, GraphQLObjectType)
         pieces: list[str] = []
@@ -379,7 +381,9 @@ class _Build:
                 raise _Fallback
             pieces.append(_key(response_key) + f" || {value}")
         body = " || ',' || ".join(pieces) if pieces else "''"
-        return f"(SELECT '{{' || {body} || '}}' FROM ({self.statement.fragment(numbered)}) {page})"
+        rows = f"(SELECT {page}_n.*, {_cursor_sql(f'{page}_n', keys, columns)} AS page_cursor"
+        rows += f" FROM ({self.statement.fragment(numbered)}) {page}_n OFFSET 0)"
+        return f"(SELECT '{{' || {body} || '}}' FROM {rows} {page})"
 
     def _edge(
         self, edge_type: GraphQLObjectType, page: str, cursor: str, node_type: str, nodes: list[FieldDetails]

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from db.models import Role
+from db.models import Contact, Role
 from resolvers.compiled import fallbacks
 from resolvers.root import build_schema
 from schema.node import to_global_id
@@ -87,6 +88,10 @@ async def _world(client: GraphQLClient, factory: Factory) -> tuple[str, str, str
             token,
         )
         assert not body["createContact"]["userErrors"], body
+    async with factory.sessionmaker() as session:
+        rows = list((await session.scalars(select(Contact).order_by(Contact.id))).all())
+    await factory.portfolio("Cartera Norte", agent=agent, contacts=rows[0:3])
+    await factory.portfolio("Cartera del equipo", team=sub, contacts=rows[4:8])
     return token, factory.token(supervisor), factory.token(agent)
 
 
