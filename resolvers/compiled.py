@@ -44,7 +44,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_fields, collect_subfields
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal_column, select
 from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.schema import BaseSchema
@@ -53,6 +53,8 @@ from strawberry.types.arguments import convert_arguments
 from db import keyset
 from db.keyset import PageRequest, PaginationError, SortKey
 from resolvers.cost import operation_cost
+from resolvers.teams import team_listing
+from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from services import companies, contacts
@@ -61,6 +63,9 @@ from services.principal import Principal
 _DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
 _PARAM = re.compile(r"\$(\d+)")
 _DOCUMENTS = 512
+_PLANS = 2048
+# The SQL (None: known without it), its parameters (or the answer's text), the operation's cost.
+_Plan = tuple[str | None, list[Any], int]
 
 
 class _Fallback(Exception):
@@ -147,6 +152,7 @@ class ReadCompiler:
         self.settings = app.settings
         self.rules = [*specified_rules, *getattr(schema, "cartera_rules", ())]
         self._documents: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], _Plan | None] = OrderedDict()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -200,7 +206,7 @@ class ReadCompiler:
         principal = None
         if context.token_user_id is not None and not document.typename_only:
             principal = await self.app.principals.get(context.token_user_id)
-        built = self._build(document, variables, principal)
+        built = self._plan(query, operation_name, document, variables, principal)
         if built is None:
             return None
         sql, params, cost = built
@@ -220,14 +226,41 @@ class ReadCompiler:
     ) -> tuple[str, tuple[Any, ...]] | None:
         """The SQL (with $1… parameters) and its parameters that `run` would send; None when not compiled."""
         document = self.document(query, operation_name)
-        built = self._build(document, variables, principal) if document else None
+        built = self._plan(query, operation_name, document, variables, principal) if document else None
         if built is None or built[0] is None:
             return None
         return built[0], tuple(built[1])
 
+    def _plan(
+        self,
+        query: str,
+        operation_name: str | None,
+        document: _Document,
+        variables: dict[str, Any] | None,
+        principal: Principal | None,
+    ) -> _Plan | None:
+        """The statement for this document, variables and viewer, built once: a client polling
+        its inbox or a page sends the same request again and again. The statement depends on
+        nothing else (no root reads the clock; one that does must not be cached here)."""
+        try:
+            key = (query, operation_name, json.dumps(variables, sort_keys=True) if variables else None, principal)
+        except TypeError:  # variables JSON cannot hold (a multipart upload's file): not a read
+            return None
+        try:
+            plan = self._plans[key]
+            self._plans.move_to_end(key)
+            return plan
+        except KeyError:
+            pass
+        plan = self._build(document, variables, principal)
+        self._plans[key] = plan
+        if len(self._plans) > _PLANS:
+            self._plans.popitem(last=False)
+        return plan
+
     def _build(
         self, document: _Document, variables: dict[str, Any] | None, principal: Principal | None
-    ) -> tuple[str | None, list[Any], int] | None:
+    ) -> _Plan | None:
         operation = document.operation
         coerced = get_variable_values(self.gql, operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):
@@ -312,13 +345,23 @@ class _Build:
         )
         if listed.tiers:
             raise _Fallback  # a search ranked tier by tier: several statements (keyset.paginate_tiers)
-        return self.connection("ContactConnection", "Contact", listed.statement, listed.keys, args, nodes)
+        return self.connection("ContactConnection", listed.statement, listed.keys, args, nodes)
 
     def companies(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         args = self.arguments("Query", node)
         return self.connection(
-            "CompanyConnection", "Company", companies.filtered(args.get("search")), companies.COMPANY_KEYS, args, nodes
+            "CompanyConnection", companies.filtered(args.get("search")), companies.COMPANY_KEYS, args, nodes
         )
+
+    def users(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        stmt, keys = user_listing(self._principal(), args.get("filter"), args.get("order_by"))
+        return self.connection("UserConnection", stmt, keys, args, nodes)
+
+    def teams(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        stmt, keys = team_listing(self._principal(), args.get("filter"))
+        return self.connection("TeamConnection", stmt, keys, args, nodes)
 
     def me(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         from db.models import User
@@ -338,7 +381,6 @@ class _Build:
     def connection(
         self,
         connection_type: str,
-        node_type: str,
         stmt: Select[Any],
         keys: tuple[SortKey, ...],
         args: dict[str, Any],
@@ -359,9 +401,12 @@ class _Build:
         cursor = f"{page}.page_cursor"
         conn_type = self.gql.get_type(connection_type)
         assert isinstance(conn_type, GraphQLObjectType)
+        node_type = get_named_type(conn_type.fields["nodes"].type).name
         pieces: list[str] = []
+        rows_read = False
         for response_key, field_nodes in self._subfields(conn_type, nodes).items():
             name = field_nodes[0].node.name.value
+            rows_read = rows_read or name in ("edges", "nodes", "pageInfo")
             if name == "__typename":
                 value = _literal(json.dumps(connection_type))
             elif name in ("edges", "nodes"):
@@ -381,8 +426,12 @@ class _Build:
                 raise _Fallback
             pieces.append(_key(response_key) + f" || {value}")
         body = " || ',' || ".join(pieces) if pieces else "''"
+        if not rows_read:
+            # Only totalCount or __typename: no rows to read (as the resolvers skip them too).
+            return f"(SELECT '{{' || {body} || '}}')"
         rows = f"(SELECT {page}_n.*, {_cursor_sql(f'{page}_n', keys, columns)} AS page_cursor"
         rows += f" FROM ({self.statement.fragment(numbered)}) {page}_n OFFSET 0)"
+        # An aggregate over the rows: one answer even when the page is empty.
         return f"(SELECT '{{' || {body} || '}}' FROM {rows} {page})"
 
     def _edge(
@@ -458,14 +507,27 @@ class _Build:
                 pieces.append(_key(response_key) + " || " + _literal(json.dumps(type_name)))
                 continue
             field = mapping.get(name)
-            if field is None or field_nodes[0].node.arguments:
+            if field is None:
                 raise _Fallback
-            if isinstance(field, sql_map.Scalar):
+            if isinstance(field, sql_map.Paged):
+                value = self.paged(field, type_name, row, field_nodes, object_type.fields[name].type)
+            elif field_nodes[0].node.arguments:
+                raise _Fallback
+            elif isinstance(field, sql_map.Scalar):
                 value = field.sql.replace("{t}", row)
             else:
                 value = self.nested(field, row, field_nodes, object_type.fields[name].type)
             pieces.append(_key(response_key) + f" || coalesce({value}, 'null')")
         return "'{' || " + (" || ',' || ".join(pieces) if pieces else "''") + " || '}'"
+
+    def paged(self, field: sql_map.Paged, parent_type: str, row: str, nodes: list[FieldDetails], gql_type: Any) -> str:
+        """A nested connection: the loader's statement (db.batches.NestedList) for this parent row."""
+        args = self.arguments(parent_type, nodes[0].node)
+        nested = field.nested
+        stmt = nested.statement(self._principal()).where(
+            nested.parent == literal_column(f"{row}.{field.parent_column}")
+        )
+        return self.connection(get_named_type(gql_type).name, stmt, nested.keys, args, nodes)
 
     def nested(self, field: sql_map.Nested, parent: str, nodes: list[FieldDetails], gql_type: Any) -> str:
         inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
@@ -517,6 +579,8 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "contacts": _Build.contacts,
     "companies": _Build.companies,
     "me": _Build.me,
+    "users": _Build.users,
+    "teams": _Build.teams,
 }
 
 # Fields that are not object fields of a query's answer: the connection shapes the compiler

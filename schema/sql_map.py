@@ -45,7 +45,16 @@ class Nested:
     visible_column: str = "id"
 
 
-Field = Scalar | Nested
+@dataclass(frozen=True)
+class Paged:
+    """A nested connection (first/after/last/before): the rows of `nested` (a db.batches.NestedList:
+    its scoped statement, sort keys and parent column) whose parent is the row's `parent_column`."""
+
+    nested: Any
+    parent_column: str = "id"
+
+
+Field = Scalar | Nested | Paged
 
 _TYPES: dict[str, dict[str, Field]] = {}
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models, scopes
+from db import batches, models, scopes
 from db.keyset import Page, PageRequest
 from db.models import PresenceStatus
 from schema import sql_map
@@ -369,8 +369,18 @@ sql_map.declare(
         "active": sql_map.boolean("is_active"),
         "createdAt": sql_map.instant("created_at"),
         "updatedAt": sql_map.instant("updated_at"),
+        # Always one: OFFLINE and never changed when the user has no presence row.
+        "presence": sql_map.Nested(
+            "UserPresence",
+            "(SELECT coalesce(p.status, 'OFFLINE') AS status, p.changed_at FROM (SELECT 1) one"
+            " LEFT JOIN presences p ON p.user_id = {t}.id)",
+            "true",
+        ),
+        "teams": sql_map.Paged(batches.USER_TEAMS),
+        "supervisedTeams": sql_map.Paged(batches.USER_SUPERVISED_TEAMS),
     },
 )
+sql_map.declare("UserPresence", {"status": sql_map.text("status"), "changedAt": sql_map.instant("changed_at")})
 sql_map.declare(
     "Team",
     {
@@ -382,5 +392,8 @@ sql_map.declare(
         "parent": sql_map.Nested(
             "Team", "teams", "{a}.id = {t}.parent_id", visible=sql_map.visible(scopes.teams, models.Team)
         ),
+        "children": sql_map.Paged(batches.TEAM_CHILDREN),
+        "members": sql_map.Paged(batches.TEAM_MEMBERS),
+        "supervisors": sql_map.Paged(batches.TEAM_SUPERVISORS),
     },
 )

@@ -53,6 +53,29 @@ async def both(client: GraphQLClient, query: str, variables: dict[str, Any] | No
     return compiled, plain
 
 
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    """Where two decoded answers first differ, for a readable failure."""
+    if type(a) is not type(b):
+        return f"{path}: {a!r} != {b!r}"
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return f"{path}: keys {list(a)} != {list(b)}"
+        for key in a:
+            found = _first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return ""
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)}: {a!r} != {b!r}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return ""
+    return "" if a == b else f"{path}: {a!r} != {b!r}"
+
+
 async def _world(client: GraphQLClient, factory: Factory) -> tuple[str, str, str]:
     top = await factory.team("Ventas")
     sub = await factory.team("Ventas Norte", parent=top)
@@ -135,13 +158,21 @@ async def test_me_companies_and_typename(
         "{ companies(first: 2) { edges { cursor node { id name } } pageInfo { hasNextPage endCursor } } }",
         '{ companies(search: "acme") { totalCount nodes { name taxId } } }',
         "{ __typename }",
+        "{ users(first: 3) { totalCount edges { cursor node { id name email role active presence { status changedAt }"
+        " teams { totalCount nodes { id name depth } }"
+        " supervisedTeams(first: 1) { pageInfo { hasNextPage } nodes { name } } } } } }",
+        "{ users(filter: {roles: [AGENT, SUPERVISOR]}, orderBy: {field: EMAIL, direction: DESC}, last: 2)"
+        " { nodes { email } pageInfo { hasPreviousPage startCursor } } }",
+        "{ teams { edges { cursor node { id name depth parent { name } children { nodes { name } }"
+        " members(first: 2) { nodes { name } pageInfo { endCursor } } supervisors { totalCount } } } } }",
+        "{ teams(filter: {roots: true}) { nodes { name } } }",
         "query ($skip: Boolean!) { me { id name @skip(if: $skip) ... on User { email } ...F } }"
         " fragment F on User { role }",
     ]
     for query in queries:
         variables = {"skip": True} if "$skip" in query else None
         compiled, plain = await both(client, query, variables, token)
-        assert compiled.content == plain.content, (query, compiled.text, plain.text)
+        assert compiled.content == plain.content, (query, _first_difference(compiled.json(), plain.json()))
         assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
     if backend_name == "postgresql":
         count_sql.statements.clear()
@@ -167,7 +198,7 @@ async def test_what_is_not_compiled_runs_through_strawberry(
     ]
     for query in queries:
         compiled, plain = await both(client, query, None, token)
-        assert compiled.content == plain.content, (query, compiled.text, plain.text)
+        assert compiled.content == plain.content, (query, _first_difference(compiled.json(), plain.json()))
         assert "x-cartera-read" not in compiled.headers
     signed_out = await client.post("{ me { id } }")
     assert "x-cartera-read" not in signed_out.headers
