@@ -54,8 +54,33 @@ async def _by_id(
     return {row.id: row for row in await session.scalars(stmt if scope is None else scope(stmt))}
 
 
+# The rule rows of each model are read by id through (the loaders below, `node`, compiled reads);
+# None: every signed-in user reads them (a shared directory or catalogue).
+BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
+    User: scopes.users,
+    Team: scopes.teams,
+    Contact: scopes.contacts,
+    # A contact's details are seen as their contact is.
+    ContactChannel: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactChannel.contact_id),
+    ContactAddress: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactAddress.contact_id),
+    Company: None,
+    DocumentType: None,
+}
+
+
+def by_id_statement(model: Any, ids: Sequence[int], viewer: Viewer) -> Select[Any]:
+    """The rows of `model` with these ids that the viewer may read (BY_ID)."""
+    stmt = select(model).where(model.id.in_(list(ids)))
+    rule = BY_ID[model]
+    return stmt if rule is None else rule(stmt, viewer)
+
+
+async def _by_rule(session: AsyncSession, model: Any, viewer: Viewer, ids: Sequence[int]) -> dict[int, Any]:
+    return {row.id: row for row in await session.scalars(by_id_statement(model, ids, viewer))}
+
+
 async def users_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, User]:
-    return await _by_id(session, User, ids, lambda stmt: scopes.users(stmt, viewer))
+    return await _by_rule(session, User, viewer, ids)
 
 
 async def notifications_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Notification]:
@@ -63,7 +88,7 @@ async def notifications_by_id(session: AsyncSession, viewer: Viewer, ids: Sequen
 
 
 async def teams_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Team]:
-    return await _by_id(session, Team, ids, lambda stmt: scopes.teams(stmt, viewer))
+    return await _by_rule(session, Team, viewer, ids)
 
 
 async def audit_events_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, AuditEvent]:
@@ -137,20 +162,15 @@ async def document_types_by_id(session: AsyncSession, ids: Sequence[int]) -> dic
 
 
 async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Contact]:
-    return await _by_id(session, Contact, ids, lambda stmt: scopes.contacts(stmt, viewer))
+    return await _by_rule(session, Contact, viewer, ids)
 
 
-# A contact's or a gestión's details are seen as their parent is.
 async def channels_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactChannel]:
-    return await _by_id(
-        session, ContactChannel, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
-    )
+    return await _by_rule(session, ContactChannel, viewer, ids)
 
 
 async def addresses_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactAddress]:
-    return await _by_id(
-        session, ContactAddress, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactAddress.contact_id)
-    )
+    return await _by_rule(session, ContactAddress, viewer, ids)
 
 
 async def channels_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactChannel]]:

@@ -50,13 +50,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.schema import BaseSchema
 from strawberry.types.arguments import convert_arguments
 
-from db import keyset
+from db import batches, keyset
 from db.keyset import PageRequest, PaginationError, SortKey
 from resolvers.cost import operation_cost
+from resolvers.node import NODE_TYPES
 from resolvers.teams import team_listing
 from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
+from schema.node import InvalidGlobalId, from_global_id
 from services import companies, contacts
 from services.principal import Principal
 
@@ -371,6 +373,35 @@ class _Build:
         obj = self.object("User", alias, nodes)
         return f"(SELECT {obj} FROM ({self.statement.fragment(stmt)}) {alias})"
 
+    def node(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        return self._node(args["id"], nodes)
+
+    def nodes(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        ids = args["ids"]
+        if len(ids) > self.max_page_size:
+            raise _Fallback  # refused, in strawberry's words
+        items = [f"coalesce({self._node(i, nodes)}, 'null')" for i in ids]
+        return "'[' || " + (" || ',' || ".join(items) if items else "''") + " || ']'"
+
+    def _node(self, global_id: str, nodes: list[FieldDetails]) -> str:
+        """One object by its global id through its type's by-id rule (db.batches.BY_ID), as the
+        `node` resolver loads it: null when missing or not visible, and for a type it does not know."""
+        try:
+            type_name, pk = from_global_id(global_id)
+        except InvalidGlobalId:
+            raise _Fallback from None  # an error of its own
+        model = _NODE_MODELS.get(type_name)
+        if model is None:
+            if type_name in _NODE_TYPES:
+                raise _Fallback  # a type with no mapping yet
+            return "NULL"  # the resolver answers null for a type it does not know
+        alias = self.statement.alias()
+        stmt = batches.by_id_statement(model, [pk], self._principal())
+        obj = self.object(type_name, alias, nodes)
+        return f"(SELECT {obj} FROM ({self.statement.fragment(stmt)}) {alias})"
+
     def _principal(self) -> Principal:
         if self.principal is None:
             raise _Fallback
@@ -580,8 +611,15 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "companies": _Build.companies,
     "me": _Build.me,
     "users": _Build.users,
+    "node": _Build.node,
+    "nodes": _Build.nodes,
     "teams": _Build.teams,
 }
+
+# What `node` reads compiled: the types with a by-id rule (db.batches.BY_ID), by their names.
+_NODE_MODELS = {model.__name__: model for model in batches.BY_ID}
+# Every type the `node` resolver knows (resolvers/node.py).
+_NODE_TYPES = NODE_TYPES
 
 # Fields that are not object fields of a query's answer: the connection shapes the compiler
 # builds itself, and the root operation types other than Query.

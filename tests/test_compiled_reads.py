@@ -151,7 +151,7 @@ async def test_a_page_of_contacts_is_one_statement_and_strawberry_s_bytes(
 async def test_me_companies_and_typename(
     backend_name: str, client: GraphQLClient, factory: Factory, count_sql: StatementCounter
 ) -> None:
-    token, *_ = await _world(client, factory)
+    tokens = await _world(client, factory)
     queries = [
         "{ me { id email name role active createdAt updatedAt __typename } }",
         "query { a: me { id } b: me { name } __typename }",
@@ -166,17 +166,37 @@ async def test_me_companies_and_typename(
         "{ teams { edges { cursor node { id name depth parent { name } children { nodes { name } }"
         " members(first: 2) { nodes { name } pageInfo { endCursor } } supervisors { totalCount } } } } }",
         "{ teams(filter: {roots: true}) { nodes { name } } }",
+        "query ($id: ID!) { node(id: $id) { __typename id ... on Contact { fullName team { name } } } }",
+        "query ($ids: [ID!]!) { nodes(ids: $ids) { id ... on Team { name } ... on User { email } ...C } }"
+        " fragment C on Contact { initials channels { kind } }",
         "query ($skip: Boolean!) { me { id name @skip(if: $skip) ... on User { email } ...F } }"
         " fragment F on User { role }",
     ]
-    for query in queries:
-        variables = {"skip": True} if "$skip" in query else None
+    async with factory.sessionmaker() as session:
+        contact_ids = list((await session.scalars(select(Contact.id).order_by(Contact.id))).all())
+    ids = [to_global_id("Contact", i) for i in contact_ids[:6]] + [
+        to_global_id("Team", 1),
+        to_global_id("User", 1),
+        to_global_id("Contact", 999999),
+        to_global_id("Nothing", 1),
+        to_global_id("Portfolio", 1),
+    ]
+    for token, query in [(t, q) for t in tokens for q in queries]:
+        variables: dict[str, Any] | None = {"skip": True} if "$skip" in query else None
+        if "$ids" in query:
+            variables = {"ids": ids}
+        if "$id:" in query:
+            for global_id in ids:
+                compiled, plain = await both(client, query, {"id": global_id}, token)
+                assert compiled.content == plain.content, (global_id, compiled.text, plain.text)
+            continue
         compiled, plain = await both(client, query, variables, token)
         assert compiled.content == plain.content, (query, _first_difference(compiled.json(), plain.json()))
-        assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+        if "$ids" not in query:  # a Portfolio among them: not mapped yet
+            assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
     if backend_name == "postgresql":
         count_sql.statements.clear()
-        await client.post("{ __typename }", None, token)
+        await client.post("{ __typename }", None, tokens[0])
         assert count_sql.count == 0
 
 
