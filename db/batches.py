@@ -65,6 +65,7 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     ContactAddress: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactAddress.contact_id),
     Company: None,
     DocumentType: None,
+    Portfolio: scopes.portfolios,
 }
 
 
@@ -205,7 +206,7 @@ AUDIT_ENTRIES = NestedList(
 
 
 async def portfolios_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Portfolio]:
-    return await _by_id(session, Portfolio, ids, lambda stmt: scopes.portfolios(stmt, viewer))
+    return await _by_rule(session, Portfolio, viewer, ids)
 
 
 @dataclass(frozen=True)

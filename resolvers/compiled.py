@@ -59,7 +59,7 @@ from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
-from services import companies, contacts
+from services import companies, contacts, portfolios
 from services.principal import Principal
 
 _DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -373,6 +373,15 @@ class _Build:
         obj = self.object("User", alias, nodes)
         return f"(SELECT {obj} FROM ({self.statement.fragment(stmt)}) {alias})"
 
+    def portfolios(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        from schema.portfolio_inputs import PortfolioFilter, PortfolioOrder
+
+        args = self.arguments("Query", node)
+        order, descending = (args.get("order_by") or PortfolioOrder()).to_service()
+        flt = (args.get("filter") or PortfolioFilter()).to_service()
+        stmt = portfolios.filtered(self._principal(), flt)
+        return self.connection("PortfolioConnection", stmt, portfolios.sort_keys(order, descending), args, nodes)
+
     def node(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         args = self.arguments("Query", node)
         return self._node(args["id"], nodes)
@@ -555,6 +564,8 @@ class _Build:
         """A nested connection: the loader's statement (db.batches.NestedList) for this parent row."""
         args = self.arguments(parent_type, nodes[0].node)
         nested = field.nested
+        if not isinstance(nested, batches.NestedList):
+            nested = nested(self._principal(), args)
         stmt = nested.statement(self._principal()).where(
             nested.parent == literal_column(f"{row}.{field.parent_column}")
         )
@@ -611,6 +622,7 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "companies": _Build.companies,
     "me": _Build.me,
     "users": _Build.users,
+    "portfolios": _Build.portfolios,
     "node": _Build.node,
     "nodes": _Build.nodes,
     "teams": _Build.teams,

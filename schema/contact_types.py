@@ -475,5 +475,11 @@ sql_map.declare(
             "{a}.type_id IS NOT NULL AND {a}.number <> ''",
         ),
         "badge": sql_map.Nested("PortfolioBadge", _BADGES, "true"),
+        "portfolio": sql_map.Nested(
+            "Portfolio",
+            "portfolios",
+            "{a}.id = (SELECT m.portfolio_id FROM portfolio_members m WHERE m.contact_id = {t}.id)",
+            visible=sql_map.visible(scopes.portfolios, models.Portfolio),
+        ),
     },
 )

@@ -48,7 +48,8 @@ class Nested:
 @dataclass(frozen=True)
 class Paged:
     """A nested connection (first/after/last/before): the rows of `nested` (a db.batches.NestedList:
-    its scoped statement, sort keys and parent column) whose parent is the row's `parent_column`."""
+    its scoped statement, sort keys and parent column, or a function of the viewer and the field's
+    arguments giving one) whose parent is the row's `parent_column`."""
 
     nested: Any
     parent_column: str = "id"

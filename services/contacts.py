@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.base import utcnow
+from db.batches import NestedList
 from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, Tier, paginate, paginate_tiers
 from db.models import (
@@ -281,6 +282,18 @@ def listing(
     if order is ContactOrder.RELEVANCE and terms:
         return Listing(stmt, keys, _relevance_tiers(base, stmt, terms, descending))
     return Listing(stmt, keys)
+
+
+def in_portfolios(
+    viewer: Principal, flt: ContactFilter, order: ContactOrder, descending: bool, dialect: str
+) -> NestedList:
+    """A portfolio's contacts matching `flt` (Portfolio.contacts: its loader and compiled reads)."""
+    return NestedList(
+        Contact,
+        sort_keys(order, descending),
+        PortfolioMember.portfolio_id,
+        lambda _viewer: filtered(viewer, flt, dialect).join(PortfolioMember, PortfolioMember.contact_id == Contact.id),
+    )
 
 
 class Refusal(enum.StrEnum):
