@@ -444,6 +444,19 @@ _ADDRESSES = sql_map.Nested(
     "ContactAddress", "contact_addresses", "{a}.contact_id = {t}.id", many=True, order="{a}.is_primary DESC, {a}.id"
 )
 sql_map.declare(
+    "ChannelGroup",
+    {
+        "kind": sql_map.text("kind"),
+        "channels": sql_map.Nested(
+            "ContactChannel",
+            "contact_channels",
+            "{a}.contact_id = {t}.contact_id AND {a}.kind = {t}.kind",
+            many=True,
+            order="{a}.id",
+        ),
+    },
+)
+sql_map.declare(
     "Contact",
     {
         "id": sql_map.global_id("Contact"),
@@ -464,6 +477,14 @@ sql_map.declare(
             "(SELECT coalesce('[' || string_agg(to_json(k.kind)::text, ',' ORDER BY k.first) || ']', '[]')"
             " FROM (SELECT c.kind, min(c.id) AS first FROM contact_channels c WHERE c.contact_id = {t}.id"
             " GROUP BY c.kind) k)"
+        ),
+        "channelsByKind": sql_map.Nested(
+            "ChannelGroup",
+            "(SELECT c.contact_id, c.kind, min(c.id) AS first FROM contact_channels c"
+            " WHERE c.contact_id = {t}.id GROUP BY c.contact_id, c.kind)",
+            "true",
+            many=True,
+            order="{a}.first",
         ),
         "addresses": _ADDRESSES,
         "primaryAddress": sql_map.Nested(

@@ -29,7 +29,7 @@ query Page($first: Int, $after: String, $last: Int, $before: String) {
         company { id name taxId industry website address phone createdAt }
         team { id name depth parent { name } }
         channels { id kind value normalized }
-        channelKinds
+        channelKinds channelsByKind { kind channels { value } }
         addresses { id label street number unit city region postalCode country isPrimary }
         primaryAddress { street isPrimary }
         document { number type { code name active checkDigit } }
