@@ -66,6 +66,9 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     Company: None,
     DocumentType: None,
     Portfolio: scopes.portfolios,
+    Campaign: scopes.campaigns,
+    Gestion: scopes.gestiones,
+    TypologyResult: None,
 }
 
 
@@ -267,11 +270,11 @@ async def presences_by_user(session: AsyncSession, user_ids: Sequence[int]) -> d
 
 
 async def campaigns_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Campaign]:
-    return await _by_id(session, Campaign, ids, lambda stmt: scopes.campaigns(stmt, viewer))
+    return await _by_rule(session, Campaign, viewer, ids)
 
 
 async def gestiones_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Gestion]:
-    return await _by_id(session, Gestion, ids, lambda stmt: scopes.gestiones(stmt, viewer))
+    return await _by_rule(session, Gestion, viewer, ids)
 
 
 async def comments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionComment]:

@@ -59,7 +59,7 @@ from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
-from services import companies, contacts, portfolios
+from services import companies, contacts, gestiones, portfolios
 from services.principal import Principal
 
 _DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -382,6 +382,16 @@ class _Build:
         stmt = portfolios.filtered(self._principal(), flt)
         return self.connection("PortfolioConnection", stmt, portfolios.sort_keys(order, descending), args, nodes)
 
+    def gestiones(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        from schema.gestion_inputs import GestionFilter, GestionOrder
+
+        args = self.arguments("Query", node)
+        order, descending = (args.get("order_by") or GestionOrder()).to_service()
+        if order is gestiones.GestionOrder.NAME:
+            raise _Fallback  # by the client's name: keyed on a joined column (gestiones.list_gestiones)
+        stmt = gestiones.filtered(self._principal(), (args.get("filter") or GestionFilter()).to_service())
+        return self.connection("GestionConnection", stmt, gestiones.sort_keys(order, descending), args, nodes)
+
     def node(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         args = self.arguments("Query", node)
         return self._node(args["id"], nodes)
@@ -555,6 +565,10 @@ class _Build:
                 raise _Fallback
             elif isinstance(field, sql_map.Scalar):
                 value = field.sql.replace("{t}", row)
+                if field.visible is not None:
+                    seen = self._visible(field.visible, f"{row}.{field.visible_column}")
+                    if seen:
+                        value = f"CASE WHEN {seen} THEN {value} ELSE {field.hidden} END"
             else:
                 value = self.nested(field, row, field_nodes, object_type.fields[name].type)
             pieces.append(_key(response_key) + f" || coalesce({value}, 'null')")
@@ -571,6 +585,13 @@ class _Build:
         )
         return self.connection(get_named_type(gql_type).name, stmt, nested.keys, args, nodes)
 
+    def _visible(self, rule: Callable[[Any], Any], column: str) -> str:
+        """SQL: `column` is an id the viewer may see by this rule; empty when it sees them all."""
+        visible = rule(self._principal())
+        if visible.whereclause is None:  # an admin sees every row
+            return ""
+        return f"{column} IN ({self.statement.fragment(visible)})"
+
     def nested(self, field: sql_map.Nested, parent: str, nodes: list[FieldDetails], gql_type: Any) -> str:
         inner = gql_type.of_type if isinstance(gql_type, GraphQLNonNull) else gql_type
         if field.many != isinstance(inner, GraphQLList):
@@ -579,9 +600,9 @@ class _Build:
         source = field.source.replace("{t}", parent).replace("{a}", alias)
         where = field.where.replace("{t}", parent).replace("{a}", alias)
         if field.visible is not None:
-            visible = field.visible(self._principal())
-            if visible.whereclause is not None:  # an admin sees every row
-                where += f" AND {alias}.{field.visible_column} IN ({self.statement.fragment(visible)})"
+            seen = self._visible(field.visible, f"{alias}.{field.visible_column}")
+            if seen:
+                where += f" AND {seen}"
         obj = self.object(field.type_name, alias, nodes)
         order = field.order.replace("{a}", alias) if field.order else None
         if field.many:
@@ -623,6 +644,7 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "me": _Build.me,
     "users": _Build.users,
     "portfolios": _Build.portfolios,
+    "gestiones": _Build.gestiones,
     "node": _Build.node,
     "nodes": _Build.nodes,
     "teams": _Build.teams,

@@ -431,13 +431,15 @@ sql_map.declare(
         "active": sql_map.boolean("active"),
     },
 )
-# Looked up per contact (`{t}`): as a join of every membership with users and teams, the
-# planner hashed the users table once per contact.
-_BADGES = (
+
+
+# A contact's badge, `{contact}` its id (SQL over `{t}`): looked up per contact, as a join of
+# every membership with users and teams the planner hashed the users table once per contact.
+BADGE_ROWS = (
     "(SELECT m.contact_id, p.id AS portfolio_id, p.name AS portfolio_name, p.active,"
     " (SELECT u.name FROM users u WHERE u.id = p.agent_id) AS agent_name,"
     " (SELECT w.name FROM teams w WHERE w.id = p.team_id) AS team_name"
-    " FROM portfolio_members m JOIN portfolios p ON p.id = m.portfolio_id WHERE m.contact_id = {t}.id)"
+    " FROM portfolio_members m JOIN portfolios p ON p.id = m.portfolio_id WHERE m.contact_id = {contact})"
 )
 _CHANNELS = sql_map.Nested("ContactChannel", "contact_channels", "{a}.contact_id = {t}.id", many=True, order="{a}.id")
 _ADDRESSES = sql_map.Nested(
@@ -495,7 +497,7 @@ sql_map.declare(
             "(SELECT {t}.document_type_id AS type_id, {t}.document_number AS number)",
             "{a}.type_id IS NOT NULL AND {a}.number <> ''",
         ),
-        "badge": sql_map.Nested("PortfolioBadge", _BADGES, "true"),
+        "badge": sql_map.Nested("PortfolioBadge", BADGE_ROWS.replace("{contact}", "{t}.id"), "true"),
         "portfolio": sql_map.Nested(
             "Portfolio",
             "portfolios",

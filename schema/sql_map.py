@@ -21,9 +21,16 @@ from sqlalchemy import select
 
 @dataclass(frozen=True)
 class Scalar:
-    """A leaf: SQL over `{t}` yielding the value's JSON text (NULL for null)."""
+    """A leaf: SQL over `{t}` yielding the value's JSON text (NULL for null).
+
+    `visible`, when set (as Nested's), guards it: a row whose `visible_column` the viewer may not
+    see reads `hidden` instead (a gestión's phones are its client's, seen only with the client).
+    """
 
     sql: str
+    visible: Callable[[Any], Any] | None = None
+    visible_column: str = "id"
+    hidden: str = "NULL"
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,11 @@ def number(column: str) -> Scalar:
 
 def boolean(column: str) -> Scalar:
     return Scalar(f"CASE WHEN {{t}}.{column} THEN 'true' WHEN NOT {{t}}.{column} THEN 'false' END")
+
+
+def day(column: str) -> Scalar:
+    """A date as `date.isoformat()` writes it."""
+    return Scalar(f"'\"' || to_char({{t}}.{column}, 'YYYY-MM-DD') || '\"'")
 
 
 def instant(column: str) -> Scalar:
