@@ -69,6 +69,7 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     Campaign: scopes.campaigns,
     Gestion: scopes.gestiones,
     TypologyResult: None,
+    AuditEvent: scopes.audit_events,
 }
 
 
@@ -96,7 +97,7 @@ async def teams_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int])
 
 
 async def audit_events_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, AuditEvent]:
-    return await _by_id(session, AuditEvent, ids, lambda stmt: scopes.audit_events(stmt, viewer))
+    return await _by_rule(session, AuditEvent, viewer, ids)
 
 
 @dataclass(frozen=True)

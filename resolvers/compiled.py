@@ -52,6 +52,8 @@ from strawberry.types.arguments import convert_arguments
 
 from db import batches, keyset
 from db.keyset import PageRequest, PaginationError, SortKey
+from db.models import Role
+from resolvers.audit import audit_filter
 from resolvers.cost import operation_cost
 from resolvers.node import NODE_TYPES
 from resolvers.teams import team_listing
@@ -59,7 +61,7 @@ from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
-from services import companies, contacts, gestiones, portfolios
+from services import audit, companies, contacts, gestiones, portfolios
 from services.principal import Principal
 
 _DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
@@ -254,7 +256,9 @@ class ReadCompiler:
             return plan
         except KeyError:
             pass
-        plan = self._build(document, variables, principal)
+        plan, clocked = self._build(document, variables, principal)
+        if clocked:
+            return plan
         self._plans[key] = plan
         if len(self._plans) > _PLANS:
             self._plans.popitem(last=False)
@@ -262,15 +266,16 @@ class ReadCompiler:
 
     def _build(
         self, document: _Document, variables: dict[str, Any] | None, principal: Principal | None
-    ) -> _Plan | None:
+    ) -> tuple[_Plan | None, bool]:
+        """The plan (None: strawberry answers) and whether it read the clock."""
         operation = document.operation
         coerced = get_variable_values(self.gql, operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):
-            return None
+            return None, False
         definitions = {name: f.definition for name, f in document.fragments.items()}
         cost = operation_cost(self.gql, operation, definitions, variables, max_page_size=self.settings.max_page_size)
         if cost > self.settings.max_query_cost:
-            return None
+            return None, False
         build = _Build(self, document, coerced, principal)
         query_type = self.gql.query_type
         assert query_type is not None
@@ -279,7 +284,7 @@ class ReadCompiler:
         typenames: dict[str, str] = {}
         try:
             if fields.new_defer_usages:
-                return None
+                return None, False
             for response_key, nodes in fields.grouped_field_set.items():
                 name = nodes[0].node.name.value
                 if name == "__typename":
@@ -288,15 +293,15 @@ class ReadCompiler:
                     continue
                 root = _ROOTS.get(name)
                 if root is None or principal is None:
-                    return None
+                    return None, False
                 pieces.append(_key(response_key) + f" || coalesce({root(build, nodes[0].node, nodes)}, 'null')")
         except (_Fallback, PaginationError):
-            return None
+            return None, False
         if len(typenames) == len(pieces):
             # Nothing to read: the answer is known without the database.
-            return None, [json.dumps(typenames, separators=(",", ":"))], cost
+            return (None, [json.dumps(typenames, separators=(",", ":"))], cost), False
         body = " || ',' || ".join(pieces) if pieces else "''"
-        return f"SELECT '{{' || {body} || '}}'", build.statement.params, cost
+        return (f"SELECT '{{' || {body} || '}}'", build.statement.params, cost), build.clocked
 
 
 class _Build:
@@ -312,6 +317,8 @@ class _Build:
         self.principal = principal
         self.statement = _Statement()
         self.max_page_size = compiler.settings.max_page_size
+        # A root whose statement reads the clock (a period preset) is built again for every request.
+        self.clocked = False
 
     # Arguments, converted as strawberry converts them for the resolver.
 
@@ -381,6 +388,17 @@ class _Build:
         flt = (args.get("filter") or PortfolioFilter()).to_service()
         stmt = portfolios.filtered(self._principal(), flt)
         return self.connection("PortfolioConnection", stmt, portfolios.sort_keys(order, descending), args, nodes)
+
+    def audit_events(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        args = self.arguments("Query", node)
+        viewer = self._principal()
+        if viewer.role is Role.AGENT:
+            raise _Fallback  # refused (audit.require_reader), in strawberry's words
+        flt = audit_filter(args.get("filter"))
+        if flt.period is not None:
+            self.clocked = True  # a period's bounds move with the clock
+        stmt = audit.filtered(viewer, flt, self.compiler.settings.zone)
+        return self.connection("AuditEventConnection", stmt, audit.AUDIT_KEYS, args, nodes)
 
     def gestiones(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         from schema.gestion_inputs import GestionFilter, GestionOrder
@@ -645,6 +663,7 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "users": _Build.users,
     "portfolios": _Build.portfolios,
     "gestiones": _Build.gestiones,
+    "auditEvents": _Build.audit_events,
     "node": _Build.node,
     "nodes": _Build.nodes,
     "teams": _Build.teams,

@@ -397,3 +397,32 @@ sql_map.declare(
         "supervisors": sql_map.Paged(batches.TEAM_SUPERVISORS),
     },
 )
+
+_RESOURCE_TYPE = (
+    "CASE {t}.resource_type "
+    + " ".join(f"WHEN '{kind}' THEN '{name}'" for kind, name in RESOURCE_TYPE_NAMES.items())
+    + " END"
+)
+sql_map.declare(
+    "AuditEvent",
+    {
+        "id": sql_map.global_id("AuditEvent"),
+        "occurredAt": sql_map.instant("occurred_at"),
+        "actorName": sql_map.text("actor_name"),
+        "action": sql_map.text("action"),
+        "resourceType": sql_map.text("resource_type"),
+        "resourceId": sql_map.Scalar(sql_map.base64url_sql(_RESOURCE_TYPE + " || ':' || {t}.resource_id", quoted=True)),
+        "resourceName": sql_map.text("resource_name"),
+        "requestId": sql_map.text("request_id"),
+        "entries": sql_map.Paged(batches.AUDIT_ENTRIES),
+        "batch": sql_map.Nested(
+            "AuditEvent",
+            "audit_events",
+            "{a}.id = {t}.batch_id",
+            visible=sql_map.visible(scopes.audit_events, models.AuditEvent),
+        ),
+        "actor": sql_map.Nested(
+            "User", "users", "{a}.id = {t}.actor_id", visible=sql_map.visible(scopes.users, models.User)
+        ),
+    },
+)
