@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -186,7 +186,9 @@ def numbered_page(
     order, with the page size and the direction: compiled reads build the page from it."""
     stmt, order, size, backwards = _walk(stmt, keys, request, max_page_size)
     numbered = stmt.add_columns(func.row_number().over(order_by=order).label("page_rn"))
-    return numbered.order_by(*order).limit(size + 1), size, backwards
+    # The limit written into the statement (a validated int): bound as $n, PostgreSQL's generic
+    # plan for a prepared statement does not know how few rows a page reads.
+    return numbered.order_by(*order).limit(literal_column(str(int(size) + 1))), size, backwards
 
 
 async def paginate(

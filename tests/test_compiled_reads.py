@@ -3,16 +3,19 @@ strawberry's (PostgreSQL; the embedded SQLite default never compiles)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from db.models import Contact, Role
+from db.base import utcnow
+from db.models import Contact, Role, SalesAttentionStatus
 from resolvers.compiled import fallbacks
 from resolvers.root import build_schema
 from schema.node import to_global_id
+from tests import sales_world
 from tests.conftest import GraphQLClient, StatementCounter, auth, make_settings
 from tests.factories import Factory
 
@@ -327,3 +330,55 @@ async def test_the_audit_trail(backend_name: str, client: GraphQLClient, factory
     compiled, plain = await both(client, "{ auditEvents { nodes { changes { field } } } }", None, tokens[0])
     assert compiled.content == plain.content
     assert "x-cartera-read" not in compiled.headers
+
+
+PANEL = """
+query ($filter: SalesAttentionFilter, $order: SalesAttentionOrder, $first: Int) {
+  salesAttentions(filter: $filter, orderBy: $order, first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges {
+      cursor
+      node {
+        id status pendingSince createdAt closedAt updatedAt fullName phone email
+        interest { id kind name position active createdAt } origin { name } closeReason { name }
+        agent { name } team { name } contact { id fullName }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_the_sales_panel(backend_name: str, client: GraphQLClient, factory: Factory) -> None:
+    world = await sales_world.build(factory)
+    await factory.channel(world.juan, "EMAIL", normalized="juan@example.com")
+    await factory.channel(world.juan, "WHATSAPP")
+    await factory.sales_attention(world.juan, agent=world.ana, interest=world.auto, origin=world.web)
+    await factory.sales_attention(
+        world.maria, status=SalesAttentionStatus.PENDING, interest=world.moto, created_at=utcnow() - timedelta(days=2)
+    )
+    await factory.sales_attention(
+        world.zoe, status=SalesAttentionStatus.CLOSED, close_reason=world.sold, created_at=utcnow() - timedelta(days=20)
+    )
+    variables_list: list[dict[str, Any]] = [
+        {},
+        {"first": 1},
+        {"filter": {"period": "LAST_30_DAYS"}, "order": {"field": "UPDATED_AT", "direction": "ASC"}},
+        {"filter": {"text": "perez"}},
+    ]
+    for user in (world.ada, world.sofia, world.nora):
+        token = factory.token(user)
+        for variables in variables_list:
+            compiled, plain = await both(client, PANEL, variables, token)
+            assert compiled.content == plain.content, _first_difference(compiled.json(), plain.json())
+            assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+        # Ordered on a nullable column: keyed on an expression, strawberry's.
+        compiled, plain = await both(client, PANEL, {"order": {"field": "PENDING_SINCE"}}, token)
+        assert compiled.content == plain.content
+        assert "x-cartera-read" not in compiled.headers
+    # An agent is refused, in strawberry's words.
+    compiled, plain = await both(client, PANEL, {}, factory.token(world.ana))
+    assert compiled.content == plain.content
+    assert "FORBIDDEN" in compiled.text
