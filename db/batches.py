@@ -32,6 +32,8 @@ from db.models import (
     Portfolio,
     PortfolioMember,
     Presence,
+    SalesAttention,
+    SalesCatalogEntry,
     StoredFile,
     Team,
     TeamMember,
@@ -70,6 +72,9 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     Gestion: scopes.gestiones,
     TypologyResult: None,
     AuditEvent: scopes.audit_events,
+    SalesAttention: scopes.sales_attentions,
+    # The sales catalogues are reference data every signed-in user may read.
+    SalesCatalogEntry: None,
 }
 
 
