@@ -65,10 +65,10 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per latency run (default 200)")
 
 
-async def deep_cursor(url: str, contacts: int) -> tuple[int, str]:
-    """The cursor of the contact at row DEEP_ROW (or 90% down a smaller list) in the list's order."""
+async def deep_cursor(url: str, contacts: int, row: int | None = None) -> tuple[int, str]:
+    """The cursor of the contact at `row` (default DEEP_ROW, or 90% down a smaller list) in the list's order."""
     keys = sort_keys(ContactOrder.NAME, False)  # the order `contacts` lists in without a search
-    row = min(DEEP_ROW, int(contacts * 0.9))
+    row = row or min(DEEP_ROW, int(contacts * 0.9))
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:

@@ -29,10 +29,11 @@ the server infers them as it does the driver's; a NULL is inlined either way).
 Per case and round: requests (transactions) per second, p50 and p99 latency, errors (any answer
 that is not 200 or carries `errors`; there must be none: the exit status is 1 otherwise), the
 API process's CPU per request (its utime+stime from /proc over the run / requests), PostgreSQL's
-CPU per request (every postgres process's, sampled through the run), the bench client's, the
-machine's busy share, and the share of answers that came from the compiled path (header
-`x-cartera-read: compiled`). Every answer is checked cheaply (status, no `errors`) and one of
-each case in full before the clock starts.
+(the backends serving the bench's database, sampled through the run: other databases on the
+server are not counted), the client's (this process, or pgbench), the machine's busy share, and
+the share of answers that came from the compiled path (header `x-cartera-read: compiled`).
+Every answer is checked cheaply (status, no `errors`) and one of each case in full before the
+clock starts.
 
     python bench/reads.py --help
     python bench/reads.py --postgres postgresql://postgres@127.0.0.1:5432/test \\
@@ -78,6 +79,7 @@ from common import (
     seeded_database,
     start_server,
 )
+from contacts_page import deep_cursor
 
 from cartera.app import create_app
 from db.base import utcnow
@@ -389,14 +391,16 @@ def pgbench_script(sql: str, params: tuple[Any, ...], mode: str) -> tuple[str, d
 
 
 class PostgresCpu:
-    """CPU seconds PostgreSQL's processes use over a window, sampled while it runs: pgbench's
-    backends end with their run, taking their counters with them."""
+    """CPU seconds the backends serving one database use over a window, sampled while it runs:
+    pgbench's backends end with their run, taking their counters with them. Only that database's
+    backends count (their process title names it): other databases on the server are not ours."""
 
-    def __init__(self) -> None:
+    def __init__(self, database: str) -> None:
+        self.title = f" {database} ".encode()
         self.start: dict[int, float] = {}
         self.last: dict[int, float] = {}
         self.task: asyncio.Task[None] | None = None
-        self.postgres: dict[int, bool] = {}  # pid: whether it is PostgreSQL's, read once per pid
+        self.ours: dict[int, bool] = {}  # pid: whether it serves the database, read once per pid
 
     def _read(self) -> dict[int, float]:
         found = {}
@@ -404,12 +408,13 @@ class PostgresCpu:
             if not name.isdigit():
                 continue
             pid = int(name)
-            if pid not in self.postgres:
+            if pid not in self.ours:
                 try:
-                    self.postgres[pid] = Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
                 except OSError:
                     continue
-            if self.postgres[pid]:
+                self.ours[pid] = title.startswith(b"postgres: ") and self.title in title
+            if self.ours[pid]:
                 found[pid] = proc_cpu_seconds(pid)
         return found
 
@@ -476,7 +481,8 @@ async def api_run(
     case: Case,
     clients: int,
     seconds: float,
-    server_pid: int | None,
+    server_pid: int,
+    database: str,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`clients` connections sending the case without pause for `seconds`."""
@@ -506,7 +512,7 @@ async def api_run(
                 compiled += 1
 
     try:
-        async with PostgresCpu() as postgres:
+        async with PostgresCpu(database) as postgres:
             window = Window.open(server_pid)
             until = time.perf_counter() + seconds
             await asyncio.gather(*(client(c, until) for c in connections))
@@ -568,7 +574,7 @@ async def pgbench_run(
         command.append(place.database or "postgres")
         env = {**os.environ, **({"PGPASSWORD": str(place.password)} if place.password else {})}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        async with PostgresCpu() as postgres:
+        async with PostgresCpu(make_url(url).database or "") as postgres:
             window = Window.open(None)
             process = await asyncio.create_subprocess_exec(
                 *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -702,8 +708,11 @@ async def measure(seeded: Seeded, args: argparse.Namespace) -> dict[str, Any]:
     try:
         row = min(DEEP_ROW, seeded.contacts * 9 // 10 // 100 * 100)
         started = time.perf_counter()
-        deep = await walk_to(base, token, row)
+        deep = await walk_to(base, token, row) if not args.cases or "contacts_deep" in args.cases else ""
         walked = time.perf_counter() - started
+        if deep:
+            # The API's walk and the database's own OFFSET must land on the same contact.
+            assert deep == (await deep_cursor(seeded.url, seeded.contacts, row))[1], "the walk lost its way"
         every = cases(deep, to_global_id("User", admin))
         chosen = [c for c in every if not args.cases or c.name in args.cases]
         compiled = await check_answers(base, token, chosen)
@@ -713,14 +722,16 @@ async def measure(seeded: Seeded, args: argparse.Namespace) -> dict[str, Any]:
         if args.also_strawberry:
             paths["strawberry"] = {"x-cartera-read": "strawberry"}
         for case in chosen:  # warm-up: pools, prepared statements, plans, the caches
-            await api_run(base, token, case, args.clients, args.warmup, proc.pid)
+            await api_run(base, token, case, args.clients, args.warmup, proc.pid, seeded.name)
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
             c.name: {p: [] for p in [*paths, "pgbench"]} for c in chosen
         }
         for number in range(args.rounds):
             for case in chosen:
                 for path, headers in paths.items():
-                    result = await api_run(base, token, case, args.clients, args.seconds, proc.pid, headers)
+                    result = await api_run(
+                        base, token, case, args.clients, args.seconds, proc.pid, seeded.name, headers
+                    )
                     runs[case.name][path].append(result)
                     rate, errors = result["requests_per_second"], result["errors"]
                     _say(f"round {number + 1} {case.name} {path}: {rate:,.0f}/s, {errors} errors")
