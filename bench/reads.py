@@ -663,15 +663,17 @@ def table(summary: dict[str, Any], out: TextIO) -> None:
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Each figure's median over the rounds, column by column; errors and requests summed."""
     good = [r for r in runs if "error" not in r]
     if not good:
         return None
     keys = [k for k, v in good[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return {
-        k: round(statistics.median(r[k] for r in good if r.get(k) is not None), 3)
-        for k in keys
-        if all(r.get(k) is not None for r in good)
-    }
+    found: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in good if r.get(key) is not None]
+        if len(values) == len(good):
+            found[key] = sum(values) if key in ("errors", "requests") else round(statistics.median(values), 3)
+    return found
 
 
 def aims(summary: dict[str, Any]) -> list[dict[str, Any]]:
