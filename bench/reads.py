@@ -20,11 +20,12 @@ falls on all alike.
 Right after each case's API run, in the same round, PostgreSQL alone answers the statement the
 compiled path would send for it (`ReadCompiler.statement`, resolvers/compiled.py): pgbench
 (`-n -M prepared -c <clients> -j 2 -T <seconds>`) runs it from a script file on the same
-database. A case the compiler does not cover has no statement: it says "not compiled" and has
-no pgbench run. The statement's $1... parameters are inlined as literals by default (`--params
-inline`: PostgreSQL plans the statement once with its values, as a custom plan), or sent as
-pgbench variables (`--params variables`: `-D pN=value`, bound as parameters of unknown type, so
-the server infers them as it does the driver's; a NULL is inlined either way).
+database. A case the compiler does not cover has no statement: it says "not compiled" (or,
+answered compiled with no statement, as `{ __typename }` is, "no statement") and has no pgbench
+run. The statement's $1... parameters are sent as pgbench variables by default (`--params
+variables`: `-D pN=value`, bound to the prepared statement as the API's driver binds them, so
+PostgreSQL chooses between custom and generic plans as it does for the API; a NULL is inlined),
+or inlined as literals (`--params inline`: the statement planned once with its values).
 
 Per case and round: requests (transactions) per second, p50 and p99 latency, errors (any answer
 that is not 200 or carries `errors`; there must be none: the exit status is 1 otherwise), the
@@ -653,7 +654,8 @@ def table(summary: dict[str, Any], out: TextIO) -> None:
                     file=out,
                 )
         if case["statement"] is None:
-            print(f"{name:<15} {'pgbench':<10} not compiled (no statement): no PostgreSQL-alone run", file=out)
+            why = "answered compiled with no statement" if case["compiled_answer"] else "not compiled"
+            print(f"{name:<15} {'pgbench':<10} {why}: no PostgreSQL-alone run", file=out)
     print(file=out)
     for aim in summary["aims"]:
         print(f"aim {aim['case']}: {aim['what']} -> {aim['verdict']}", file=out)
@@ -815,9 +817,9 @@ async def main() -> int:
     parser.add_argument("--bench-users", type=int, default=120, help="agents added to the demo's teams (default 120)")
     parser.add_argument(
         "--params",
-        choices=["inline", "variables"],
-        default="inline",
-        help="how pgbench gets the statement's parameters (default inline)",
+        choices=["variables", "inline"],
+        default="variables",
+        help="how pgbench gets the statement's parameters: bound as the API sends them, or inlined (default variables)",
     )
     parser.add_argument("--pgbench", default=PGBENCH, help=f"pgbench binary (default {PGBENCH})")
     parser.add_argument("--pgbench-threads", type=int, default=2, help="pgbench -j (default 2)")
