@@ -266,7 +266,13 @@ async def _reset(url: str, cast: dict[str, Any], method: RoutingMethod, capacity
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE conversation_messages, conversations, agent_loads, routing_turns"))
+            # sales_attention_conversations (0017) links conversations: TRUNCATE needs it listed too.
+            await conn.execute(
+                text(
+                    "TRUNCATE sales_attention_conversations, conversation_messages, conversations,"
+                    " agent_loads, routing_turns"
+                )
+            )
             made = select(Contact.id).where(Contact.last_names != SEEDED)
             await conn.execute(delete(PortfolioMember).where(PortfolioMember.contact_id.in_(made)))
             await conn.execute(delete(ContactChannel).where(ContactChannel.contact_id.in_(made)))
