@@ -20,8 +20,12 @@ SQLITE_WRITE = "cartera_sqlite_write"
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        # Connections beyond pool_size are closed when returned: with more requests in flight
+        # than the pool holds, every extra one opened a connection (TLS negotiation included)
+        # and closed it again, which took more CPU than a compiled page (bench/reads.py: 261 ->
+        # 573 pages a second at 16 clients with 30 kept).
+        kwargs.setdefault("pool_size", 30)
+        kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
         # The planner's JIT compiles every statement it costs high, and the ones here that it
         # does (a bulk call's selection, a preview) scan once: compiling took 50-75 ms of a

@@ -122,7 +122,19 @@ def instant_sql(expr: str) -> str:
 
 def global_id(type_name: str, column: str = "id") -> Scalar:
     """schema.node.to_global_id: base64url of "Type:pk" without padding."""
-    return Scalar(base64url_sql(f"'{type_name}:' || {{t}}.{column}", quoted=True))
+    return Scalar(global_id_sql(f"'{type_name}:'", f"{{t}}.{column}"))
+
+
+def global_id_sql(type_text: str, pk: str) -> str:
+    """A global id from SQL for the type's name and colon (`'Contact:'`) and the key.
+
+    Cheaper than base64url_sql, which this is for these bytes: the base64 of ASCII letters,
+    digits and a colon never holds "+" or "/" (only a third byte's low six bits can reach 62 or
+    63, which takes ">", "?", "~" or DEL), the text has no backslash for the bytea cast to read,
+    and it is far shorter than the 76 characters after which PostgreSQL breaks lines. translate
+    and convert_to took two thirds of the time of an id.
+    """
+    return f"'\"' || rtrim(encode(({type_text} || {pk})::bytea, 'base64'), '=') || '\"'"
 
 
 def base64url_sql(text_expr: str, *, quoted: bool) -> str:

@@ -411,7 +411,7 @@ sql_map.declare(
         "actorName": sql_map.text("actor_name"),
         "action": sql_map.text("action"),
         "resourceType": sql_map.text("resource_type"),
-        "resourceId": sql_map.Scalar(sql_map.base64url_sql(_RESOURCE_TYPE + " || ':' || {t}.resource_id", quoted=True)),
+        "resourceId": sql_map.Scalar(sql_map.global_id_sql(_RESOURCE_TYPE + " || ':'", "{t}.resource_id")),
         "resourceName": sql_map.text("resource_name"),
         "requestId": sql_map.text("request_id"),
         "entries": sql_map.Paged(batches.AUDIT_ENTRIES),
