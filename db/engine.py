@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -17,20 +18,48 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SQLITE_WRITE = "cartera_sqlite_write"
 
 
+# Every PostgreSQL connection's settings (see create_engine).
+SERVER_SETTINGS = {"jit": "off"}
+
+
+async def create_read_pool(engine: AsyncEngine, max_size: int) -> asyncpg.Pool:
+    """Plain asyncpg connections to the engine's PostgreSQL database for compiled reads
+    (resolvers/compiled.py): one statement each, no transaction, nothing of SQLAlchemy's
+    execution around it, which took a third of the CPU of a `{ me { id } }`.
+
+    Released connections are not reset: a compiled read changes no session state (no SET, no
+    LISTEN, no advisory lock, no cursor), and asyncpg's reset is a round trip per release.
+    """
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.create_pool(
+        *args,
+        **kwargs,
+        min_size=0,
+        max_size=max_size,
+        statement_cache_size=512,
+        server_settings=dict(SERVER_SETTINGS),
+        reset=_no_reset,
+    )
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    return None
+
+
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # Connections beyond pool_size are closed when returned: with more requests in flight
         # than the pool holds, every extra one opened a connection (TLS negotiation included)
         # and closed it again, which took more CPU than a compiled page (bench/reads.py: 261 ->
-        # 573 pages a second at 16 clients with 30 kept).
+        # 573 pages a second at 16 clients with 30 kept; CARTERA_DB_POOL_SIZE).
         kwargs.setdefault("pool_size", 30)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
         # The planner's JIT compiles every statement it costs high, and the ones here that it
         # does (a bulk call's selection, a preview) scan once: compiling took 50-75 ms of a
         # 600 ms statement and saved nothing (EXPLAIN ANALYZE on 1,000,000 contacts).
-        kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
+        kwargs.setdefault("connect_args", {"server_settings": dict(SERVER_SETTINGS)})
         return create_async_engine(url, **kwargs)
 
     engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose}, **kwargs)

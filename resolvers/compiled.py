@@ -18,6 +18,7 @@ ensure_ascii off), instants as datetime.isoformat writes them (sql_map.instant_s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -46,14 +48,14 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_fields, collect_subfields
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from sqlalchemy import Column, Select, literal_column, select
-from sqlalchemy.dialects.postgresql import asyncpg
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.schema import BaseSchema
 from strawberry.types.arguments import convert_arguments
 
 from db import batches, keyset
 from db.base import utcnow
+from db.engine import create_read_pool
 from db.keyset import PageRequest, PaginationError, SortKey
 from db.models import Role
 from resolvers.audit import audit_filter
@@ -69,10 +71,12 @@ from services.errors import DomainError
 from services.principal import Principal
 
 log = logging.getLogger("cartera.compiled")
-_DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]
+_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 _PARAM = re.compile(r"\$(\d+)")
 _DOCUMENTS = 512
 _PLANS = 2048
+# What a connection lost mid-statement raises (asyncpg, or the socket under it).
+_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError, OSError)
 # The SQL (None: known without it), its parameters (or the answer's text), the operation's cost.
 _Plan = tuple[str | None, list[Any], int]
 
@@ -162,6 +166,10 @@ class ReadCompiler:
         self.rules = [*specified_rules, *getattr(schema, "cartera_rules", ())]
         self._documents: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
         self._plans: OrderedDict[tuple[Any, ...], _Plan | None] = OrderedDict()
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        # Called with each statement sent (the tests count them, as they count SQLAlchemy's).
+        self.listeners: list[Callable[[str], None]] = []
 
     @property
     def engine(self) -> AsyncEngine:
@@ -224,11 +232,8 @@ class ReadCompiler:
             data = params[0]
         else:
             try:
-                async with self.engine.connect() as conn:
-                    # One statement: no transaction around it.
-                    await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    data = (await conn.exec_driver_sql(sql, tuple(params))).scalar_one()
-            except DBAPIError:
+                data = await self._fetch(sql, params)
+            except asyncpg.PostgresError:
                 # A statement PostgreSQL refused is this module's mistake, not the client's: say so
                 # in the log and let strawberry answer (the differential tests fail on it first).
                 log.exception("compiled read failed", extra={"request_id": context.request_id})
@@ -238,6 +243,33 @@ class ReadCompiler:
                 return None
         tail = f',"extensions":{{"cost":{{"requested":{cost},"limit":{self.settings.max_query_cost}}}}}}}'
         return b'{"data":' + str(data).encode() + tail.encode()
+
+    async def _fetch(self, sql: str, params: list[Any]) -> str:
+        """The statement's one value, on a connection of the compiled reads' own pool."""
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await create_read_pool(self.engine, self.settings.db_pool_size)
+        for listener in self.listeners:
+            listener(sql)
+        for again in (True, False):
+            try:
+                async with self._pool.acquire() as conn:
+                    value = await conn.fetchval(sql, *params)
+                    assert isinstance(value, str)
+                    return value
+            except _LOST as error:
+                # The server restarted or the backend was terminated: asyncpg drops the
+                # connection, and a read is safe to send once more on a fresh one.
+                if not again:
+                    raise
+                log.info("a compiled read met a dead connection; sending it again", extra={"error": repr(error)})
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def statement(
         self, query: str, variables: dict[str, Any] | None, operation_name: str | None, principal: Principal | None

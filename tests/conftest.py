@@ -365,6 +365,9 @@ class StatementCounter:
         if head not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
             self.statements.append(statement)
 
+    def count_one(self, statement: str) -> None:
+        self.statements.append(statement)
+
     @property
     def count(self) -> int:
         return len(self.statements)
@@ -374,7 +377,13 @@ class StatementCounter:
 def count_sql(server: Server) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
+    # Compiled reads send theirs on their own asyncpg pool (resolvers/compiled.py).
+    compiler = server.app.state.endpoint.compiler
+    if compiler is not None:
+        compiler.listeners.append(counter.count_one)
     yield counter
+    if compiler is not None:
+        compiler.listeners.remove(counter.count_one)
     event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from db.base import utcnow
 from db.models import Contact, Role, SalesAttentionStatus
@@ -382,3 +382,27 @@ async def test_the_sales_panel(backend_name: str, client: GraphQLClient, factory
     compiled, plain = await both(client, PANEL, {}, factory.token(world.ana))
     assert compiled.content == plain.content
     assert "FORBIDDEN" in compiled.text
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_a_compiled_read_survives_its_connections_being_terminated(
+    backend_name: str, client: GraphQLClient, factory: Factory, database_url: str
+) -> None:
+    if backend_name != "postgresql":
+        pytest.skip("terminating backends is PostgreSQL's")
+    token, *_ = await _world(client, factory)
+    query = "{ contacts(first: 3) { nodes { fullName } } }"
+    before = await client.post(query, None, token)
+    assert before.headers["x-cartera-read"] == "compiled"
+    # Every other backend of this database: the app's pools, the compiled reads' among them.
+    async with factory.sessionmaker() as session:
+        await session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    after = await client.post(query, None, token)
+    assert after.status_code == 200
+    assert after.content == before.content
+    assert after.headers["x-cartera-read"] == "compiled"
