@@ -100,10 +100,6 @@ class _Statement:
         self.params: list[Any] = []
         self.aliases = 0
 
-    def bind(self, value: Any, cast: str) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}::{cast}"
-
     def alias(self) -> str:
         self.aliases += 1
         return f"q{self.aliases}"
@@ -121,11 +117,15 @@ _COMPILED: OrderedDict[Any, Any] = OrderedDict()
 
 def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
     """As SQLAlchemy's own execution does it: compile once per statement shape (its cache key),
-    then bind this statement's values and expand its IN lists."""
+    then bind this statement's values and expand its IN lists. SQLAlchemy has no public call
+    that gives a statement's SQL and parameters as it would send them, so this follows
+    Connection._execute_clauseelement (cache key, construct_params, postcompile expansion)."""
     key = stmt._generate_cache_key()
     assert key is not None
     compiled = _COMPILED.get(key.key)
-    if compiled is None:
+    if compiled is not None:
+        _COMPILED.move_to_end(key.key)
+    else:
         compiled = _DIALECT.statement_compiler(_DIALECT, stmt, cache_key=key)
         _COMPILED[key.key] = compiled
         if len(_COMPILED) > 2048:
