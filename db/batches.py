@@ -56,6 +56,10 @@ async def _by_id(
     return {row.id: row for row in await session.scalars(stmt if scope is None else scope(stmt))}
 
 
+def contact_channel_rule(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    return scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
+
+
 # The rule rows of each model are read by id through (the loaders below, `node`, compiled reads);
 # None: every signed-in user reads them (a shared directory or catalogue).
 BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
@@ -63,7 +67,7 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     Team: scopes.teams,
     Contact: scopes.contacts,
     # A contact's details are seen as their contact is.
-    ContactChannel: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactChannel.contact_id),
+    ContactChannel: contact_channel_rule,
     ContactAddress: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactAddress.contact_id),
     Company: None,
     DocumentType: None,
@@ -75,6 +79,11 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     SalesAttention: scopes.sales_attentions,
     # The sales catalogues are reference data every signed-in user may read.
     SalesCatalogEntry: None,
+    Conversation: scopes.conversations,
+    # A message is seen with its conversation.
+    ConversationMessage: lambda stmt, viewer: scopes.conversation_details(
+        stmt, viewer, ConversationMessage.conversation_id
+    ),
 }
 
 
@@ -368,16 +377,11 @@ GESTION_HISTORY = NestedList(
 
 
 async def conversations_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Conversation]:
-    return await _by_id(session, Conversation, ids, lambda stmt: scopes.conversations(stmt, viewer))
+    return await _by_rule(session, Conversation, viewer, ids)
 
 
 async def messages_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ConversationMessage]:
-    return await _by_id(
-        session,
-        ConversationMessage,
-        ids,
-        lambda stmt: scopes.conversation_details(stmt, viewer, ConversationMessage.conversation_id),
-    )
+    return await _by_rule(session, ConversationMessage, viewer, ids)
 
 
 def _timeline(descending: bool) -> NestedList:

@@ -66,7 +66,7 @@ from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
-from services import audit, companies, contacts, gestiones, portfolios, sales_attentions, sales_panel
+from services import audit, companies, contacts, conversations, gestiones, portfolios, sales_attentions, sales_panel
 from services.errors import DomainError
 from services.principal import Principal
 
@@ -469,6 +469,16 @@ class _Build:
         keys = sales_attentions.sort_keys(order, descending)
         return self.connection("SalesAttentionConnection", stmt, keys, args, nodes)
 
+    def conversations(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
+        from schema.conversation_inputs import ConversationFilter, ConversationOrder
+
+        args = self.arguments("Query", node)
+        order, descending = (args.get("order_by") or ConversationOrder()).to_service()
+        flt = (args.get("filter") or ConversationFilter()).to_service()
+        stmt = conversations.filtered(self._principal(), flt)
+        keys = conversations.sort_keys(order, descending)
+        return self.connection("ConversationConnection", stmt, keys, args, nodes)
+
     def gestiones(self, node: FieldNode, nodes: list[FieldDetails]) -> str:
         from schema.gestion_inputs import GestionFilter, GestionOrder
 
@@ -736,6 +746,7 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
     "portfolios": _Build.portfolios,
     "gestiones": _Build.gestiones,
     "auditEvents": _Build.audit_events,
+    "conversations": _Build.conversations,
     "salesAttentions": _Build.sales_attentions,
     "node": _Build.node,
     "nodes": _Build.nodes,

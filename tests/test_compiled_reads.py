@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from db.base import utcnow
-from db.models import Contact, Role, SalesAttentionStatus
+from db.models import Contact, ConversationStatus, Role, SalesAttentionStatus
 from resolvers.compiled import fallbacks
 from resolvers.root import build_schema
 from schema.node import to_global_id
@@ -406,3 +406,42 @@ async def test_a_compiled_read_survives_its_connections_being_terminated(
     assert after.status_code == 200
     assert after.content == before.content
     assert after.headers["x-cartera-read"] == "compiled"
+
+
+CONVERSATIONS = """
+query ($filter: ConversationFilter, $last: Int) {
+  conversations(filter: $filter, last: $last) {
+    totalCount
+    pageInfo { hasPreviousPage startCursor }
+    nodes {
+      id status channelKind channelAddress createdAt assignedAt firstReplyAt resolvedAt lastMessageAt updatedAt
+      contact { fullName } channel { kind normalized } agent { name } team { name }
+      lastMessage { text direction author { name } }
+      messages(first: 2) {
+        totalCount
+        edges { cursor node { id direction authorName text sentAt externalId durationSeconds createdAt } }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_conversations(backend_name: str, client: GraphQLClient, factory: Factory) -> None:
+    ventas = await factory.team("Ventas")
+    otros = await factory.team("Otros")
+    admin = await factory.user(Role.ADMIN)
+    supervisor = await factory.user(Role.SUPERVISOR, supervises=[ventas])
+    agent = await factory.user(Role.AGENT, name="Ana", teams=[ventas])
+    ana, beto = await factory.contacts(ventas, "Ana Pérez", "Beto Gómez")
+    (zoe,) = await factory.contacts(otros, "Zoe Díaz")
+    await factory.conversation(ana, messages=["hola", "¿hay stock?", 'dice "sí"'])
+    await factory.conversation(beto, status=ConversationStatus.OPEN, agent=agent, messages=["buenas"])
+    await factory.conversation(zoe, messages=["hello"])
+    for user in (admin, supervisor, agent):
+        token = factory.token(user)
+        for variables in ({}, {"last": 1}, {"filter": {"statuses": ["OPEN"]}}):
+            compiled, plain = await both(client, CONVERSATIONS, variables, token)
+            assert compiled.content == plain.content, _first_difference(compiled.json(), plain.json())
+            assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
