@@ -236,7 +236,9 @@ class ReadCompiler:
             except asyncpg.PostgresError:
                 # A statement PostgreSQL refused is this module's mistake, not the client's: say so
                 # in the log and let strawberry answer (the differential tests fail on it first).
-                log.exception("compiled read failed", extra={"request_id": context.request_id})
+                log.exception(
+                    "compiled read failed", extra={"request_id": context.request_id, "document": query[:2000]}
+                )
                 key = self._key(query, operation_name, variables, principal)
                 if key is not None:
                     self._plans.pop(key, None)
@@ -578,8 +580,9 @@ class _Build:
             return f"(SELECT '{{' || {body} || '}}')"
         rows = f"(SELECT {page}_n.*, {_cursor_sql(f'{page}_n', keys, columns)} AS page_cursor"
         rows += f" FROM ({self.statement.fragment(numbered)}) {page}_n OFFSET 0)"
-        # An aggregate over the rows: one answer even when the page is empty.
-        return f"(SELECT '{{' || {body} || '}}' FROM {rows} {page})"
+        # An aggregate over the rows (GROUP BY (): their one group, there even when the page is
+        # empty and no aggregate is selected, as under a pageInfo whose fields are all skipped).
+        return f"(SELECT '{{' || {body} || '}}' FROM {rows} {page} GROUP BY ())"
 
     def _edge(
         self, edge_type: GraphQLObjectType, page: str, cursor: str, node_type: str, nodes: list[FieldDetails]

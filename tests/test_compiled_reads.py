@@ -445,3 +445,13 @@ async def test_conversations(backend_name: str, client: GraphQLClient, factory: 
             compiled, plain = await both(client, CONVERSATIONS, variables, token)
             assert compiled.content == plain.content, _first_difference(compiled.json(), plain.json())
             assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_an_empty_page_whose_fields_are_all_skipped(client: GraphQLClient, factory: Factory) -> None:
+    """Found by the generated documents: no rows and no aggregate selected still answer `{}`."""
+    token, *_ = await _world(client, factory)
+    query = '{ contacts(filter: {documentNumber: "nadie"}) { pageInfo { endCursor @include(if: false) } } }'
+    compiled, plain = await both(client, query, None, token)
+    assert compiled.content == plain.content
+    assert compiled.json()["data"]["contacts"] == {"pageInfo": {}}
