@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField
 
 from db import batches, models, scopes
 from db.keyset import Page, PageRequest
@@ -29,10 +30,11 @@ def rows_selected(info: "Info") -> bool:
 
     def wants(selections: list[Any]) -> bool:
         for selection in selections:
-            name = getattr(selection, "name", None)
-            if name in ("edges", "nodes", "pageInfo"):
-                return True
-            if name is None and wants(selection.selections):  # a fragment: look inside
+            if isinstance(selection, SelectedField):
+                if selection.name in ("edges", "nodes", "pageInfo"):
+                    return True
+            # A fragment, inline or named (a named one has a `name` too: the fragment's).
+            elif wants(selection.selections):
                 return True
         return False
 

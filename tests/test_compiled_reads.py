@@ -455,3 +455,19 @@ async def test_an_empty_page_whose_fields_are_all_skipped(client: GraphQLClient,
     compiled, plain = await both(client, query, None, token)
     assert compiled.content == plain.content
     assert compiled.json()["data"]["contacts"] == {"pageInfo": {}}
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_a_nested_page_asked_for_through_a_named_fragment(client: GraphQLClient, factory: Factory) -> None:
+    """Found by the generated documents: strawberry's nested lists took a named fragment for a
+    field of another name, read no rows and answered hasPreviousPage false after a cursor."""
+    team = await factory.team("Norte")
+    admin = await factory.user(Role.ADMIN, teams=[team])
+    after = "WyJub3J0ZSIsMV0"  # ["norte",1]
+    query = (
+        "query ($after: String) { me { teams(after: $after) { ...Page } } }"
+        " fragment Page on TeamConnection { pageInfo { hasPreviousPage } }"
+    )
+    compiled, plain = await both(client, query, {"after": after}, factory.token(admin))
+    assert plain.json()["data"]["me"]["teams"] == {"pageInfo": {"hasPreviousPage": True}}
+    assert compiled.content == plain.content
