@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
         sign_ins=sign_ins,
         principals=PrincipalCache(sessionmaker),
     )
+    # Other processes' changes of access reach this one's principals through the feed.
+    hub.feed.access_listeners.append(state.principals.forget)
     schema = build_schema(settings)
     # Their own pool too: a job's long statement (an export's COPY) and its progress writes
     # never take a connection requests wait for.

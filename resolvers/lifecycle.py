@@ -18,7 +18,9 @@ from strawberry import Info
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
+from db.engine import lost_connection
 from db.keyset import PaginationError
 from db.search import SearchTooLong
 from schema.context import Context, OperationState, begin_operation, end_operation
@@ -27,7 +29,6 @@ from schema.loaders import Loaders
 from schema.node import InvalidGlobalId
 from services import audit
 from services.errors import DomainError, Unauthenticated
-from services.principal import load_principal
 
 log = logging.getLogger("cartera.graphql")
 # Strawberry's own refusals of a request. Over HTTP they never reach an error list (the view
@@ -53,6 +54,12 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
         extensions, message = {"code": "UNAUTHENTICATED"}, str(original)
     elif isinstance(original, (PaginationError, InvalidGlobalId, SearchTooLong)):
         extensions, message = {"code": "BAD_USER_INPUT"}, str(original)
+    elif lost_connection(original):
+        # Not a bug of ours: the database went away (restart, failover). An HTTP query has
+        # already been run again once (cartera.http); a mutation never is.
+        log.warning("database connection lost", extra={"request_id": request_id, "error": repr(original)})
+        extensions = {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}
+        message = "The connection to the database was lost; try again"
     else:
         log.error("unexpected error", exc_info=original, extra={"request_id": request_id, "path": error.path})
         extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
@@ -121,6 +128,8 @@ class OperationLifecycle(SchemaExtension):
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
         if errors:
+            if any(lost_connection(e.original_error) for e in errors):
+                ctx.lost_connection = True
             result.errors = [present_error(e, request_id) for e in errors]  # type: ignore[union-attr]
         if ctx.transport == "ws":
             log.info(
@@ -148,9 +157,11 @@ class OperationLifecycle(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: Context = self.execution_context.context
+        ctx.reading = self.execution_context.operation_type is OperationType.QUERY
         session = ctx.app.sessionmaker()
         try:
-            principal = await load_principal(session, ctx.token_user_id) if ctx.token_user_id else None
+            # From the process's cache: an operation signed in runs no SQL to know who asks.
+            principal = await ctx.app.principals.get(ctx.token_user_id) if ctx.token_user_id else None
             loaders = Loaders(session, principal, ctx.settings.max_page_size)
             token = begin_operation(OperationState(session=session, principal=principal, loaders=loaders))
             try:

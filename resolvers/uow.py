@@ -95,6 +95,9 @@ async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]
             # Later fields of the same document must read what this mutation wrote.
             state.loaders.clear()
         break
+    # Here, before the mutation answers, so that on this process "deactivated, then its token is
+    # refused" holds at once; other processes forget when their feed reads the event.
+    ctx.app.principals.forget_for(written)
     await ctx.app.hub.announce(written)
     for hook in take_after_commit(session):
         await hook()

@@ -34,6 +34,7 @@ from db.base import Base, utcnow
 from db.engine import create_engine
 from db.models import DocumentType, Role, RoutingSettings, Team, Typology, TypologyResult, User
 from services import audit
+from services.principal import PRINCIPAL_LOAD
 from services.settings import Settings, normalise_database_url
 from tests.factories import Factory
 
@@ -217,6 +218,9 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
     if "database_url" not in request.fixturenames:
         return
     url = request.getfixturevalue("database_url")
+    if "server" in request.fixturenames:
+        # Ids start again at 1: the next test's user 1 is someone else.
+        request.getfixturevalue("server").app.state.cartera.principals.forget(None)
     engine = create_engine(url)
     async with engine.begin() as conn:
         # The event log keeps counting across tests, as it does in production: a running feed
@@ -355,14 +359,23 @@ async def client(server: Server) -> AsyncIterator[GraphQLClient]:
 
 
 class StatementCounter:
-    """Counts SQL statements the app sends (transaction control excluded: backends differ there)."""
+    """Counts SQL statements the app sends (transaction control excluded: backends differ there).
+
+    The principal cache's loads are left out (counted in `principal_loads`): whether a request
+    loads its principal depends on what the process met before, not on the operation.
+    """
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.principal_loads: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *args: Any) -> None:
         head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-        if head not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+        if head in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+            return
+        if context is not None and context.execution_options.get(PRINCIPAL_LOAD):
+            self.principal_loads.append(statement)
+        else:
             self.statements.append(statement)
 
     @property
