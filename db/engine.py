@@ -109,9 +109,28 @@ class SerialSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        # Whether anything asked for the database: a session never used needs no close.
+        self.used = False
+        self._retired = False
+
+    async def retire(self) -> None:
+        """End the operation's use of this session: close it, and refuse any later statement.
+
+        A dataloader's batch runs in a task of its own, which outlives an operation cancelled
+        while the batch was queued: on a closed session it would check out a connection that
+        nobody returns (the garbage collector finds it, and SQLAlchemy warns).
+        """
+        used = self.used or self.in_transaction()
+        self._retired = True
+        if used:
+            async with self._exclusive(retiring=True):
+                await super().close()
 
     @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[None]:
+    async def _exclusive(self, *, retiring: bool = False) -> AsyncIterator[None]:
+        if self._retired and not retiring:
+            raise RuntimeError("this operation is over: its session takes no more statements")
+        self.used = True
         task = asyncio.current_task()
         if task is not None and task is self._holder:
             yield
@@ -156,7 +175,7 @@ class SerialSession(AsyncSession):
             await super().rollback()
 
     async def close(self) -> None:
-        async with self._exclusive():
+        async with self._exclusive(retiring=True):
             await super().close()
 
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLInputObjectType, OperationDefinitionNode, get_named_type
 from strawberry import Info
@@ -20,7 +20,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from db.engine import lost_connection
+from db.engine import SerialSession, lost_connection
 from db.keyset import PaginationError
 from db.search import SearchTooLong
 from schema.context import Context, OperationState, begin_operation, end_operation
@@ -29,6 +29,7 @@ from schema.loaders import Loaders
 from schema.node import InvalidGlobalId
 from services import audit
 from services.errors import DomainError, Unauthenticated
+from services.principal import Principal
 
 log = logging.getLogger("cartera.graphql")
 # Strawberry's own refusals of a request. Over HTTP they never reach an error list (the view
@@ -111,6 +112,11 @@ def _from_arguments(error: DomainError) -> DomainError:
     return DomainError(*problems)
 
 
+async def principal_of(ctx: Context) -> Principal | None:
+    """Who asks, from the process's cache: an operation signed in runs no SQL to know."""
+    return await ctx.app.principals.get(ctx.token_user_id) if ctx.token_user_id else None
+
+
 class OperationLifecycle(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -158,10 +164,9 @@ class OperationLifecycle(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: Context = self.execution_context.context
         ctx.reading = self.execution_context.operation_type is OperationType.QUERY
-        session = ctx.app.sessionmaker()
+        session = cast(SerialSession, ctx.app.sessionmaker())
         try:
-            # From the process's cache: an operation signed in runs no SQL to know who asks.
-            principal = await ctx.app.principals.get(ctx.token_user_id) if ctx.token_user_id else None
+            principal = await principal_of(ctx)
             loaders = Loaders(session, principal, ctx.settings.max_page_size)
             token = begin_operation(OperationState(session=session, principal=principal, loaders=loaders))
             try:
@@ -169,7 +174,9 @@ class OperationLifecycle(SchemaExtension):
             finally:
                 end_operation(token)
         finally:
-            await session.close()
+            # Closed only if used: closing an unused one cost CPU and nothing else (an operation
+            # that runs no SQL, `{ __typename }`, spent a tenth of its time there).
+            await session.retire()
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # Over WebSocket (Schema.stream) a result is sent before on_operation resumes: present

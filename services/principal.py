@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,6 +115,9 @@ class PrincipalCache:
         # one that read before a change committed and finished after its forget would
         # otherwise keep the old access for good.
         self._generation = 0
+        # Loads under way, with the generation they started in: the operations that ask for the
+        # same user meanwhile (a client's first burst) share one, unless a forget came since.
+        self._loading: dict[int, tuple[int, asyncio.Task[Principal | None]]] = {}
         # Loads from the database, for tests and benchmarks to count.
         self.loads = 0
 
@@ -123,16 +127,33 @@ class PrincipalCache:
         if user_id in known:
             known.move_to_end(user_id)
             return known[user_id]
-        generation = self._generation
+        loading = self._loading.get(user_id)
+        if loading is None or loading[0] != self._generation:
+            task = asyncio.ensure_future(self._load(user_id, self._generation))
+            loading = self._loading[user_id] = (self._generation, task)
+            task.add_done_callback(lambda done: self._loaded(user_id, done))
+        # Shielded: an operation cancelled meanwhile (a client's `complete`) leaves the load to
+        # finish for the others, rather than cut off while its connection is being made.
+        return await asyncio.shield(loading[1])
+
+    async def _load(self, user_id: int, generation: int) -> Principal | None:
         self.loads += 1
         async with self._sessionmaker() as session:
             await session.connection(execution_options={PRINCIPAL_LOAD: True})
             principal = await load_principal(session, user_id)
         if generation == self._generation:
-            known[user_id] = principal
-            if len(known) > self._maxsize:
-                known.popitem(last=False)
+            self._known[user_id] = principal
+            if len(self._known) > self._maxsize:
+                self._known.popitem(last=False)
         return principal
+
+    def _loaded(self, user_id: int, task: asyncio.Task[Principal | None]) -> None:
+        loading = self._loading.get(user_id)
+        if loading is not None and loading[1] is task:
+            del self._loading[user_id]
+        if not task.cancelled():
+            # Retrieved, so that a failure nobody awaited any more is not reported as unretrieved.
+            task.exception()
 
     def forget(self, user_ids: Iterable[int] | None) -> None:
         """What these users (None: everyone) may see has changed (ACCESS_CHANGED)."""

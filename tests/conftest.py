@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -126,6 +126,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 class Server:
     """The real app under uvicorn on an ephemeral port, in the test's event loop."""
 
+    # Every started one, whose principal caches the factory's writes must reach.
+    running: ClassVar[set[Server]] = set()
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = create_app(settings)
@@ -148,8 +151,10 @@ class Server:
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         while not self.server.started:  # noqa: ASYNC110  (uvicorn offers no startup event)
             await asyncio.sleep(0.01)
+        Server.running.add(self)
 
     async def stop(self) -> None:
+        Server.running.discard(self)
         self.server.should_exit = True
         if self.task:
             await self.task
@@ -218,9 +223,9 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
     if "database_url" not in request.fixturenames:
         return
     url = request.getfixturevalue("database_url")
-    if "server" in request.fixturenames:
-        # Ids start again at 1: the next test's user 1 is someone else.
-        request.getfixturevalue("server").app.state.cartera.principals.forget(None)
+    # Ids start again at 1: the next test's user 1 is someone else.
+    for running_server in Server.running:
+        running_server.app.state.cartera.principals.forget(None)
     engine = create_engine(url)
     async with engine.begin() as conn:
         # The event log keeps counting across tests, as it does in production: a running feed
@@ -242,7 +247,11 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
 
 @pytest.fixture
 async def factory(server: Server) -> Factory:
-    return Factory(server.app.state.cartera.sessionmaker, SECRET)
+    def access_changed() -> None:
+        for running_server in Server.running:
+            running_server.app.state.cartera.principals.forget(None)
+
+    return Factory(server.app.state.cartera.sessionmaker, SECRET, access_changed)
 
 
 JSON = "application/json"

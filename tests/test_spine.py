@@ -253,3 +253,34 @@ class TestDroppedConnections:
             assert await audit_count(factory) == audits + 1
         # The next one works, on a fresh connection.
         assert (await client.data(ME, token=token))["me"]["id"] == to_global_id("User", admin.id)
+
+
+DEEP = "{ me { " + "teams { nodes { members { nodes { " * 3 + "id" + " } } } }" * 3 + " } }"
+UNKNOWN = "{ me { id nope } }"
+OTHER_UNKNOWN = "{ me { id alsoNope } }"
+TWO_OPERATIONS = "query A { __typename } query B { __typename }"
+
+
+class TestDocumentCache:
+    """Parse and validation are cached by document: a refusal is the same each time, and it is
+    that document's own."""
+
+    @pytest.mark.parametrize("document", [DEEP, UNKNOWN, TWO_OPERATIONS, "{ me { id "], ids=str)
+    async def test_a_refused_document_is_refused_again_identically(
+        self, client: GraphQLClient, factory: Factory, document: str
+    ) -> None:
+        token = factory.token(await factory.user(Role.AGENT))
+        first = await client.post(document, token=token)
+        assert "errors" in first.json()
+        for _ in range(2):
+            again = await client.post(document, token=token)
+            assert (again.status_code, again.json()) == (first.status_code, first.json())
+
+    async def test_errors_belong_to_their_document(self, client: GraphQLClient, factory: Factory) -> None:
+        token = factory.token(await factory.user(Role.AGENT))
+        for _ in range(2):
+            one = (await client.gql(UNKNOWN, token=token))["errors"]
+            other = (await client.gql(OTHER_UNKNOWN, token=token))["errors"]
+            assert [e["message"].split(".")[0] for e in one] == ["Cannot query field 'nope' on type 'User'"]
+            assert [e["message"].split(".")[0] for e in other] == ["Cannot query field 'alsoNope' on type 'User'"]
+            assert await client.data(ME, token=token)
