@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 # Execution option that asks SQLite for a write lock at BEGIN (see on_begin below).
 SQLITE_WRITE = "cartera_sqlite_write"
+# Session.info key of a query operation's session, which runs without a transaction.
+READ_ONLY = "cartera_read_only"
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

@@ -20,7 +20,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from db.engine import SerialSession, lost_connection
+from db.engine import READ_ONLY, SerialSession, lost_connection
 from db.keyset import PaginationError
 from db.search import SearchTooLong
 from schema.context import Context, OperationState, begin_operation, end_operation
@@ -164,7 +164,10 @@ class OperationLifecycle(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ctx: Context = self.execution_context.context
         ctx.reading = self.execution_context.operation_type is OperationType.QUERY
-        session = cast(SerialSession, ctx.app.sessionmaker())
+        reads = ctx.app.reads if ctx.reading else None
+        session = cast(SerialSession, (reads or ctx.app.sessionmaker)())
+        if reads is not None:
+            session.info[READ_ONLY] = True
         try:
             principal = await principal_of(ctx)
             loaders = Loaders(session, principal, ctx.settings.max_page_size)

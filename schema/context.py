@@ -40,6 +40,8 @@ class AppState:
     sign_ins: SignInLimits
     # Who each signed-in user is and what it sees, kept per process.
     principals: PrincipalCache
+    # Sessions for query operations where they differ (PostgreSQL: autocommit, see cartera.app).
+    reads: async_sessionmaker[AsyncSession] | None = None
 
 
 @dataclass
