@@ -46,7 +46,7 @@ def hub_settings(settings: Settings) -> HubSettings:
 
 
 def create_app(settings: Settings) -> Starlette:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessionmaker = create_sessionmaker(engine)
     # Its own small pool: the feed, the relay and presence never wait behind requests, nor
     # requests behind them.
@@ -126,6 +126,8 @@ def create_app(settings: Settings) -> Starlette:
                 await worker.stop()
             await hub.stop()
             await sign_ins.close()
+            if endpoint.compiler is not None:
+                await endpoint.compiler.close()
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -346,13 +345,12 @@ class GraphQLEndpoint:
                 context.reading = context.lost_connection = False
                 if self.compiler is not None and compile and params.form is None:
                     try:
-                        data = await self.compiler.run(context, params.query, params.variables, params.operation_name)
-                    except DBAPIError as error:
+                        body = await self.compiler.run(context, params.query, params.variables, params.operation_name)
+                    except Exception as error:
                         if again and lost_connection(error):
                             continue
                         raise
-                    if data is not None:
-                        body = b'{"data":' + data + b"}"
+                    if body is not None:
                         headers = {"x-cartera-read": "compiled"}
                         return Response(body, media_type=f"{media}; charset=utf-8", headers=headers), "ok"
                 result = await self.schema.execute(

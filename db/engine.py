@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
@@ -20,11 +21,43 @@ SQLITE_WRITE = "cartera_sqlite_write"
 READ_ONLY = "cartera_read_only"
 
 
+# Every PostgreSQL connection's settings (see create_engine).
+SERVER_SETTINGS = {"jit": "off"}
+
+
+async def create_read_pool(engine: AsyncEngine, max_size: int) -> asyncpg.Pool:
+    """Plain asyncpg connections to the engine's PostgreSQL database for compiled reads
+    (resolvers/compiled.py): one statement each, no transaction, nothing of SQLAlchemy's
+    execution around it, which took a third of the CPU of a `{ me { id } }`.
+
+    Released connections are not reset: a compiled read changes no session state (no SET, no
+    LISTEN, no advisory lock, no cursor), and asyncpg's reset is a round trip per release.
+    """
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.create_pool(
+        *args,
+        **kwargs,
+        min_size=0,
+        max_size=max_size,
+        statement_cache_size=512,
+        server_settings=dict(SERVER_SETTINGS),
+        reset=_no_reset,
+    )
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    return None
+
+
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        # Connections beyond pool_size are closed when returned: with more requests in flight
+        # than the pool holds, every extra one opened a connection (TLS negotiation included)
+        # and closed it again, which took more CPU than a compiled page (bench/reads.py: 261 ->
+        # 573 pages a second at 16 clients with 30 kept; CARTERA_DB_POOL_SIZE).
+        kwargs.setdefault("pool_size", 30)
+        kwargs.setdefault("max_overflow", 10)
         # No pre-ping: it cost a round trip on every checkout. A connection found dead by a
         # statement is invalidated with every older one in the pool (SQLAlchemy's "optimistic"
         # disconnect handling, `lost_connection` below), and an HTTP read runs once more on a
@@ -32,7 +65,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         # The planner's JIT compiles every statement it costs high, and the ones here that it
         # does (a bulk call's selection, a preview) scan once: compiling took 50-75 ms of a
         # 600 ms statement and saved nothing (EXPLAIN ANALYZE on 1,000,000 contacts).
-        kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
+        kwargs.setdefault("connect_args", {"server_settings": dict(SERVER_SETTINGS)})
         return create_async_engine(url, **kwargs)
 
     engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose}, **kwargs)
@@ -79,11 +112,18 @@ class RollbackOnClose(sqlite3.Connection):
         super().close()
 
 
+# What asyncpg raises, through the compiled reads' own pool, on a connection the server dropped.
+_ASYNCPG_LOST = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError)
+
+
 def lost_connection(error: BaseException | None) -> bool:
     """Whether a statement failed because its connection had died (the server restarted, a
-    backend was terminated): SQLAlchemy then invalidated it, and the pool the connections
-    older than it, so the next checkout connects afresh."""
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    backend was terminated). Through SQLAlchemy: it then invalidated that connection, and the
+    pool the ones older than it, so the next checkout connects afresh. Through the compiled
+    reads' asyncpg pool: a closed connection is replaced when it is next acquired."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    return isinstance(error, _ASYNCPG_LOST)
 
 
 def unless_cancelled() -> None:

@@ -215,7 +215,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         # After validation and before execution, where the lifecycle opens the session.
         lambda: QueryCost(limit=max_cost, max_page_size=max_page),
     ]
-    return CarteraSchema(
+    schema = CarteraSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -224,3 +224,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=PerEventExecutor if settings.introspection else SuggestionlessExecutor,
         scalar_overrides={datetime: UTC_DATETIME},
     )
+    # Compiled reads (resolvers/compiled.py) validate a document with the same rules.
+    schema.cartera_rules = tuple(rules)  # type: ignore[attr-defined]
+    return schema

@@ -387,6 +387,9 @@ class StatementCounter:
         else:
             self.statements.append(statement)
 
+    def count_one(self, statement: str) -> None:
+        self.statements.append(statement)
+
     @property
     def count(self) -> int:
         return len(self.statements)
@@ -396,7 +399,13 @@ class StatementCounter:
 def count_sql(server: Server) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
+    # Compiled reads send theirs on their own asyncpg pool (resolvers/compiled.py).
+    compiler = server.app.state.endpoint.compiler
+    if compiler is not None:
+        compiler.listeners.append(counter.count_one)
     yield counter
+    if compiler is not None:
+        compiler.listeners.remove(counter.count_one)
     event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
 
 
