@@ -196,6 +196,7 @@ class TestCache:
         assert cache.loads == 2
 
 
+STRAWBERRY = {"x-cartera-read": "strawberry"}
 TERMINATE = text(
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -218,7 +219,15 @@ class TestDroppedConnections:
 
     async def warm(self, client: GraphQLClient, token: str) -> None:
         # Several connections in the pool, all of which the termination kills.
-        await asyncio.gather(*(client.data(ME, token=token) for _ in range(4)))
+        await asyncio.gather(*(self.me(client, token) for _ in range(4)))
+
+    async def me(self, client: GraphQLClient, token: str) -> dict[str, Any]:
+        # Through strawberry and SQLAlchemy's pool: the compiled reads have a pool of their own
+        # (resolvers.compiled), with their own retry.
+        response = await client.post(ME, token=token, headers=STRAWBERRY)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     @pytest.mark.parametrize("cached", [True, False], ids=["principal-cached", "principal-loaded"])
     async def test_a_query_gets_its_answer(
@@ -230,11 +239,10 @@ class TestDroppedConnections:
         await self.terminate(database_url, server)
         if not cached:
             principals(server).forget(None)
-        body = await client.gql(ME, token=token)
+        body = await self.me(client, token)
         assert body == {"data": {"me": {"id": to_global_id("User", user.id)}}, "extensions": body.get("extensions")}
-        assert "errors" not in body
         # And the ones after it, on fresh connections.
-        assert (await client.data(ME, token=token))["me"]["id"] == to_global_id("User", user.id)
+        assert (await self.me(client, token))["data"]["me"]["id"] == to_global_id("User", user.id)
 
     async def test_a_mutation_fails_cleanly_and_is_not_run_twice(
         self, client: GraphQLClient, factory: Factory, server: Server, database_url: str
@@ -252,7 +260,7 @@ class TestDroppedConnections:
             assert body["data"]["updateUser"]["userErrors"] == []
             assert await audit_count(factory) == audits + 1
         # The next one works, on a fresh connection.
-        assert (await client.data(ME, token=token))["me"]["id"] == to_global_id("User", admin.id)
+        assert (await self.me(client, token))["data"]["me"]["id"] == to_global_id("User", admin.id)
 
 
 DEEP = "{ me { " + "teams { nodes { members { nodes { " * 3 + "id" + " } } } }" * 3 + " } }"
