@@ -62,7 +62,16 @@ def create_app(settings: Settings) -> Starlette:
         attachments=store,
         sign_ins=sign_ins,
         principals=PrincipalCache(sessionmaker),
+        # A query operation's statements each see what was committed before they began, in a
+        # transaction or not (READ COMMITTED): without one there is no BEGIN and no ROLLBACK,
+        # two round trips of every read. Same pool; nothing is written through these
+        # (resolvers.uow refuses). SQLite keeps its transactions.
+        reads=None
+        if settings.is_sqlite
+        else create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
     )
+    # Other processes' changes of access reach this one's principals through the feed.
+    hub.feed.access_listeners.append(state.principals.forget)
     schema = build_schema(settings)
     # Their own pool too: a job's long statement (an export's COPY) and its progress writes
     # never take a connection requests wait for.
