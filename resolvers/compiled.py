@@ -76,7 +76,15 @@ _PARAM = re.compile(r"\$(\d+)")
 _DOCUMENTS = 512
 _PLANS = 2048
 # What a connection lost mid-statement raises (asyncpg, or the socket under it).
-_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError, OSError)
+# InternalClientError ("cannot switch to state ..."): a statement sent on a connection whose
+# server end had just gone, before asyncpg read the close.
+_LOST = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.AdminShutdownError,
+    OSError,
+)
 # The SQL (None: known without it), its parameters (or the answer's text), the operation's cost.
 _Plan = tuple[str | None, list[Any], int]
 
@@ -257,7 +265,12 @@ class ReadCompiler:
         for again in (True, False):
             try:
                 async with self._pool.acquire() as conn:
-                    value = await conn.fetchval(sql, *params)
+                    try:
+                        value = await conn.fetchval(sql, *params)
+                    except _LOST:
+                        # Not back into the pool: asyncpg may not have noticed the socket close yet.
+                        conn.terminate()
+                        raise
                     assert isinstance(value, str)
                     return value
             except _LOST as error:
