@@ -22,6 +22,7 @@ does in a way the shadow would change) says so with `@pytest.mark.one_path("why"
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -131,10 +132,33 @@ def _pretty(content: bytes) -> list[str]:
         return content.decode(errors="replace").splitlines()
 
 
+def _ids(content: bytes) -> set[str]:
+    """The global ids an answer shows (every `id` field, whatever its alias or depth)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "id" and isinstance(inner, str):
+                    found.add(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    with contextlib.suppress(ValueError):
+        walk(json.loads(content))
+    return found
+
+
 def difference(first: httpx.Response, second: httpx.Response) -> str | None:
     """None when both answers are the same status, media type and bytes; else what differs,
-    the decoded JSON as a diff."""
+    the decoded JSON as a diff, and first the rows the first answer shows that strawberry's
+    hides (a visibility leak, the worst kind of difference)."""
     lines = []
+    if first.content != second.content and (leaked := _ids(first.content) - _ids(second.content)):
+        lines.append(f"VISIBILITY: the first answer shows ids strawberry's does not: {sorted(leaked)}")
     if first.status_code != second.status_code:
         lines.append(f"status {first.status_code} != {second.status_code}")
     if first.headers.get("content-type") != second.headers.get("content-type"):

@@ -20,6 +20,7 @@ from tests.conftest import GraphQLClient, Server, StatementCounter, post_query
 from tests.factories import Factory, gid
 
 ME = "query Me { me { id name } }"
+USERS = "{ users(first: 10) { nodes { id } } }"
 CREATE_TEAM = 'mutation { createTeam(input: {name: "Nueva"}) { team { id } } }'
 
 
@@ -84,6 +85,21 @@ async def test_a_compiled_answer_unlike_strawberrys_fails_the_test(
     # post_query on the client's HTTP is checked alike.
     with pytest.raises(AssertionError, match="the two read paths disagree"):
         await post_query(client.http, ME, token=token)
+
+
+async def test_a_row_strawberry_hides_is_named_first(
+    client: GraphQLClient, factory: Factory, scripted: Scripted
+) -> None:
+    team = await factory.team("Norte")
+    agent = await factory.user(Role.AGENT, teams=[team])
+    hidden = await factory.user(Role.AGENT)
+    token = factory.token(agent)
+    right = await _strawberry(client, USERS, token)
+    assert gid(hidden).encode() not in right
+    scripted.answers[USERS] = _as_compiled(right.replace(b'"nodes":[', f'"nodes":[{{"id":"{gid(hidden)}"}},'.encode()))
+    with pytest.raises(AssertionError) as failure:
+        await client.data(USERS, token=token)
+    assert f"VISIBILITY: the first answer shows ids strawberry's does not: ['{gid(hidden)}']" in str(failure.value)
 
 
 async def test_the_same_json_in_other_bytes_is_a_difference(
