@@ -172,7 +172,8 @@ def difference(first: httpx.Response, second: httpx.Response) -> str | None:
         if diff:
             lines.extend(diff)
         else:
-            at = next(i for i, (a, b) in enumerate(zip(first.content, second.content, strict=False)) if a != b)
+            pairs = enumerate(zip(first.content, second.content, strict=False))
+            at = next((i for i, (a, b) in pairs if a != b), min(len(first.content), len(second.content)))
             lines.append(f"same JSON, other bytes from byte {at}:")
             lines.append(f"  first      {first.content[max(at - 40, 0) : at + 80]!r}")
             lines.append(f"  strawberry {second.content[max(at - 40, 0) : at + 80]!r}")
@@ -203,5 +204,6 @@ class BothPaths(httpx.AsyncClient):
         if not self.has_compiler() or not query_request(request):
             return response
         other = await super().send(shadow_of(request, response))
-        assert_same(response, other, f"query: {request.content[:2000]!r}")
+        sent = str(request.url) if request.method == "GET" else request.content[:2000].decode(errors="replace")
+        assert_same(response, other, f"{request.method} {sent}")
         return response
