@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
 import os
@@ -13,12 +14,14 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,6 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cartera.app import create_app  # noqa: E402
+from db import migrate  # noqa: E402
+from db.engine import create_engine  # noqa: E402
+from db.models import Contact, Role, User  # noqa: E402
+from services import demo  # noqa: E402
+from services.auth import issue_token  # noqa: E402
 from services.settings import Settings, normalise_database_url  # noqa: E402
 
 SECRET = "bench-secret-" + "x" * 40
@@ -50,6 +58,99 @@ async def scratch_postgres(server_url: str, keep: bool = False) -> AsyncIterator
         await admin.dispose()
 
 
+@asynccontextmanager
+async def named_postgres(server_url: str, name: str) -> AsyncIterator[str]:
+    """This database on the given PostgreSQL server, created if it is not there; never dropped."""
+    admin_url = normalise_database_url(server_url)
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def bench_database(args: argparse.Namespace) -> AbstractAsyncContextManager[str]:
+    """The benchmark's database (an async context manager giving its URL): --reuse-database's, or a
+    scratch one dropped afterwards unless --keep."""
+    if args.reuse_database:
+        return named_postgres(args.postgres, args.reuse_database)
+    return scratch_postgres(args.postgres, keep=args.keep)
+
+
+def database_arguments(parser: argparse.ArgumentParser, contacts: int) -> None:
+    """--postgres, --contacts, --seed, --reuse-database and --keep, as seeded_database reads them."""
+    parser.add_argument(
+        "--postgres",
+        required=True,
+        help="PostgreSQL server URL (any database on it); the benchmark database is created there",
+    )
+    parser.add_argument("--contacts", type=int, default=contacts, help=f"contacts to seed (default {contacts})")
+    parser.add_argument("--seed", type=int, default=2026, help="demo data seed (default 2026)")
+    parser.add_argument(
+        "--reuse-database",
+        metavar="NAME",
+        help="measure this database on the server, creating and seeding it first if it has no contacts; never dropped",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (printed on stderr)")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    url: str
+    name: str
+    contacts: int
+    seed_seconds: float | None  # None: reused as it was
+
+
+def _progress(done: int, total: int, seconds: float) -> None:
+    print(f"\rseeding {done:,}/{total:,} contacts ({done / seconds:,.0f}/s)", end="", file=sys.stderr, flush=True)
+
+
+async def _seed_if_empty(url: str, contacts: int, seed: int) -> tuple[int, float | None]:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            present = int(await conn.scalar(select(func.count()).select_from(Contact)) or 0)
+        if present:
+            return present, None
+        started = time.perf_counter()
+        await demo.seed(engine, contacts=contacts, seed_value=seed, progress=_progress)
+        print(file=sys.stderr)
+        return contacts, time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def seeded_database(args: argparse.Namespace) -> AsyncIterator[Seeded]:
+    """The benchmark's database (bench_database) with `cartera seed-demo`'s data: --contacts
+    contacts from --seed, seeded only when it has no contacts yet."""
+    async with bench_database(args) as url:
+        contacts, seconds = await _seed_if_empty(url, args.contacts, args.seed)
+        yield Seeded(url=url, name=make_url(url).database or "", contacts=contacts, seed_seconds=seconds)
+
+
+async def admin_id(url: str) -> int:
+    """The first admin services.demo seeded."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            admin = await conn.scalar(select(func.min(User.id)).where(User.role == Role.ADMIN.value))
+    finally:
+        await engine.dispose()
+    assert admin is not None, "no admin user: not a database seeded by services.demo"
+    return int(admin)
+
+
+async def admin_token(url: str) -> str:
+    return issue_token(secret_key=SECRET, user_id=await admin_id(url), ttl_seconds=6 * 3600)
+
+
 async def statements_per_request(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> int:
     """SQL statements one request runs, counted in-process on the app's engine (warm caches)."""
     app = create_app(Settings(database_url=url, secret_key=SECRET))
@@ -67,9 +168,15 @@ async def statements_per_request(url: str, token: str, query: str, variables: di
 
 
 def start_server(
-    url: str, redis_url: str | None = None, extra_env: dict[str, str] | None = None, workers: int = 1
+    url: str,
+    redis_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+    http: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """The app under uvicorn, as `cartera serve` runs it: one process, or `workers` behind one port."""
+    """The app under uvicorn, as `cartera serve` runs it: one process, or `workers` behind one port.
+    `http` names uvicorn's HTTP implementation (default: uvicorn's choice, httptools when installed,
+    as `cartera serve` leaves it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -82,6 +189,8 @@ def start_server(
     command += ["--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log"]
     if workers > 1:
         command += ["--workers", str(workers)]
+    if http:
+        command += ["--http", http]
     proc = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -125,6 +234,19 @@ async def throughput(base: str, token: str, body: dict[str, Any], n: int, concur
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return n / (time.perf_counter() - started)
+
+
+def cuts(samples: list[float], digits: int = 1) -> dict[str, float | None]:
+    """p50, p95, p99 and max of latencies in milliseconds (None with fewer than two)."""
+    if len(samples) < 2:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    found = statistics.quantiles(samples, n=100)
+    return {
+        "p50_ms": round(found[49], digits),
+        "p95_ms": round(found[94], digits),
+        "p99_ms": round(found[98], digits),
+        "max_ms": round(max(samples), digits),
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -223,3 +345,60 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
+
+
+def postgres_cpu_seconds() -> float:
+    """User and system CPU seconds every PostgreSQL process on this machine has used so far
+    (backends come and go: compare two readings over a window with the same connections open)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    total += proc_cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+# --- a client that measures the server, not itself ----------------------------------------------
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection posting JSON to /graphql: 25-40 microseconds of CPU a
+    request (measured against a trivial ASGI app; an asyncio.Protocol client was no cheaper), so
+    the cores go to the server (httpx took about a millisecond each). `post` answers (status, the
+    response's head, lower-cased, the body)."""
+
+    def __init__(self, base: str, token: str | None, headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        extra = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+        self.head = (
+            f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+            "Accept: application/json\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+            + "Content-Length: "
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, body: bytes) -> tuple[int, bytes, bytes]:
+        if self.writer is None:
+            await self.connect()
+        assert self.reader is not None
+        assert self.writer is not None
+        self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        head = (await self.reader.readuntil(b"\r\n\r\n")).lower()
+        status = int(head[9:12])
+        at = head.find(b"\r\ncontent-length:")
+        length = int(head[at + 17 : head.index(b"\r\n", at + 2)]) if at >= 0 else 0
+        return status, head, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

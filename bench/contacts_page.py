@@ -26,38 +26,30 @@ import argparse
 import asyncio
 import json
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    SECRET,
+    Seeded,
+    admin_token,
+    database_arguments,
     latency,
     percentiles,
-    scratch_postgres,
+    seeded_database,
     start_server,
     statements_per_request,
     throughput,
 )
 
-from db import migrate
 from db.engine import create_engine
 from db.keyset import encode_cursor
-from db.models import Contact, Role, User
-from services import demo
-from services.auth import issue_token
+from db.models import Contact
 from services.contacts import ContactOrder, sort_keys
-from services.settings import normalise_database_url
 
 NODE = "id fullName initials isVip company { name } channels { kind value } addresses { city } customFields { value }"
 PAGE = f"""
@@ -68,97 +60,15 @@ query ContactsPage($after: String) {{
 DEEP_ROW = 900_000
 
 
-@dataclass(frozen=True)
-class Seeded:
-    url: str
-    name: str
-    contacts: int
-    seed_seconds: float | None  # None: reused as it was
-
-
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--postgres",
-        required=True,
-        help="PostgreSQL server URL (any database on it); the benchmark database is created there",
-    )
-    parser.add_argument("--contacts", type=int, default=1_000_000, help="contacts to seed (default 1000000)")
-    parser.add_argument("--seed", type=int, default=2026, help="demo data seed (default 2026)")
-    parser.add_argument(
-        "--reuse-database",
-        metavar="NAME",
-        help="measure this database on the server, creating and seeding it first if it has no contacts; never dropped",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database (printed on stderr)")
+    database_arguments(parser, contacts=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per latency run (default 200)")
 
 
-def _progress(done: int, total: int, seconds: float) -> None:
-    print(f"\rseeding {done:,}/{total:,} contacts ({done / seconds:,.0f}/s)", end="", file=sys.stderr, flush=True)
-
-
-async def _seed_if_empty(url: str, contacts: int, seed: int) -> tuple[int, float | None]:
-    engine = create_engine(url)
-    try:
-        await migrate.upgrade(engine)
-        async with engine.connect() as conn:
-            present = int(await conn.scalar(select(func.count()).select_from(Contact)) or 0)
-        if present:
-            return present, None
-        started = time.perf_counter()
-        await demo.seed(engine, contacts=contacts, seed_value=seed, progress=_progress)
-        print(file=sys.stderr)
-        return contacts, time.perf_counter() - started
-    finally:
-        await engine.dispose()
-
-
-@asynccontextmanager
-async def _named_database(server_url: str, name: str) -> AsyncIterator[str]:
-    admin_url = normalise_database_url(server_url)
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
-            if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-@asynccontextmanager
-async def seeded_database(args: argparse.Namespace) -> AsyncIterator[Seeded]:
-    """The benchmark's database, seeded: a scratch one, or --reuse-database's."""
-    if args.reuse_database:
-        place = _named_database(args.postgres, args.reuse_database)
-    else:
-        place = scratch_postgres(args.postgres, keep=args.keep)
-    async with place as url:
-        contacts, seconds = await _seed_if_empty(url, args.contacts, args.seed)
-        yield Seeded(url=url, name=make_url(url).database or "", contacts=contacts, seed_seconds=seconds)
-
-
-async def admin_id(url: str) -> int:
-    """The first admin services.demo seeded."""
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            admin = await conn.scalar(select(func.min(User.id)).where(User.role == Role.ADMIN.value))
-    finally:
-        await engine.dispose()
-    assert admin is not None, "no admin user: not a database seeded by services.demo"
-    return int(admin)
-
-
-async def admin_token(url: str) -> str:
-    return issue_token(secret_key=SECRET, user_id=await admin_id(url), ttl_seconds=6 * 3600)
-
-
-async def deep_cursor(url: str, contacts: int) -> tuple[int, str]:
-    """The cursor of the contact at row DEEP_ROW (or 90% down a smaller list) in the list's order."""
+async def deep_cursor(url: str, contacts: int, row: int | None = None) -> tuple[int, str]:
+    """The cursor of the contact at `row` (default DEEP_ROW, or 90% down a smaller list) in the list's order."""
     keys = sort_keys(ContactOrder.NAME, False)  # the order `contacts` lists in without a search
-    row = min(DEEP_ROW, int(contacts * 0.9))
+    row = row or min(DEEP_ROW, int(contacts * 0.9))
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:

@@ -33,8 +33,8 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import latency, percentiles, start_server
-from contacts_page import NODE, Seeded, add_database_arguments, admin_token, check_page, seeded_database
+from common import Seeded, admin_token, latency, percentiles, seeded_database, start_server
+from contacts_page import NODE, add_database_arguments, check_page
 
 from db.engine import create_engine
 from db.models import Contact, ContactChannel

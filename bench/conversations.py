@@ -46,32 +46,30 @@ import itertools
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     SECRET,
+    RawClient,
+    bench_database,
     client_processes,
+    cuts,
     machine_busy,
+    postgres_cpu_seconds,
     proc_cpu_seconds,
     run_in_client_process,
-    scratch_postgres,
     start_server,
     vacuum,
 )
@@ -101,7 +99,6 @@ from db.search import fold
 from schema.node import from_global_id
 from services.auth import hash_password, issue_token
 from services.contacts import search_name, search_text, sort_name
-from services.settings import normalise_database_url
 
 TEAM = "Bench intake"
 AGENT_EMAIL = "bench-intake-agent-{:03d}@bench.example"
@@ -269,7 +266,13 @@ async def _reset(url: str, cast: dict[str, Any], method: RoutingMethod, capacity
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE conversation_messages, conversations, agent_loads, routing_turns"))
+            # sales_attention_conversations (0017) links conversations: TRUNCATE needs it listed too.
+            await conn.execute(
+                text(
+                    "TRUNCATE sales_attention_conversations, conversation_messages, conversations,"
+                    " agent_loads, routing_turns"
+                )
+            )
             made = select(Contact.id).where(Contact.last_names != SEEDED)
             await conn.execute(delete(PortfolioMember).where(PortfolioMember.contact_id.in_(made)))
             await conn.execute(delete(ContactChannel).where(ContactChannel.contact_id.in_(made)))
@@ -307,42 +310,6 @@ async def _reset(url: str, cast: dict[str, Any], method: RoutingMethod, capacity
 # --- the clients -------------------------------------------------------------------------------------
 
 
-class RawClient:
-    """One keep-alive HTTP/1.1 connection posting JSON: a few microseconds of CPU a request, so the
-    two cores go to the server (httpx took about a millisecond each)."""
-
-    def __init__(self, base: str, token: str) -> None:
-        parts = urlsplit(base)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.head = (
-            f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: "
-        ).encode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        status_line = await self.reader.readuntil(b"\r\n")
-        status = int(status_line.split()[1])
-        length = 0
-        while True:
-            line = await self.reader.readuntil(b"\r\n")
-            if line == b"\r\n":
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        return status, await self.reader.readexactly(length)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 @dataclass
 class Integrator:
     index: int
@@ -377,7 +344,7 @@ async def _integrate(
             encoded = json.dumps(body).encode()
             started = time.perf_counter()
             try:
-                status, raw = await client.post(encoded)
+                status, _, raw = await client.post(encoded)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 me.errors.append(f"http: {type(exc).__name__}")
                 await client.close()
@@ -561,18 +528,6 @@ def _children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def _postgres_cpu() -> float:
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().startswith("postgres"):
-                    total += proc_cpu_seconds(int(entry.name))
-            except OSError:
-                continue
-    return total
-
-
 async def _wal(url: str) -> int:
     """Bytes of WAL PostgreSQL has written so far (the whole server's)."""
     engine = create_engine(url)
@@ -581,18 +536,6 @@ async def _wal(url: str) -> int:
             return int(await conn.scalar(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")) or 0)
     finally:
         await engine.dispose()
-
-
-def _cuts(samples: list[float]) -> dict[str, float | None]:
-    if len(samples) < 2:
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
-    cuts = statistics.quantiles(samples, n=100)
-    return {
-        "p50_ms": round(cuts[49], 1),
-        "p95_ms": round(cuts[94], 1),
-        "p99_ms": round(cuts[98], 1),
-        "max_ms": round(max(samples), 1),
-    }
 
 
 async def _profile(pid: int, seconds: float, delay: float) -> list[str]:
@@ -700,7 +643,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         await _reset(url, cast, method, args.capacity)
         before = {pid: proc_cpu_seconds(pid) for pid in servers}
         wal_before = await _wal(url)
-        pg_before, machine_before = _postgres_cpu(), machine_busy()
+        pg_before, machine_before = postgres_cpu_seconds(), machine_busy()
         profiling = (
             asyncio.create_task(_profile(servers[0], args.profile, max(0.0, (args.seconds - args.profile) / 2)))
             if args.profile
@@ -708,7 +651,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         )
         integrators, wall, client_cpu = await _load(base, token, args, cast["contacts"])
         server_cpu = sum(proc_cpu_seconds(pid) - before[pid] for pid in servers)
-        pg_cpu = _postgres_cpu() - pg_before
+        pg_cpu = postgres_cpu_seconds() - pg_before
         busy, total = (a - b for a, b in zip(machine_busy(), machine_before, strict=True))
         wal = await _wal(url) - wal_before
         profile = await profiling if profiling else None
@@ -736,9 +679,9 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "conversations_routed": outcomes["OPENED"],
         "conversations_routed_per_second": round(outcomes["OPENED"] / wall, 1),
         "outcomes": dict(outcomes),
-        "receive_message": _cuts([c[0] for c in calls]),
-        "receive_message_new_sender": _cuts([c[0] for c in calls if c[4]]),
-        "receive_message_known_sender": _cuts([c[0] for c in calls if not c[4]]),
+        "receive_message": cuts([c[0] for c in calls]),
+        "receive_message_new_sender": cuts([c[0] for c in calls if c[4]]),
+        "receive_message_known_sender": cuts([c[0] for c in calls if not c[4]]),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors.most_common(5)),
         "cpu": {
@@ -757,24 +700,6 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
     if profile is not None:
         summary["profile"] = profile
     return summary
-
-
-@asynccontextmanager
-async def _database(args: argparse.Namespace) -> AsyncIterator[str]:
-    if not args.reuse_database:
-        async with scratch_postgres(args.postgres, keep=args.keep) as url:
-            yield url
-        return
-    admin_url = normalise_database_url(args.postgres)
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            name = args.reuse_database
-            if not await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-    yield make_url(admin_url).set(database=args.reuse_database).render_as_string(hide_password=False)
 
 
 async def main() -> int:
@@ -804,7 +729,7 @@ async def main() -> int:
     args = parser.parse_args()
     if args.workers > 1 and not args.redis:
         raise SystemExit("--workers above 1 needs --redis: the processes share live events through it")
-    async with _database(args) as url:
+    async with bench_database(args) as url:
         summary = await measure(args, url)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     return 1 if summary["failed_checks"] else 0

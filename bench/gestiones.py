@@ -42,7 +42,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -58,13 +57,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     SECRET,
     client_processes,
+    cuts,
     machine_busy,
     proc_cpu_seconds,
     run_in_client_process,
+    seeded_database,
     start_server,
     vacuum,
 )
-from contacts_page import seeded_database
 
 from db.base import utcnow
 from db.engine import create_engine
@@ -318,18 +318,6 @@ def _peak_memory_mb(pid: int) -> dict[str, float]:
     return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmRSS", "VmHWM")}
 
 
-def _cuts(samples: list[float]) -> dict[str, float | None]:
-    if len(samples) < 2:
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
-    cuts = statistics.quantiles(samples, n=100)
-    return {
-        "p50_ms": round(cuts[49], 1),
-        "p95_ms": round(cuts[94], 1),
-        "p99_ms": round(cuts[98], 1),
-        "max_ms": round(max(samples), 1),
-    }
-
-
 async def _load(base: str, agents: list[int], seconds: float, processes: int) -> tuple[list[Operator], float, float]:
     """Run the operators in `processes` client processes; (operators, wall seconds, client CPU seconds)."""
     shares = [(base, agents[share::processes], seconds) for share in range(processes)]
@@ -477,8 +465,8 @@ async def measure(args: argparse.Namespace, url: str, seed_seconds: float | None
         "handed_out": handed,
         "handed_out_per_second": round(handed / wall, 1),
         "save_and_next_calls": len(latencies),
-        "save_and_next": _cuts(latencies),
-        "take_next": _cuts([ms for op in operators for ms in op.take_latencies_ms]),
+        "save_and_next": cuts(latencies),
+        "take_next": cuts([ms for op in operators for ms in op.take_latencies_ms]),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors.most_common(5)),
         "operators_out_of_work": sum(op.exhausted for op in operators),

@@ -42,8 +42,7 @@ from services.settings import normalise_database_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import vacuum
-from contacts_page import admin_id
+from common import admin_id, vacuum
 from portfolios import TABLES, forget_run, run_marks, team_and_agent
 
 

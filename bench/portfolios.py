@@ -41,15 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     SECRET,
+    Seeded,
+    admin_token,
     latency,
     outside_a_transaction,
     percentiles,
+    seeded_database,
     start_server,
     statements_per_request,
     throughput,
     vacuum,
 )
-from contacts_page import Seeded, add_database_arguments, admin_token, seeded_database
+from contacts_page import add_database_arguments
 
 from db.engine import create_engine
 from db.models import AuditEvent, AuditEventTeam, Contact, Event, Role, TeamMember, User

@@ -40,8 +40,8 @@ from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SECRET, latency, percentiles, start_server, statements_per_request
-from contacts_page import add_database_arguments, admin_token, seeded_database
+from common import SECRET, admin_token, latency, percentiles, seeded_database, start_server, statements_per_request
+from contacts_page import add_database_arguments
 
 from db.engine import create_engine
 from db.models import Role, SalesAttention, TeamMember, TeamSupervisor, User

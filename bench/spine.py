@@ -2,13 +2,13 @@
 
 Runs the app in-process (httpx's ASGI transport, no network) on a database bench/conversations.py
 seeded (`--reuse-database NAME` there), signed in as its integrator admin, and prints the CPU and
-wall time per call of `{ __typename }` signed in and anonymously, and of `receiveMessage` for the
-seeded contacts (mostly messages appended to open conversations). Three rounds each, after
-warming. To compare two versions, run each checkout's copy of this file in turn:
+wall time per call of `{ __typename }` signed in and anonymously, `{ me { id } }`, and
+`receiveMessage` for the seeded contacts (mostly messages appended to open conversations; left
+out with `--no-receive`, for a database with users only). Three rounds each, after warming. The
+client's CPU is in the figures (same process): for the server's alone, run uvicorn and measure
+its process. To compare two versions, run each checkout's copy of this file in turn:
 
     python bench/spine.py --postgres postgresql://postgres@127.0.0.1:5432/test --database spine_bench
-
-`--no-pre-ping` turns the pool's pre-ping off, to measure what it costs.
 """
 
 from __future__ import annotations
@@ -58,12 +58,10 @@ async def main() -> None:
     parser.add_argument("--database", required=True, help="a database bench/conversations.py seeded")
     parser.add_argument("--calls", type=int, default=300, help="calls per round (default 300)")
     parser.add_argument("--contacts", type=int, default=20_000, help="seeded contacts to write as (default 20000)")
-    parser.add_argument("--no-pre-ping", action="store_true", help="turn the pool's pre-ping off")
+    parser.add_argument("--no-receive", action="store_true", help="leave receiveMessage out")
     args = parser.parse_args()
     url = make_url(normalise_database_url(args.postgres)).set(database=args.database)
     app = create_app(Settings(database_url=url.render_as_string(hide_password=False), secret_key=SECRET))
-    if args.no_pre_ping:
-        app.state.engine.sync_engine.pool._pre_ping = False
     async with app.state.engine.connect() as conn:
         admin = (await conn.execute(text("SELECT id FROM users WHERE role = 'ADMIN' ORDER BY id LIMIT 1"))).scalar()
     signed_in = {"authorization": f"Bearer {issue_token(secret_key=SECRET, user_id=admin, ttl_seconds=3600)}"}
@@ -82,11 +80,16 @@ async def main() -> None:
     def typename(_n: int) -> dict[str, Any]:
         return {"query": "{ __typename }"}
 
+    def me(_n: int) -> dict[str, Any]:
+        return {"query": "{ me { id } }"}
+
     cases = [
         ("typename signed in", typename, signed_in),
         ("typename anonymous", typename, {}),
-        ("receiveMessage", receive, signed_in),
+        ("me signed in", me, signed_in),
     ]
+    if not args.no_receive:
+        cases.append(("receiveMessage", receive, signed_in))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

@@ -46,7 +46,7 @@ def hub_settings(settings: Settings) -> HubSettings:
 
 
 def create_app(settings: Settings) -> Starlette:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessionmaker = create_sessionmaker(engine)
     # Its own small pool: the feed, the relay and presence never wait behind requests, nor
     # requests behind them.
@@ -62,7 +62,16 @@ def create_app(settings: Settings) -> Starlette:
         attachments=store,
         sign_ins=sign_ins,
         principals=PrincipalCache(sessionmaker),
+        # A query operation's statements each see what was committed before they began, in a
+        # transaction or not (READ COMMITTED): without one there is no BEGIN and no ROLLBACK,
+        # two round trips of every read. Same pool; nothing is written through these
+        # (resolvers.uow refuses). SQLite keeps its transactions.
+        reads=None
+        if settings.is_sqlite
+        else create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
     )
+    # Other processes' changes of access reach this one's principals through the feed.
+    hub.feed.access_listeners.append(state.principals.forget)
     schema = build_schema(settings)
     # Their own pool too: a job's long statement (an export's COPY) and its progress writes
     # never take a connection requests wait for.
@@ -117,6 +126,8 @@ def create_app(settings: Settings) -> Starlette:
                 await worker.stop()
             await hub.stop()
             await sign_ins.close()
+            if endpoint.compiler is not None:
+                await endpoint.compiler.close()
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()

@@ -20,7 +20,7 @@ from schema.context import AppState
 from services import attachments, stored_files
 from services.auth import bearer, read_token
 from services.errors import DomainError
-from services.principal import Principal, load_principal
+from services.principal import Principal
 
 log = logging.getLogger("cartera.downloads")
 
@@ -51,10 +51,10 @@ class AttachmentDownloads:
         pk = request.path_params["id"]
         if not 0 < pk <= MAX_ID:
             return self._not_found()
+        principal = await self.app.principals.get(user_id)
+        if principal is None:
+            return _unauthorized()
         async with self.app.sessionmaker() as session:
-            principal = await load_principal(session, user_id)
-            if principal is None:
-                return _unauthorized()
             try:
                 row = await self.lookup(session, principal, pk)
             except DomainError:

@@ -33,6 +33,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from cartera import wire
+from db.engine import lost_connection
 from resolvers.attachments import CSRF_HEADER
 from resolvers.compiled import ReadCompiler
 from resolvers.lifecycle import present_error
@@ -330,12 +331,6 @@ class GraphQLEndpoint:
         get = request.method == "GET"
         # A client (the differential tests, an operator comparing) may ask for strawberry's answer.
         compile = request.headers.get("x-cartera-read") != "strawberry"
-        if self.compiler is not None and compile and params.form is None:
-            data = await self.compiler.run(context, params.query, params.variables, params.operation_name)
-            if data is not None:
-                body = b'{"data":' + data + b"}"
-                headers = {"x-cartera-read": "compiled"}
-                return Response(body, media_type=f"{media}; charset=utf-8", headers=headers), "ok"
         if params.form is not None:
             allowed: tuple[OperationType, ...] = (OperationType.MUTATION,)
         elif get:
@@ -343,13 +338,34 @@ class GraphQLEndpoint:
         else:
             allowed = (OperationType.QUERY, OperationType.MUTATION)
         try:
-            result = await self.schema.execute(
-                params.query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operation_name,
-                allowed_operation_types=allowed,
-            )
+            # A query that met a dead connection runs once more: SQLAlchemy has invalidated the
+            # pool's connections as old as that one, so this run connects afresh. A query
+            # changed nothing, so running it again is safe; a mutation is never run twice.
+            for again in (True, False):
+                context.reading = context.lost_connection = False
+                if self.compiler is not None and compile and params.form is None:
+                    try:
+                        body = await self.compiler.run(context, params.query, params.variables, params.operation_name)
+                    except Exception as error:
+                        if again and lost_connection(error):
+                            continue
+                        raise
+                    if body is not None:
+                        headers = {"x-cartera-read": "compiled"}
+                        return Response(body, media_type=f"{media}; charset=utf-8", headers=headers), "ok"
+                result = await self.schema.execute(
+                    params.query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=allowed,
+                )
+                lost = context.lost_connection or any(lost_connection(e.original_error) for e in result.errors or [])
+                if not (again and lost and context.reading):
+                    break
+                log.info(
+                    "a query met a dead database connection; running it again", extra={"request_id": context.request_id}
+                )
         except InvalidOperationTypeError as error:
             if get:
                 refusal = RequestError("Only queries may be sent with GET; use POST", 405, {"allow": "POST"})

@@ -41,7 +41,6 @@ from cartera import wire
 from db.base import utcnow
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
-from services.principal import load_principal
 from subscriptions.feed import FORBIDDEN
 
 log = logging.getLogger("cartera.ws")
@@ -267,8 +266,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         if verified is None:
             raise ConnectionRejectionError({"message": "A valid bearer token is required in connection_init"})
         try:
-            async with self.app.sessionmaker() as session:
-                principal = await load_principal(session, verified.user_id)
+            principal = await self.app.principals.get(verified.user_id)
             if principal is not None:
                 await self._live_connection(context, verified.user_id)
         except _DATABASE_UNAVAILABLE as error:

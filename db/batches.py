@@ -32,6 +32,8 @@ from db.models import (
     Portfolio,
     PortfolioMember,
     Presence,
+    SalesAttention,
+    SalesCatalogEntry,
     StoredFile,
     Team,
     TeamMember,
@@ -54,8 +56,50 @@ async def _by_id(
     return {row.id: row for row in await session.scalars(stmt if scope is None else scope(stmt))}
 
 
+def contact_channel_rule(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+    return scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
+
+
+# The rule rows of each model are read by id through (the loaders below, `node`, compiled reads);
+# None: every signed-in user reads them (a shared directory or catalogue).
+BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
+    User: scopes.users,
+    Team: scopes.teams,
+    Contact: scopes.contacts,
+    # A contact's details are seen as their contact is.
+    ContactChannel: contact_channel_rule,
+    ContactAddress: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactAddress.contact_id),
+    Company: None,
+    DocumentType: None,
+    Portfolio: scopes.portfolios,
+    Campaign: scopes.campaigns,
+    Gestion: scopes.gestiones,
+    TypologyResult: None,
+    AuditEvent: scopes.audit_events,
+    SalesAttention: scopes.sales_attentions,
+    # The sales catalogues are reference data every signed-in user may read.
+    SalesCatalogEntry: None,
+    Conversation: scopes.conversations,
+    # A message is seen with its conversation.
+    ConversationMessage: lambda stmt, viewer: scopes.conversation_details(
+        stmt, viewer, ConversationMessage.conversation_id
+    ),
+}
+
+
+def by_id_statement(model: Any, ids: Sequence[int], viewer: Viewer) -> Select[Any]:
+    """The rows of `model` with these ids that the viewer may read (BY_ID)."""
+    stmt = select(model).where(model.id.in_(list(ids)))
+    rule = BY_ID[model]
+    return stmt if rule is None else rule(stmt, viewer)
+
+
+async def _by_rule(session: AsyncSession, model: Any, viewer: Viewer, ids: Sequence[int]) -> dict[int, Any]:
+    return {row.id: row for row in await session.scalars(by_id_statement(model, ids, viewer))}
+
+
 async def users_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, User]:
-    return await _by_id(session, User, ids, lambda stmt: scopes.users(stmt, viewer))
+    return await _by_rule(session, User, viewer, ids)
 
 
 async def notifications_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Notification]:
@@ -63,11 +107,11 @@ async def notifications_by_id(session: AsyncSession, viewer: Viewer, ids: Sequen
 
 
 async def teams_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Team]:
-    return await _by_id(session, Team, ids, lambda stmt: scopes.teams(stmt, viewer))
+    return await _by_rule(session, Team, viewer, ids)
 
 
 async def audit_events_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, AuditEvent]:
-    return await _by_id(session, AuditEvent, ids, lambda stmt: scopes.audit_events(stmt, viewer))
+    return await _by_rule(session, AuditEvent, viewer, ids)
 
 
 @dataclass(frozen=True)
@@ -137,20 +181,15 @@ async def document_types_by_id(session: AsyncSession, ids: Sequence[int]) -> dic
 
 
 async def contacts_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Contact]:
-    return await _by_id(session, Contact, ids, lambda stmt: scopes.contacts(stmt, viewer))
+    return await _by_rule(session, Contact, viewer, ids)
 
 
-# A contact's or a gestión's details are seen as their parent is.
 async def channels_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactChannel]:
-    return await _by_id(
-        session, ContactChannel, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
-    )
+    return await _by_rule(session, ContactChannel, viewer, ids)
 
 
 async def addresses_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ContactAddress]:
-    return await _by_id(
-        session, ContactAddress, ids, lambda stmt: scopes.contact_details(stmt, viewer, ContactAddress.contact_id)
-    )
+    return await _by_rule(session, ContactAddress, viewer, ids)
 
 
 async def channels_by_contact(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[ContactChannel]]:
@@ -185,7 +224,7 @@ AUDIT_ENTRIES = NestedList(
 
 
 async def portfolios_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Portfolio]:
-    return await _by_id(session, Portfolio, ids, lambda stmt: scopes.portfolios(stmt, viewer))
+    return await _by_rule(session, Portfolio, viewer, ids)
 
 
 @dataclass(frozen=True)
@@ -246,11 +285,11 @@ async def presences_by_user(session: AsyncSession, user_ids: Sequence[int]) -> d
 
 
 async def campaigns_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Campaign]:
-    return await _by_id(session, Campaign, ids, lambda stmt: scopes.campaigns(stmt, viewer))
+    return await _by_rule(session, Campaign, viewer, ids)
 
 
 async def gestiones_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Gestion]:
-    return await _by_id(session, Gestion, ids, lambda stmt: scopes.gestiones(stmt, viewer))
+    return await _by_rule(session, Gestion, viewer, ids)
 
 
 async def comments_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, GestionComment]:
@@ -338,16 +377,11 @@ GESTION_HISTORY = NestedList(
 
 
 async def conversations_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, Conversation]:
-    return await _by_id(session, Conversation, ids, lambda stmt: scopes.conversations(stmt, viewer))
+    return await _by_rule(session, Conversation, viewer, ids)
 
 
 async def messages_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, ConversationMessage]:
-    return await _by_id(
-        session,
-        ConversationMessage,
-        ids,
-        lambda stmt: scopes.conversation_details(stmt, viewer, ConversationMessage.conversation_id),
-    )
+    return await _by_rule(session, ConversationMessage, viewer, ids)
 
 
 def _timeline(descending: bool) -> NestedList:

@@ -9,24 +9,63 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # Execution option that asks SQLite for a write lock at BEGIN (see on_begin below).
 SQLITE_WRITE = "cartera_sqlite_write"
+# Session.info key of a query operation's session, which runs without a transaction.
+READ_ONLY = "cartera_read_only"
+
+
+# Every PostgreSQL connection's settings (see create_engine).
+SERVER_SETTINGS = {"jit": "off"}
+
+
+async def create_read_pool(engine: AsyncEngine, max_size: int) -> asyncpg.Pool:
+    """Plain asyncpg connections to the engine's PostgreSQL database for compiled reads
+    (resolvers/compiled.py): one statement each, no transaction, nothing of SQLAlchemy's
+    execution around it, which took a third of the CPU of a `{ me { id } }`.
+
+    Released connections are not reset: a compiled read changes no session state (no SET, no
+    LISTEN, no advisory lock, no cursor), and asyncpg's reset is a round trip per release.
+    """
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.create_pool(
+        *args,
+        **kwargs,
+        min_size=0,
+        max_size=max_size,
+        statement_cache_size=512,
+        server_settings=dict(SERVER_SETTINGS),
+        reset=_no_reset,
+    )
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    return None
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
+        # Connections beyond pool_size are closed when returned: with more requests in flight
+        # than the pool holds, every extra one opened a connection (TLS negotiation included)
+        # and closed it again, which took more CPU than a compiled page (bench/reads.py: 261 ->
+        # 573 pages a second at 16 clients with 30 kept; CARTERA_DB_POOL_SIZE).
+        kwargs.setdefault("pool_size", 30)
+        kwargs.setdefault("max_overflow", 10)
+        # No pre-ping: it cost a round trip on every checkout. A connection found dead by a
+        # statement is invalidated with every older one in the pool (SQLAlchemy's "optimistic"
+        # disconnect handling, `lost_connection` below), and an HTTP read runs once more on a
+        # fresh one (cartera.http); a mutation fails cleanly and never runs twice.
         # The planner's JIT compiles every statement it costs high, and the ones here that it
         # does (a bulk call's selection, a preview) scan once: compiling took 50-75 ms of a
         # 600 ms statement and saved nothing (EXPLAIN ANALYZE on 1,000,000 contacts).
-        kwargs.setdefault("connect_args", {"server_settings": {"jit": "off"}})
+        kwargs.setdefault("connect_args", {"server_settings": dict(SERVER_SETTINGS)})
         return create_async_engine(url, **kwargs)
 
     engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose}, **kwargs)
@@ -73,6 +112,20 @@ class RollbackOnClose(sqlite3.Connection):
         super().close()
 
 
+# What asyncpg raises, through the compiled reads' own pool, on a connection the server dropped.
+_ASYNCPG_LOST = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError)
+
+
+def lost_connection(error: BaseException | None) -> bool:
+    """Whether a statement failed because its connection had died (the server restarted, a
+    backend was terminated). Through SQLAlchemy: it then invalidated that connection, and the
+    pool the ones older than it, so the next checkout connects afresh. Through the compiled
+    reads' asyncpg pool: a closed connection is replaced when it is next acquired."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    return isinstance(error, _ASYNCPG_LOST)
+
+
 def unless_cancelled() -> None:
     """For a loop that logs an error and retries: stop it when the error stands in for a cancellation.
 
@@ -98,9 +151,28 @@ class SerialSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        # Whether anything asked for the database: a session never used needs no close.
+        self.used = False
+        self._retired = False
+
+    async def retire(self) -> None:
+        """End the operation's use of this session: close it, and refuse any later statement.
+
+        A dataloader's batch runs in a task of its own, which outlives an operation cancelled
+        while the batch was queued: on a closed session it would check out a connection that
+        nobody returns (the garbage collector finds it, and SQLAlchemy warns).
+        """
+        used = self.used or self.in_transaction()
+        self._retired = True
+        if used:
+            async with self._exclusive(retiring=True):
+                await super().close()
 
     @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[None]:
+    async def _exclusive(self, *, retiring: bool = False) -> AsyncIterator[None]:
+        if self._retired and not retiring:
+            raise RuntimeError("this operation is over: its session takes no more statements")
+        self.used = True
         task = asyncio.current_task()
         if task is not None and task is self._holder:
             yield
@@ -145,7 +217,7 @@ class SerialSession(AsyncSession):
             await super().rollback()
 
     async def close(self) -> None:
-        async with self._exclusive():
+        async with self._exclusive(retiring=True):
             await super().close()
 
 

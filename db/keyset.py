@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Subquery, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -102,7 +102,9 @@ def _decode_value(value: Any, kind: Kind) -> Any:
 
 
 def _wrap(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":")).encode()
+    # Not ASCII-escaped: compiled reads build the same cursor in SQL (resolvers/compiled.py),
+    # where to_json leaves non-ASCII text as it is. Cursors issued escaped still decode.
+    raw = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -175,6 +177,18 @@ def _walk(
     if cursor is not None:
         stmt = stmt.where(_beyond(keys, decode_cursor(cursor, keys), backwards))
     return stmt, _order(keys, backwards), size, backwards
+
+
+def numbered_page(
+    stmt: Select[Any], keys: Sequence[SortKey], request: PageRequest, max_page_size: int
+) -> tuple[Select[Any], int, bool]:
+    """`paginate`'s statement without running it, each row numbered (`page_rn`) in walking
+    order, with the page size and the direction: compiled reads build the page from it."""
+    stmt, order, size, backwards = _walk(stmt, keys, request, max_page_size)
+    numbered = stmt.add_columns(func.row_number().over(order_by=order).label("page_rn"))
+    # The limit written into the statement (a validated int): bound as $n, PostgreSQL's generic
+    # plan for a prepared statement does not know how few rows a page reads.
+    return numbered.order_by(*order).limit(literal_column(str(int(size) + 1))), size, backwards
 
 
 async def paginate(

@@ -10,7 +10,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
-from db.batches import NestedList
+from db.batches import NestedList, by_id_statement
 from db.keyset import SortKey
 from db.models import (
     ChannelKind,
@@ -26,12 +26,10 @@ from db.scopes import Viewer
 
 
 async def attentions_by_id(session: AsyncSession, viewer: Viewer, ids: Sequence[int]) -> dict[int, SalesAttention]:
-    stmt = scopes.sales_attentions(select(SalesAttention).where(SalesAttention.id.in_(list(ids))), viewer)
-    return {row.id: row for row in await session.scalars(stmt)}
+    return {row.id: row for row in await session.scalars(by_id_statement(SalesAttention, ids, viewer))}
 
 
 async def entries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, SalesCatalogEntry]:
-    # The catalogues are reference data every signed-in user may read.
     stmt = select(SalesCatalogEntry).where(SalesCatalogEntry.id.in_(list(ids)))
     return {row.id: row for row in await session.scalars(stmt)}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, any_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
 from db.models import (
@@ -54,13 +54,6 @@ _agent_conversation, _agent_queue_member = aliased(Conversation, name="scope_ac"
 _portfolio_member = aliased(TeamMember, name="scope_pm")
 
 
-def within(column: Any, teams: Any) -> ColumnElement[bool]:
-    """`column` is one of these teams: a set of ids, or (compiled reads, resolvers.compiled) a
-    bound array parameter standing for the viewer's teams, which PostgreSQL reads as `= ANY`."""
-    clause: ColumnElement[bool] = column.in_(teams) if isinstance(teams, (frozenset, set)) else column == any_(teams)
-    return clause
-
-
 class Viewer(Protocol):
     """What visibility needs to know about who is asking (services.principal.Principal)."""
 
@@ -82,8 +75,8 @@ def users(stmt: S, viewer: Viewer) -> S:
     # Aliases: the statement may already join these tables (a team's members), and the subqueries
     # must not correlate to that join; only User correlates.
     m, s = _users_member, _users_supervisor
-    member = exists().where(m.user_id == User.id, within(m.team_id, teams))
-    supervisor = exists().where(s.user_id == User.id, within(s.team_id, teams))
+    member = exists().where(m.user_id == User.id, m.team_id.in_(teams))
+    supervisor = exists().where(s.user_id == User.id, s.team_id.in_(teams))
     return stmt.where(or_(User.id == viewer.user_id, member, supervisor))
 
 
@@ -92,7 +85,7 @@ def teams(stmt: S, viewer: Viewer) -> S:
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
-    return stmt.where(within(Team.id, scope)) if scope else stmt.where(false())
+    return stmt.where(Team.id.in_(scope)) if scope else stmt.where(false())
 
 
 def audit_events(stmt: S, viewer: Viewer) -> S:
@@ -103,8 +96,8 @@ def audit_events(stmt: S, viewer: Viewer) -> S:
     if viewer.role is not Role.SUPERVISOR or not scope:
         return stmt.where(false())
     # Most events carry their one team; the few seen by several teams list them as links.
-    linked = select(AuditEventTeam.event_id).where(within(AuditEventTeam.team_id, scope))
-    return stmt.where(or_(within(AuditEvent.team_id, scope), AuditEvent.id.in_(linked)))
+    linked = select(AuditEventTeam.event_id).where(AuditEventTeam.team_id.in_(scope))
+    return stmt.where(or_(AuditEvent.team_id.in_(scope), AuditEvent.id.in_(linked)))
 
 
 def contacts(stmt: S, viewer: Viewer) -> S:
@@ -115,7 +108,7 @@ def contacts(stmt: S, viewer: Viewer) -> S:
     scope = viewer.scope_team_ids
     if scope is None:
         return stmt
-    in_teams = within(Contact.team_id, scope) if scope else false()
+    in_teams = Contact.team_id.in_(scope) if scope else false()
     if viewer.role is not Role.AGENT:
         if not scope:
             return stmt.where(false())
@@ -123,10 +116,10 @@ def contacts(stmt: S, viewer: Viewer) -> S:
         # team (one routed to a default group, or transferred to its team): the same probe of
         # the conversations' contact index as an agent's below.
         c = _supervised_conversation
-        supervised = exists(select(c.id).where(c.contact_id == Contact.id, within(c.team_id, scope)).offset(0))
+        supervised = exists(select(c.id).where(c.contact_id == Contact.id, c.team_id.in_(scope)).offset(0))
         # And of every commercial attention it sees (C8: the panel reads its clients live).
         a = _supervised_attention
-        selling = exists(select(a.id).where(a.contact_id == Contact.id, within(a.team_id, scope)).offset(0))
+        selling = exists(select(a.id).where(a.contact_id == Contact.id, a.team_id.in_(scope)).offset(0))
         return stmt.where(or_(in_teams, supervised, selling))
     owned = (
         select(PortfolioMember.contact_id)
@@ -185,13 +178,13 @@ def portfolios(stmt: S, viewer: Viewer) -> S:
     if scope is None:
         return stmt
     if viewer.role is Role.AGENT:
-        team_owned = and_(Portfolio.agent_id.is_(None), within(Portfolio.team_id, scope)) if scope else false()
+        team_owned = and_(Portfolio.agent_id.is_(None), Portfolio.team_id.in_(scope)) if scope else false()
         return stmt.where(or_(Portfolio.agent_id == viewer.user_id, team_owned))
     if not scope:
         return stmt.where(false())
     member = _portfolio_member
-    agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, within(member.team_id, scope))
-    return stmt.where(or_(within(Portfolio.team_id, scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
+    agent_in_scope = exists().where(member.user_id == Portfolio.agent_id, member.team_id.in_(scope))
+    return stmt.where(or_(Portfolio.team_id.in_(scope), and_(Portfolio.team_id.is_(None), agent_in_scope)))
 
 
 def _operated(viewer: Viewer) -> Select[int]:
@@ -205,7 +198,7 @@ def campaigns(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT:
         return stmt.where(Campaign.id.in_(_operated(viewer)))
-    return stmt.where(within(Campaign.team_id, scope)) if scope else stmt.where(false())
+    return stmt.where(Campaign.team_id.in_(scope)) if scope else stmt.where(false())
 
 
 def gestiones(stmt: S, viewer: Viewer) -> S:
@@ -221,7 +214,7 @@ def gestiones(stmt: S, viewer: Viewer) -> S:
         return stmt.where(_agent_gestiones(Gestion, viewer))
     if not scope:
         return stmt.where(false())
-    return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(within(Campaign.team_id, scope))))
+    return stmt.where(Gestion.campaign_id.in_(select(Campaign.id).where(Campaign.team_id.in_(scope))))
 
 
 def gestion_details(stmt: S, viewer: Viewer, gestion_id: Any) -> S:
@@ -243,7 +236,7 @@ def conversations(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT:
         return stmt.where(_agent_conversations(Conversation, viewer))
-    return stmt.where(within(Conversation.team_id, scope)) if scope else stmt.where(false())
+    return stmt.where(Conversation.team_id.in_(scope)) if scope else stmt.where(false())
 
 
 def conversation_details(stmt: S, viewer: Viewer, conversation_id: Any) -> S:
@@ -254,7 +247,7 @@ def conversation_details(stmt: S, viewer: Viewer, conversation_id: Any) -> S:
 def _agent_conversations(c: Any, viewer: Viewer) -> ColumnElement[bool]:
     """An agent's conversations (`c`: Conversation or an alias): its own, and its teams' queue."""
     scope = viewer.scope_team_ids or frozenset()
-    queue = and_(c.status == ConversationStatus.UNASSIGNED.value, within(c.team_id, scope)) if scope else false()
+    queue = and_(c.status == ConversationStatus.UNASSIGNED.value, c.team_id.in_(scope)) if scope else false()
     return or_(c.agent_id == viewer.user_id, queue)
 
 
@@ -273,7 +266,7 @@ def sales_attentions(stmt: S, viewer: Viewer) -> S:
         return stmt
     if viewer.role is Role.AGENT or not scope:
         return stmt.where(false())
-    return stmt.where(within(SalesAttention.team_id, scope))
+    return stmt.where(SalesAttention.team_id.in_(scope))
 
 
 def sales_attention_work(stmt: S, viewer: Viewer) -> S:

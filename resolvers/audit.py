@@ -25,21 +25,25 @@ class AuditQueries:
         before: CursorArg = None,
     ) -> Connection[AuditEvent] | None:
         ctx = info.context
-        flt = filter or AuditEventFilter()
         page, stmt = await audit.list_events(
             ctx.session,
             ctx.principal,
-            audit.AuditFilter(
-                text=flt.text,
-                actions=tuple(flt.actions or ()),
-                resource_types=tuple(flt.resource_types or ()),
-                period=flt.period,
-                since=flt.from_,
-                until=flt.to,
-            ),
+            audit_filter(filter),
             PageRequest(first=first, after=after, last=last, before=before),
             zone=ctx.settings.zone,
             max_page_size=ctx.settings.max_page_size,
         )
         session = ctx.session
         return connection(page, AuditEvent.from_row, lambda: keyset.count(session, stmt))
+
+
+def audit_filter(filter: AuditEventFilter | None) -> audit.AuditFilter:
+    flt = filter or AuditEventFilter()
+    return audit.AuditFilter(
+        text=flt.text,
+        actions=tuple(flt.actions or ()),
+        resource_types=tuple(flt.resource_types or ()),
+        period=flt.period,
+        since=flt.from_,
+        until=flt.to,
+    )

@@ -23,7 +23,7 @@ from schema.types import Info
 from services import events, presence
 from services.errors import ErrorCode, Unauthenticated, fail
 from services.events import PERSONAL, LoggedEvent
-from services.principal import Principal, load_principal
+from services.principal import Principal
 from subscriptions.feed import Closing, Inbox
 
 REPLAY_PAGE = 500
@@ -47,11 +47,13 @@ def _after(after: strawberry.ID | None) -> int | None:
 async def _start(ctx: Context, after: int | None) -> Principal:
     if ctx.token_user_id is None:
         raise Unauthenticated("Sign in first: send a valid bearer token")
+    principal = await ctx.app.principals.get(ctx.token_user_id)
+    if principal is None:
+        raise Unauthenticated("This user cannot sign in")
+    if after is None:
+        return principal
     async with ctx.app.sessionmaker() as session:
-        principal = await load_principal(session, ctx.token_user_id)
-        if principal is None:
-            raise Unauthenticated("This user cannot sign in")
-        if after is not None and after < await events.pruned_through(session):
+        if after < await events.pruned_through(session):
             raise fail(
                 ErrorCode.EXPIRED,
                 "Events after this id are no longer kept: reload what you show, then subscribe without `after`",

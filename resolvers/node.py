@@ -66,6 +66,8 @@ _RESOLVERS: dict[str, tuple[Callable[[Loaders], Any], Callable[[Any], Node]]] = 
     "StoredFile": (lambda loaders: loaders.stored_file_by_id, StoredFile.from_row),
 }
 
+NODE_TYPES = frozenset(_RESOLVERS)
+
 
 async def _resolve(info: Info, global_id: str) -> Node | None:
     type_name, pk = from_global_id(global_id)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor
-from graphql.validation import NoSchemaIntrospectionCustomRule, ValidationContext, ValidationRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule, ValidationContext, ValidationRule
 from strawberry.extensions import (
-    AddValidationRules,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
@@ -103,20 +102,46 @@ for _root in (Query, Mutation):
         _field.extensions.append(ArgumentPaths())
 
 
-class ReportingParserCache(ParserCache):
-    """ParserCache whose parse failures are reported in the operation's result.
+@cache
+def _caches(maxsize: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Strawberry's own bounded LRU caches of parse and validate_document, built once."""
+    return ParserCache(maxsize=maxsize).cached_parse_document, ValidationCache(maxsize=maxsize).cached_validate_document
 
-    ParserCache parses in on_parse, outside the try where strawberry turns a parse error into
-    an error result. Schema.execute (HTTP) catches it further out; Schema.stream (WebSocket)
-    does not, so an unparsable or over-long document over a socket got a bare `complete`.
-    On failure the document stays unset: strawberry parses it again itself and reports why.
+
+class DocumentChecks(SchemaExtension):
+    """The token limit, the validation rules, and parse and validation cached by document: what
+    MaxTokensLimiter, AddValidationRules, ParserCache and ValidationCache do, as one extension
+    (strawberry's hooks cost per extension, per operation: four of them were a tenth of
+    `{ __typename }`).
+
+    Parse failures are reported in the operation's result: strawberry's ParserCache parses in
+    on_parse, outside the try where strawberry turns a parse error into an error result.
+    Schema.execute (HTTP) catches it further out; Schema.stream (WebSocket) does not, so an
+    unparsable or over-long document over a socket got a bare `complete`. On failure the
+    document stays unset: strawberry parses it again itself and reports why.
     """
+
+    def __init__(self, *, max_tokens: int, rules: tuple[type[ASTValidationRule], ...], maxsize: int) -> None:
+        self._max_tokens = max_tokens
+        self._rules = rules
+        self._parse, self._validate = _caches(maxsize)
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = self._max_tokens
+        ctx.validation_rules = ctx.validation_rules + self._rules
+        yield
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
         # Whatever this raises, strawberry's own parse raises again and reports.
         with suppress(Exception):
-            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+            ctx.graphql_document = self._parse(ctx.query, **ctx.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.pre_execution_errors = self._validate(ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
         yield
 
 
@@ -173,7 +198,7 @@ class CarteraSchema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Rule classes built once: the validation cache keys on them, so a fresh class per
     # request (what the limiter extensions make) would never hit the cache.
-    rules = [
+    rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         OneSignInPerRequest,
@@ -182,17 +207,15 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection:
         rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
     max_tokens, max_cost, max_page = settings.max_tokens, settings.max_query_cost, settings.max_page_size
+    checked = tuple(rules)
     extensions: list[Callable[[], SchemaExtension]] = [
         # Checks first: a refused document never reaches the lifecycle, so it runs no SQL.
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ReportingParserCache(maxsize=512),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=512),
+        lambda: DocumentChecks(max_tokens=max_tokens, rules=checked, maxsize=512),
         OperationLifecycle,
         # After validation and before execution, where the lifecycle opens the session.
         lambda: QueryCost(limit=max_cost, max_page_size=max_page),
     ]
-    return CarteraSchema(
+    schema = CarteraSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -201,3 +224,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=PerEventExecutor if settings.introspection else SuggestionlessExecutor,
         scalar_overrides={datetime: UTC_DATETIME},
     )
+    # Compiled reads (resolvers/compiled.py) validate a document with the same rules.
+    schema.cartera_rules = tuple(rules)  # type: ignore[attr-defined]
+    return schema

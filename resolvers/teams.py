@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import keyset
-from db.keyset import PageRequest
+from db.batches import TEAM_KEYS
+from db.keyset import PageRequest, SortKey
 from db.models import Team as TeamRow
 from resolvers.uow import mutate_into
 from schema.connection import Connection, connection
@@ -32,20 +36,27 @@ class TeamQueries:
         before: CursorArg = None,
     ) -> Connection[Team] | None:
         ctx = info.context
-        flt = filter or TeamFilter()
         page, stmt = await teams.list_teams(
             ctx.session,
             ctx.principal,
-            teams.TeamFilter(
-                search=flt.search,
-                parent_id=optional_pk(flt.parent_id, "Team", "filter.parentId"),
-                roots=flt.roots,
-            ),
+            team_filter(filter),
             PageRequest(first=first, after=after, last=last, before=before),
             max_page_size=ctx.settings.max_page_size,
         )
         session = ctx.session
         return connection(page, Team.from_row, lambda: keyset.count(session, stmt))
+
+
+def team_filter(filter: TeamFilter | None) -> teams.TeamFilter:
+    flt = filter or TeamFilter()
+    return teams.TeamFilter(
+        search=flt.search, parent_id=optional_pk(flt.parent_id, "Team", "filter.parentId"), roots=flt.roots
+    )
+
+
+def team_listing(viewer: Principal, filter: TeamFilter | None) -> tuple[Select[Any], tuple[SortKey, ...]]:
+    """The teams list's statement and order, as `teams` pages them (compiled reads build on it)."""
+    return teams.filtered(viewer, team_filter(filter)), TEAM_KEYS
 
 
 @strawberry.type

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import SQLITE_WRITE, take_after_commit
+from db.engine import READ_ONLY, SQLITE_WRITE, take_after_commit
 from schema.context import Context, OperationState
 from schema.errors import UserError
 from services import events
@@ -24,6 +24,9 @@ P = TypeVar("P")
 
 
 async def _begin_write(session: AsyncSession) -> None:
+    if session.info.get(READ_ONLY):
+        # Its statements autocommit one by one: a write here would not be one transaction.
+        raise RuntimeError("a query operation's session cannot write: make the field a mutation")
     # End the read transaction the operation may hold (nothing was written in it), then
     # start the write transaction; on SQLite that takes the write lock up front.
     if session.in_transaction():
@@ -95,6 +98,9 @@ async def transaction(ctx: Context, work: Callable[[AsyncSession], Awaitable[T]]
             # Later fields of the same document must read what this mutation wrote.
             state.loaders.clear()
         break
+    # Here, before the mutation answers, so that on this process "deactivated, then its token is
+    # refused" holds at once; other processes forget when their feed reads the event.
+    ctx.app.principals.forget_for(written)
     await ctx.app.hub.announce(written)
     for hook in take_after_commit(session):
         await hook()

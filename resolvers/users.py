@@ -7,10 +7,11 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import FieldNode, GraphQLError, ValidationRule
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import keyset
-from db.keyset import PageRequest
+from db.keyset import PageRequest, SortKey
 from db.models import User as UserRow
 from resolvers.given import given
 from resolvers.uow import mutate_into, transaction
@@ -63,17 +64,11 @@ class UserQueries:
         before: CursorArg = None,
     ) -> Connection[User] | None:
         ctx = info.context
-        flt = filter or UserFilter()
         order = order_by or UserOrder()
         page, stmt = await users.list_users(
             ctx.session,
             ctx.principal,
-            users.UserFilter(
-                search=flt.search,
-                roles=tuple(flt.roles or ()),
-                active=flt.active,
-                team_ids=pks(flt.team_ids, "Team", "filter.teamIds"),
-            ),
+            user_filter(filter),
             PageRequest(first=first, after=after, last=last, before=before),
             order=order.field,
             descending=order.direction is OrderDirection.DESC,
@@ -81,6 +76,25 @@ class UserQueries:
         )
         session = ctx.session
         return connection(page, User.from_row, lambda: keyset.count(session, stmt))
+
+
+def user_filter(filter: UserFilter | None) -> users.UserFilter:
+    flt = filter or UserFilter()
+    return users.UserFilter(
+        search=flt.search,
+        roles=tuple(flt.roles or ()),
+        active=flt.active,
+        team_ids=pks(flt.team_ids, "Team", "filter.teamIds"),
+    )
+
+
+def user_listing(
+    viewer: Principal, filter: UserFilter | None, order_by: UserOrder | None
+) -> tuple[Select[Any], tuple[SortKey, ...]]:
+    """The users list's statement and order, as `users` pages them (compiled reads build on it)."""
+    order = order_by or UserOrder()
+    keys = users.sort_keys(order.field, order.direction is OrderDirection.DESC)
+    return users.filtered(viewer, user_filter(filter)), keys
 
 
 @strawberry.type

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models
+from db import models, scopes
 from db.batches import Badge
 from db.keyset import PageRequest
 from db.models import ChannelKind, CheckDigit, FieldType
+from schema import sql_map
 from schema.connection import Connection
 from schema.node import Node, to_global_id
 from schema.types import CursorArg, Info, PageArg, Team, nested_connection
@@ -192,6 +193,14 @@ class ContactDocument:
         return DocumentType.from_row(row)
 
 
+def _initial(name: str) -> str:
+    """A name's first letter in capitals, one letter for one: "ß" stays "ß" (str.upper makes it
+    "SS"), as PostgreSQL's upper() leaves it for compiled reads."""
+    letter = name[:1]
+    upper = letter.upper()
+    return upper if len(upper) == 1 else letter
+
+
 # Its members' modules build on this one, so they are named lazily.
 ContactHistoryItem = Annotated[
     Union[  # noqa: UP007  (lazy members are strings, which `|` cannot join)
@@ -239,7 +248,7 @@ class Contact(Node):
             first_names=row.first_names,
             last_names=row.last_names,
             full_name=f"{row.first_names} {row.last_names}",
-            initials=(row.first_names[:1] + row.last_names[:1]).upper(),
+            initials=_initial(row.first_names) + _initial(row.last_names),
             is_vip=row.is_vip,
             document=document,
             created_at=row.created_at,
@@ -348,3 +357,152 @@ class Contact(Node):
             for d in definitions
             if d.key in self.values
         ]
+
+
+# Compiled reads (schema/sql_map.py): the same fields, read in SQL.
+sql_map.declare(
+    "Company",
+    {
+        "id": sql_map.global_id("Company"),
+        "name": sql_map.text("name"),
+        "taxId": sql_map.text("tax_id"),
+        "industry": sql_map.text("industry"),
+        "website": sql_map.text("website"),
+        "address": sql_map.text("address"),
+        "phone": sql_map.text("phone"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+    },
+)
+sql_map.declare(
+    "DocumentType",
+    {
+        "id": sql_map.global_id("DocumentType"),
+        "code": sql_map.text("code"),
+        "name": sql_map.text("name"),
+        "formatRegex": sql_map.text("format_regex"),
+        "checkDigit": sql_map.text("check_digit"),
+        "active": sql_map.boolean("active"),
+    },
+)
+sql_map.declare(
+    "ContactChannel",
+    {
+        "id": sql_map.global_id("ContactChannel"),
+        "kind": sql_map.text("kind"),
+        "value": sql_map.text("value"),
+        "normalized": sql_map.text("normalized"),
+    },
+)
+sql_map.declare(
+    "ContactAddress",
+    {
+        "id": sql_map.global_id("ContactAddress"),
+        **{
+            name: sql_map.text(column)
+            for name, column in (
+                ("label", "label"),
+                ("street", "street"),
+                ("number", "number"),
+                ("unit", "unit"),
+                ("city", "city"),
+                ("region", "region"),
+                ("postalCode", "postal_code"),
+                ("country", "country"),
+            )
+        },
+        "isPrimary": sql_map.boolean("is_primary"),
+    },
+)
+sql_map.declare(
+    "ContactDocument",
+    {
+        "number": sql_map.text("number"),
+        "type": sql_map.Nested("DocumentType", "document_types", "{a}.id = {t}.type_id"),
+    },
+)
+sql_map.declare(
+    "PortfolioBadge",
+    {
+        "portfolioId": sql_map.global_id("Portfolio", "portfolio_id"),
+        "portfolioName": sql_map.text("portfolio_name"),
+        "ownerName": sql_map.Scalar("to_json(coalesce({t}.agent_name, {t}.team_name, ''))::text"),
+        "ownerKind": sql_map.Scalar("CASE WHEN {t}.agent_name IS NOT NULL THEN '\"AGENT\"' ELSE '\"TEAM\"' END"),
+        "active": sql_map.boolean("active"),
+    },
+)
+
+
+# A contact's badge, `{contact}` its id (SQL over `{t}`): looked up per contact, as a join of
+# every membership with users and teams the planner hashed the users table once per contact.
+BADGE_ROWS = (
+    "(SELECT m.contact_id, p.id AS portfolio_id, p.name AS portfolio_name, p.active,"
+    " (SELECT u.name FROM users u WHERE u.id = p.agent_id) AS agent_name,"
+    " (SELECT w.name FROM teams w WHERE w.id = p.team_id) AS team_name"
+    " FROM portfolio_members m JOIN portfolios p ON p.id = m.portfolio_id WHERE m.contact_id = {contact})"
+)
+_CHANNELS = sql_map.Nested("ContactChannel", "contact_channels", "{a}.contact_id = {t}.id", many=True, order="{a}.id")
+_ADDRESSES = sql_map.Nested(
+    "ContactAddress", "contact_addresses", "{a}.contact_id = {t}.id", many=True, order="{a}.is_primary DESC, {a}.id"
+)
+sql_map.declare(
+    "ChannelGroup",
+    {
+        "kind": sql_map.text("kind"),
+        "channels": sql_map.Nested(
+            "ContactChannel",
+            "contact_channels",
+            "{a}.contact_id = {t}.contact_id AND {a}.kind = {t}.kind",
+            many=True,
+            order="{a}.id",
+        ),
+    },
+)
+sql_map.declare(
+    "Contact",
+    {
+        "id": sql_map.global_id("Contact"),
+        "firstNames": sql_map.text("first_names"),
+        "lastNames": sql_map.text("last_names"),
+        "fullName": sql_map.Scalar("to_json({t}.first_names || ' ' || {t}.last_names)::text"),
+        "initials": sql_map.Scalar("to_json(upper(left({t}.first_names, 1) || left({t}.last_names, 1)))::text"),
+        "isVip": sql_map.boolean("is_vip"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "archivedAt": sql_map.instant("archived_at"),
+        "company": sql_map.Nested("Company", "companies", "{a}.id = {t}.company_id"),
+        "team": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+        "channels": _CHANNELS,
+        "channelKinds": sql_map.Scalar(
+            "(SELECT coalesce('[' || string_agg(to_json(k.kind)::text, ',' ORDER BY k.first) || ']', '[]')"
+            " FROM (SELECT c.kind, min(c.id) AS first FROM contact_channels c WHERE c.contact_id = {t}.id"
+            " GROUP BY c.kind) k)"
+        ),
+        "channelsByKind": sql_map.Nested(
+            "ChannelGroup",
+            "(SELECT c.contact_id, c.kind, min(c.id) AS first FROM contact_channels c"
+            " WHERE c.contact_id = {t}.id GROUP BY c.contact_id, c.kind)",
+            "true",
+            many=True,
+            order="{a}.first",
+        ),
+        "addresses": _ADDRESSES,
+        "primaryAddress": sql_map.Nested(
+            "ContactAddress", "contact_addresses", "{a}.contact_id = {t}.id AND {a}.is_primary", order="{a}.id"
+        ),
+        "document": sql_map.Nested(
+            "ContactDocument",
+            "(SELECT {t}.document_type_id AS type_id, {t}.document_number AS number)",
+            "{a}.type_id IS NOT NULL AND {a}.number <> ''",
+        ),
+        "badge": sql_map.Nested("PortfolioBadge", BADGE_ROWS.replace("{contact}", "{t}.id"), "true"),
+        "portfolio": sql_map.Nested(
+            "Portfolio",
+            "portfolios",
+            "{a}.id = (SELECT m.portfolio_id FROM portfolio_members m WHERE m.contact_id = {t}.id)",
+            visible=sql_map.visible(scopes.portfolios, models.Portfolio),
+        ),
+    },
+)

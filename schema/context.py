@@ -40,6 +40,8 @@ class AppState:
     sign_ins: SignInLimits
     # Who each signed-in user is and what it sees, kept per process.
     principals: PrincipalCache
+    # Sessions for query operations where they differ (PostgreSQL: autocommit, see cartera.app).
+    reads: async_sessionmaker[AsyncSession] | None = None
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Context:
     # The client's host as the server saw it; login turns it into the address failed sign-ins
     # count against (services.sign_in_limits.address_key), no other operation reads it.
     client_host: str | None = None
+    # Set by the lifecycle: the operation is a query (it may run again, having changed nothing),
+    # and a statement of it failed on a dead connection.
+    reading: bool = False
+    lost_connection: bool = False
 
     @property
     def settings(self) -> Settings:

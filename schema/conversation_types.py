@@ -5,9 +5,10 @@ from typing import Any
 
 import strawberry
 
-from db import models
+from db import batches, models, scopes
 from db.keyset import PageRequest
 from db.models import ChannelKind, ConversationStatus, MessageDirection, RoutingMethod
+from schema import sql_map
 from schema.connection import Connection
 from schema.contact_types import Contact, ContactChannel
 from schema.gestion_types import Gestion
@@ -214,3 +215,57 @@ class Conversation(Node):
 def history_item(row: Any) -> Conversation | Gestion:
     """A row of db.batches.ContactHistory's pages: the conversation or the gestión it joined."""
     return Conversation.from_row(row.Conversation) if row.Conversation is not None else Gestion.from_row(row.Gestion)
+
+
+# Compiled reads (schema/sql_map.py).
+_USERS = sql_map.visible(scopes.users, models.User)
+sql_map.declare(
+    "ConversationMessage",
+    {
+        "id": sql_map.global_id("ConversationMessage"),
+        "direction": sql_map.text("direction"),
+        "authorName": sql_map.text("author_name"),
+        "text": sql_map.text("text"),
+        "sentAt": sql_map.instant("sent_at"),
+        "externalId": sql_map.text("external_id"),
+        "durationSeconds": sql_map.number("duration_seconds"),
+        "createdAt": sql_map.instant("created_at"),
+        "author": sql_map.Nested("User", "users", "{a}.id = {t}.author_id", visible=_USERS),
+    },
+)
+sql_map.declare(
+    "Conversation",
+    {
+        "id": sql_map.global_id("Conversation"),
+        "status": sql_map.text("status"),
+        "channelKind": sql_map.text("channel_kind"),
+        "channelAddress": sql_map.text("channel_address"),
+        "createdAt": sql_map.instant("created_at"),
+        "assignedAt": sql_map.instant("assigned_at"),
+        "firstReplyAt": sql_map.instant("first_reply_at"),
+        "resolvedAt": sql_map.instant("resolved_at"),
+        "lastMessageAt": sql_map.instant("last_message_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "contact": sql_map.Nested(
+            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.visible(scopes.contacts, models.Contact)
+        ),
+        "channel": sql_map.Nested(
+            "ContactChannel",
+            "contact_channels",
+            "{a}.id = {t}.channel_id",
+            visible=sql_map.visible(batches.contact_channel_rule, models.ContactChannel),
+        ),
+        "agent": sql_map.Nested("User", "users", "{a}.id = {t}.agent_id", visible=_USERS),
+        "team": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+        "messages": sql_map.Paged(batches.CONVERSATION_MESSAGES),
+        # The conversation is seen, so its messages are (db.scopes.conversation_details).
+        "lastMessage": sql_map.Nested(
+            "ConversationMessage",
+            "conversation_messages",
+            "{a}.conversation_id = {t}.id",
+            order="{a}.sent_at DESC, {a}.id DESC",
+        ),
+    },
+)

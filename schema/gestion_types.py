@@ -6,11 +6,12 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models
+from db import models, scopes
 from db.keyset import PageRequest
 from db.models import CampaignStatus, ChannelKind, FieldType, GestionStatus
+from schema import sql_map
 from schema.connection import Connection
-from schema.contact_types import Contact, PortfolioBadge
+from schema.contact_types import BADGE_ROWS, Contact, PortfolioBadge
 from schema.node import Node, to_global_id
 from schema.types import AuditEvent, CursorArg, Info, PageArg, Team, User, nested_connection
 from services import typologies
@@ -344,3 +345,74 @@ class Gestion(Node):
             request,
             GestionAttachment.from_row,
         )
+
+
+# Compiled reads (schema/sql_map.py).
+sql_map.declare(
+    "TypologyResult",
+    {
+        "id": sql_map.global_id("TypologyResult"),
+        "code": sql_map.text("code"),
+        "label": sql_map.text("label"),
+        "finishes": sql_map.boolean("finishes"),
+        "requiresComment": sql_map.boolean("requires_comment"),
+        "position": sql_map.number("position"),
+        "active": sql_map.boolean("active"),
+    },
+)
+sql_map.declare(
+    "Campaign",
+    {
+        "id": sql_map.global_id("Campaign"),
+        "name": sql_map.text("name"),
+        "status": sql_map.text("status"),
+        "startsOn": sql_map.day("starts_on"),
+        "endsOn": sql_map.day("ends_on"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "team": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+    },
+)
+_CLIENT = sql_map.visible(scopes.contacts, models.Contact)
+sql_map.declare(
+    "Gestion",
+    {
+        "id": sql_map.global_id("Gestion"),
+        "status": sql_map.text("status"),
+        "priority": sql_map.number("priority"),
+        "attempts": sql_map.number("attempts"),
+        "claimedAt": sql_map.instant("claimed_at"),
+        "finishedAt": sql_map.instant("finished_at"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "campaign": sql_map.Nested(
+            "Campaign",
+            "campaigns",
+            "{a}.id = {t}.campaign_id",
+            visible=sql_map.visible(scopes.campaigns, models.Campaign),
+        ),
+        "contact": sql_map.Nested("Contact", "contacts", "{a}.id = {t}.contact_id", visible=_CLIENT),
+        # Each number once, in the order the channels were added.
+        "phones": sql_map.Scalar(
+            "(SELECT coalesce('[' || string_agg(to_json(n.normalized)::text, ',' ORDER BY n.first) || ']', '[]')"
+            " FROM (SELECT c.normalized, min(c.id) AS first FROM contact_channels c WHERE c.contact_id = {t}.contact_id"
+            " AND c.kind IN ('PHONE', 'WHATSAPP') GROUP BY c.normalized) n)",
+            visible=_CLIENT,
+            visible_column="contact_id",
+            hidden="'[]'",
+        ),
+        "badge": sql_map.Nested(
+            "PortfolioBadge",
+            BADGE_ROWS.replace("{contact}", "{t}.contact_id"),
+            "true",
+            visible=_CLIENT,
+            visible_column="contact_id",
+        ),
+        "operator": sql_map.Nested(
+            "User", "users", "{a}.id = {t}.operator_id", visible=sql_map.visible(scopes.users, models.User)
+        ),
+        "result": sql_map.Nested("TypologyResult", "typology_results", "{a}.id = {t}.result_id"),
+    },
+)

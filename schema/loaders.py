@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import batches, keyset, sales_batches
 from db.batches import ContactHistory, NestedList
 from db.keyset import Page, PageRequest
-from db.models import Contact, CustomFieldDefinition, PortfolioMember
+from db.models import CustomFieldDefinition
 from services import catalog, contacts
 from services.contacts import ContactFilter, ContactOrder
 from services.errors import Unauthenticated
@@ -256,14 +256,7 @@ class Loaders:
         """Loaders of portfolios' contacts matching `flt`: one statement for every portfolio asking."""
         key = (flt, order, descending)
         if key not in self._portfolio_contacts:
-            nested = NestedList(
-                Contact,
-                contacts.sort_keys(order, descending),
-                PortfolioMember.portfolio_id,
-                lambda _viewer: contacts.filtered(self.viewer, flt, self.session.get_bind().dialect.name).join(
-                    PortfolioMember, PortfolioMember.contact_id == Contact.id
-                ),
-            )
+            nested = contacts.in_portfolios(self.viewer, flt, order, descending, self.session.get_bind().dialect.name)
             self._portfolio_contacts[key] = (NestedPageLoader(self, nested), NestedCountLoader(self, nested))
         return self._portfolio_contacts[key]
 

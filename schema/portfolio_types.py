@@ -5,14 +5,16 @@ from typing import Any
 
 import strawberry
 
-from db import models
+from db import models, scopes
 from db.keyset import PageRequest
+from schema import sql_map
 from schema.connection import Connection
 from schema.contact_inputs import ContactFilter as ContactFilterInput
 from schema.contact_inputs import ContactOrder as ContactOrderInput
 from schema.contact_types import Contact, PortfolioBadge
 from schema.node import Node, to_global_id
 from schema.types import CursorArg, Info, PageArg, Team, User, nested_connection
+from services import contacts
 from services.contacts import ContactFilter, ContactOrder
 from services.portfolio_assignment import ConflictPolicy, Outcome, Rejection
 from services.portfolios import OwnerKind
@@ -177,3 +179,40 @@ class OwnerContactCount:
             portfolio_count=row.portfolio_count,
             contact_count=row.contact_count,
         )
+
+
+# Compiled reads (schema/sql_map.py).
+def _contacts(viewer: Any, args: dict[str, Any]) -> Any:
+    """Portfolio.contacts' rows for these arguments, as its loader reads them."""
+    flt = (args.get("filter") or ContactFilterInput()).to_service()
+    order, descending = (args.get("order_by") or ContactOrderInput()).to_service()
+    return contacts.in_portfolios(viewer, flt, order, descending, "postgresql")
+
+
+sql_map.declare(
+    "Portfolio",
+    {
+        "id": sql_map.global_id("Portfolio"),
+        "name": sql_map.text("name"),
+        "active": sql_map.boolean("active"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "team": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+        "agent": sql_map.Nested(
+            "User", "users", "{a}.id = {t}.agent_id", visible=sql_map.visible(scopes.users, models.User)
+        ),
+        "contactCount": sql_map.Scalar(
+            "(SELECT count(*) FROM portfolio_members m WHERE m.portfolio_id = {t}.id)::text"
+        ),
+        "contacts": sql_map.Paged(_contacts),
+        "badge": sql_map.Nested(
+            "PortfolioBadge",
+            "(SELECT {t}.id AS portfolio_id, {t}.name AS portfolio_name, {t}.active,"
+            " (SELECT u.name FROM users u WHERE u.id = {t}.agent_id) AS agent_name,"
+            " (SELECT w.name FROM teams w WHERE w.id = {t}.team_id) AS team_name)",
+            "true",
+        ),
+    },
+)

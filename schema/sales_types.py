@@ -10,10 +10,10 @@ from datetime import datetime
 
 import strawberry
 
-from db import keyset, models
+from db import keyset, models, scopes
 from db.keyset import PageRequest
 from db.models import SalesAttentionStatus, SalesCatalogKind
-from schema import sales_inputs  # noqa: F401  (registers the panel's enums before they are used here)
+from schema import sales_inputs, sql_map  # noqa: F401  (registers the panel's enums before they are used here)
 from schema.connection import Connection, connection
 from schema.contact_types import Contact
 from schema.conversation_types import Conversation
@@ -172,3 +172,59 @@ async def attentions_page(
     )
     session = ctx.session
     return connection(page, SalesAttention.from_row, lambda: keyset.count(session, stmt))
+
+
+# Compiled reads (schema/sql_map.py).
+def _first_channel(kinds: str, column: str) -> sql_map.Scalar:
+    """The client's first channel of these kinds (as sales_batches.contact_lines reads it)."""
+    return sql_map.Scalar(
+        f"(SELECT to_json(c.{column})::text FROM contact_channels c WHERE c.contact_id = {{t}}.contact_id"
+        f" AND c.kind IN ({kinds}) ORDER BY c.id LIMIT 1)"
+    )
+
+
+def _entry_field(column: str) -> sql_map.Nested:
+    return sql_map.Nested("SalesCatalogEntry", "sales_catalog_entries", f"{{a}}.id = {{t}}.{column}")
+
+
+sql_map.declare(
+    "SalesCatalogEntry",
+    {
+        "id": sql_map.global_id("SalesCatalogEntry"),
+        "kind": sql_map.text("kind"),
+        "name": sql_map.text("name"),
+        "position": sql_map.number("position"),
+        "active": sql_map.boolean("active"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+    },
+)
+sql_map.declare(
+    "SalesAttention",
+    {
+        "id": sql_map.global_id("SalesAttention"),
+        "status": sql_map.text("status"),
+        "pendingSince": sql_map.instant("pending_since"),
+        "createdAt": sql_map.instant("created_at"),
+        "closedAt": sql_map.instant("closed_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "contact": sql_map.Nested(
+            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.visible(scopes.contacts, models.Contact)
+        ),
+        "fullName": sql_map.Scalar(
+            "coalesce((SELECT to_json(c.first_names || ' ' || c.last_names)::text FROM contacts c"
+            " WHERE c.id = {t}.contact_id), '\"\"')"
+        ),
+        "phone": _first_channel("'PHONE', 'WHATSAPP'", "normalized"),
+        "email": _first_channel("'EMAIL'", "value"),
+        "interest": _entry_field("interest_id"),
+        "origin": _entry_field("origin_id"),
+        "closeReason": _entry_field("close_reason_id"),
+        "agent": sql_map.Nested(
+            "User", "users", "{a}.id = {t}.agent_id", visible=sql_map.visible(scopes.users, models.User)
+        ),
+        "team": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+    },
+)

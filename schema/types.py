@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField
 
-from db import models
+from db import batches, models, scopes
 from db.keyset import Page, PageRequest
 from db.models import PresenceStatus
+from schema import sql_map
 from schema.connection import Connection, connection
 from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
@@ -28,10 +30,11 @@ def rows_selected(info: "Info") -> bool:
 
     def wants(selections: list[Any]) -> bool:
         for selection in selections:
-            name = getattr(selection, "name", None)
-            if name in ("edges", "nodes", "pageInfo"):
-                return True
-            if name is None and wants(selection.selections):  # a fragment: look inside
+            if isinstance(selection, SelectedField):
+                if selection.name in ("edges", "nodes", "pageInfo"):
+                    return True
+            # A fragment, inline or named (a named one has a `name` too: the fragment's).
+            elif wants(selection.selections):
                 return True
         return False
 
@@ -355,3 +358,73 @@ class AuditEvent(Node):
             return None
         row = await info.context.loaders.user_by_id.load(self.actor_pk)
         return User.from_row(row) if row else None
+
+
+# Compiled reads (schema/sql_map.py).
+sql_map.declare(
+    "User",
+    {
+        "id": sql_map.global_id("User"),
+        "email": sql_map.text("email"),
+        "name": sql_map.text("name"),
+        "role": sql_map.text("role"),
+        "active": sql_map.boolean("is_active"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        # Always one: OFFLINE and never changed when the user has no presence row.
+        "presence": sql_map.Nested(
+            "UserPresence",
+            "(SELECT coalesce(p.status, 'OFFLINE') AS status, p.changed_at FROM (SELECT 1) one"
+            " LEFT JOIN presences p ON p.user_id = {t}.id)",
+            "true",
+        ),
+        "teams": sql_map.Paged(batches.USER_TEAMS),
+        "supervisedTeams": sql_map.Paged(batches.USER_SUPERVISED_TEAMS),
+    },
+)
+sql_map.declare("UserPresence", {"status": sql_map.text("status"), "changedAt": sql_map.instant("changed_at")})
+sql_map.declare(
+    "Team",
+    {
+        "id": sql_map.global_id("Team"),
+        "name": sql_map.text("name"),
+        "depth": sql_map.Scalar("(length({t}.path) - length(replace({t}.path, '/', '')) - 2)::text"),
+        "createdAt": sql_map.instant("created_at"),
+        "updatedAt": sql_map.instant("updated_at"),
+        "parent": sql_map.Nested(
+            "Team", "teams", "{a}.id = {t}.parent_id", visible=sql_map.visible(scopes.teams, models.Team)
+        ),
+        "children": sql_map.Paged(batches.TEAM_CHILDREN),
+        "members": sql_map.Paged(batches.TEAM_MEMBERS),
+        "supervisors": sql_map.Paged(batches.TEAM_SUPERVISORS),
+    },
+)
+
+_RESOURCE_TYPE = (
+    "CASE {t}.resource_type "
+    + " ".join(f"WHEN '{kind}' THEN '{name}'" for kind, name in RESOURCE_TYPE_NAMES.items())
+    + " END"
+)
+sql_map.declare(
+    "AuditEvent",
+    {
+        "id": sql_map.global_id("AuditEvent"),
+        "occurredAt": sql_map.instant("occurred_at"),
+        "actorName": sql_map.text("actor_name"),
+        "action": sql_map.text("action"),
+        "resourceType": sql_map.text("resource_type"),
+        "resourceId": sql_map.Scalar(sql_map.global_id_sql(_RESOURCE_TYPE + " || ':'", "{t}.resource_id")),
+        "resourceName": sql_map.text("resource_name"),
+        "requestId": sql_map.text("request_id"),
+        "entries": sql_map.Paged(batches.AUDIT_ENTRIES),
+        "batch": sql_map.Nested(
+            "AuditEvent",
+            "audit_events",
+            "{a}.id = {t}.batch_id",
+            visible=sql_map.visible(scopes.audit_events, models.AuditEvent),
+        ),
+        "actor": sql_map.Nested(
+            "User", "users", "{a}.id = {t}.actor_id", visible=sql_map.visible(scopes.users, models.User)
+        ),
+    },
+)

@@ -266,7 +266,7 @@ AUDIT_KEYS = (
 )
 
 
-def _filtered(viewer: Principal, flt: AuditFilter, zone: ZoneInfo) -> Select[AuditEvent]:
+def filtered(viewer: Principal, flt: AuditFilter, zone: ZoneInfo) -> Select[AuditEvent]:
     if flt.since and flt.until and flt.since > flt.until:
         raise fail(ErrorCode.INVALID, "from must not be after to", "filter.from")
     stmt = scopes.audit_events(select(AuditEvent), viewer)
@@ -286,6 +286,11 @@ def _filtered(viewer: Principal, flt: AuditFilter, zone: ZoneInfo) -> Select[Aud
     return stmt
 
 
+def require_reader(viewer: Principal) -> None:
+    if viewer.role.value == "AGENT":
+        raise fail(ErrorCode.FORBIDDEN, "Only admins and supervisors read the audit trail")
+
+
 async def list_events(
     session: AsyncSession,
     viewer: Principal,
@@ -296,9 +301,8 @@ async def list_events(
     max_page_size: int,
 ) -> tuple[Page[AuditEvent], Select[AuditEvent]]:
     """A page of the events the viewer may see, newest first, and the statement for totalCount."""
-    if viewer.role.value == "AGENT":
-        raise fail(ErrorCode.FORBIDDEN, "Only admins and supervisors read the audit trail")
-    stmt = _filtered(viewer, flt, zone)
+    require_reader(viewer)
+    stmt = filtered(viewer, flt, zone)
     return await paginate(session, stmt, keys=AUDIT_KEYS, request=page, max_page_size=max_page_size), stmt
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import scopes
 from db.base import utcnow
+from db.batches import NestedList
 from db.ids import allocate_ids
 from db.keyset import Page, PageRequest, SortKey, Tier, paginate, paginate_tiers
 from db.models import (
@@ -250,17 +251,49 @@ async def list_contacts(
     max_page_size: int,
 ) -> tuple[Page[Contact], Select[Any]]:
     """A page of contacts; with a search and no explicit order, by relevance then name (C5)."""
-    base = _narrowed(viewer, flt, session.get_bind().dialect.name)
+    listed = listing(viewer, flt, session.get_bind().dialect.name, order=order, descending=descending)
+    if listed.tiers:
+        page_ = await paginate_tiers(session, listed.tiers, request=page, max_page_size=max_page_size)
+        return page_, listed.statement
+    return await paginate(
+        session, listed.statement, keys=listed.keys, request=page, max_page_size=max_page_size
+    ), listed.statement
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a list of contacts walks: one statement in key order, or ranked tiers (a search)."""
+
+    statement: Select[Any]
+    keys: tuple[SortKey, ...]
+    tiers: list[Tier] | None = None
+
+
+def listing(
+    viewer: Principal, flt: ContactFilter, dialect: str, *, order: ContactOrder | None = None, descending: bool = False
+) -> Listing:
+    """list_contacts' statement and order without running it (compiled reads build on it)."""
+    base = _narrowed(viewer, flt, dialect)
     terms = _terms(flt)
     stmt = _matching(base, terms)
     if order is None:
         order = ContactOrder.RELEVANCE if terms else ContactOrder.NAME
+    keys = sort_keys(order, descending)
     if order is ContactOrder.RELEVANCE and terms:
-        tiers = _relevance_tiers(base, stmt, terms, descending)
-        return await paginate_tiers(session, tiers, request=page, max_page_size=max_page_size), stmt
-    return await paginate(
-        session, stmt, keys=sort_keys(order, descending), request=page, max_page_size=max_page_size
-    ), stmt
+        return Listing(stmt, keys, _relevance_tiers(base, stmt, terms, descending))
+    return Listing(stmt, keys)
+
+
+def in_portfolios(
+    viewer: Principal, flt: ContactFilter, order: ContactOrder, descending: bool, dialect: str
+) -> NestedList:
+    """A portfolio's contacts matching `flt` (Portfolio.contacts: its loader and compiled reads)."""
+    return NestedList(
+        Contact,
+        sort_keys(order, descending),
+        PortfolioMember.portfolio_id,
+        lambda _viewer: filtered(viewer, flt, dialect).join(PortfolioMember, PortfolioMember.contact_id == Contact.id),
+    )
 
 
 class Refusal(enum.StrEnum):

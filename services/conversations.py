@@ -64,7 +64,7 @@ class ConversationFilter:
     unassigned: bool | None = None
 
 
-def _keys(order: ConversationOrder, descending: bool) -> tuple[SortKey, ...]:
+def sort_keys(order: ConversationOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
         ConversationOrder.CREATED_AT: SortKey(Conversation.created_at, "created_at", "datetime", descending),
         ConversationOrder.UPDATED_AT: SortKey(Conversation.updated_at, "updated_at", "datetime", descending),
@@ -101,7 +101,7 @@ async def list_conversations(
 ) -> tuple[Page[Conversation], Select[Any]]:
     """A page of the conversations the viewer sees (newest first unless asked), and the statement for totalCount."""
     stmt = filtered(viewer, flt)
-    keys = _keys(order, descending)
+    keys = sort_keys(order, descending)
     return await paginate(session, stmt, keys=keys, request=page, max_page_size=max_page_size), stmt
 
 

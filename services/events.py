@@ -129,6 +129,13 @@ def access_changed(session: AsyncSession, user_ids: Iterable[int] | None) -> Non
             emit(session, EventKind.ACCESS_CHANGED, {"userIds": ids}, users=ids)
 
 
+def access_changed_for(event: LoggedEvent) -> frozenset[int] | None:
+    """Whose access an ACCESS_CHANGED event changed: these users, or None for everyone."""
+    if event.payload.get("everyone"):
+        return None
+    return frozenset(event.payload.get("userIds", ()))
+
+
 def discard_pending(session: AsyncSession) -> None:
     session.info.pop(_PENDING, None)
 

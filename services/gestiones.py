@@ -74,7 +74,7 @@ def queue_keys(descending: bool = False) -> tuple[SortKey, ...]:
     )
 
 
-def _keys(order: GestionOrder, descending: bool) -> tuple[SortKey, ...]:
+def sort_keys(order: GestionOrder, descending: bool) -> tuple[SortKey, ...]:
     if order is GestionOrder.PRIORITY:
         return queue_keys(descending)
     first = {
@@ -128,7 +128,7 @@ async def list_gestiones(
 ) -> tuple[Page[Gestion], Select[Any]]:
     """A page of the panel (G3) and the statement for totalCount."""
     stmt = filtered(viewer, flt)
-    keys = _keys(order, descending)
+    keys = sort_keys(order, descending)
     if order is not GestionOrder.NAME:
         return await paginate(session, stmt, keys=keys, request=page, max_page_size=max_page_size), stmt
     # By the client's name: the contact's folded "last first", read beside each row for its cursor.

@@ -48,7 +48,7 @@ class PortfolioFilter:
     active: bool | None = None
 
 
-def _keys(order: PortfolioOrder, descending: bool) -> tuple[SortKey, ...]:
+def sort_keys(order: PortfolioOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
         PortfolioOrder.NAME: SortKey(Portfolio.search_name, "search_name", "str", descending),
         PortfolioOrder.CREATED_AT: SortKey(Portfolio.created_at, "created_at", "datetime", descending),
@@ -81,7 +81,7 @@ async def list_portfolios(
     max_page_size: int,
 ) -> tuple[Page[Portfolio], Select[Portfolio]]:
     stmt = filtered(viewer, flt)
-    result = await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size)
+    result = await paginate(session, stmt, keys=sort_keys(order, descending), request=page, max_page_size=max_page_size)
     return result, stmt
 
 

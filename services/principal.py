@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from sqlalchemy import bindparam, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Role, Team, TeamMember, TeamSupervisor, User
+from services.events import EventKind, LoggedEvent, access_changed_for
 
 
 @dataclass(frozen=True)
@@ -88,16 +90,82 @@ async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dic
     }
 
 
-class PrincipalCache:
-    """The principals of the users signed in to this process, as every operation reads them."""
+# Execution option on the cache's own loads: tests count an operation's statements without
+# them (tests/conftest.py StatementCounter), as a process that has met the user runs them.
+PRINCIPAL_LOAD = "cartera_principal_load"
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+
+class PrincipalCache:
+    """The principals of the users signed in to this process, as every operation reads them.
+
+    Kept per process, so an operation signed in reads no SQL to know who is asking. An entry
+    goes when its user's access changes (ACCESS_CHANGED): the process that committed the change
+    forgets at once, before the mutation answers (resolvers.uow), the others when their feed
+    reads the event (subscriptions.feed: the doorbell's delay, at worst the feed's poll,
+    CARTERA_EVENT_POLL_SECONDS). Inactive and unknown users are kept too (as None), so a
+    refused token costs no SQL either. At most `maxsize` users, the least recently asking
+    dropped first: a flood of distinct valid tokens cannot grow memory.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, maxsize: int = 10_000) -> None:
         self._sessionmaker = sessionmaker
+        self._maxsize = maxsize
+        self._known: OrderedDict[int, Principal | None] = OrderedDict()
+        # Bumped by every forget. A load stores what it read only if none came while it ran:
+        # one that read before a change committed and finished after its forget would
+        # otherwise keep the old access for good.
+        self._generation = 0
+        # Loads under way, with the generation they started in: the operations that ask for the
+        # same user meanwhile (a client's first burst) share one, unless a forget came since.
+        self._loading: dict[int, tuple[int, asyncio.Task[Principal | None]]] = {}
+        # Loads from the database, for tests and benchmarks to count.
+        self.loads = 0
 
     async def get(self, user_id: int) -> Principal | None:
         """The principal of this user if it is active, else None."""
+        known = self._known
+        if user_id in known:
+            known.move_to_end(user_id)
+            return known[user_id]
+        loading = self._loading.get(user_id)
+        if loading is None or loading[0] != self._generation:
+            task = asyncio.ensure_future(self._load(user_id, self._generation))
+            loading = self._loading[user_id] = (self._generation, task)
+            task.add_done_callback(lambda done: self._loaded(user_id, done))
+        # Shielded: an operation cancelled meanwhile (a client's `complete`) leaves the load to
+        # finish for the others, rather than cut off while its connection is being made.
+        return await asyncio.shield(loading[1])
+
+    async def _load(self, user_id: int, generation: int) -> Principal | None:
+        self.loads += 1
         async with self._sessionmaker() as session:
-            return await load_principal(session, user_id)
+            await session.connection(execution_options={PRINCIPAL_LOAD: True})
+            principal = await load_principal(session, user_id)
+        if generation == self._generation:
+            self._known[user_id] = principal
+            if len(self._known) > self._maxsize:
+                self._known.popitem(last=False)
+        return principal
+
+    def _loaded(self, user_id: int, task: asyncio.Task[Principal | None]) -> None:
+        loading = self._loading.get(user_id)
+        if loading is not None and loading[1] is task:
+            del self._loading[user_id]
+        if not task.cancelled():
+            # Retrieved, so that a failure nobody awaited any more is not reported as unretrieved.
+            task.exception()
 
     def forget(self, user_ids: Iterable[int] | None) -> None:
         """What these users (None: everyone) may see has changed (ACCESS_CHANGED)."""
+        self._generation += 1
+        if user_ids is None:
+            self._known.clear()
+            return
+        for user_id in user_ids:
+            self._known.pop(user_id, None)
+
+    def forget_for(self, written: Iterable[LoggedEvent]) -> None:
+        """Forget whoever the ACCESS_CHANGED events among these name."""
+        for event in written:
+            if event.kind is EventKind.ACCESS_CHANGED:
+                self.forget(access_changed_for(event))

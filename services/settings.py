@@ -112,6 +112,9 @@ class Settings:
     # Queries whose every field has a SQL mapping run as one statement building the JSON
     # (resolvers/compiled.py); PostgreSQL only, the embedded SQLite default always uses strawberry.
     compiled_reads: bool = True
+    # Connections each process keeps to PostgreSQL for requests (and as many for compiled reads):
+    # at least the requests it serves at once, or every one past it opens a connection.
+    db_pool_size: int = 30
     ws_init_timeout_seconds: int = 10
     ws_max_operations: int = 100
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -199,6 +202,7 @@ class Settings:
             introspection=_bool(env, "CARTERA_INTROSPECTION", cls.introspection),
             graphiql=_bool(env, "CARTERA_GRAPHIQL", cls.graphiql),
             compiled_reads=_bool(env, "CARTERA_COMPILED_READS", cls.compiled_reads),
+            db_pool_size=_int(env, "CARTERA_DB_POOL_SIZE", cls.db_pool_size),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),
             ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
             allowed_origins=origins,

@@ -101,6 +101,9 @@ async def create_team(session: AsyncSession, actor: Principal, *, name: str, par
         team_ids=[team.id],
         changed=audit.changes({}, {"name": team.name, "parentId": parent_id}),
     )
+    if parent is not None:
+        # The supervisors of its ancestors now see it: their principals (cached per process) change.
+        events.access_changed(session, None)
     return team
 
 

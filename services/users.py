@@ -35,7 +35,7 @@ class UserFilter:
     team_ids: tuple[int, ...] = ()
 
 
-def _keys(order: UserOrder, descending: bool) -> tuple[SortKey, ...]:
+def sort_keys(order: UserOrder, descending: bool) -> tuple[SortKey, ...]:
     first = {
         UserOrder.NAME: SortKey(User.sort_name, "sort_name", "str", descending),
         UserOrder.EMAIL: SortKey(User.email, "email", "str", descending),
@@ -71,7 +71,7 @@ async def list_users(
     max_page_size: int,
 ) -> tuple[Page[User], Select[User]]:
     stmt = filtered(viewer, flt)
-    result = await paginate(session, stmt, keys=_keys(order, descending), request=page, max_page_size=max_page_size)
+    result = await paginate(session, stmt, keys=sort_keys(order, descending), request=page, max_page_size=max_page_size)
     return result, stmt
 
 

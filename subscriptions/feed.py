@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from broadcaster import Broadcast
@@ -98,6 +98,9 @@ class EventFeed:
         self._by_team: dict[int, set[Inbox]] = defaultdict(set)
         self._everything: set[Inbox] = set()
         self.dispatched = 0
+        # Told of every ACCESS_CHANGED read from the log: its users, or None for everyone (the
+        # composition root adds the process's principal cache).
+        self.access_listeners: list[Callable[[frozenset[int] | None], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -215,6 +218,8 @@ class EventFeed:
                 return
             for event in batch:
                 if event.kind is EventKind.ACCESS_CHANGED:
+                    for listener in self.access_listeners:
+                        listener(events.access_changed_for(event))
                     await self._reload(event)
                 else:
                     self._dispatch(event)

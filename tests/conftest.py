@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -34,6 +34,7 @@ from db.base import Base, utcnow
 from db.engine import create_engine
 from db.models import DocumentType, Role, RoutingSettings, Team, Typology, TypologyResult, User
 from services import audit
+from services.principal import PRINCIPAL_LOAD
 from services.settings import Settings, normalise_database_url
 from tests import differential
 from tests.factories import Factory
@@ -126,6 +127,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 class Server:
     """The real app under uvicorn on an ephemeral port, in the test's event loop."""
 
+    # Every started one, whose principal caches the factory's writes must reach.
+    running: ClassVar[set[Server]] = set()
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = create_app(settings)
@@ -153,8 +157,10 @@ class Server:
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         while not self.server.started:  # noqa: ASYNC110  (uvicorn offers no startup event)
             await asyncio.sleep(0.01)
+        Server.running.add(self)
 
     async def stop(self) -> None:
+        Server.running.discard(self)
         self.server.should_exit = True
         if self.task:
             await self.task
@@ -242,6 +248,9 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
     if "database_url" not in request.fixturenames:
         return
     url = request.getfixturevalue("database_url")
+    # Ids start again at 1: the next test's user 1 is someone else.
+    for running_server in Server.running:
+        running_server.app.state.cartera.principals.forget(None)
     engine = create_engine(url)
     async with engine.begin() as conn:
         # The event log keeps counting across tests, as it does in production: a running feed
@@ -263,7 +272,11 @@ async def _clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]
 
 @pytest.fixture
 async def factory(server: Server) -> Factory:
-    return Factory(server.app.state.cartera.sessionmaker, SECRET)
+    def access_changed() -> None:
+        for running_server in Server.running:
+            running_server.app.state.cartera.principals.forget(None)
+
+    return Factory(server.app.state.cartera.sessionmaker, SECRET, access_changed)
 
 
 JSON = "application/json"
@@ -383,17 +396,29 @@ async def client(server: Server) -> AsyncIterator[GraphQLClient]:
 
 class StatementCounter:
     """Counts SQL statements the app sends (transaction control excluded: backends differ there;
-    a shadow request's too: the test sent one request)."""
+    a shadow request's too: the test sent one request).
+
+    The principal cache's loads are left out (counted in `principal_loads`): whether a request
+    loads its principal depends on what the process met before, not on the operation.
+    """
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.principal_loads: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *args: Any) -> None:
         if differential.in_shadow():
             return
         head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-        if head not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+        if head in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+            return
+        if context is not None and context.execution_options.get(PRINCIPAL_LOAD):
+            self.principal_loads.append(statement)
+        else:
             self.statements.append(statement)
+
+    def count_one(self, statement: str) -> None:
+        self.statements.append(statement)
 
     @property
     def count(self) -> int:
@@ -404,7 +429,13 @@ class StatementCounter:
 def count_sql(server: Server) -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
+    # Compiled reads send theirs on their own asyncpg pool (resolvers/compiled.py).
+    compiler = server.app.state.endpoint.compiler
+    if compiler is not None:
+        compiler.listeners.append(counter.count_one)
     yield counter
+    if compiler is not None:
+        compiler.listeners.remove(counter.count_one)
     event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +65,23 @@ _PASSWORD_HASH = hash_password(PASSWORD)
 
 
 class Factory:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], secret_key: str) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        secret_key: str,
+        access_changed: Callable[[], None] | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.secret_key = secret_key
+        # Users and teams written here bypass the services, so no ACCESS_CHANGED tells the
+        # running servers' principal caches (a new team under a supervised one widens a scope):
+        # this does instead.
+        self.access_changed = access_changed
         self._n = 0
+
+    def _access_changed(self) -> None:
+        if self.access_changed is not None:
+            self.access_changed()
 
     def _next(self) -> int:
         self._n += 1
@@ -100,6 +113,7 @@ class Factory:
             for team in supervises or []:
                 session.add(TeamSupervisor(team_id=team.id, user_id=user.id))
             await session.commit()
+            self._access_changed()
             return user
 
     async def team(self, name: str | None = None, *, parent: Team | None = None) -> Team:
@@ -110,6 +124,7 @@ class Factory:
             await session.flush()
             team.path = f"{parent.path if parent else '/'}{team.id}/"
             await session.commit()
+            self._access_changed()
             return team
 
     async def audit_event(self, *, occurred_at: datetime, actor: User | None = None, **fields: Any) -> AuditEvent:

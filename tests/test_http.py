@@ -623,7 +623,7 @@ class TestErrorMasking:
         status: int,
     ) -> None:
         # The lifecycle loads the principal before any resolver runs (a database outage, say).
-        monkeypatch.setattr(resolvers.lifecycle, "load_principal", _fail_with_secret)
+        monkeypatch.setattr(resolvers.lifecycle, "principal_of", _fail_with_secret)
         user = await factory.user()
         response = await post_query(client.http, ANONYMOUS_ME_QUERY, accept=media, token=factory.token(user))
         assert "boom secret" not in response.text
@@ -689,7 +689,7 @@ class TestRequestLog:
         self, client: GraphQLClient, factory: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:
         caplog.set_level(logging.INFO, logger="cartera.request")
-        monkeypatch.setattr(resolvers.lifecycle, "load_principal", _fail_with_secret)
+        monkeypatch.setattr(resolvers.lifecycle, "principal_of", _fail_with_secret)
         user = await factory.user()
         await post_query(client.http, ME_QUERY, accept=GRAPHQL_RESPONSE, token=factory.token(user))
         (record,) = [r for r in caplog.records if r.name == "cartera.request"]

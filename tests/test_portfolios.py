@@ -771,8 +771,8 @@ class TestBadge:
         assert [c["fullName"] for c in nodes["Uno"]["contacts"]["nodes"]] == ["José Pérez"]
         assert nodes["Uno"]["contactCount"] == 2
         assert nodes["Dos"]["contacts"]["totalCount"] == 1
-        # principal (2), portfolios, counts, contacts page, contacts count: one each, not one per portfolio.
-        assert count_sql.count == 6
+        # Portfolios, counts, contacts page, contacts count: one each, not one per portfolio.
+        assert count_sql.count == 4
 
 
 class TestReports:

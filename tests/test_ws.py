@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
@@ -21,8 +20,10 @@ from websockets.typing import Origin, Subprotocol
 import resolvers.lifecycle
 from db.base import utcnow
 from db.models import Role
+from resolvers.lifecycle import principal_of
+from schema.context import Context
 from services.auth import issue_token
-from services.principal import Principal, load_principal
+from services.principal import Principal
 from tests.conftest import GraphQLClient, Server, make_settings
 from tests.factories import Factory, gid, priced
 from tests.ws import (
@@ -63,10 +64,10 @@ class Gate:
         self.entered = asyncio.Event()
         self.opened = asyncio.Event()
 
-    async def load_principal(self, session: AsyncSession, user_id: int) -> Principal | None:
+    async def principal_of(self, ctx: Context) -> Principal | None:
         self.entered.set()
         await self.opened.wait()
-        return await load_principal(session, user_id)
+        return await principal_of(ctx)
 
     async def wait_entered(self) -> None:
         async with asyncio.timeout(RECEIVE_TIMEOUT):
@@ -77,7 +78,7 @@ class Gate:
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     """Operations (not connection_init, which loads the principal in cartera.ws) wait at the gate."""
     held = Gate()
-    monkeypatch.setattr(resolvers.lifecycle, "load_principal", held.load_principal)
+    monkeypatch.setattr(resolvers.lifecycle, "principal_of", held.principal_of)
     yield held
     held.opened.set()  # nothing stays held past the test
 
@@ -274,11 +275,11 @@ class TestTransportWS:
     async def test_unexpected_error_is_masked_and_logged(
         self, server: Server, factory: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
     ) -> None:
-        async def broken(session: AsyncSession, user_id: int) -> Principal | None:
+        async def broken(ctx: Context) -> Principal | None:
             raise RuntimeError("connection string with a password in it")
 
         user = await factory.user()
-        monkeypatch.setattr(resolvers.lifecycle, "load_principal", broken)
+        monkeypatch.setattr(resolvers.lifecycle, "principal_of", broken)
         async with open_socket(server) as ws:
             await init(ws, factory.token(user))  # connection_init loads the principal in cartera.ws: unaffected
             await send(ws, subscribe("1", ME_ID))
