@@ -36,6 +36,7 @@ from db.models import DocumentType, Role, RoutingSettings, Team, Typology, Typol
 from services import audit
 from services.principal import PRINCIPAL_LOAD
 from services.settings import Settings, normalise_database_url
+from tests import differential
 from tests.factories import Factory
 
 POSTGRES_URL = os.environ.get("CARTERA_TEST_POSTGRES_URL")
@@ -138,7 +139,7 @@ class Server:
         port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/graphql"
-        config = uvicorn.Config(self.app, log_config=None, ws="websockets-sansio", lifespan="on")
+        config = uvicorn.Config(differential.marking(self.app), log_config=None, ws="websockets-sansio", lifespan="on")
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None
 
@@ -146,6 +147,11 @@ class Server:
     def engine(self) -> AsyncEngine:
         engine: AsyncEngine = self.app.state.engine
         return engine
+
+    @property
+    def compiles(self) -> bool:
+        """Whether this server has the compiled read path (PostgreSQL, CARTERA_COMPILED_READS on)."""
+        return self.app.state.endpoint.compiler is not None
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
@@ -214,6 +220,25 @@ async def _ship_typologies(conn: Any) -> None:
     for typology, results in _SHIPPED_TYPOLOGIES(utcnow()):
         typology_id = await conn.scalar(insert(Typology).values(**typology).returning(Typology.id))
         await conn.execute(insert(TypologyResult), [{**r, "typology_id": typology_id} for r in results])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "one_path(reason): send this test's queries once, not through both read paths (tests/differential.py)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _both_paths(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Queries go through both read paths unless the test is marked one_path; what the second
+    (shadow) request logs is not in the test's caplog."""
+    differential.enabled = request.node.get_closest_marker("one_path") is None
+    if "caplog" in request.fixturenames:
+        caplog: pytest.LogCaptureFixture = request.getfixturevalue("caplog")
+        caplog.handler.addFilter(lambda record: not differential.in_shadow())
+    yield
+    differential.enabled = True
 
 
 @pytest.fixture(autouse=True)
@@ -297,9 +322,11 @@ async def post_query(
 
 
 class GraphQLClient:
+    """A client of a test server; every query it sends goes through both read paths (tests/differential.py)."""
+
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.http = httpx.AsyncClient(base_url=server.url, timeout=30)
+        self.http: httpx.AsyncClient = differential.BothPaths(lambda: server.compiles, base_url=server.url, timeout=30)
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None, **kw: Any
@@ -368,7 +395,8 @@ async def client(server: Server) -> AsyncIterator[GraphQLClient]:
 
 
 class StatementCounter:
-    """Counts SQL statements the app sends (transaction control excluded: backends differ there).
+    """Counts SQL statements the app sends (transaction control excluded: backends differ there;
+    a shadow request's too: the test sent one request).
 
     The principal cache's loads are left out (counted in `principal_loads`): whether a request
     loads its principal depends on what the process met before, not on the operation.
@@ -379,6 +407,8 @@ class StatementCounter:
         self.principal_loads: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *args: Any) -> None:
+        if differential.in_shadow():
+            return
         head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
         if head in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
             return
