@@ -55,9 +55,11 @@ from strawberry.types.arguments import convert_arguments
 
 from db import batches, keyset
 from db.base import utcnow
-from db.engine import create_read_pool
+from db.engine import create_read_pool, lost_connection
 from db.keyset import PageRequest, PaginationError, SortKey
 from db.models import Role
+from db.search import SearchTooLong
+from resolvers import lifecycle
 from resolvers.audit import audit_filter
 from resolvers.cost import operation_cost
 from resolvers.node import NODE_TYPES
@@ -67,7 +69,7 @@ from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
 from services import audit, companies, contacts, conversations, gestiones, portfolios, sales_attentions, sales_panel
-from services.errors import DomainError
+from services.errors import DomainError, Unauthenticated
 from services.principal import Principal
 
 log = logging.getLogger("cartera.compiled")
@@ -85,6 +87,8 @@ _LOST = (
     asyncpg.AdminShutdownError,
     OSError,
 )
+# What building a statement may raise for a client's input: strawberry answers with the error.
+_REFUSALS = (PaginationError, DomainError, InvalidGlobalId, SearchTooLong, Unauthenticated, GraphQLError)
 # The SQL (None: known without it), its parameters (or the answer's text), the operation's cost.
 _Plan = tuple[str | None, list[Any], int]
 
@@ -230,7 +234,12 @@ class ReadCompiler:
             return None
         principal = None
         if context.token_user_id is not None and not document.typename_only:
-            principal = await self.app.principals.get(context.token_user_id)
+            try:
+                principal = await lifecycle.principal_of(context)
+            except Exception as error:
+                if lost_connection(error):
+                    raise  # the endpoint sends the request again (cartera.http)
+                return None
         built = self._plan(query, operation_name, document, variables, principal)
         if built is None:
             return None
@@ -364,7 +373,8 @@ class ReadCompiler:
                 if root is None or principal is None:
                     return None, False
                 pieces.append(_key(response_key) + f" || coalesce({root(build, nodes[0].node, nodes)}, 'null')")
-        except (_Fallback, PaginationError, DomainError):
+        except (_Fallback, *_REFUSALS):
+            # strawberry says why, in its words (resolvers.lifecycle.present_error).
             return None, False
         if len(typenames) == len(pieces):
             # Nothing to read: the answer is known without the database.

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -427,16 +427,25 @@ class StatementCounter:
 
 @pytest.fixture
 def count_sql(server: Server) -> Iterator[StatementCounter]:
+    with counting_sql(server) as counter:
+        yield counter
+
+
+@contextmanager
+def counting_sql(server: Server) -> Iterator[StatementCounter]:
+    """The statements a server sends, through SQLAlchemy and, for compiled reads, on their own
+    asyncpg pool (resolvers/compiled.py)."""
     counter = StatementCounter()
     event.listen(server.engine.sync_engine, "before_cursor_execute", counter)
-    # Compiled reads send theirs on their own asyncpg pool (resolvers/compiled.py).
     compiler = server.app.state.endpoint.compiler
     if compiler is not None:
         compiler.listeners.append(counter.count_one)
-    yield counter
-    if compiler is not None:
-        compiler.listeners.remove(counter.count_one)
-    event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        if compiler is not None:
+            compiler.listeners.remove(counter.count_one)
+        event.remove(server.engine.sync_engine, "before_cursor_execute", counter)
 
 
 @pytest.fixture

@@ -322,6 +322,7 @@ async def test_a_page_of_conversations_with_their_details_costs_the_same_stateme
         data = await client.data(PAGE_WITH_DETAILS, {"first": size}, token)
         assert len(data["conversations"]["nodes"]) == min(size, 10)
         counts.append(count_sql.count)
-    # The page, then one per nested field: contact, badge, channels, agent, team, channel, latest
-    # message, messages and their authors.
-    assert counts == [9, 9]
+    # Strawberry: the page, then one per nested field: contact, badge, channels, agent, team,
+    # channel, latest message, messages and their authors. Compiled (PostgreSQL): one.
+    expected = 1 if client.server.compiles else 9
+    assert counts == [expected, expected]

@@ -9,14 +9,11 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 import resolvers.lifecycle
 import services.users
@@ -33,11 +30,13 @@ from tests.conftest import (
     Server,
     StatementCounter,
     auth,
+    counting_sql,
     make_settings,
     post_body,
     post_query,
     running,
 )
+from tests.differential import STRAWBERRY
 from tests.factories import Factory, gid, priced
 
 TYPENAME_QUERY = "{ __typename }"
@@ -86,17 +85,6 @@ def assert_request_error(response: httpx.Response, media: str, errors: list[dict
     assert response.status_code == REQUEST_ERROR_STATUS[media], response.text
     assert_media(response, media)
     assert response.json() == {"errors": errors}
-
-
-@contextmanager
-def counting_sql(engine: AsyncEngine) -> Iterator[StatementCounter]:
-    """What the count_sql fixture does, for a server other than the session's."""
-    counter = StatementCounter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
-    try:
-        yield counter
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", counter)
 
 
 class TestMediaTypes:
@@ -405,7 +393,7 @@ async def limited(limited_server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def limited_sql(limited_server: Server) -> Iterator[StatementCounter]:
-    with counting_sql(limited_server.engine) as counter:
+    with counting_sql(limited_server) as counter:
         yield counter
 
 
@@ -577,7 +565,8 @@ class TestErrorMasking:
         self, client: GraphQLClient, factory: Factory, caplog: pytest.LogCaptureFixture
     ) -> None:
         user = await factory.user()
-        response = await client.post(USERS_QUERY, token=factory.token(user))
+        # The patched service is strawberry's resolver's (compiled reads build on users.filtered).
+        response = await client.post(USERS_QUERY, token=factory.token(user), headers=STRAWBERRY)
         assert "boom secret" not in response.text
         request_id = response.headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{32}", request_id)
@@ -606,7 +595,8 @@ class TestErrorMasking:
     @pytest.mark.usefixtures("failing_users_list")
     async def test_client_request_id_is_echoed_and_named(self, client: GraphQLClient, factory: Factory) -> None:
         user = await factory.user()
-        response = await client.post(USERS_QUERY, token=factory.token(user), headers={"x-request-id": "req-42"})
+        headers = {"x-request-id": "req-42", **STRAWBERRY}
+        response = await client.post(USERS_QUERY, token=factory.token(user), headers=headers)
         assert response.headers["x-request-id"] == "req-42"
         (error,) = response.json()["errors"]
         assert error["message"] == "Unexpected error (request id req-42)"
