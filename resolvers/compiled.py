@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 from graphql import (
@@ -124,7 +124,35 @@ class _Statement:
         return _renumber(text, offset) if offset else text
 
 
-_COMPILED: OrderedDict[Any, Any] = OrderedDict()
+K = TypeVar("K")
+V = TypeVar("V")
+_MISSING: Any = object()
+
+
+class _Lru(Generic[K, V]):
+    """At most `size` entries, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V:
+        """The entry, or _MISSING."""
+        if key not in self._entries:
+            return cast(V, _MISSING)
+        self._entries.move_to_end(key)
+        return self._entries[key]
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = value
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+
+_COMPILED: _Lru[Any, Any] = _Lru(2048)
 
 
 def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
@@ -135,13 +163,9 @@ def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
     key = stmt._generate_cache_key()
     assert key is not None
     compiled = _COMPILED.get(key.key)
-    if compiled is not None:
-        _COMPILED.move_to_end(key.key)
-    else:
+    if compiled is _MISSING:
         compiled = _DIALECT.statement_compiler(_DIALECT, stmt, cache_key=key)
-        _COMPILED[key.key] = compiled
-        if len(_COMPILED) > 2048:
-            _COMPILED.popitem(last=False)
+        _COMPILED.put(key.key, compiled)
     params = compiled.construct_params(extracted_parameters=key.bindparams, escape_names=False)
     expanded = compiled._process_parameters_for_postcompile(params)
     processors = expanded.processors
@@ -176,8 +200,8 @@ class ReadCompiler:
         self.app = app
         self.settings = app.settings
         self.rules = [*specified_rules, *getattr(schema, "cartera_rules", ())]
-        self._documents: OrderedDict[tuple[str, str | None], _Document | None] = OrderedDict()
-        self._plans: OrderedDict[tuple[Any, ...], _Plan | None] = OrderedDict()
+        self._documents: _Lru[tuple[str, str | None], _Document | None] = _Lru(_DOCUMENTS)
+        self._plans: _Lru[tuple[Any, ...], _Plan | None] = _Lru(_PLANS)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         # Called with each statement sent (the tests count them, as they count SQLAlchemy's).
@@ -192,16 +216,10 @@ class ReadCompiler:
     def document(self, query: str, operation_name: str | None) -> _Document | None:
         """The parsed and validated query operation, or None when strawberry must answer."""
         key = (query, operation_name)
-        try:
-            found = self._documents[key]
-            self._documents.move_to_end(key)
-            return found
-        except KeyError:
-            pass
-        found = self._parse(query, operation_name)
-        self._documents[key] = found
-        if len(self._documents) > _DOCUMENTS:
-            self._documents.popitem(last=False)
+        found = self._documents.get(key)
+        if found is _MISSING:
+            found = self._parse(query, operation_name)
+            self._documents.put(key, found)
         return found
 
     def _parse(self, query: str, operation_name: str | None) -> _Document | None:
@@ -258,7 +276,7 @@ class ReadCompiler:
                 )
                 key = self._key(query, operation_name, variables, principal)
                 if key is not None:
-                    self._plans.pop(key, None)
+                    self._plans.drop(key)
                 return None
         tail = f',"extensions":{{"cost":{{"requested":{cost},"limit":{self.settings.max_query_cost}}}}}}}'
         return b'{"data":' + str(data).encode() + tail.encode()
@@ -319,18 +337,12 @@ class ReadCompiler:
         key = self._key(query, operation_name, variables, principal)
         if key is None:
             return None
-        try:
-            plan = self._plans[key]
-            self._plans.move_to_end(key)
+        plan = self._plans.get(key)
+        if plan is not _MISSING:
             return plan
-        except KeyError:
-            pass
         plan, clocked = self._build(document, variables, principal)
-        if clocked:
-            return plan
-        self._plans[key] = plan
-        if len(self._plans) > _PLANS:
-            self._plans.popitem(last=False)
+        if not clocked:
+            self._plans.put(key, plan)
         return plan
 
     @staticmethod
