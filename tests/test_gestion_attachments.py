@@ -54,8 +54,11 @@ async def _world(factory: Factory) -> World:
     supervisor = await factory.user(Role.SUPERVISOR, supervises=[team])
     outsider_supervisor = await factory.user(Role.SUPERVISOR, supervises=[elsewhere])
     (contact,) = await factory.contacts(team, "Ana Pérez")
+    # Read, then write in a transaction of its own: on SQLite a transaction that read first fails
+    # at once when another connection (this module's server's job worker) wrote in between.
     async with factory.sessionmaker() as session:
         typology_id = await session.scalar(select(Typology.id).where(Typology.code == "COLLECTIONS"))
+    async with factory.sessionmaker() as session:
         if typology_id is None:
             # The migration ships it; the per-test cleanup may have emptied the table.
             typology = Typology(code="COLLECTIONS", name="Collections", plan_fields=[])
