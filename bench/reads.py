@@ -708,7 +708,9 @@ async def measure(seeded: Seeded, args: argparse.Namespace) -> dict[str, Any]:
     admin = await admin_id(seeded.url)
     token = issue_token(secret_key=SECRET, user_id=admin, ttl_seconds=6 * 3600)
     load_before = os.getloadavg()
-    proc, base = start_server(seeded.url, redis_url=args.redis, http="httptools")
+    # As many pooled connections as clients: past the pool, each request opens one of its own.
+    pool = {"CARTERA_DB_POOL_SIZE": str(max(10, args.clients))}
+    proc, base = start_server(seeded.url, redis_url=args.redis, extra_env=pool, http="httptools")
     try:
         row = min(DEEP_ROW, seeded.contacts * 9 // 10 // 100 * 100)
         started = time.perf_counter()

@@ -53,11 +53,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # Connections beyond pool_size are closed when returned: with more requests in flight
-        # than the pool holds, every extra one opened a connection (TLS negotiation included)
-        # and closed it again, which took more CPU than a compiled page (bench/reads.py: 261 ->
-        # 573 pages a second at 16 clients with 30 kept; CARTERA_DB_POOL_SIZE).
-        kwargs.setdefault("pool_size", 30)
-        kwargs.setdefault("max_overflow", 10)
+        # than the pool holds, every extra one opens a connection (TLS negotiation included)
+        # and closes it again, which took more CPU than a compiled page (bench/reads.py at 16
+        # clients: 261 pages a second with 10 kept, 573 with 30). CARTERA_DB_POOL_SIZE sets it.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
         # No pre-ping: it cost a round trip on every checkout. A connection found dead by a
         # statement is invalidated with every older one in the pool (SQLAlchemy's "optimistic"
         # disconnect handling, `lost_connection` below), and an HTTP read runs once more on a

@@ -113,8 +113,9 @@ class Settings:
     # (resolvers/compiled.py); PostgreSQL only, the embedded SQLite default always uses strawberry.
     compiled_reads: bool = True
     # Connections each process keeps to PostgreSQL for requests (and as many for compiled reads):
-    # at least the requests it serves at once, or every one past it opens a connection.
-    db_pool_size: int = 30
+    # under load, each request past them opens and closes a connection of its own (overflow).
+    # PostgreSQL's max_connections (100 by default) bounds it over every process.
+    db_pool_size: int = 10
     ws_init_timeout_seconds: int = 10
     ws_max_operations: int = 100
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
