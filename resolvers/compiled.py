@@ -54,7 +54,6 @@ from strawberry.schema import BaseSchema
 from strawberry.types.arguments import convert_arguments
 
 from db import batches, keyset
-from db.base import utcnow
 from db.engine import create_read_pool, lost_connection
 from db.keyset import PageRequest, PaginationError, SortKey
 from db.models import Role
@@ -68,7 +67,7 @@ from resolvers.users import user_listing
 from schema import sql_map
 from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
-from services import audit, companies, contacts, conversations, gestiones, portfolios, sales_attentions, sales_panel
+from services import audit, companies, contacts, conversations, gestiones, portfolios, sales_attentions
 from services.errors import DomainError, Unauthenticated
 from services.principal import Principal
 
@@ -502,7 +501,7 @@ class _Build:
         # The period (LAST_7_DAYS unless given) is read at this moment, as list_attentions reads it.
         self.clocked = True
         zone = self.compiler.settings.zone
-        stmt = sales_panel.matching(viewer, flt, zone=zone, now=utcnow(), dialect="postgresql")
+        stmt = sales_attentions.panel(viewer, flt, zone=zone, dialect="postgresql")
         keys = sales_attentions.sort_keys(order, descending)
         return self.connection("SalesAttentionConnection", stmt, keys, args, nodes)
 

@@ -70,6 +70,12 @@ def sort_keys(order: AttentionOrder, descending: bool) -> tuple[SortKey, ...]:
     return (first, SortKey(SalesAttention.id, "id", "int", descending))
 
 
+def panel(viewer: Principal, flt: SalesFilter, *, zone: ZoneInfo, dialect: str) -> Select[Any]:
+    """The panel's rows for a filter, its period read at this moment (list_attentions and
+    compiled reads both build on it)."""
+    return sales_panel.matching(viewer, flt, zone=zone, now=utcnow(), dialect=dialect)
+
+
 async def list_attentions(
     session: AsyncSession,
     viewer: Principal,
@@ -83,8 +89,7 @@ async def list_attentions(
 ) -> tuple[Page[SalesAttention], Select[Any]]:
     """A page of the panel (S3), newest attention first by default, and its statement for
     totalCount. Agents are refused (S2); the period is read in `zone` at this moment."""
-    dialect = session.get_bind().dialect.name
-    stmt = sales_panel.matching(viewer, flt, zone=zone, now=utcnow(), dialect=dialect)
+    stmt = panel(viewer, flt, zone=zone, dialect=session.get_bind().dialect.name)
     keys = sort_keys(order, descending)
     if order not in _NULLABLE:
         return await paginate(session, stmt, keys=keys, request=page, max_page_size=max_page_size), stmt
