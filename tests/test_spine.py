@@ -125,6 +125,7 @@ class TestInvalidation:
         assert created["createTeam"]["userErrors"] == []
         assert await client.data(TEAMS, token=boss) == {"teams": {"totalCount": 2}}
 
+    @pytest.mark.one_path("the user is forgotten between a request and its strawberry twin")
     async def test_another_process_forgets_through_its_feed(
         self, client: GraphQLClient, factory: Factory, database_url: str
     ) -> None:
