@@ -126,8 +126,6 @@ def create_app(settings: Settings) -> Starlette:
                 await worker.stop()
             await hub.stop()
             await sign_ins.close()
-            if endpoint.compiler is not None:
-                await endpoint.compiler.close()
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()

@@ -25,30 +25,6 @@ READ_ONLY = "cartera_read_only"
 SERVER_SETTINGS = {"jit": "off"}
 
 
-async def create_read_pool(engine: AsyncEngine, max_size: int) -> asyncpg.Pool:
-    """Plain asyncpg connections to the engine's PostgreSQL database for compiled reads
-    (resolvers/compiled.py): one statement each, no transaction, nothing of SQLAlchemy's
-    execution around it, which took a third of the CPU of a `{ me { id } }`.
-
-    Released connections are not reset: a compiled read changes no session state (no SET, no
-    LISTEN, no advisory lock, no cursor), and asyncpg's reset is a round trip per release.
-    """
-    args, kwargs = engine.dialect.create_connect_args(engine.url)
-    return await asyncpg.create_pool(
-        *args,
-        **kwargs,
-        min_size=0,
-        max_size=max_size,
-        statement_cache_size=512,
-        server_settings=dict(SERVER_SETTINGS),
-        reset=_no_reset,
-    )
-
-
-async def _no_reset(_connection: asyncpg.Connection) -> None:
-    return None
-
-
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
@@ -112,7 +88,7 @@ class RollbackOnClose(sqlite3.Connection):
         super().close()
 
 
-# What asyncpg raises, through the compiled reads' own pool, on a connection the server dropped.
+# What asyncpg raises, through compiled reads (which call it directly), on a connection the server dropped.
 _ASYNCPG_LOST = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, ConnectionError)
 
 

@@ -112,8 +112,8 @@ class Settings:
     # Queries whose every field has a SQL mapping run as one statement building the JSON
     # (resolvers/compiled.py); PostgreSQL only, the embedded SQLite default always uses strawberry.
     compiled_reads: bool = True
-    # Connections each process keeps to PostgreSQL for requests (and as many for compiled reads):
-    # under load, each request past them opens and closes a connection of its own (overflow).
+    # Connections each process keeps to PostgreSQL for requests: under load, each request past
+    # them opens and closes a connection of its own (overflow).
     # PostgreSQL's max_connections (100 by default) bounds it over every process.
     db_pool_size: int = 10
     ws_init_timeout_seconds: int = 10

@@ -282,5 +282,6 @@ class TestNestedCost:
             data = await client.data(NESTED, token=token)
             assert len(data["users"]["nodes"]) == total
             counts.append(count_sql.count)
-        # users page (1), teams pages (1), supervised teams counts (1)
-        assert counts == [3, 3]
+        # Strawberry: users page (1), teams pages (1), supervised teams counts (1). Compiled: one.
+        expected = 1 if client.server.compiles else 3
+        assert counts == [expected, expected]
