@@ -57,7 +57,11 @@ class Worker:
             except Exception:
                 unless_cancelled()
                 log.exception("could not claim a job")
-                ctx = None
+                # Try again soon, not at the next wake-up: without pre-ping a pooled connection
+                # the server dropped fails once (SQLAlchemy then replaces it), and the wake-up
+                # that brought this claim may have been the last for a while.
+                await asyncio.sleep(min(1.0, self.runtime.poll_seconds))
+                continue
             if ctx is None:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.runtime.poll_seconds):
