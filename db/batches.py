@@ -56,10 +56,6 @@ async def _by_id(
     return {row.id: row for row in await session.scalars(stmt if scope is None else scope(stmt))}
 
 
-def contact_channel_rule(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
-    return scopes.contact_details(stmt, viewer, ContactChannel.contact_id)
-
-
 # The rule rows of each model are read by id through (the loaders below, `node`, compiled reads);
 # None: every signed-in user reads them (a shared directory or catalogue).
 BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
@@ -67,7 +63,7 @@ BY_ID: dict[Any, Callable[[Select[Any], Viewer], Select[Any]] | None] = {
     Team: scopes.teams,
     Contact: scopes.contacts,
     # A contact's details are seen as their contact is.
-    ContactChannel: contact_channel_rule,
+    ContactChannel: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactChannel.contact_id),
     ContactAddress: lambda stmt, viewer: scopes.contact_details(stmt, viewer, ContactAddress.contact_id),
     Company: None,
     DocumentType: None,

@@ -536,7 +536,7 @@ class _Build:
             raise _Fallback from None  # an error of its own
         model = _NODE_MODELS.get(type_name)
         if model is None:
-            if type_name in _NODE_TYPES:
+            if type_name in NODE_TYPES:
                 raise _Fallback  # a type with no mapping yet
             return "NULL"  # the resolver answers null for a type it does not know
         alias = self.statement.alias()
@@ -782,8 +782,6 @@ _ROOTS: dict[str, Callable[[_Build, FieldNode, list[FieldDetails]], str]] = {
 
 # What `node` reads compiled: the types with a by-id rule (db.batches.BY_ID), by their names.
 _NODE_MODELS = {model.__name__: model for model in batches.BY_ID}
-# Every type the `node` resolver knows (resolvers/node.py).
-_NODE_TYPES = NODE_TYPES
 
 # Fields that are not object fields of a query's answer: the connection shapes the compiler
 # builds itself, and the root operation types other than Query.

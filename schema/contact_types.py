@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models, scopes
+from db import models
 from db.batches import Badge
 from db.keyset import PageRequest
 from db.models import ChannelKind, CheckDigit, FieldType
@@ -471,9 +471,7 @@ sql_map.declare(
         "updatedAt": sql_map.instant("updated_at"),
         "archivedAt": sql_map.instant("archived_at"),
         "company": sql_map.Nested("Company", "companies", "{a}.id = {t}.company_id"),
-        "team": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
-        ),
+        "team": sql_map.Nested("Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.seen_as_loaded(models.Team)),
         "channels": _CHANNELS,
         "channelKinds": sql_map.Scalar(
             "(SELECT coalesce('[' || string_agg(to_json(k.kind)::text, ',' ORDER BY k.first) || ']', '[]')"
@@ -502,7 +500,7 @@ sql_map.declare(
             "Portfolio",
             "portfolios",
             "{a}.id = (SELECT m.portfolio_id FROM portfolio_members m WHERE m.contact_id = {t}.id)",
-            visible=sql_map.visible(scopes.portfolios, models.Portfolio),
+            visible=sql_map.seen_as_loaded(models.Portfolio),
         ),
     },
 )

@@ -5,7 +5,7 @@ from typing import Any
 
 import strawberry
 
-from db import batches, models, scopes
+from db import batches, models
 from db.keyset import PageRequest
 from db.models import ChannelKind, ConversationStatus, MessageDirection, RoutingMethod
 from schema import sql_map
@@ -218,7 +218,7 @@ def history_item(row: Any) -> Conversation | Gestion:
 
 
 # Compiled reads (schema/sql_map.py).
-_USERS = sql_map.visible(scopes.users, models.User)
+_USERS = sql_map.seen_as_loaded(models.User)
 sql_map.declare(
     "ConversationMessage",
     {
@@ -247,18 +247,16 @@ sql_map.declare(
         "lastMessageAt": sql_map.instant("last_message_at"),
         "updatedAt": sql_map.instant("updated_at"),
         "contact": sql_map.Nested(
-            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.visible(scopes.contacts, models.Contact)
+            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.seen_as_loaded(models.Contact)
         ),
         "channel": sql_map.Nested(
             "ContactChannel",
             "contact_channels",
             "{a}.id = {t}.channel_id",
-            visible=sql_map.visible(batches.contact_channel_rule, models.ContactChannel),
+            visible=sql_map.seen_as_loaded(models.ContactChannel),
         ),
         "agent": sql_map.Nested("User", "users", "{a}.id = {t}.agent_id", visible=_USERS),
-        "team": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
-        ),
+        "team": sql_map.Nested("Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.seen_as_loaded(models.Team)),
         "messages": sql_map.Paged(batches.CONVERSATION_MESSAGES),
         # The conversation is seen, so its messages are (db.scopes.conversation_details).
         "lastMessage": sql_map.Nested(

@@ -6,7 +6,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from db import models, scopes
+from db import models
 from db.keyset import PageRequest
 from db.models import CampaignStatus, ChannelKind, FieldType, GestionStatus
 from schema import sql_map
@@ -370,12 +370,10 @@ sql_map.declare(
         "endsOn": sql_map.day("ends_on"),
         "createdAt": sql_map.instant("created_at"),
         "updatedAt": sql_map.instant("updated_at"),
-        "team": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
-        ),
+        "team": sql_map.Nested("Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.seen_as_loaded(models.Team)),
     },
 )
-_CLIENT = sql_map.visible(scopes.contacts, models.Contact)
+_CLIENT = sql_map.seen_as_loaded(models.Contact)
 sql_map.declare(
     "Gestion",
     {
@@ -391,7 +389,7 @@ sql_map.declare(
             "Campaign",
             "campaigns",
             "{a}.id = {t}.campaign_id",
-            visible=sql_map.visible(scopes.campaigns, models.Campaign),
+            visible=sql_map.seen_as_loaded(models.Campaign),
         ),
         "contact": sql_map.Nested("Contact", "contacts", "{a}.id = {t}.contact_id", visible=_CLIENT),
         # Each number once, in the order the channels were added.
@@ -411,7 +409,7 @@ sql_map.declare(
             visible_column="contact_id",
         ),
         "operator": sql_map.Nested(
-            "User", "users", "{a}.id = {t}.operator_id", visible=sql_map.visible(scopes.users, models.User)
+            "User", "users", "{a}.id = {t}.operator_id", visible=sql_map.seen_as_loaded(models.User)
         ),
         "result": sql_map.Nested("TypologyResult", "typology_results", "{a}.id = {t}.result_id"),
     },

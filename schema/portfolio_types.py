@@ -5,7 +5,7 @@ from typing import Any
 
 import strawberry
 
-from db import models, scopes
+from db import models
 from db.keyset import PageRequest
 from schema import sql_map
 from schema.connection import Connection
@@ -197,12 +197,8 @@ sql_map.declare(
         "active": sql_map.boolean("active"),
         "createdAt": sql_map.instant("created_at"),
         "updatedAt": sql_map.instant("updated_at"),
-        "team": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
-        ),
-        "agent": sql_map.Nested(
-            "User", "users", "{a}.id = {t}.agent_id", visible=sql_map.visible(scopes.users, models.User)
-        ),
+        "team": sql_map.Nested("Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.seen_as_loaded(models.Team)),
+        "agent": sql_map.Nested("User", "users", "{a}.id = {t}.agent_id", visible=sql_map.seen_as_loaded(models.User)),
         "contactCount": sql_map.Scalar(
             "(SELECT count(*) FROM portfolio_members m WHERE m.portfolio_id = {t}.id)::text"
         ),

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import strawberry
 
-from db import keyset, models, scopes
+from db import keyset, models
 from db.keyset import PageRequest
 from db.models import SalesAttentionStatus, SalesCatalogKind
 from schema import sales_inputs, sql_map  # noqa: F401  (registers the panel's enums before they are used here)
@@ -209,7 +209,7 @@ sql_map.declare(
         "closedAt": sql_map.instant("closed_at"),
         "updatedAt": sql_map.instant("updated_at"),
         "contact": sql_map.Nested(
-            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.visible(scopes.contacts, models.Contact)
+            "Contact", "contacts", "{a}.id = {t}.contact_id", visible=sql_map.seen_as_loaded(models.Contact)
         ),
         "fullName": sql_map.Scalar(
             "coalesce((SELECT to_json(c.first_names || ' ' || c.last_names)::text FROM contacts c"
@@ -220,11 +220,7 @@ sql_map.declare(
         "interest": _entry_field("interest_id"),
         "origin": _entry_field("origin_id"),
         "closeReason": _entry_field("close_reason_id"),
-        "agent": sql_map.Nested(
-            "User", "users", "{a}.id = {t}.agent_id", visible=sql_map.visible(scopes.users, models.User)
-        ),
-        "team": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.visible(scopes.teams, models.Team)
-        ),
+        "agent": sql_map.Nested("User", "users", "{a}.id = {t}.agent_id", visible=sql_map.seen_as_loaded(models.User)),
+        "team": sql_map.Nested("Team", "teams", "{a}.id = {t}.team_id", visible=sql_map.seen_as_loaded(models.Team)),
     },
 )

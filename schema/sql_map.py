@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from db import batches
+
 
 @dataclass(frozen=True)
 class Scalar:
@@ -39,7 +41,7 @@ class Nested:
 
     `source`: a table name or a parenthesised SELECT, aliased `{a}`; `where` ties its rows to the
     parent row `{t}`; `order` orders a list. `visible`, when set, gives the statement of the ids
-    the viewer may see (a db/scopes.py rule over `select(Model.id)`), so that a row hidden from
+    the viewer may see (`seen_as_loaded(Model)`: its loader's rule), so that a row hidden from
     the viewer is absent here as it is from the loaders.
     """
 
@@ -67,8 +69,11 @@ Field = Scalar | Nested | Paged
 _TYPES: dict[str, dict[str, Field]] = {}
 
 
-def visible(rule: Callable[[Any, Any], Any], model: Any) -> Callable[[Any], Any]:
-    """`Nested.visible` from a db/scopes.py rule: the ids of `model` the viewer sees."""
+def seen_as_loaded(model: Any) -> Callable[[Any], Any]:
+    """`Nested.visible` for rows of `model`: the ids of it the viewer may read by id, by the same
+    rule its loaders and `node` read them through (db.batches.BY_ID)."""
+    rule = batches.BY_ID[model]
+    assert rule is not None, f"{model.__name__} is read by every signed-in user: no rule to apply"
     return lambda viewer: rule(select(model.id), viewer)
 
 
@@ -79,10 +84,6 @@ def declare(type_name: str, fields: dict[str, Field]) -> None:
 
 def mapping(type_name: str) -> dict[str, Field] | None:
     return _TYPES.get(type_name)
-
-
-def declared() -> dict[str, dict[str, Field]]:
-    return dict(_TYPES)
 
 
 # Scalars as strawberry encodes them.

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.nodes import SelectedField
 
-from db import batches, models, scopes
+from db import batches, models
 from db.keyset import Page, PageRequest
 from db.models import PresenceStatus
 from schema import sql_map
@@ -392,7 +392,7 @@ sql_map.declare(
         "createdAt": sql_map.instant("created_at"),
         "updatedAt": sql_map.instant("updated_at"),
         "parent": sql_map.Nested(
-            "Team", "teams", "{a}.id = {t}.parent_id", visible=sql_map.visible(scopes.teams, models.Team)
+            "Team", "teams", "{a}.id = {t}.parent_id", visible=sql_map.seen_as_loaded(models.Team)
         ),
         "children": sql_map.Paged(batches.TEAM_CHILDREN),
         "members": sql_map.Paged(batches.TEAM_MEMBERS),
@@ -421,10 +421,8 @@ sql_map.declare(
             "AuditEvent",
             "audit_events",
             "{a}.id = {t}.batch_id",
-            visible=sql_map.visible(scopes.audit_events, models.AuditEvent),
+            visible=sql_map.seen_as_loaded(models.AuditEvent),
         ),
-        "actor": sql_map.Nested(
-            "User", "users", "{a}.id = {t}.actor_id", visible=sql_map.visible(scopes.users, models.User)
-        ),
+        "actor": sql_map.Nested("User", "users", "{a}.id = {t}.actor_id", visible=sql_map.seen_as_loaded(models.User)),
     },
 )
