@@ -15,6 +15,7 @@ import zlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from io import BytesIO
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from cartera import compression
 from db.base import utcnow
 from db.models import Role, StoredFile, User
 from services.attachment_store import CHUNK
+from services.settings import Settings, SettingsError
 from tests import differential
 from tests.conftest import GraphQLClient, Server, auth, make_settings, running
 from tests.factories import Factory
@@ -264,3 +266,11 @@ async def test_a_compressed_stream_still_streams(streaming_app: tuple[str, async
         go_on.set()
         rest = b"".join([inflate.decompress(chunk) async for chunk in raw]) + inflate.flush()
     assert rest == b"id: 2\ndata: last\n\n"
+
+
+def test_the_setting_read_from_the_environment(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CARTERA_SECRET_KEY": "k" * 32}
+    assert Settings.from_env(env).compression_min_bytes == 1024
+    assert Settings.from_env({**env, "CARTERA_COMPRESSION_MIN_BYTES": "0"}).compression_min_bytes == 0
+    with pytest.raises(SettingsError, match="CARTERA_COMPRESSION_MIN_BYTES must be an integer"):
+        Settings.from_env({**env, "CARTERA_COMPRESSION_MIN_BYTES": "1 KB"})

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 
 from cartera.persisted_queries import LocalQueries, PersistedQueries
 from db.models import Role, User
+from services.settings import Settings, SettingsError
 from tests import differential
 from tests.conftest import (
     JSON,
@@ -329,3 +331,15 @@ async def test_with_redis_unreachable_the_process_serves_from_its_own_copy(
         ]
     finally:
         await store.close()
+
+
+def test_the_settings_read_from_the_environment(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CARTERA_SECRET_KEY": "k" * 32}
+    defaults = Settings.from_env(env)
+    assert (defaults.persisted_queries, defaults.get_max_age_seconds) == (True, 10)
+    chosen = Settings.from_env({**env, "CARTERA_PERSISTED_QUERIES": "false", "CARTERA_GET_MAX_AGE_SECONDS": "0"})
+    assert (chosen.persisted_queries, chosen.get_max_age_seconds) == (False, 0)
+    with pytest.raises(SettingsError, match="CARTERA_GET_MAX_AGE_SECONDS must be at least 0"):
+        Settings.from_env({**env, "CARTERA_GET_MAX_AGE_SECONDS": "-1"})
+    with pytest.raises(SettingsError, match="CARTERA_PERSISTED_QUERIES must be true or false"):
+        Settings.from_env({**env, "CARTERA_PERSISTED_QUERIES": "maybe"})
