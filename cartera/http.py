@@ -299,9 +299,10 @@ class GraphQLEndpoint:
         # None: CARTERA_PERSISTED_QUERIES=false.
         self.persisted = PersistedQueries(app.settings.redis_url) if app.settings.persisted_queries else None
         max_age = app.settings.get_max_age_seconds
-        self.cacheable = {"cache-control": f"private, max-age={max_age}", "vary": "Authorization, Accept"}
-        if max_age == 0:
-            self.cacheable = {}
+        # What a successful GET query's answer says; nothing (so no-store) when the setting is 0.
+        self.cacheable = (
+            {"cache-control": f"private, max-age={max_age}", "vary": "Authorization, Accept"} if max_age else {}
+        )
 
     async def close(self) -> None:
         if self.persisted is not None:
