@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from cartera import compression
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> Starlette:
                 await worker.stop()
             await hub.stop()
             await sign_ins.close()
+            await endpoint.close()
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()
@@ -141,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+        middleware=compression.middleware(settings),
     )
     app.state.cartera = state
     app.state.engine = engine

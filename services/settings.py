@@ -148,6 +148,13 @@ class Settings:
     export_chunk_delay_seconds: float = 0.0
     # How often expired files (exports past their retention) are deleted, rows and bytes.
     file_sweep_seconds: float = 300.0
+    # Automatic persisted queries (cartera/persisted_queries.py), and how long a browser may keep
+    # a successful GET query's answer: `private` always, since answers depend on the bearer token.
+    persisted_queries: bool = True
+    get_max_age_seconds: int = 10
+    # HTTP responses of at least this many bytes are gzipped for clients that accept it; 0: never
+    # (a reverse proxy in front compresses, say).
+    compression_min_bytes: int = 1024
 
     @property
     def attachments_root(self) -> Path:
@@ -232,6 +239,9 @@ class Settings:
                 env, "CARTERA_EXPORT_CHUNK_DELAY_SECONDS", cls.export_chunk_delay_seconds, allow_zero=True
             ),
             file_sweep_seconds=_seconds(env, "CARTERA_FILE_SWEEP_SECONDS", cls.file_sweep_seconds),
+            persisted_queries=_bool(env, "CARTERA_PERSISTED_QUERIES", cls.persisted_queries),
+            get_max_age_seconds=_int(env, "CARTERA_GET_MAX_AGE_SECONDS", cls.get_max_age_seconds, minimum=0),
+            compression_min_bytes=_int(env, "CARTERA_COMPRESSION_MIN_BYTES", cls.compression_min_bytes, minimum=0),
         )
 
 
