@@ -18,6 +18,7 @@ from cartera import compression
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
+from cartera.sse import GraphQLEventStream
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
+            Route("/graphql/stream", GraphQLEventStream(schema, state).handle, methods=["GET", "POST"]),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),

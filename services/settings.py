@@ -118,6 +118,8 @@ class Settings:
     db_pool_size: int = 10
     ws_init_timeout_seconds: int = 10
     ws_max_operations: int = 100
+    # A comment line on an idle Server-Sent Events stream this often, so proxies do not cut it.
+    sse_keepalive_seconds: float = 15.0
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     timezone: str = "UTC"
     default_region: str = "AR"
@@ -213,6 +215,7 @@ class Settings:
             db_pool_size=_int(env, "CARTERA_DB_POOL_SIZE", cls.db_pool_size),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),
             ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
+            sse_keepalive_seconds=_seconds(env, "CARTERA_SSE_KEEPALIVE_SECONDS", cls.sse_keepalive_seconds),
             allowed_origins=origins,
             timezone=timezone,
             default_region=_region(env),
