@@ -39,6 +39,9 @@ def user_errors() -> Any:
 def enum(cls: type[Enum], *, name: str, description: str, values: Mapping[str, str]) -> None:
     """Register a Python enum (the services' own, which know nothing of strawberry) with a description
     for itself and for each of its values; a member missing from `values` fails at import."""
+    if "__strawberry_definition__" in cls.__dict__:
+        # Strawberry registers a plain enum, undescribed, the first time a field's type names it.
+        raise TypeError(f"{name} is registered already: describe it in a module imported before its first use")
     strawberry.enum(cls, name=name, description=description)
     definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
     missing = {member.name for member in cls} - set(values)

@@ -2,7 +2,7 @@
 
 import enum
 
-from db.models import ConversationStatus, MessageDirection, Role, RoutingMethod
+from db.models import ConversationStatus, MessageDirection, PresenceStatus, Role, RoutingMethod
 from schema import docs
 from services.audit import AuditAction, Period, ResourceType
 from services.users import UserOrder
@@ -133,6 +133,16 @@ docs.enum(
         "LAST_RESPONSIBLE": "The agent who last interacted with the contact, online or not.",
         "DEFAULT_GROUP": "The queue of a chosen team, online or not.",
         "BY_CHANNEL": "Agents chosen per channel kind, online or not.",
+    },
+)
+docs.enum(
+    PresenceStatus,
+    name="PresenceStatus",
+    description="Whether an agent is at work (R4); routing methods that need someone online skip the others.",
+    values={
+        "ONLINE": "At work: routing may give them conversations.",
+        "AWAY": "Signed in but not taking new work.",
+        "OFFLINE": "Not at work; also set shortly after their last live connection closes.",
     },
 )
 UserOrderField = UserOrder
