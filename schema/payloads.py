@@ -13,7 +13,10 @@ from schema.types import Team, User
 @strawberry.type(description="Signed in: use the token as `Authorization: Bearer <token>`.")
 class LoginSuccess:
     token: str = strawberry.field(
-        description="A signed JWT; also the `token` of the WebSocket `connection_init` payload."
+        description=(
+            'A signed JWT: `Authorization: Bearer <token>` on HTTP, `{"authorization": "Bearer <token>"}` as the '
+            "WebSocket `connection_init` payload."
+        )
     )
     expires_at: datetime = strawberry.field(description="When the token stops working: sign in again before then.")
     user: User = strawberry.field(description="Who signed in.")
