@@ -282,7 +282,7 @@ class ContactMutations:
     async def set_contact_vip(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The contact.")],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The contact to flag or unflag.")],
         vip: Annotated[bool, strawberry.argument(description="true to flag it VIP, false to clear the flag.")],
     ) -> ContactPayload:
         region = info.context.settings.default_region
@@ -385,7 +385,7 @@ class ContactMutations:
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation(description="Create a company.")
+    @strawberry.mutation(description="Create a company (any role); INVALID for a bad website or phone.")
     async def create_company(
         self, info: Info, input: Annotated[CompanyInput, strawberry.argument(description=docs.INPUT)]
     ) -> CompanyPayload:

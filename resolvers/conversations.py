@@ -140,7 +140,9 @@ class ConversationMutations:
     async def assign_conversation(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The conversation.")],
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The conversation to give (admins and its supervisors).")
+        ],
         agent_id: Annotated[
             strawberry.ID,
             strawberry.argument(description="The agent who gets it; they must be able to see its contact."),

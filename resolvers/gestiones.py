@@ -238,7 +238,7 @@ class GestionMutations:
     async def set_campaign_status(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
         status: Annotated[
             CampaignStatus,
             strawberry.argument(description="Its new status; a move the lifecycle does not allow is a CONFLICT."),
@@ -253,7 +253,7 @@ class GestionMutations:
     async def add_campaign_operators(
         self,
         info: Info,
-        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
+        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
         operator_ids: Annotated[
             list[strawberry.ID],
             strawberry.argument(description="Agents to add; ones already operating it change nothing."),
@@ -269,7 +269,7 @@ class GestionMutations:
     async def remove_campaign_operators(
         self,
         info: Info,
-        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign.")],
+        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
         operator_ids: Annotated[list[strawberry.ID], strawberry.argument(description="Agents to take off it.")],
     ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:

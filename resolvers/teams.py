@@ -23,8 +23,8 @@ from schema.types import CursorArg, Info, PageArg, Team
 from services import teams
 from services.principal import Principal
 
-TeamArg = Annotated[strawberry.ID, strawberry.argument(description="The team.")]
-UserArg = Annotated[strawberry.ID, strawberry.argument(description="The user.")]
+TeamArg = Annotated[strawberry.ID, strawberry.argument(description="The team whose members or supervisors change.")]
+UserArg = Annotated[strawberry.ID, strawberry.argument(description="The user to link or unlink.")]
 
 
 @strawberry.type

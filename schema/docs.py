@@ -31,6 +31,11 @@ EDGE_NODE = "The row."
 SELECTION = "Which rows: listed ids or everything matching a filter."
 
 
+def ref(what: str) -> str:
+    """A field holding another object's global id: what it names, and how to read that object."""
+    return f"Global id of {what}; `node(id:)` loads it as you may see it now."
+
+
 def user_errors() -> Any:
     """The `userErrors` field every mutation payload has (X3)."""
     return strawberry.field(default_factory=list, description=USER_ERRORS)

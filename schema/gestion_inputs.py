@@ -282,7 +282,7 @@ class GestionOrder:
 
 @strawberry.input(description="A client line with its own plan information.")
 class GestionLineInput:
-    contact_id: strawberry.ID = strawberry.field(description="The client.")
+    contact_id: strawberry.ID = strawberry.field(description="The client: a contact you can see, not archived.")
     plan: JSON = strawberry.field(
         description="Plan information, an object keyed by the typology's plan fields (validated: INVALID, REQUIRED)."
     )

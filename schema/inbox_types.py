@@ -104,7 +104,7 @@ class PortfolioContactsChanged:
 
 @strawberry.type(description="A contact's VIP star was set or cleared.")
 class ContactVipChanged:
-    contact_id: strawberry.ID = strawberry.field(description="The contact.")
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the contact"))
     is_vip: bool = strawberry.field(description="Whether it is VIP now.")
 
 
@@ -116,7 +116,7 @@ class PortfolioChanged:
 
 @strawberry.type(description="A user's presence changed (R4).")
 class PresenceChanged:
-    user_id: strawberry.ID = strawberry.field(description="The user.")
+    user_id: strawberry.ID = strawberry.field(description=docs.ref("the user"))
     user_name: str = strawberry.field(description="The user's name.")
     status: PresenceStatus = strawberry.field(description="Their presence now.")
 
@@ -127,7 +127,7 @@ class GestionesAssigned:
     assignment: AssignmentAction = strawberry.field(
         description="Given (ASSIGNED), moved (TRANSFERRED) or taken back (UNASSIGNED)."
     )
-    campaign_id: strawberry.ID = strawberry.field(description="The campaign.")
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the campaign"))
     campaign_name: str = strawberry.field(description="The campaign's name.")
     operator_id: strawberry.ID | None = strawberry.field(description="Who has them now; null when UNASSIGNED.")
     previous_operator_id: strawberry.ID | None = strawberry.field(description="Who had them; null when ASSIGNED.")
@@ -140,8 +140,8 @@ class GestionesAssigned:
 @strawberry.type(description="A gestión was attended, saved, finished, released or reopened (G5).")
 class GestionChanged:
     gestion_change: GestionChange = strawberry.field(description="What happened to it.")
-    gestion_id: strawberry.ID = strawberry.field(description="The gestión.")
-    campaign_id: strawberry.ID = strawberry.field(description="Its campaign.")
+    gestion_id: strawberry.ID = strawberry.field(description=docs.ref("the gestión"))
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the gestión's campaign"))
     gestion_status: GestionStatus = strawberry.field(description="Its status now.")
     result_code: str | None = strawberry.field(description="Its last result's code; null when none.")
     operator_id: strawberry.ID | None = strawberry.field(description="Its operator now; null when unassigned.")
@@ -149,7 +149,7 @@ class GestionChanged:
 
 @strawberry.type(description="A campaign you work or supervise was activated, paused or closed.")
 class CampaignChanged:
-    campaign_id: strawberry.ID = strawberry.field(description="The campaign.")
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the campaign"))
     campaign_name: str = strawberry.field(description="The campaign's name.")
     campaign_status: CampaignStatus = strawberry.field(description="Its status now.")
 
@@ -160,8 +160,8 @@ class CampaignChanged:
 )
 class ConversationChanged:
     conversation_change: ConversationChange = strawberry.field(description="What happened to it.")
-    conversation_id: strawberry.ID = strawberry.field(description="The conversation.")
-    contact_id: strawberry.ID = strawberry.field(description="Its contact.")
+    conversation_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation"))
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation's contact"))
     conversation_status: ConversationStatus = strawberry.field(description="Its status now.")
     channel: ChannelKind = strawberry.field(description="Its channel kind.")
     agent_id: strawberry.ID | None = strawberry.field(description="Who has it now; null while UNASSIGNED.")
@@ -172,9 +172,9 @@ class ConversationChanged:
 
 @strawberry.type(description="A message joined a conversation you work, supervise or may take (A1).")
 class ConversationMessageAdded:
-    conversation_id: strawberry.ID = strawberry.field(description="The conversation.")
-    contact_id: strawberry.ID = strawberry.field(description="Its contact.")
-    message_id: strawberry.ID = strawberry.field(description="The message.")
+    conversation_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation"))
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation's contact"))
+    message_id: strawberry.ID = strawberry.field(description=docs.ref("the ConversationMessage"))
     direction: MessageDirection = strawberry.field(
         description="IN from the client; OUT an agent's reply, for the integrator to deliver; NOTE internal."
     )
@@ -186,13 +186,13 @@ class ConversationMessageAdded:
 
 @strawberry.type(description="An agent's count of OPEN conversations changed: the monitoring table's 'open now' (A4).")
 class AgentLoadChanged:
-    user_id: strawberry.ID = strawberry.field(description="The agent.")
+    user_id: strawberry.ID = strawberry.field(description=docs.ref("the agent"))
     open_conversations: int = strawberry.field(description="Their OPEN conversations now.")
 
 
 @strawberry.type(description="A notification was added to your centre (S6); read it with `notifications`.")
 class NotificationAdded:
-    notification_id: strawberry.ID = strawberry.field(description="The notification.")
+    notification_id: strawberry.ID = strawberry.field(description=docs.ref("the notification"))
     notification_kind: NotificationKind = strawberry.field(description="What it tells.")
     message: str = strawberry.field(description="Its text.")
     created_at: datetime = strawberry.field(description="When it was created.")
@@ -212,7 +212,7 @@ class SalesAttentionsChanged:
     description="A background job you asked for (an export) progressed, or ended (DONE, FAILED, CANCELLED)."
 )
 class JobProgress:
-    job_id: strawberry.ID = strawberry.field(description="The job.")
+    job_id: strawberry.ID = strawberry.field(description=docs.ref("the job"))
     job_kind: str = strawberry.field(description="What the job does, e.g. SALES_EXPORT.")
     job_status: JobStatus = strawberry.field(description="Its status now.")
     done_count: int = strawberry.field(description="Items done so far.")

@@ -73,7 +73,7 @@ class ReportWindow:
 
 @strawberry.type(description="One agent in the monitoring table (A4).")
 class AgentMonitoring:
-    agent: User = strawberry.field(description="The agent.")
+    agent: User = strawberry.field(description="The agent counted (a user you can see).")
     presence: PresenceStatus = strawberry.field(description="ONLINE, AWAY or OFFLINE now.")
     presence_since: datetime | None = strawberry.field(description="When it last changed; null when never set.")
     received: int = strawberry.field(description="Conversations given to the agent in the period (it holds them).")
@@ -98,7 +98,7 @@ class AgentMonitoring:
 
 @strawberry.type(description="Conversations of one agent (P9).")
 class AgentConversations:
-    agent: User = strawberry.field(description="The agent.")
+    agent: User = strawberry.field(description="The agent counted (a user you can see).")
     received: int = strawberry.field(description="Given to the agent in the period (it holds them).")
     open_now: int = strawberry.field(description="OPEN now, whatever the period.")
     resolved: int = strawberry.field(description="Resolved in the period.")

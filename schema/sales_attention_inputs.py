@@ -38,7 +38,7 @@ class SalesCatalogEntryPayload:
 
 @strawberry.input(description="A contact's new commercial attention (S1).")
 class CreateSalesAttentionInput:
-    contact_id: strawberry.ID = strawberry.field(description="The contact.")
+    contact_id: strawberry.ID = strawberry.field(description="The contact the attention is for (one you can see).")
     interest_id: strawberry.ID | None = strawberry.field(default=None, description="An active INTEREST entry.")
     origin_id: strawberry.ID | None = strawberry.field(default=None, description="An active ORIGIN entry.")
     agent_id: strawberry.ID | None = strawberry.field(
