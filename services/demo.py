@@ -636,13 +636,15 @@ async def seed(
     seed_value: int = 2026,
     progress: Callable[[str, int, int, float], None] | None = None,
     stage: Callable[[str], None] | None = None,
+    activity: bool = True,
 ) -> DemoResult:
     """Fill an empty database with demo teams, users, custom fields, companies, `contacts` contacts,
     and what the users work on (services.demo_activity: portfolios, campaigns and gestiones,
     conversations, sales attentions), scaled to `contacts`.
 
     progress(what, done, total, seconds) is called after each chunk of contacts and each part of
-    the rest; stage(message) when a slow step starts.
+    the rest; stage(message) when a slow step starts. activity=False: the contacts and who works
+    them only (the benchmarks, which add their own portfolios, gestiones, conversations and attentions).
     """
     if contacts < 1:
         raise ValueError("contacts must be at least 1")
@@ -679,19 +681,21 @@ async def seed(
                     text("SELECT setval(pg_get_serial_sequence('contacts', 'id'), :last)"),
                     {"last": start + contacts - 1},
                 )
-            activity = await seed_activity(
-                conn,
-                seed_value=seed_value,
-                first_contact=start,
-                contacts=contacts,
-                people=People(admin_id=refs.admin_id, agents=refs.agents, leaf_names=refs.leaf_names),
-                now=now,
-                progress=(
-                    (lambda what, done, total: progress(what, done, total, time.perf_counter() - started))
-                    if progress
-                    else None
-                ),
-            )
+            work = Activity()
+            if activity:
+                work = await seed_activity(
+                    conn,
+                    seed_value=seed_value,
+                    first_contact=start,
+                    contacts=contacts,
+                    people=People(admin_id=refs.admin_id, agents=refs.agents, leaf_names=refs.leaf_names),
+                    now=now,
+                    progress=(
+                        (lambda what, done, total: progress(what, done, total, time.perf_counter() - started))
+                        if progress
+                        else None
+                    ),
+                )
             session = AsyncSession(bind=conn)
             event_id = await audit.record(
                 session,
@@ -713,7 +717,7 @@ async def seed(
                         "teams": refs.teams,
                         "users": [user.email for user in refs.users],
                         "customFields": refs.fields,
-                        **activity.as_changes(),
+                        **work.as_changes(),
                     }.items()
                 },
             )
@@ -732,5 +736,5 @@ async def seed(
         addresses=addresses,
         users=refs.users,
         seconds=time.perf_counter() - started,
-        activity=activity,
+        activity=work,
     )

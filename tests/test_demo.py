@@ -519,3 +519,16 @@ async def test_the_api_shows_the_seeded_work_to_admins_supervisors_and_agents(
         assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     finally:
         await engine.dispose()
+
+
+async def test_the_benchmarks_seed_contacts_alone(database_url: str) -> None:
+    """bench/common.py seeds with activity=False: each bench adds its own work, measured on contacts only."""
+    engine = create_engine(database_url)
+    try:
+        result = await demo.seed(engine, contacts=50, seed_value=31, activity=False)
+        for table in ("portfolios", "campaigns", "gestiones", "conversations", "agent_loads", "sales_attentions"):
+            assert await _one(engine, f"SELECT count(*) FROM {table}") == 0, table
+        assert await _one(engine, "SELECT count(*) FROM contacts") == 50
+        assert result.activity.as_changes()["gestiones"] == 0
+    finally:
+        await engine.dispose()
