@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera import compression
+from cartera import compression, cors
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
@@ -149,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=compression.middleware(settings),
     )
+    cors.install(app, settings)
     app.state.cartera = state
     app.state.engine = engine
     app.state.schema = schema
