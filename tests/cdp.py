@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -189,6 +191,8 @@ async def chromium(binary: str) -> AsyncIterator[Browser]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=log,
+            # Its own process group: its helpers (zygote, renderers, crash handler) end with it.
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -203,15 +207,20 @@ async def chromium(binary: str) -> AsyncIterator[Browser]:
                 try:
                     yield browser
                 finally:
+                    # A clean shutdown: the browser stops writing to its profile before it exits.
+                    with contextlib.suppress(Exception):
+                        await browser.call("Browser.close")
                     browser.reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await browser.reader
         finally:
-            process.terminate()
             try:
                 async with asyncio.timeout(10):
                     await process.wait()
             except TimeoutError:
-                process.kill()
-                await process.wait()
+                pass
+            # Whatever of the group outlived the browser (a helper still writing to the profile).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
             log.close()
