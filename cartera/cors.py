@@ -1,5 +1,6 @@
-"""CORS for HTTP (/graphql, /attachments/{id}, /files/{id}): pages on CARTERA_ALLOWED_ORIGINS, the
-origins WebSockets accept too (cartera.ws), may call the API; any other origin gets no CORS header.
+"""CORS for HTTP (/graphql, /graphql/stream, /attachments/{id}, /files/{id}): pages on
+CARTERA_ALLOWED_ORIGINS, the origins WebSockets accept too (cartera.ws), may call the API; any other
+origin gets no CORS header.
 
 No credentials mode (`Access-Control-Allow-Credentials` is never sent): the API reads a bearer token
 from the Authorization header, which a page sets itself and a cross-origin fetch carries without it;

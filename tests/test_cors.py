@@ -54,12 +54,16 @@ def cors_headers(response: httpx.Response) -> dict[str, str]:
 
 
 class TestPreflight:
-    @pytest.mark.parametrize("path", ["/graphql", "/attachments/1", "/files/1"])
+    @pytest.mark.parametrize("path", ["/graphql", "/graphql/stream", "/attachments/1", "/files/1"])
     async def test_an_allowed_origin_is_answered_with_what_the_api_reads(
         self, http: httpx.AsyncClient, path: str
     ) -> None:
-        # What the stock clients send: the token, JSON, the upload CSRF header, a request id, trace context.
-        asked = "authorization, content-type, x-cartera-csrf, x-request-id, traceparent, apollographql-client-name"
+        # What the stock clients send: the token, JSON, the upload CSRF header, a request id, trace
+        # context, Apollo's client name, an event stream's resumption.
+        asked = (
+            "authorization, content-type, x-cartera-csrf, x-request-id, traceparent, apollographql-client-name,"
+            " last-event-id"
+        )
         response = await http.options(path, headers=preflight(ALLOWED, headers=asked))
         assert response.status_code == 200
         headers = cors_headers(response)
