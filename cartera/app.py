@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera import compression
+from cartera import compression, cors
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
+from cartera.graphiql import ASSETS_PATH, Assets
 from cartera.http import GraphQLEndpoint
 from cartera.sse import GraphQLEventStream
 from cartera.ws import GraphQLWebSocket
@@ -149,6 +150,9 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=compression.middleware(settings),
     )
+    if settings.graphiql:
+        app.mount(ASSETS_PATH, Assets())
+    cors.install(app, settings)
     app.state.cartera = state
     app.state.engine = engine
     app.state.schema = schema

@@ -32,13 +32,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message
 from strawberry.file_uploads.utils import replace_placeholders_with_files
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from cartera import wire
+from cartera import graphiql, wire
 from cartera.persisted_queries import (
     PersistedQueries,
     PersistedQuery,
@@ -291,7 +290,7 @@ class GraphQLEndpoint:
     def __init__(self, schema: BaseSchema, app: AppState) -> None:
         self.schema = schema
         self.app = app
-        self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
+        self.ide_html = graphiql.page_html()
         # None: every operation runs through strawberry (SQLite, or CARTERA_COMPILED_READS=false).
         self.compiler = (
             ReadCompiler(schema, app) if app.settings.compiled_reads and not app.settings.is_sqlite else None
@@ -342,7 +341,7 @@ class GraphQLEndpoint:
         if _wants_ide(request):
             if not settings.graphiql:
                 return Response("GraphiQL is disabled on this server", status_code=404, media_type="text/plain"), "ok"
-            return HTMLResponse(self.ide_html), "ok"
+            return HTMLResponse(self.ide_html, headers=graphiql.PAGE_HEADERS), "ok"
         media = _accepted(request)
         if media is None:
             return Response(

@@ -323,7 +323,7 @@ class TestGraphiQL:
         response = await client.http.get("/graphql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/html; charset=utf-8"
-        assert "<title>Strawberry GraphiQL</title>" in response.text
+        assert "<title>Cartera · GraphiQL</title>" in response.text
 
     async def test_browser_with_a_query_gets_the_result(self, client: GraphQLClient) -> None:
         response = await client.http.get(

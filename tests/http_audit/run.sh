@@ -20,3 +20,12 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 (cd "$work" && node audit.mjs "http://127.0.0.1:$port/graphql") || { cat "$work/serve.log"; exit 1; }
+
+# GraphiQL from the same plain install: the page and every asset it names come with the package.
+page="$(curl -fs -H 'accept: text/html' "http://127.0.0.1:$port/graphql")"
+assets="$(grep -oE 'graphiql/assets/[^"]+' <<<"$page")"
+[ -n "$assets" ] || { echo "GraphiQL's page names no asset"; exit 1; }
+for asset in $assets; do
+  curl -fs -o /dev/null "http://127.0.0.1:$port/$asset" || { echo "GraphiQL asset not installed: $asset"; exit 1; }
+done
+echo "GraphiQL: the page and its $(wc -w <<<"$assets") assets served from a plain install"
