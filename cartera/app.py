@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from cartera import metrics
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
+from cartera.sessions import WebSocketSessions
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
@@ -85,6 +87,9 @@ def create_app(settings: Settings) -> Starlette:
         poll_seconds=settings.job_poll_seconds,
         progress_seconds=settings.job_progress_seconds,
     )
+    for pool, pooled in (("requests", engine), ("hub", hub_engine), ("jobs", jobs_engine)):
+        metrics.watch_engine(pooled, pool)
+    hub.feed.watchers.append(metrics.FeedMetrics())
     workers = [Worker(runtime, woken_by=engine.sync_engine) for _ in range(settings.job_workers)]
 
     async def healthz(_: Request) -> JSONResponse:
@@ -129,16 +134,18 @@ def create_app(settings: Settings) -> Starlette:
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()
+            metrics.process_exit()
 
     endpoint = GraphQLEndpoint(schema, state)
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
+            WebSocketRoute("/graphql", WebSocketSessions(GraphQLWebSocket(schema, state))),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics.routes(settings, sessionmaker, endpoint.compiler),
         ],
         lifespan=lifespan,
     )

@@ -32,7 +32,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from cartera import wire
+from cartera import metrics, wire
 from db.engine import lost_connection
 from resolvers.attachments import CSRF_HEADER
 from resolvers.compiled import ReadCompiler
@@ -279,13 +279,16 @@ class GraphQLEndpoint:
             request_id = uuid.uuid4().hex
         host = request.client.host if request.client else None
         context = Context(app=self.app, request_id=request_id, client_host=host)
-        status, outcome = 500, "error"
+        statements = metrics.count_statements()
+        status, outcome, read = 500, "error", None
         try:
             response, outcome = await self._handle(request, context)
             response.headers["x-request-id"] = request_id
-            status = response.status_code
+            status, read = response.status_code, response.headers.get("x-cartera-read")
             return response
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(context, outcome, elapsed, statements, read)
             log.info(
                 "graphql request",
                 extra={
@@ -294,7 +297,10 @@ class GraphQLEndpoint:
                     "operation": context.operation_name,
                     "status": status,
                     "outcome": outcome,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": context.token_user_id,
+                    "client": host,
+                    "statements": statements[0],
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
 

@@ -101,6 +101,7 @@ class LiveSubscriptions:
         try:
             if after_id is not None:
                 async for event in _replay(ctx, inbox, after_id):
+                    ctx.app.hub.feed.delivered(event, replayed=True)
                     yield InboxEvent.from_event(event)
             seen_through = max(after_id or 0, inbox.start)
             while True:
@@ -111,6 +112,7 @@ class LiveSubscriptions:
                     return
                 # Already replayed, when the client resumed from an id beyond this process's start.
                 if item.id > seen_through and item.kind in SHOWN:
+                    ctx.app.hub.feed.delivered(item)
                     yield InboxEvent.from_event(item)
         finally:
             ctx.app.hub.feed.unregister(inbox)
