@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera import metrics
+from cartera import metrics, tracing
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
@@ -155,4 +155,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.endpoint = endpoint
     app.state.hub = hub
     app.state.workers = workers
+    tracing.install(app, settings, [engine, hub_engine, jobs_engine])
     return app
