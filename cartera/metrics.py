@@ -149,12 +149,23 @@ def operation_label(name: str | None, outcome: str) -> str:
     return name
 
 
+# Each label combination's metrics, found once: prometheus_client's labels() checks and locks every time.
+_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+
 def observe_request(context: Context, outcome: str, seconds: float, statements: list[int], read: str | None) -> None:
     """One GraphQL HTTP request answered (cartera.http, beside its log line)."""
     operation = operation_label(context.operation_name, outcome)
-    REQUESTS.labels(operation, outcome).inc()
-    LATENCY.labels(operation).observe(seconds)
-    STATEMENTS.labels(read or ("strawberry" if outcome in ("ok", "partial") else "none")).observe(statements[0])
+    path = read or ("strawberry" if outcome in ("ok", "partial") else "none")
+    key = (operation, outcome, path)
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(operation, outcome), LATENCY.labels(operation), STATEMENTS.labels(path))
+        _children[key] = children
+    requests, latency, sent = children
+    requests.inc()
+    latency.observe(seconds)
+    sent.observe(statements[0])
 
 
 class FeedMetrics:
