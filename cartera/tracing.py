@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from services.settings import Settings, SettingsError
 
 # Requests no trace is wanted for: probes and scrapes, every few seconds.
-EXCLUDED_URLS = "/healthz,/readyz,/metrics"
+PROBES = ("/healthz", "/readyz")
 
 
 def _otlp() -> Any:
@@ -69,10 +69,11 @@ def install(app: Starlette, settings: Settings, engines: Sequence[AsyncEngine]) 
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     RedisInstrumentor().instrument(tracer_provider=provider)
     # One span per request, without one more per ASGI message received and sent.
+    excluded = (*PROBES, settings.metrics_path) if settings.metrics_path else PROBES
     app.add_middleware(
         OpenTelemetryMiddleware,
         tracer_provider=provider,
-        excluded_urls=EXCLUDED_URLS,
+        excluded_urls=",".join(excluded),
         exclude_spans=["receive", "send"],
     )
     app.state.tracer_provider = provider
