@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera import metrics, tracing
+from cartera import compression, metrics, tracing
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.http import GraphQLEndpoint
 from cartera.sessions import WebSocketSessions
+from cartera.sse import GraphQLEventStream
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
 from resolvers.root import build_schema
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> Starlette:
                 await worker.stop()
             await hub.stop()
             await sign_ins.close()
+            await endpoint.close()
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()
@@ -141,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", WebSocketSessions(GraphQLWebSocket(schema, state))),
+            Route("/graphql/stream", GraphQLEventStream(schema, state).handle, methods=["GET", "POST"]),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),
@@ -148,6 +151,7 @@ def create_app(settings: Settings) -> Starlette:
             *metrics.routes(settings, sessionmaker, endpoint.compiler),
         ],
         lifespan=lifespan,
+        middleware=compression.middleware(settings),
     )
     app.state.cartera = state
     app.state.engine = engine

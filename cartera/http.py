@@ -8,6 +8,12 @@ File uploads (G7) come as multipart/form-data POSTs per the GraphQL multipart re
 spec (`operations`, `map`, then the files), mutations only, and only with the CSRF header
 (`X-Cartera-CSRF`): a browser sends a custom header only after a CORS preflight, so a
 cross-site form cannot post one.
+
+Automatic persisted queries (cartera/persisted_queries.py): a request may carry its query's
+hash alone; the endpoint puts the stored text in `query` before either read path runs.
+A successful GET query may be kept by the browser for CARTERA_GET_MAX_AGE_SECONDS (`private`,
+varying by Authorization and Accept: the answer is the token's); every other response is
+`no-store`, errors above all (a kept PERSISTED_QUERY_NOT_FOUND would never let a hash work).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphql import GraphQLError
@@ -33,6 +39,13 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from cartera import metrics, wire
+from cartera.persisted_queries import (
+    PersistedQueries,
+    PersistedQuery,
+    PersistedQueryRequestError,
+    requested,
+    sha256_of,
+)
 from db.engine import lost_connection
 from resolvers.attachments import CSRF_HEADER
 from resolvers.compiled import ReadCompiler
@@ -80,6 +93,9 @@ class GraphQLRequest:
     operation_name: str | None
     # A multipart request's parsed form: its files are spooled until the request ends.
     form: FormData | None = None
+    # The persisted query `extensions` names; with the hash alone, `query` is "" until
+    # GraphQLEndpoint._recall reads its text from the store.
+    persisted: PersistedQuery | None = None
 
 
 def _accepted(request: Request) -> str | None:
@@ -128,7 +144,15 @@ def _params(data: Any, form: FormData | None = None) -> GraphQLRequest:
     if not isinstance(data, dict):
         raise RequestError("The request body must be a JSON object")
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    extensions = data.get("extensions")
+    hash_only = query is None or query == ""
+    try:
+        persisted = requested(extensions, with_query=not hash_only) if isinstance(extensions, dict) else None
+    except PersistedQueryRequestError as error:
+        raise RequestError(str(error), code="BAD_USER_INPUT") from None
+    if persisted is not None and hash_only:
+        query = ""
+    elif not isinstance(query, str) or not query.strip():
         raise RequestError("The `query` parameter must be a non-empty string")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -136,10 +160,11 @@ def _params(data: Any, form: FormData | None = None) -> GraphQLRequest:
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise RequestError("The `operationName` parameter must be a string")
-    extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError("The `extensions` parameter must be an object")
-    return GraphQLRequest(query=query, variables=variables, operation_name=operation_name, form=form)
+    return GraphQLRequest(
+        query=query, variables=variables, operation_name=operation_name, form=form, persisted=persisted
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -271,6 +296,17 @@ class GraphQLEndpoint:
         self.compiler = (
             ReadCompiler(schema, app) if app.settings.compiled_reads and not app.settings.is_sqlite else None
         )
+        # None: CARTERA_PERSISTED_QUERIES=false.
+        self.persisted = PersistedQueries(app.settings.redis_url) if app.settings.persisted_queries else None
+        max_age = app.settings.get_max_age_seconds
+        # What a successful GET query's answer says; nothing (so no-store) when the setting is 0.
+        self.cacheable = (
+            {"cache-control": f"private, max-age={max_age}", "vary": "Authorization, Accept"} if max_age else {}
+        )
+
+    async def close(self) -> None:
+        if self.persisted is not None:
+            await self.persisted.close()
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -284,6 +320,7 @@ class GraphQLEndpoint:
         try:
             response, outcome = await self._handle(request, context)
             response.headers["x-request-id"] = request_id
+            response.headers.setdefault("cache-control", "no-store")
             status, read = response.status_code, response.headers.get("x-cartera-read")
             return response
         finally:
@@ -322,10 +359,44 @@ class GraphQLEndpoint:
         except RequestError as error:
             return _request_error(error, media), "rejected"
         try:
+            try:
+                params = await self._recall(params)
+            except RequestError as error:
+                return _request_error(error, media), "rejected"
             return await self._execute(request, context, params, media)
         finally:
             if params.form is not None:
                 await params.form.close()
+
+    async def _recall(self, params: GraphQLRequest) -> GraphQLRequest:
+        """The request with its persisted query's text in `query`; `persisted` stays set only
+        when the text came with its hash, checked, to be kept once it validates."""
+        asked = params.persisted
+        if asked is None:
+            return params
+        # Apollo's link retries on these two, sending the query; they are the protocol's next
+        # step, not a malformed request, so 200 under either media type (a 400 would make the
+        # link turn persisted queries off for good).
+        if self.persisted is None:
+            if asked.with_query:
+                return replace(params, persisted=None)
+            raise RequestError("PersistedQueryNotSupported", status=200, code="PERSISTED_QUERY_NOT_SUPPORTED")
+        if asked.with_query:
+            if sha256_of(params.query) != asked.sha256:
+                raise RequestError(
+                    "`extensions.persistedQuery.sha256Hash` is not the SHA-256 of the query sent",
+                    code="PERSISTED_QUERY_HASH_MISMATCH",
+                )
+            return params
+        text = await self.persisted.get(asked.sha256)
+        if text is None:
+            raise RequestError("PersistedQueryNotFound", status=200, code="PERSISTED_QUERY_NOT_FOUND")
+        return replace(params, query=text, persisted=None)
+
+    async def _remember(self, params: GraphQLRequest) -> None:
+        """Keep a persisted query's text sent with its hash, once it parsed and validated."""
+        if self.persisted is not None and params.persisted is not None:
+            await self.persisted.put(params.persisted.sha256, params.query)
 
     async def _execute(
         self, request: Request, context: Context, params: GraphQLRequest, media: str
@@ -357,7 +428,8 @@ class GraphQLEndpoint:
                             continue
                         raise
                     if body is not None:
-                        headers = {"x-cartera-read": "compiled"}
+                        await self._remember(params)
+                        headers = {"x-cartera-read": "compiled", **(self.cacheable if get else {})}
                         return Response(body, media_type=f"{media}; charset=utf-8", headers=headers), "ok"
                 result = await self.schema.execute(
                     params.query,
@@ -383,6 +455,8 @@ class GraphQLEndpoint:
         except CannotGetOperationTypeError as error:
             return _request_error(RequestError(error.as_http_error_reason()), media), "rejected"
 
+        if not isinstance(result, PreExecutionError):
+            await self._remember(params)
         # Errors raised before execution (the lifecycle's setup: loading the principal, say)
         # never pass through the lifecycle's own presentation; mask and log them here too.
         presented = [present_error(e, context.request_id) for e in result.errors or []]
@@ -399,7 +473,9 @@ class GraphQLEndpoint:
             payload["errors"] = errors
         if result.extensions:
             payload["extensions"] = result.extensions
-        return _respond(payload, media, 200), "partial" if errors else "ok"
+        if errors:
+            return _respond(payload, media, 200), "partial"
+        return _respond(payload, media, 200, self.cacheable if get else None), "ok"
 
 
 def _request_error(error: RequestError, media: str) -> Response:

@@ -39,6 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from cartera import sessions, wire
 from db.base import utcnow
+from resolvers.live import LAST_EVENT_ID
 from schema.context import AppState, Context
 from services.auth import bearer, verify_token
 from subscriptions.feed import FORBIDDEN
@@ -54,7 +55,7 @@ TRY_AGAIN_LATER = 1013
 UNAVAILABLE = "The service is unavailable: try again later"
 # What a database that refuses or drops connections raises: the driver's socket error (a
 # timeout included), SQLAlchemy's wrapping of it, or a pool with no connection to give in time.
-_DATABASE_UNAVAILABLE = (OSError, OperationalError, InterfaceError, PoolTimeoutError)
+DATABASE_UNAVAILABLE = (OSError, OperationalError, InterfaceError, PoolTimeoutError)
 
 # Strawberry's handlers trust a message's shape (the transport one catches a missing key, the
 # legacy one nothing): JSON that is not an object, or an id or payload of the wrong type, raised
@@ -279,7 +280,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             principal = await self.app.principals.get(verified.user_id)
             if principal is not None:
                 await self._live_connection(context, verified.user_id)
-        except _DATABASE_UNAVAILABLE as error:
+        except DATABASE_UNAVAILABLE as error:
             # One line, no traceback: every client retrying would log the same one again.
             log.warning("connection_init failed: the database is unavailable", extra={"error": repr(error)})
             raise Unavailable from None
@@ -288,6 +289,8 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         context.token_user_id = verified.user_id
         context.token_expires_at = verified.expires_at
         sessions.signed_in(verified.user_id)
+        # Checked by the inbox that resumes from it (resolvers.live), as `after` is.
+        context.last_event_id = params.get(LAST_EVENT_ID)
         return None
 
     async def _live_connection(self, context: Context, user_id: int) -> None:

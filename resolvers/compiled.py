@@ -806,7 +806,11 @@ def fallbacks(schema: GraphQLSchema) -> list[str]:
             elif connection:
                 covered = field_name in _BUILT or field_name in _PAGE_INFO
             else:
-                covered = field_name in mapping and not gql_type.fields[field_name].args
+                # A field with arguments is compiled only as a nested connection (its paging).
+                field = mapping.get(field_name)
+                covered = field is not None and (
+                    not gql_type.fields[field_name].args or isinstance(field, sql_map.Paged)
+                )
             if not covered:
                 found.append(f"{name}.{field_name}")
     return found

@@ -386,6 +386,38 @@ sql_map.declare(
     },
 )
 sql_map.declare(
+    "CustomFieldDefinition",
+    {
+        "id": sql_map.global_id("CustomFieldDefinition"),
+        "key": sql_map.text("key"),
+        "label": sql_map.text("label"),
+        "type": sql_map.text("type"),
+        # Re-encoded element by element: the column holds Python's json.dumps text (", " and \u escapes).
+        "options": sql_map.Scalar(
+            "(SELECT '[' || coalesce(string_agg(to_json(o.value)::text, ',' ORDER BY o.n), '') || ']'"
+            " FROM json_array_elements_text({t}.options) WITH ORDINALITY AS o(value, n))"
+        ),
+        "required": sql_map.boolean("required"),
+        "position": sql_map.number("position"),
+        "active": sql_map.boolean("active"),
+    },
+)
+sql_map.declare(
+    "CustomFieldValue",
+    {
+        "definition": sql_map.Nested(
+            "CustomFieldDefinition",
+            "(SELECT {t}.id, {t}.key, {t}.label, {t}.type, {t}.options, {t}.required, {t}.position, {t}.active)",
+            "true",
+        ),
+        # The column is `json`, which keeps the text Python wrote: a number is its repr, as strawberry
+        # writes it again. A string is re-encoded, since that text escapes what the response does not.
+        "value": sql_map.Scalar(
+            "CASE json_typeof({t}.value) WHEN 'string' THEN to_json({t}.value #>> '{}')::text ELSE {t}.value::text END"
+        ),
+    },
+)
+sql_map.declare(
     "ContactChannel",
     {
         "id": sql_map.global_id("ContactChannel"),
@@ -487,6 +519,14 @@ sql_map.declare(
             order="{a}.first",
         ),
         "addresses": _ADDRESSES,
+        # Every definition, inactive ones too, that the contact holds a value for, as the resolver lists them.
+        "customFields": sql_map.Nested(
+            "CustomFieldValue",
+            "(SELECT d.*, {t}.custom_fields -> d.key AS value FROM custom_field_definitions d)",
+            "{a}.value IS NOT NULL",
+            many=True,
+            order="{a}.position, {a}.id",
+        ),
         "primaryAddress": sql_map.Nested(
             "ContactAddress", "contact_addresses", "{a}.contact_id = {t}.id AND {a}.is_primary", order="{a}.id"
         ),

@@ -66,8 +66,14 @@ class Context:
     token_expires_at: datetime | None = None
     # The timer that closes it (WebSocket only).
     expiry: asyncio.Task[None] | None = None
-    # Closes the WebSocket with a code and reason (WebSocket only).
+    # Closes the WebSocket with a code and reason (WebSocket; over SSE it ends the stream saying why).
     close_socket: Callable[[int, str], Awaitable[None]] | None = None
+    # The last inbox event id the client says it saw, as it sent it: connection_init's `lastEventId`
+    # (WebSocket) or the Last-Event-ID header (SSE). An inbox subscribed without `after` resumes from it.
+    last_event_id: object = None
+    # The id of the inbox event being delivered: SSE writes it as the message's `id:` (one
+    # operation per stream, so one inbox per context there).
+    delivered_event_id: int | None = None
     # The open WebSocket's row in live_connections (presence, R4).
     connection_id: str | None = None
     # The executed operation's name, for the request log line.

@@ -118,6 +118,8 @@ class Settings:
     db_pool_size: int = 10
     ws_init_timeout_seconds: int = 10
     ws_max_operations: int = 100
+    # A comment line on an idle Server-Sent Events stream this often, so proxies do not cut it.
+    sse_keepalive_seconds: float = 15.0
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     timezone: str = "UTC"
     default_region: str = "AR"
@@ -154,6 +156,13 @@ class Settings:
     metrics_token: str | None = None
     # OpenTelemetry tracing (cartera/tracing.py, the `tracing` extra): "off", "otlp" or "console".
     tracing: str = "off"
+    # Automatic persisted queries (cartera/persisted_queries.py), and how long a browser may keep
+    # a successful GET query's answer: `private` always, since answers depend on the bearer token.
+    persisted_queries: bool = True
+    get_max_age_seconds: int = 10
+    # HTTP responses of at least this many bytes are gzipped for clients that accept it; 0: never
+    # (a reverse proxy in front compresses, say).
+    compression_min_bytes: int = 1024
 
     @property
     def attachments_root(self) -> Path:
@@ -212,6 +221,7 @@ class Settings:
             db_pool_size=_int(env, "CARTERA_DB_POOL_SIZE", cls.db_pool_size),
             ws_init_timeout_seconds=_int(env, "CARTERA_WS_INIT_TIMEOUT_SECONDS", cls.ws_init_timeout_seconds),
             ws_max_operations=_int(env, "CARTERA_WS_MAX_OPERATIONS", cls.ws_max_operations),
+            sse_keepalive_seconds=_seconds(env, "CARTERA_SSE_KEEPALIVE_SECONDS", cls.sse_keepalive_seconds),
             allowed_origins=origins,
             timezone=timezone,
             default_region=_region(env),
@@ -241,6 +251,9 @@ class Settings:
             metrics_path=_metrics_path(env),
             metrics_token=_raw(env, "CARTERA_METRICS_TOKEN"),
             tracing=_choice(env, "CARTERA_TRACING", ("off", "otlp", "console"), cls.tracing),
+            persisted_queries=_bool(env, "CARTERA_PERSISTED_QUERIES", cls.persisted_queries),
+            get_max_age_seconds=_int(env, "CARTERA_GET_MAX_AGE_SECONDS", cls.get_max_age_seconds, minimum=0),
+            compression_min_bytes=_int(env, "CARTERA_COMPRESSION_MIN_BYTES", cls.compression_min_bytes, minimum=0),
         )
 
 
@@ -266,7 +279,8 @@ def _metrics_path(env: Mapping[str, str]) -> str | None:
     path = raw.strip()
     if not path:
         return None
-    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path) or path.rstrip("/") in ("/graphql", "/healthz", "/readyz"):
+    taken = ("/graphql", "/graphql/stream", "/healthz", "/readyz")
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path) or path.rstrip("/") in taken:
         raise SettingsError(f"CARTERA_METRICS_PATH must be a free path such as /metrics, or empty, got {raw!r}")
     return path
 

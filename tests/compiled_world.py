@@ -129,13 +129,13 @@ def _custom_values(n: int, choice_options: list[str]) -> list[dict[str, Any]]:
     if n % 2 == 0:
         values.append({"key": "nota", "value": AWKWARD[n % len(AWKWARD)]})
     if n % 3 != 1:
-        values.append({"key": "saldo", "value": NUMBERS[n % len(NUMBERS)]})
+        values.append({"key": "saldo", "value": NUMBERS[(n // 3) % len(NUMBERS)]})
     if n % 4 == 0:
         values.append({"key": "alta", "value": f"20{10 + n % 15}-0{1 + n % 9}-1{n % 10}"})
     if n % 5 != 2:
         values.append({"key": "moroso", "value": n % 2 == 1})
     if n % 3 == 0:
-        values.append({"key": "segmento", "value": choice_options[n % len(choice_options)]})
+        values.append({"key": "segmento", "value": choice_options[(n // 3) % len(choice_options)]})
     return values
 
 

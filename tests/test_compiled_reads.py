@@ -220,7 +220,7 @@ async def test_what_is_not_compiled_runs_through_strawberry(
         # A search is ranked tier by tier: several statements.
         '{ contacts(filter: {search: "perez"}) { nodes { fullName } } }',
         # A field without a mapping.
-        "{ contacts { nodes { customFields { value } } } }",
+        "{ contacts { nodes { history { totalCount } } } }",
         # Refused arguments and documents: strawberry's errors, as they are.
         '{ contacts(after: "nonsense") { nodes { id } } }',
         "{ contacts(first: 1000) { nodes { id } } }",
@@ -471,3 +471,37 @@ async def test_a_nested_page_asked_for_through_a_named_fragment(client: GraphQLC
     compiled, plain = await both(client, query, {"after": after}, factory.token(admin))
     assert plain.json()["data"]["me"]["teams"] == {"pageInfo": {"hasPreviousPage": True}}
     assert compiled.content == plain.content
+
+
+CUSTOM_FIELDS = """
+query ($first: Int) {
+  contacts(first: $first) {
+    nodes {
+      id
+      customFields {
+        __typename value
+        definition { id key label type options required position active }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.usefixtures("database_url")
+async def test_custom_fields_read_alike_with_awkward_numbers_and_text(
+    backend_name: str, client: GraphQLClient, factory: Factory
+) -> None:
+    """The values as the client wrote them (1e-07, 1e+21, -0.0, 2**53, quotes, accents, an inactive
+    definition's values), through the `json` column's text, agree byte for byte."""
+    from tests import compiled_world
+
+    world = await compiled_world.build(client, factory)
+    for token in (world.tokens["ADMIN"], world.tokens["AGENT"]):
+        compiled, plain = await both(client, CUSTOM_FIELDS, {"first": 60}, token)
+        assert compiled.content == plain.content, _first_difference(compiled.json(), plain.json())
+        assert compiled.headers.get("x-cartera-read") == ("compiled" if backend_name == "postgresql" else None)
+    values = [v["value"] for c in plain.json()["data"]["contacts"]["nodes"] for v in c["customFields"]]
+    assert {1e-07, 1e21, 'Ñ "B"'} <= set(values), values
+    assert b"1e-07" in plain.content
+    assert b"1e+21" in plain.content

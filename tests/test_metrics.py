@@ -288,3 +288,19 @@ def test_metrics_path_setting(env: dict[str, str], path: str | None) -> None:
 def test_refused_observability_settings(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)
+
+
+async def test_server_sent_event_subscriptions_are_live_subscriptions(server: Server, factory: Factory) -> None:
+    from tests.test_sse import listening as streaming_inbox
+
+    admin = await factory.user(Role.ADMIN)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        before = await scrape(http)
+        async with streaming_inbox(server, factory.token(admin)):
+            during = await scrape(http)
+        after = await scrape(http)
+
+    assert moved(before, during, "cartera_live_subscriptions") == 1
+    # Not a WebSocket.
+    assert moved(before, during, "cartera_websocket_connections") == 0
+    assert moved(before, after, "cartera_live_subscriptions") == 0
