@@ -143,7 +143,9 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", WebSocketSessions(GraphQLWebSocket(schema, state))),
-            Route("/graphql/stream", GraphQLEventStream(schema, state).handle, methods=["GET", "POST"]),
+            Route(
+                "/graphql/stream", GraphQLEventStream(schema, state, endpoint.recall).handle, methods=["GET", "POST"]
+            ),
             Route("/attachments/{id:int}", AttachmentDownloads(state).handle, methods=["GET"]),
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),

@@ -158,20 +158,28 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     settings = _settings()
     _prepare_database(settings)
 
-    def progress(done: int, total: int, seconds: float) -> None:
-        rate = done / seconds if seconds else 0.0
-        eta = (total - done) / rate if rate else 0.0
+    # A bar redrawn in place on a terminal; elsewhere (a pipe, CI's log) one plain line per report.
+    terminal = sys.stderr.isatty()
+    drawing: list[str] = []
+
+    def progress(what: str, done: int, total: int, seconds: float) -> None:
+        if not terminal:
+            print(f"{done:,}/{total:,} {what}", file=sys.stderr, flush=True)
+            return
+        if drawing and drawing[-1] != what:
+            print(file=sys.stderr)
+        drawing.append(what)
         width = 30
-        bar = "#" * (width * done // total)
-        print(
-            f"\r[{bar:<{width}}] {done:>9,}/{total:,} contacts  {rate:,.0f}/s  eta {eta:,.0f}s ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+        bar = "#" * (width * done // max(total, 1))
+        rate = f"  {done / seconds:,.0f}/s" if what == "contacts" and seconds else ""
+        print(f"\r[{bar:<{width}}] {done:>9,}/{total:,} {what}{rate} ", end="", file=sys.stderr, flush=True)
 
     def stage(message: str) -> None:
-        print(f"\n{message}…", end="", file=sys.stderr, flush=True)
+        if terminal:
+            drawing.clear()
+            print(f"\n{message}…", file=sys.stderr, flush=True)
+        else:
+            print(f"{message}…", file=sys.stderr, flush=True)
 
     async def run() -> demo.DemoResult:
         engine = create_engine(settings.database_url)
@@ -193,6 +201,12 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
     print(
         f"Loaded {result.contacts:,} contacts ({result.channels:,} channels, {result.addresses:,} addresses) "
         f"and {result.companies:,} companies in {result.seconds:.1f}s."
+    )
+    done = result.activity
+    print(
+        f"Their work: {done.portfolios:,} portfolios holding {done.portfolio_members:,} contacts, "
+        f"{done.campaigns:,} campaigns with {done.gestiones:,} gestiones, {done.conversations:,} conversations "
+        f"({done.messages:,} messages) and {done.attentions:,} sales attentions."
     )
     print(f"Sign in with any of these users; the password of all of them is {demo.DEMO_PASSWORD}")
     for user in result.users:
@@ -229,8 +243,17 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
     sub.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(run=cmd_export_schema)
-    seed = sub.add_parser("seed-demo", help="fill an empty database with demo teams, users, companies and contacts")
-    seed.add_argument("--contacts", type=_positive, default=10_000, help="how many contacts (default 10000)")
+    seed = sub.add_parser(
+        "seed-demo",
+        help="fill an empty database with demo teams, users, companies, contacts and their portfolios, "
+        "gestiones, conversations and sales attentions",
+    )
+    seed.add_argument(
+        "--contacts",
+        type=_positive,
+        default=10_000,
+        help="how many contacts (default 10000); the rest is a share of them (services.demo_activity.Scale)",
+    )
     seed.add_argument("--seed", type=int, default=2026, help="random seed: the same seed gives the same data")
     seed.set_defaults(run=cmd_seed_demo)
     return p

@@ -94,7 +94,7 @@ class GraphQLRequest:
     # A multipart request's parsed form: its files are spooled until the request ends.
     form: FormData | None = None
     # The persisted query `extensions` names; with the hash alone, `query` is "" until
-    # GraphQLEndpoint._recall reads its text from the store.
+    # GraphQLEndpoint.recall reads its text from the store.
     persisted: PersistedQuery | None = None
 
 
@@ -360,7 +360,7 @@ class GraphQLEndpoint:
             return _request_error(error, media), "rejected"
         try:
             try:
-                params = await self._recall(params)
+                params = await self.recall(params)
             except RequestError as error:
                 return _request_error(error, media), "rejected"
             return await self._execute(request, context, params, media)
@@ -368,7 +368,7 @@ class GraphQLEndpoint:
             if params.form is not None:
                 await params.form.close()
 
-    async def _recall(self, params: GraphQLRequest) -> GraphQLRequest:
+    async def recall(self, params: GraphQLRequest) -> GraphQLRequest:
         """The request with its persisted query's text in `query`; `persisted` stays set only
         when the text came with its hash, checked, to be kept once it validates."""
         asked = params.persisted

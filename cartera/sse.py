@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,9 +120,13 @@ class _EventStreamResponse(StreamingResponse):
 
 
 class GraphQLEventStream:
-    def __init__(self, schema: BaseSchema, app: AppState) -> None:
+    def __init__(
+        self, schema: BaseSchema, app: AppState, recall: Callable[[GraphQLRequest], Awaitable[GraphQLRequest]]
+    ) -> None:
         self.schema = schema
         self.app = app
+        # /graphql's persisted queries (GraphQLEndpoint.recall): a hash-only request runs the text kept there.
+        self.recall = recall
         # Streams open per user in this process.
         self.open: Counter[int] = Counter()
 
@@ -142,7 +146,7 @@ class GraphQLEventStream:
             return _refusal(415, "Send the request as application/json: uploads go to /graphql")
         try:
             # Read exactly as /graphql reads it: body size, JSON depth, GET's parameters.
-            params = await _parse(request, settings)
+            params = await self.recall(await _parse(request, settings))
         except RequestError as error:
             # graphql-sse's own server answers a request it cannot read this way, before any stream.
             return _refusal(error.status if error.status != 200 else 400, str(error), error.code, error.headers)

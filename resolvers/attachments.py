@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
@@ -44,7 +46,10 @@ class AttachmentMutations:
         )
     )
     async def upload_gestion_attachment(
-        self, info: Info, gestion_id: strawberry.ID, file: Upload
+        self,
+        info: Info,
+        gestion_id: Annotated[strawberry.ID, strawberry.argument(description="The gestión to attach it to.")],
+        file: Annotated[Upload, strawberry.argument(description="The file, a multipart part named in `map`.")],
     ) -> GestionAttachmentPayload:
         ctx = info.context
         settings = ctx.settings

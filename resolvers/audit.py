@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from db import keyset
 from db.keyset import PageRequest
+from schema import docs
 from schema.connection import Connection, connection
 from schema.inputs import AuditEventFilter
 from schema.types import AuditEvent, CursorArg, Info, PageArg
@@ -18,7 +21,7 @@ class AuditQueries:
     async def audit_events(
         self,
         info: Info,
-        filter: AuditEventFilter | None = None,
+        filter: Annotated[AuditEventFilter | None, strawberry.argument(description=docs.FILTER)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from db.models import Company as CompanyRow
 from db.models import Contact as ContactRow
 from resolvers.given import given, given_or_null
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.contact_inputs import (
     AddressInput,
@@ -121,8 +123,8 @@ class ContactQueries:
     async def contacts(
         self,
         info: Info,
-        filter: ContactFilter | None = None,
-        order_by: ContactOrder | None = None,
+        filter: Annotated[ContactFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[ContactOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -147,7 +149,9 @@ class ContactQueries:
     async def companies(
         self,
         info: Info,
-        search: str | None = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of the company's name; omitted: all companies.")
+        ] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -168,7 +172,9 @@ class ContactQueries:
 @strawberry.type
 class ContactMutations:
     @strawberry.mutation(description="Create a contact, with a company picked by id or created inline (C3).")
-    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload:
+    async def create_contact(
+        self, info: Info, input: Annotated[CreateContactInput, strawberry.argument(description=docs.INPUT)]
+    ) -> ContactPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
@@ -177,7 +183,16 @@ class ContactMutations:
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Create many contacts; each item is created or rejected on its own (X2).")
-    async def create_contacts(self, info: Info, input: list[CreateContactInput]) -> CreateContactsPayload:
+    async def create_contacts(
+        self,
+        info: Info,
+        input: Annotated[
+            list[CreateContactInput],
+            strawberry.argument(
+                description="The contacts to create; at most the server's bulk limit per call (LIMIT_EXCEEDED)."
+            ),
+        ],
+    ) -> CreateContactsPayload:
         ctx = info.context
         settings = ctx.settings
         parse_errors: dict[int, list[UserError]] = {}
@@ -225,7 +240,12 @@ class ContactMutations:
     @strawberry.mutation(
         description="Change the given fields of a contact; a company picked by id or created inline (C3)."
     )
-    async def update_contact(self, info: Info, id: strawberry.ID, input: UpdateContactInput) -> ContactPayload:
+    async def update_contact(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The contact to change.")],
+        input: Annotated[UpdateContactInput, strawberry.argument(description=docs.INPUT)],
+    ) -> ContactPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
@@ -259,7 +279,12 @@ class ContactMutations:
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Mark or unmark a contact as VIP.")
-    async def set_contact_vip(self, info: Info, id: strawberry.ID, vip: bool) -> ContactPayload:
+    async def set_contact_vip(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The contact to flag or unflag.")],
+        vip: Annotated[bool, strawberry.argument(description="true to flag it VIP, false to clear the flag.")],
+    ) -> ContactPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
@@ -270,14 +295,26 @@ class ContactMutations:
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Hide a contact from lists; it and its history are kept.")
-    async def archive_contact(self, info: Info, id: strawberry.ID) -> ContactPayload:
+    async def archive_contact(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The contact to archive.")]
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             return await contacts.archive_contact(session, actor, require_pk(id, "Contact", "id"))
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation
-    async def add_contact_channel(self, info: Info, contact_id: strawberry.ID, input: ChannelInput) -> ContactPayload:
+    @strawberry.mutation(
+        description=(
+            "Add a channel to a contact (C1): a phone is normalised to E.164, an email validated (INVALID); CONFLICT "
+            "when archived."
+        )
+    )
+    async def add_contact_channel(
+        self,
+        info: Info,
+        contact_id: Annotated[strawberry.ID, strawberry.argument(description="The contact to add the channel to.")],
+        input: Annotated[ChannelInput, strawberry.argument(description="The channel.")],
+    ) -> ContactPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
@@ -289,15 +326,22 @@ class ContactMutations:
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation
-    async def remove_contact_channel(self, info: Info, id: strawberry.ID) -> ContactPayload:
+    @strawberry.mutation(description="Remove one of a contact's channels.")
+    async def remove_contact_channel(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The ContactChannel to remove.")]
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             return await contact_details.remove_channel(session, actor, require_pk(id, "ContactChannel", "id"))
 
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Add an address; the first one becomes primary.")
-    async def add_contact_address(self, info: Info, contact_id: strawberry.ID, input: AddressInput) -> ContactPayload:
+    async def add_contact_address(
+        self,
+        info: Info,
+        contact_id: Annotated[strawberry.ID, strawberry.argument(description="The contact to add the address to.")],
+        input: Annotated[AddressInput, strawberry.argument(description="The address.")],
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             pk = require_pk(contact_id, "Contact", "contactId")
             await contact_details.add_address(session, actor, pk, _address(input))
@@ -306,7 +350,12 @@ class ContactMutations:
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Change the given fields of an address, and whether it is the primary one.")
-    async def update_contact_address(self, info: Info, id: strawberry.ID, input: UpdateAddressInput) -> ContactPayload:
+    async def update_contact_address(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The ContactAddress to change.")],
+        input: Annotated[UpdateAddressInput, strawberry.argument(description=docs.INPUT)],
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             address = await contact_details.update_address(
                 session, actor, require_pk(id, "ContactAddress", "id"), _address_changes(input)
@@ -316,22 +365,30 @@ class ContactMutations:
         return await _contact_mutation(info, work)
 
     @strawberry.mutation(description="Remove an address; if it was primary, the oldest remaining one becomes primary.")
-    async def remove_contact_address(self, info: Info, id: strawberry.ID) -> ContactPayload:
+    async def remove_contact_address(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The ContactAddress to remove.")]
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             return await contact_details.remove_address(session, actor, require_pk(id, "ContactAddress", "id"))
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation
-    async def set_primary_contact_address(self, info: Info, id: strawberry.ID) -> ContactPayload:
+    @strawberry.mutation(description="Make an address the contact's primary one; the previous primary stops being it.")
+    async def set_primary_contact_address(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The ContactAddress to make primary.")],
+    ) -> ContactPayload:
         async def work(session: AsyncSession, actor: Principal) -> ContactRow:
             address = await contact_details.set_primary_address(session, actor, require_pk(id, "ContactAddress", "id"))
             return await contacts.get_visible(session, actor, address.contact_id)
 
         return await _contact_mutation(info, work)
 
-    @strawberry.mutation(description="Create a company.")
-    async def create_company(self, info: Info, input: CompanyInput) -> CompanyPayload:
+    @strawberry.mutation(description="Create a company (any role); INVALID for a bad website or phone.")
+    async def create_company(
+        self, info: Info, input: Annotated[CompanyInput, strawberry.argument(description=docs.INPUT)]
+    ) -> CompanyPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> CompanyRow:
@@ -340,7 +397,12 @@ class ContactMutations:
         return await mutate_into(info.context, work, CompanyPayload, "company", Company.from_row)
 
     @strawberry.mutation(description="Change the given fields of a company (ADMIN, SUPERVISOR).")
-    async def update_company(self, info: Info, id: strawberry.ID, input: UpdateCompanyInput) -> CompanyPayload:
+    async def update_company(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The company to change.")],
+        input: Annotated[UpdateCompanyInput, strawberry.argument(description=docs.INPUT)],
+    ) -> CompanyPayload:
         region = info.context.settings.default_region
 
         async def work(session: AsyncSession, actor: Principal) -> CompanyRow:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from db import keyset
 from db.keyset import PageRequest
 from db.models import Conversation as ConversationRow
 from resolvers.uow import mutate
+from schema import docs
 from schema.connection import Connection, connection
 from schema.conversation_inputs import (
     ConversationFilter,
@@ -41,8 +42,8 @@ class ConversationQueries:
     async def conversations(
         self,
         info: Info,
-        filter: ConversationFilter | None = None,
-        order_by: ConversationOrder | None = None,
+        filter: Annotated[ConversationFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[ConversationOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -93,7 +94,9 @@ class ConversationMutations:
             "Your own open one on that channel is answered as it is; anyone else's is a CONFLICT."
         )
     )
-    async def start_conversation(self, info: Info, input: StartConversationInput) -> ConversationPayload:
+    async def start_conversation(
+        self, info: Info, input: Annotated[StartConversationInput, strawberry.argument(description=docs.INPUT)]
+    ) -> ConversationPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             contact_id = require_pk(input.contact_id, "Contact", "contactId")
             channel_id = require_pk(input.channel_id, "ContactChannel", "channelId")
@@ -107,7 +110,9 @@ class ConversationMutations:
             "an internal note (NOTE, on any conversation you see)."
         )
     )
-    async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
+    async def send_message(
+        self, info: Info, input: Annotated[SendMessageInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SendMessagePayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await conversation_messages.send_message(
                 session,
@@ -132,7 +137,17 @@ class ConversationMutations:
     @strawberry.mutation(
         description="Give a conversation to an active agent who may see its contact (A3; admins, supervisors)."
     )
-    async def assign_conversation(self, info: Info, id: strawberry.ID, agent_id: strawberry.ID) -> ConversationPayload:
+    async def assign_conversation(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The conversation to give (admins and its supervisors).")
+        ],
+        agent_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The agent who gets it; they must be able to see its contact."),
+        ],
+    ) -> ConversationPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             pk = require_pk(id, "Conversation", "id")
             return await conversations.assign(session, actor, pk, require_pk(agent_id, "User", "agentId"))
@@ -146,7 +161,9 @@ class ConversationMutations:
             "its agent, its team's supervisors, admins)."
         )
     )
-    async def transfer_conversation(self, info: Info, input: TransferConversationInput) -> ConversationPayload:
+    async def transfer_conversation(
+        self, info: Info, input: Annotated[TransferConversationInput, strawberry.argument(description=docs.INPUT)]
+    ) -> ConversationPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await conversations.transfer(
                 session,
@@ -159,7 +176,9 @@ class ConversationMutations:
         return await _conversation(info, work)
 
     @strawberry.mutation(description="Resolve a conversation (its agent, its team's supervisors, admins).")
-    async def resolve_conversation(self, info: Info, id: strawberry.ID) -> ConversationPayload:
+    async def resolve_conversation(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The conversation to resolve.")]
+    ) -> ConversationPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await conversations.resolve(session, actor, require_pk(id, "Conversation", "id"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from db.models import CampaignStatus
 from resolvers.given import given, given_or_null
 from resolvers.portfolios import selection_filter
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.errors import UserError
 from schema.gestion_inputs import (
@@ -53,7 +54,11 @@ from services.principal import Principal
 @strawberry.type
 class GestionQueries:
     @strawberry.field(description="Campaign typologies and their result catalogues (G1).")
-    async def typologies(self, info: Info, include_inactive: bool = False) -> list[Typology] | None:
+    async def typologies(
+        self,
+        info: Info,
+        include_inactive: Annotated[bool, strawberry.argument(description=docs.INCLUDE_INACTIVE)] = False,
+    ) -> list[Typology] | None:
         ctx = info.context
         ctx.principal  # noqa: B018  (signing in is required)
         rows = await typologies.list_typologies(ctx.session, include_inactive=include_inactive)
@@ -63,8 +68,8 @@ class GestionQueries:
     async def campaigns(
         self,
         info: Info,
-        filter: CampaignFilter | None = None,
-        order_by: CampaignOrder | None = None,
+        filter: Annotated[CampaignFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[CampaignOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -93,8 +98,8 @@ class GestionQueries:
     async def gestiones(
         self,
         info: Info,
-        filter: GestionFilter | None = None,
-        order_by: GestionOrder | None = None,
+        filter: Annotated[GestionFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[GestionOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -128,7 +133,9 @@ class GestionMutations:
     # --- typologies (ADMIN) ---
 
     @strawberry.mutation(description="Create a campaign typology with its plan fields (G1; admins).")
-    async def create_typology(self, info: Info, input: CreateTypologyInput) -> TypologyPayload:
+    async def create_typology(
+        self, info: Info, input: Annotated[CreateTypologyInput, strawberry.argument(description=docs.INPUT)]
+    ) -> TypologyPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             fields = [f.to_service() for f in input.plan_fields]
             return await typologies.create_typology(session, actor, code=input.code, name=input.name, fields=fields)
@@ -136,7 +143,12 @@ class GestionMutations:
         return await mutate_into(info.context, work, TypologyPayload, "typology", Typology.from_row)
 
     @strawberry.mutation(description="Rename, redefine the plan fields or (de)activate a typology (admins).")
-    async def update_typology(self, info: Info, id: strawberry.ID, input: UpdateTypologyInput) -> TypologyPayload:
+    async def update_typology(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The typology to change.")],
+        input: Annotated[UpdateTypologyInput, strawberry.argument(description=docs.INPUT)],
+    ) -> TypologyPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             plan_fields = given(input.plan_fields, "planFields")
             changes = typologies.TypologyChanges(
@@ -149,7 +161,9 @@ class GestionMutations:
         return await mutate_into(info.context, work, TypologyPayload, "typology", Typology.from_row)
 
     @strawberry.mutation(description="Add a result to a typology's catalogue (admins).")
-    async def create_typology_result(self, info: Info, input: CreateTypologyResultInput) -> TypologyResultPayload:
+    async def create_typology_result(
+        self, info: Info, input: Annotated[CreateTypologyResultInput, strawberry.argument(description=docs.INPUT)]
+    ) -> TypologyResultPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             data = typologies.ResultData(
                 code=input.code,
@@ -165,7 +179,10 @@ class GestionMutations:
 
     @strawberry.mutation(description="Change or deactivate a typology's result (admins).")
     async def update_typology_result(
-        self, info: Info, id: strawberry.ID, input: UpdateTypologyResultInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The TypologyResult to change.")],
+        input: Annotated[UpdateTypologyResultInput, strawberry.argument(description=docs.INPUT)],
     ) -> TypologyResultPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             changes = typologies.ResultChanges(
@@ -182,7 +199,9 @@ class GestionMutations:
     # --- campaigns ---
 
     @strawberry.mutation(description="Create a campaign, in DRAFT (G1; admins and supervisors of its team).")
-    async def create_campaign(self, info: Info, input: CreateCampaignInput) -> CampaignPayload:
+    async def create_campaign(
+        self, info: Info, input: Annotated[CreateCampaignInput, strawberry.argument(description=docs.INPUT)]
+    ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await campaigns.create_campaign(
                 session,
@@ -197,7 +216,12 @@ class GestionMutations:
         return await _campaign(info, work)
 
     @strawberry.mutation(description="Rename a campaign or change its dates.")
-    async def update_campaign(self, info: Info, id: strawberry.ID, input: UpdateCampaignInput) -> CampaignPayload:
+    async def update_campaign(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to change (CONFLICT when closed).")],
+        input: Annotated[UpdateCampaignInput, strawberry.argument(description=docs.INPUT)],
+    ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await campaigns.update_campaign(
                 session,
@@ -211,7 +235,15 @@ class GestionMutations:
         return await _campaign(info, work)
 
     @strawberry.mutation(description="DRAFT → ACTIVE ⇄ PAUSED → CLOSED; only ACTIVE campaigns hand out work.")
-    async def set_campaign_status(self, info: Info, id: strawberry.ID, status: CampaignStatus) -> CampaignPayload:
+    async def set_campaign_status(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
+        status: Annotated[
+            CampaignStatus,
+            strawberry.argument(description="Its new status; a move the lifecycle does not allow is a CONFLICT."),
+        ],
+    ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await campaigns.set_status(session, actor, require_pk(id, "Campaign", "id"), status)
 
@@ -219,7 +251,13 @@ class GestionMutations:
 
     @strawberry.mutation(description="Assign agents to work a campaign (G1).")
     async def add_campaign_operators(
-        self, info: Info, campaign_id: strawberry.ID, operator_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
+        operator_ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(description="Agents to add; ones already operating it change nothing."),
+        ],
     ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             ids = list(pks(operator_ids, "User", "operatorIds"))
@@ -229,7 +267,10 @@ class GestionMutations:
 
     @strawberry.mutation(description="Take agents off a campaign; what they hold stays theirs until transferred.")
     async def remove_campaign_operators(
-        self, info: Info, campaign_id: strawberry.ID, operator_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        campaign_id: Annotated[strawberry.ID, strawberry.argument(description="The campaign to move on.")],
+        operator_ids: Annotated[list[strawberry.ID], strawberry.argument(description="Agents to take off it.")],
     ) -> CampaignPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             ids = list(pks(operator_ids, "User", "operatorIds"))
@@ -246,7 +287,9 @@ class GestionMutations:
             "open gestión in the campaign is reported as DUPLICATE, not added twice."
         )
     )
-    async def add_gestiones(self, info: Info, input: AddGestionesInput) -> AddGestionesPayload:
+    async def add_gestiones(
+        self, info: Info, input: Annotated[AddGestionesInput, strawberry.argument(description=docs.INPUT)]
+    ) -> AddGestionesPayload:
         ctx = info.context
         unreadable: list[str] = []
         try:
@@ -295,9 +338,15 @@ class GestionMutations:
     async def distribute_gestiones(
         self,
         info: Info,
-        campaign_id: strawberry.ID,
-        operator_ids: list[strawberry.ID],
-        strategy: Strategy = Strategy.EVEN,
+        campaign_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The campaign whose unassigned gestiones are dealt.")
+        ],
+        operator_ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Operators of the campaign to deal them to, in order.")
+        ],
+        strategy: Annotated[
+            Strategy, strawberry.argument(description="How to deal them (default EVEN).")
+        ] = Strategy.EVEN,
     ) -> DistributeGestionesPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             ids = list(pks(operator_ids, "User", "operatorIds"))
@@ -313,7 +362,20 @@ class GestionMutations:
         description="Give pending gestiones to another operator of their campaigns, or to nobody (operatorId null)."
     )
     async def transfer_gestiones(
-        self, info: Info, gestion_ids: list[strawberry.ID], operator_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        gestion_ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(
+                description="The gestiones to move; at most the server's limit per call (LIMIT_EXCEEDED)."
+            ),
+        ],
+        operator_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The new operator, who must operate their campaigns; null leaves them unassigned."
+            ),
+        ] = None,
     ) -> TransferGestionesPayload:
         ctx = info.context
         parsed = {given: pk_of(given, "Gestion") for given in gestion_ids}
@@ -333,7 +395,9 @@ class GestionMutations:
         return TransferGestionesPayload(transferred_count=transferred, results=results)
 
     @strawberry.mutation(description="Open a finished gestión again, pending for its operator (supervisors, admins).")
-    async def reopen_gestion(self, info: Info, id: strawberry.ID) -> GestionPayload:
+    async def reopen_gestion(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The finished gestión.")]
+    ) -> GestionPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await gestiones.reopen(session, actor, require_pk(id, "Gestion", "id"))
 
@@ -342,7 +406,9 @@ class GestionMutations:
     @strawberry.mutation(
         description="Start working a gestión (G4): yours, or an unassigned one of a campaign you operate."
     )
-    async def attend_gestion(self, info: Info, id: strawberry.ID) -> GestionPayload:
+    async def attend_gestion(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The gestión to work.")]
+    ) -> GestionPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await gestion_work.attend(session, actor, require_pk(id, "Gestion", "id"))
 
@@ -367,10 +433,17 @@ class GestionMutations:
     async def save_gestion(
         self,
         info: Info,
-        id: strawberry.ID,
-        comment: str | None = None,
-        finish: FinishInput | None = None,
-        next: bool = False,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The gestión you are attending.")],
+        comment: Annotated[str | None, strawberry.argument(description="A comment to add to its history.")] = None,
+        finish: Annotated[
+            FinishInput | None, strawberry.argument(description="Finish it with this result; omitted, it stays open.")
+        ] = None,
+        next: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also claim your next gestión and return it as `next` (save and next, G5)."
+            ),
+        ] = False,
     ) -> SaveGestionPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await gestion_work.save(

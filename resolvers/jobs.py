@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from db import keyset
 from db.base import utcnow
 from db.keyset import PageRequest
 from resolvers.uow import mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.ids import optional_pk, require_pk
 from schema.job_types import CancelJobInput, Job, JobPayload
@@ -51,7 +52,9 @@ class JobMutations:
             "its next progress check and is then CANCELLED, leaving no file. A finished one is INVALID."
         )
     )
-    async def cancel_job(self, info: Info, input: CancelJobInput) -> JobPayload:
+    async def cancel_job(
+        self, info: Info, input: Annotated[CancelJobInput, strawberry.argument(description=docs.INPUT)]
+    ) -> JobPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await jobs.cancel(session, actor, require_pk(input.id, "Job", "id"))
 
@@ -67,7 +70,7 @@ class JobMutations:
         )
     )
     async def export_sales_attentions(
-        self, info: Info, input: ExportSalesAttentionsInput
+        self, info: Info, input: Annotated[ExportSalesAttentionsInput, strawberry.argument(description=docs.INPUT)]
     ) -> ExportSalesAttentionsPayload:
         settings = info.context.settings
 

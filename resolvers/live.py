@@ -8,6 +8,7 @@ operation session, so the inbox opens short sessions of its own for the few read
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import PresenceStatus
 from db.scopes import may_receive
 from resolvers.uow import mutate
+from schema import docs
 from schema.context import Context
 from schema.errors import UserError
 from schema.inbox_types import SHOWN, InboxEvent
@@ -29,10 +31,10 @@ from subscriptions.feed import Closing, Inbox
 REPLAY_PAGE = 500
 
 
-@strawberry.type
+@strawberry.type(description="Result of setPresence.")
 class PresencePayload:
-    status: PresenceStatus | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    status: PresenceStatus | None = strawberry.field(default=None, description="Your presence now; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
 # Where a client's last seen event id may come from: the field's argument, or what the transport
@@ -123,7 +125,19 @@ class LiveSubscriptions:
             "then resumes from it exactly as with `after`. An id older than the retention is EXPIRED."
         )
     )
-    async def inbox(self, info: Info, after: strawberry.ID | None = None) -> AsyncGenerator[InboxEvent, None]:
+    async def inbox(
+        self,
+        info: Info,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The id of the last event you saw: events after it are replayed first (EXPIRED when no longer "
+                    "kept). Omitted: live from now."
+                )
+            ),
+        ] = None,
+    ) -> AsyncGenerator[InboxEvent, None]:
         ctx = info.context
         after_id, named_by = _resume_point(ctx, after)
         principal = await _start(ctx, after_id, named_by)
@@ -153,7 +167,9 @@ class LiveSubscriptions:
 @strawberry.type
 class PresenceMutations:
     @strawberry.mutation(description="Set your own presence (R4); supervisors of your teams see it change live.")
-    async def set_presence(self, info: Info, status: PresenceStatus) -> PresencePayload:
+    async def set_presence(
+        self, info: Info, status: Annotated[PresenceStatus, strawberry.argument(description="ONLINE, AWAY or OFFLINE.")]
+    ) -> PresencePayload:
         async def work(session: AsyncSession, actor: Principal) -> PresenceStatus:
             return await presence.set_presence(session, actor, status)
 

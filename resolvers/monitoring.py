@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +47,10 @@ class MonitoringQueries:
     async def agent_monitoring(
         self,
         info: Info,
-        filter: AgentActivityFilter | None = None,
+        filter: Annotated[
+            AgentActivityFilter | None,
+            strawberry.argument(description="Which agents and period; omitted: everyone you see, TODAY."),
+        ] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -64,7 +67,10 @@ class MonitoringQueries:
     async def conversations_per_agent(
         self,
         info: Info,
-        filter: AgentActivityFilter | None = None,
+        filter: Annotated[
+            AgentActivityFilter | None,
+            strawberry.argument(description="Which agents and period; omitted: everyone you see, TODAY."),
+        ] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -81,7 +87,10 @@ class MonitoringQueries:
     async def conversations_per_portfolio(
         self,
         info: Info,
-        filter: PortfolioActivityFilter | None = None,
+        filter: Annotated[
+            PortfolioActivityFilter | None,
+            strawberry.argument(description="Which portfolios and period; omitted: all you see, TODAY."),
+        ] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,

@@ -7,7 +7,7 @@ against it), so whatever carries an id can be fetched again by it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 
@@ -89,7 +89,11 @@ class NodeQueries:
             "never issues is null with an error)."
         )
     )
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id, as any object's `id` gives it.")],
+    ) -> Node | None:
         info.context.principal  # noqa: B018  (signing in is required before any lookup)
         return await _resolve(info, id)
 
@@ -99,7 +103,13 @@ class NodeQueries:
             'of its own (path ["nodes", index]) where an id is not one this API issues.'
         )
     )
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None] | None:
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Global ids, at most the server's page size.")
+        ],
+    ) -> list[Node | None] | None:
         info.context.principal  # noqa: B018
         if len(ids) > info.context.settings.max_page_size:
             raise PaginationError(f"Ask for at most {info.context.settings.max_page_size} ids at once")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import keyset
 from db.keyset import PageRequest
 from resolvers.uow import mutate
+from schema import docs
 from schema.connection import Connection, connection
 from schema.errors import UserError
 from schema.node import pk_of
@@ -30,7 +33,7 @@ class NotificationQueries:
     async def notifications(
         self,
         info: Info,
-        filter: NotificationFilter | None = None,
+        filter: Annotated[NotificationFilter | None, strawberry.argument(description=docs.FILTER)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -61,7 +64,7 @@ class NotificationMutations:
         "NOT_FOUND at its position and changes nothing; the others are marked."
     )
     async def mark_notifications_read(
-        self, info: Info, input: MarkNotificationsReadInput
+        self, info: Info, input: Annotated[MarkNotificationsReadInput, strawberry.argument(description=docs.INPUT)]
     ) -> MarkNotificationsReadPayload:
         ctx = info.context
         given = input.ids if isinstance(input.ids, list) else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy import Select
@@ -13,6 +13,7 @@ from db import keyset
 from db.keyset import PageRequest, SortKey
 from db.models import Portfolio as PortfolioRow
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.contact_inputs import ContactFilter
 from schema.errors import UserError
@@ -87,8 +88,8 @@ class PortfolioQueries:
     async def portfolios(
         self,
         info: Info,
-        filter: PortfolioFilter | None = None,
-        order_by: PortfolioOrder | None = None,
+        filter: Annotated[PortfolioFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[PortfolioOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -112,7 +113,10 @@ class PortfolioQueries:
         description="Before assigning: which selected contacts are free, already here, or in another portfolio (P4)."
     )
     async def portfolio_assignment_preview(
-        self, info: Info, portfolio_id: strawberry.ID, contacts: ContactSelection
+        self,
+        info: Info,
+        portfolio_id: Annotated[strawberry.ID, strawberry.argument(description="The destination portfolio.")],
+        contacts: Annotated[ContactSelection, strawberry.argument(description="The contacts you mean to assign.")],
     ) -> PortfolioAssignmentPreview | None:
         ctx = info.context
         flt, unreadable = selection_filter(contacts, ctx.settings.max_selection_ids)
@@ -125,7 +129,7 @@ class PortfolioQueries:
     async def contacts_per_portfolio(
         self,
         info: Info,
-        filter: PortfolioFilter | None = None,
+        filter: Annotated[PortfolioFilter | None, strawberry.argument(description="Which portfolios to count.")] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -140,7 +144,7 @@ class PortfolioQueries:
     async def contacts_per_portfolio_owner(
         self,
         info: Info,
-        filter: PortfolioFilter | None = None,
+        filter: Annotated[PortfolioFilter | None, strawberry.argument(description="Which portfolios to count.")] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -168,7 +172,9 @@ async def _report(
 @strawberry.type
 class PortfolioMutations:
     @strawberry.mutation(description="Create a portfolio owned by a team and/or an agent (P1; admins and supervisors).")
-    async def create_portfolio(self, info: Info, input: CreatePortfolioInput) -> PortfolioPayload:
+    async def create_portfolio(
+        self, info: Info, input: Annotated[CreatePortfolioInput, strawberry.argument(description=docs.INPUT)]
+    ) -> PortfolioPayload:
         async def work(session: AsyncSession, actor: Principal) -> PortfolioRow:
             return await portfolios.create_portfolio(
                 session,
@@ -181,7 +187,12 @@ class PortfolioMutations:
         return await _portfolio_mutation(info, work)
 
     @strawberry.mutation(description="Change a portfolio's name or owners (P2); agents may rename their own.")
-    async def update_portfolio(self, info: Info, id: strawberry.ID, input: UpdatePortfolioInput) -> PortfolioPayload:
+    async def update_portfolio(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The portfolio to change.")],
+        input: Annotated[UpdatePortfolioInput, strawberry.argument(description=docs.INPUT)],
+    ) -> PortfolioPayload:
         async def work(session: AsyncSession, actor: Principal) -> PortfolioRow:
             if input.name is None:
                 raise fail(ErrorCode.REQUIRED, "Must not be null", "name")
@@ -199,15 +210,21 @@ class PortfolioMutations:
         return await _portfolio_mutation(info, work)
 
     @strawberry.mutation(description="Make a portfolio take new contacts again.")
-    async def activate_portfolio(self, info: Info, id: strawberry.ID) -> PortfolioPayload:
+    async def activate_portfolio(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The portfolio to activate.")]
+    ) -> PortfolioPayload:
         return await _set_active(info, id, active=True)
 
     @strawberry.mutation(description="Stop a portfolio taking new contacts; it keeps the ones it has (P2).")
-    async def deactivate_portfolio(self, info: Info, id: strawberry.ID) -> PortfolioPayload:
+    async def deactivate_portfolio(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The portfolio to deactivate.")]
+    ) -> PortfolioPayload:
         return await _set_active(info, id, active=False)
 
     @strawberry.mutation(description="Delete a portfolio; its contacts are released (admins and supervisors).")
-    async def delete_portfolio(self, info: Info, id: strawberry.ID) -> DeletePortfolioPayload:
+    async def delete_portfolio(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The portfolio to delete.")]
+    ) -> DeletePortfolioPayload:
         async def work(session: AsyncSession, actor: Principal) -> tuple[int, int]:
             return await portfolios.delete_portfolio(session, actor, require_pk(id, "Portfolio", "id"))
 
@@ -228,9 +245,19 @@ class PortfolioMutations:
     async def assign_contacts_to_portfolio(
         self,
         info: Info,
-        portfolio_id: strawberry.ID,
-        contacts: ContactSelection,
-        on_conflict: ConflictPolicy = ConflictPolicy.KEEP,
+        portfolio_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The destination portfolio (INACTIVE when deactivated).")
+        ],
+        contacts: Annotated[
+            ContactSelection,
+            strawberry.argument(
+                description="Which contacts; by ids at most the server's selection limit (LIMIT_EXCEEDED)."
+            ),
+        ],
+        on_conflict: Annotated[
+            ConflictPolicy,
+            strawberry.argument(description="What to do with contacts in another portfolio (default KEEP)."),
+        ] = ConflictPolicy.KEEP,
     ) -> PortfolioContactsPayload:
         async def work(session: AsyncSession, actor: Principal, flt: Any) -> BulkResult:
             pk = require_pk(portfolio_id, "Portfolio", "portfolioId")
@@ -240,7 +267,15 @@ class PortfolioMutations:
 
     @strawberry.mutation(description="Take contacts out of a portfolio (P3, P5).")
     async def remove_contacts_from_portfolio(
-        self, info: Info, portfolio_id: strawberry.ID, contacts: ContactSelection
+        self,
+        info: Info,
+        portfolio_id: Annotated[strawberry.ID, strawberry.argument(description="The portfolio to empty of them.")],
+        contacts: Annotated[
+            ContactSelection,
+            strawberry.argument(
+                description="Which contacts; by ids at most the server's selection limit (LIMIT_EXCEEDED)."
+            ),
+        ],
     ) -> PortfolioContactsPayload:
         async def work(session: AsyncSession, actor: Principal, flt: Any) -> BulkResult:
             pk = require_pk(portfolio_id, "Portfolio", "portfolioId")

@@ -48,7 +48,12 @@ from schema.types import AuditEvent, Team, User
 from services.settings import Settings
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Reads. Send `Authorization: Bearer <token>` (from `login`); lists are Relay connections, and what you may "
+        "not see reads as missing (R3)."
+    )
+)
 class Query(
     NodeQueries,
     UserQueries,
@@ -69,7 +74,12 @@ class Query(
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Changes. Each runs in one transaction and answers a payload: the changed object, or `userErrors` (field, "
+        "path, code, message) and nothing changed (X3)."
+    )
+)
 class Mutation(
     UserMutations,
     TeamMutations,
@@ -90,7 +100,12 @@ class Mutation(
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Live events over WebSocket (graphql-transport-ws or graphql-ws), with "
+        '`{"authorization": "Bearer <token>"}` as the `connection_init` payload.'
+    )
+)
 class Subscription(LiveSubscriptions):
     pass
 

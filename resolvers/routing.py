@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.given import given, given_or_null
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.ids import optional_pk, pks
 from schema.routing_types import (
     ReceiveMessageInput,
@@ -53,7 +56,9 @@ class RoutingMutations:
     @strawberry.mutation(
         description="Change the routing settings (ADMIN). Invalid settings change nothing, with every problem named."
     )
-    async def update_routing_settings(self, info: Info, input: UpdateRoutingSettingsInput) -> RoutingSettingsPayload:
+    async def update_routing_settings(
+        self, info: Info, input: Annotated[UpdateRoutingSettingsInput, strawberry.argument(description=docs.INPUT)]
+    ) -> RoutingSettingsPayload:
         async def work(session: AsyncSession, actor: Principal) -> Snapshot:
             return await routing_settings.update_settings(session, actor, _changes(input))
 
@@ -70,7 +75,9 @@ class RoutingMutations:
             "The same externalId again changes nothing and answers the same conversation and message (DUPLICATE)."
         )
     )
-    async def receive_message(self, info: Info, input: ReceiveMessageInput) -> ReceiveMessagePayload:
+    async def receive_message(
+        self, info: Info, input: Annotated[ReceiveMessageInput, strawberry.argument(description=docs.INPUT)]
+    ) -> ReceiveMessagePayload:
         ctx = info.context
         region = ctx.settings.default_region
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from db.models import SalesAttention as SalesAttentionRow
 from db.models import SalesCatalogKind
 from resolvers.given import given, given_or_null
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.connection import Connection
 from schema.conversation_types import Conversation
 from schema.ids import optional_pk, require_pk
@@ -54,7 +55,10 @@ async def visible_attention(info: Info, row: SalesAttentionRow | None) -> SalesA
 class SalesQueries:
     @strawberry.field(description="One of the sales catalogues, by position then name; anyone signed in may read it.")
     async def sales_catalog(
-        self, info: Info, kind: SalesCatalogKind, include_inactive: bool = False
+        self,
+        info: Info,
+        kind: Annotated[SalesCatalogKind, strawberry.argument(description="Which catalogue.")],
+        include_inactive: Annotated[bool, strawberry.argument(description=docs.INCLUDE_INACTIVE)] = False,
     ) -> list[SalesCatalogEntry] | None:
         ctx = info.context
         rows = await sales_catalog.list_entries(ctx.session, ctx.principal, kind, include_inactive=include_inactive)
@@ -70,8 +74,13 @@ class SalesQueries:
     async def sales_attentions(
         self,
         info: Info,
-        filter: SalesAttentionFilter | None = None,
-        order_by: SalesAttentionOrder | None = None,
+        filter: Annotated[
+            SalesAttentionFilter | None,
+            strawberry.argument(
+                description="Which attentions; omitted: LAST_7_DAYS in the highest group you can access (S3)."
+            ),
+        ] = None,
+        order_by: Annotated[SalesAttentionOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -87,7 +96,7 @@ class SalesQueries:
 class SalesMutations:
     @strawberry.mutation(description="Add an interest, origin or close reason (admins).")
     async def create_sales_catalog_entry(
-        self, info: Info, input: CreateSalesCatalogEntryInput
+        self, info: Info, input: Annotated[CreateSalesCatalogEntryInput, strawberry.argument(description=docs.INPUT)]
     ) -> SalesCatalogEntryPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await sales_catalog.create_entry(
@@ -98,7 +107,7 @@ class SalesMutations:
 
     @strawberry.mutation(description="Rename, move or (de)activate a catalogue entry (admins).")
     async def update_sales_catalog_entry(
-        self, info: Info, input: UpdateSalesCatalogEntryInput
+        self, info: Info, input: Annotated[UpdateSalesCatalogEntryInput, strawberry.argument(description=docs.INPUT)]
     ) -> SalesCatalogEntryPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             changes = sales_catalog.EntryChanges(
@@ -116,7 +125,9 @@ class SalesMutations:
             "most one that is not CLOSED (ALREADY_EXISTS on contactId)."
         )
     )
-    async def create_sales_attention(self, info: Info, input: CreateSalesAttentionInput) -> SalesAttentionPayload:
+    async def create_sales_attention(
+        self, info: Info, input: Annotated[CreateSalesAttentionInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesAttentionPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             data = sales_attentions.NewAttention(
                 contact_id=require_pk(input.contact_id, "Contact", "contactId"),
@@ -136,7 +147,9 @@ class SalesMutations:
             "Giving it to another agent notifies them (S6)."
         )
     )
-    async def update_sales_attention(self, info: Info, input: UpdateSalesAttentionInput) -> SalesAttentionPayload:
+    async def update_sales_attention(
+        self, info: Info, input: Annotated[UpdateSalesAttentionInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesAttentionPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             team = given(input.team_id, "teamId")
             changes = sales_attentions.AttentionChanges(
@@ -159,7 +172,7 @@ class SalesMutations:
         )
     )
     async def mark_conversation_commercial(
-        self, info: Info, input: MarkConversationCommercialInput
+        self, info: Info, input: Annotated[MarkConversationCommercialInput, strawberry.argument(description=docs.INPUT)]
     ) -> MarkConversationCommercialPayload:
         conversation_id: list[int] = []
 

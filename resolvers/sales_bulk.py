@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import strawberry
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from resolvers.uow import mutate
+from schema import docs
 from schema.ids import optional_pk, require_pk
 from schema.sales_bulk_types import CloseSalesAttentionsInput, SalesAttentionsBulkPayload, TransferSalesAttentionsInput
 from schema.sales_inputs import SalesAttentionSelection
@@ -41,7 +43,9 @@ class SalesBulkMutations:
         description="Close the selected attentions, or every one matching a filter, with a close reason (S5; "
         "admins and supervisors). Those already closed are reported, untouched."
     )
-    async def close_sales_attentions(self, info: Info, input: CloseSalesAttentionsInput) -> SalesAttentionsBulkPayload:
+    async def close_sales_attentions(
+        self, info: Info, input: Annotated[CloseSalesAttentionsInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesAttentionsBulkPayload:
         max_ids = info.context.settings.max_selection_ids
 
         async def work(session: AsyncSession, actor: Principal, flt: SalesFilter, zone: ZoneInfo) -> BulkResult:
@@ -57,7 +61,7 @@ class SalesBulkMutations:
         "(S5; admins and supervisors). Closed ones are reported, untouched; the agent is notified."
     )
     async def transfer_sales_attentions(
-        self, info: Info, input: TransferSalesAttentionsInput
+        self, info: Info, input: Annotated[TransferSalesAttentionsInput, strawberry.argument(description=docs.INPUT)]
     ) -> SalesAttentionsBulkPayload:
         max_ids = info.context.settings.max_selection_ids
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from db import keyset
 from db.keyset import PageRequest
 from resolvers.given import given
 from resolvers.uow import mutate, mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.ids import require_pk
 from schema.node import to_global_id
@@ -65,7 +66,9 @@ class SalesViewQueries:
 @strawberry.type
 class SalesViewMutations:
     @strawberry.mutation(description="Save a view of the sales panel: its columns in order and its filters.")
-    async def create_sales_view(self, info: Info, input: CreateSalesViewInput) -> SalesViewPayload:
+    async def create_sales_view(
+        self, info: Info, input: Annotated[CreateSalesViewInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesViewPayload:
         zone = info.context.settings.zone
 
         async def work(session: AsyncSession, actor: Principal) -> Any:
@@ -82,7 +85,9 @@ class SalesViewMutations:
         return await mutate_into(info.context, work, SalesViewPayload, "view", SalesView.from_row)
 
     @strawberry.mutation(description="Rename a view, or replace its columns or its filters.")
-    async def update_sales_view(self, info: Info, input: UpdateSalesViewInput) -> SalesViewPayload:
+    async def update_sales_view(
+        self, info: Info, input: Annotated[UpdateSalesViewInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesViewPayload:
         zone = info.context.settings.zone
 
         async def work(session: AsyncSession, actor: Principal) -> Any:
@@ -99,7 +104,9 @@ class SalesViewMutations:
         return await mutate_into(info.context, work, SalesViewPayload, "view", SalesView.from_row)
 
     @strawberry.mutation(description="Make a view your default, or (isDefault: false) stop it being so.")
-    async def set_default_sales_view(self, info: Info, input: SetDefaultSalesViewInput) -> SalesViewPayload:
+    async def set_default_sales_view(
+        self, info: Info, input: Annotated[SetDefaultSalesViewInput, strawberry.argument(description=docs.INPUT)]
+    ) -> SalesViewPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             pk = require_pk(input.id, VIEW, "id")
             return await sales_views.set_default(session, actor, pk, is_default=input.is_default)
@@ -107,7 +114,9 @@ class SalesViewMutations:
         return await mutate_into(info.context, work, SalesViewPayload, "view", SalesView.from_row)
 
     @strawberry.mutation(description="Delete one of your views.")
-    async def delete_sales_view(self, info: Info, input: DeleteSalesViewInput) -> DeleteSalesViewPayload:
+    async def delete_sales_view(
+        self, info: Info, input: Annotated[DeleteSalesViewInput, strawberry.argument(description=docs.INPUT)]
+    ) -> DeleteSalesViewPayload:
         async def work(session: AsyncSession, actor: Principal) -> Any:
             return await sales_views.delete_view(session, actor, require_pk(input.id, VIEW, "id"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import Select
@@ -13,6 +13,7 @@ from db.batches import TEAM_KEYS
 from db.keyset import PageRequest, SortKey
 from db.models import Team as TeamRow
 from resolvers.uow import mutate_into
+from schema import docs
 from schema.connection import Connection, connection
 from schema.ids import optional_pk, require_pk
 from schema.inputs import CreateTeamInput, TeamFilter
@@ -22,6 +23,9 @@ from schema.types import CursorArg, Info, PageArg, Team
 from services import teams
 from services.principal import Principal
 
+TeamArg = Annotated[strawberry.ID, strawberry.argument(description="The team whose members or supervisors change.")]
+UserArg = Annotated[strawberry.ID, strawberry.argument(description="The user to link or unlink.")]
+
 
 @strawberry.type
 class TeamQueries:
@@ -29,7 +33,7 @@ class TeamQueries:
     async def teams(
         self,
         info: Info,
-        filter: TeamFilter | None = None,
+        filter: Annotated[TeamFilter | None, strawberry.argument(description=docs.FILTER)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -62,7 +66,9 @@ def team_listing(viewer: Principal, filter: TeamFilter | None) -> tuple[Select[A
 @strawberry.type
 class TeamMutations:
     @strawberry.mutation(description="Create a team, at the top or under a parent (ADMIN).")
-    async def create_team(self, info: Info, input: CreateTeamInput) -> TeamPayload:
+    async def create_team(
+        self, info: Info, input: Annotated[CreateTeamInput, strawberry.argument(description=docs.INPUT)]
+    ) -> TeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> TeamRow:
             parent = optional_pk(input.parent_id, "Team", "parentId")
             return await teams.create_team(session, actor, name=input.name, parent_id=parent)
@@ -70,7 +76,12 @@ class TeamMutations:
         return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)
 
     @strawberry.mutation(description="Rename a team (ADMIN).")
-    async def update_team(self, info: Info, id: strawberry.ID, name: str) -> TeamPayload:
+    async def update_team(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The team to rename.")],
+        name: Annotated[str, strawberry.argument(description="Its new name, unique among its siblings.")],
+    ) -> TeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> TeamRow:
             return await teams.rename_team(session, actor, require_pk(id, "Team", "id"), name=name)
 
@@ -79,15 +90,30 @@ class TeamMutations:
     @strawberry.mutation(
         description="Move a team and its subtree under another parent, or to the top with null (ADMIN)."
     )
-    async def move_team(self, info: Info, id: strawberry.ID, parent_id: strawberry.ID | None = None) -> TeamPayload:
+    async def move_team(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The team to move.")],
+        parent_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Its new parent (not in its own subtree: INVALID); null for the top."),
+        ] = None,
+    ) -> TeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> TeamRow:
             parent = optional_pk(parent_id, "Team", "parentId")
             return await teams.move_team(session, actor, require_pk(id, "Team", "id"), parent_id=parent)
 
         return await mutate_into(info.context, work, TeamPayload, "team", Team.from_row)
 
-    @strawberry.mutation(description="Delete a team that has no subteams; its memberships go with it (ADMIN).")
-    async def delete_team(self, info: Info, id: strawberry.ID) -> DeleteTeamPayload:
+    @strawberry.mutation(
+        description=(
+            "Delete a team that has no subteams; its memberships go with it (ADMIN). CONFLICT while it has subteams, "
+            "contacts or portfolios."
+        )
+    )
+    async def delete_team(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The team to delete.")]
+    ) -> DeleteTeamPayload:
         async def work(session: AsyncSession, actor: Principal) -> int:
             return await teams.delete_team(session, actor, require_pk(id, "Team", "id"))
 
@@ -98,19 +124,19 @@ class TeamMutations:
     @strawberry.mutation(
         description="Make a user a member of a team (ADMIN). Adding an existing member changes nothing."
     )
-    async def add_team_member(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+    async def add_team_member(self, info: Info, team_id: TeamArg, user_id: UserArg) -> TeamPayload:
         return await _link(info, team_id, user_id, supervisor=False, present=True)
 
     @strawberry.mutation(description="Remove a user from a team (ADMIN).")
-    async def remove_team_member(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+    async def remove_team_member(self, info: Info, team_id: TeamArg, user_id: UserArg) -> TeamPayload:
         return await _link(info, team_id, user_id, supervisor=False, present=False)
 
     @strawberry.mutation(description="Make a SUPERVISOR supervise a team and its subtree (ADMIN).")
-    async def add_team_supervisor(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+    async def add_team_supervisor(self, info: Info, team_id: TeamArg, user_id: UserArg) -> TeamPayload:
         return await _link(info, team_id, user_id, supervisor=True, present=True)
 
     @strawberry.mutation(description="Stop a user supervising a team (ADMIN).")
-    async def remove_team_supervisor(self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID) -> TeamPayload:
+    async def remove_team_supervisor(self, info: Info, team_id: TeamArg, user_id: UserArg) -> TeamPayload:
         return await _link(info, team_id, user_id, supervisor=True, present=False)
 
 

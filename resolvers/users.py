@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from graphql import FieldNode, GraphQLError, ValidationRule
@@ -15,6 +15,7 @@ from db.keyset import PageRequest, SortKey
 from db.models import User as UserRow
 from resolvers.given import given
 from resolvers.uow import mutate_into, transaction
+from schema import docs
 from schema.connection import Connection, connection
 from schema.enums import OrderDirection
 from schema.errors import UserError
@@ -56,8 +57,8 @@ class UserQueries:
     async def users(
         self,
         info: Info,
-        filter: UserFilter | None = None,
-        order_by: UserOrder | None = None,
+        filter: Annotated[UserFilter | None, strawberry.argument(description=docs.FILTER)] = None,
+        order_by: Annotated[UserOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -100,7 +101,12 @@ def user_listing(
 @strawberry.type
 class UserMutations:
     @strawberry.mutation(description="Sign in with email and password (R5).")
-    async def login(self, info: Info, email: str, password: str) -> LoginResult:
+    async def login(
+        self,
+        info: Info,
+        email: Annotated[str, strawberry.argument(description="Sign-in email, in any case.")],
+        password: Annotated[str, strawberry.argument(description="The user's password.")],
+    ) -> LoginResult:
         ctx = info.context
         settings = ctx.settings
         sign_ins = ctx.app.sign_ins
@@ -133,8 +139,12 @@ class UserMutations:
             await sign_ins.failed(address=address)
         return result[0]
 
-    @strawberry.mutation(description="Create a user (ADMIN).")
-    async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
+    @strawberry.mutation(
+        description="Create a user (ADMIN). Errors: ALREADY_EXISTS (email), INVALID, TOO_LONG, FORBIDDEN."
+    )
+    async def create_user(
+        self, info: Info, input: Annotated[CreateUserInput, strawberry.argument(description=docs.INPUT)]
+    ) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.create_user(
                 session, actor, email=input.email, name=input.name, role=input.role, password=input.password
@@ -142,8 +152,18 @@ class UserMutations:
 
         return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
-    @strawberry.mutation(description="Change a user's email, name, role or password (ADMIN).")
-    async def update_user(self, info: Info, id: strawberry.ID, input: UpdateUserInput) -> UserPayload:
+    @strawberry.mutation(
+        description=(
+            "Change a user's email, name, role or password (ADMIN). Errors: NOT_FOUND, ALREADY_EXISTS, CONFLICT, "
+            "INVALID."
+        )
+    )
+    async def update_user(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user to change.")],
+        input: Annotated[UpdateUserInput, strawberry.argument(description=docs.INPUT)],
+    ) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.update_user(
                 session,
@@ -157,15 +177,24 @@ class UserMutations:
 
         return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
-    @strawberry.mutation(description="Stop a user from signing in; its tokens stop working at once (ADMIN).")
-    async def deactivate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+    @strawberry.mutation(
+        description=(
+            "Stop a user from signing in; its tokens stop working at once (ADMIN). CONFLICT for yourself or the last "
+            "active admin."
+        )
+    )
+    async def deactivate_user(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The user to deactivate.")]
+    ) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.set_active(session, actor, require_pk(id, "User", "id"), active=False)
 
         return await mutate_into(info.context, work, UserPayload, "user", User.from_row)
 
     @strawberry.mutation(description="Let a deactivated user sign in again (ADMIN).")
-    async def activate_user(self, info: Info, id: strawberry.ID) -> UserPayload:
+    async def activate_user(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The user to activate.")]
+    ) -> UserPayload:
         async def work(session: AsyncSession, actor: Principal) -> UserRow:
             return await users.set_active(session, actor, require_pk(id, "User", "id"), active=True)
 

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from db.models import ChannelKind, CheckDigit, FieldType
+from schema import docs
 from schema.contact_types import Company, Contact, CustomFieldDefinition, DocumentType
 from schema.enums import OrderDirection
 from schema.errors import UserError
@@ -13,7 +14,6 @@ from schema.ids import pks
 from services import contacts
 
 
-@strawberry.enum
 class ContactOrderField(enum.Enum):
     NAME = "NAME"
     CREATED_AT = "CREATED_AT"
@@ -21,10 +21,23 @@ class ContactOrderField(enum.Enum):
     RELEVANCE = "RELEVANCE"
 
 
-@strawberry.input
+docs.enum(
+    ContactOrderField,
+    name="ContactOrderField",
+    description="What the contacts list sorts by.",
+    values={
+        "NAME": "Full name, case- and accent-insensitive.",
+        "CREATED_AT": "When the contact was created.",
+        "UPDATED_AT": "When the contact last changed.",
+        "RELEVANCE": "With a search: exact matches first, then by name (without one: by name).",
+    },
+)
+
+
+@strawberry.input(description="Sort order of the contacts list; omitted: RELEVANCE with a search, else by name.")
 class ContactOrder:
-    field: ContactOrderField = ContactOrderField.NAME
-    direction: OrderDirection = OrderDirection.ASC
+    field: ContactOrderField = strawberry.field(default=ContactOrderField.NAME, description=docs.ORDER_FIELD)
+    direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description=docs.ORDER_DIRECTION)
 
     def to_service(self) -> tuple[contacts.ContactOrder, bool]:
         return contacts.ContactOrder(self.field.value), self.direction is OrderDirection.DESC
@@ -32,8 +45,10 @@ class ContactOrder:
 
 @strawberry.input(description="A custom field that must hold exactly this value.")
 class CustomFieldMatch:
-    key: str
-    value: str
+    key: str = strawberry.field(description="The custom field's key.")
+    value: str = strawberry.field(
+        description='The value, written as the field\'s type reads it (e.g. "true", "2026-01-31").'
+    )
 
 
 @strawberry.input(description="Narrow the contacts list; all given conditions must hold.")
@@ -42,14 +57,22 @@ class ContactFilter:
         default=None,
         description="Names, document, company or any channel; accents, case and phone punctuation ignored.",
     )
-    team_ids: list[strawberry.ID] | None = None
-    is_vip: bool | None = None
-    company_ids: list[strawberry.ID] | None = None
+    team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Owned by any of these teams.")
+    is_vip: bool | None = strawberry.field(
+        default=None, description="Only VIP (true) or only non-VIP (false) contacts."
+    )
+    company_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Working at any of these companies."
+    )
     channel_kinds: list[ChannelKind] | None = strawberry.field(
         default=None, description="Has a channel of any of these kinds."
     )
-    document_number: str | None = None
-    custom_field: CustomFieldMatch | None = None
+    document_number: str | None = strawberry.field(
+        default=None, description="Exactly this document number (normalised as the type stores it)."
+    )
+    custom_field: CustomFieldMatch | None = strawberry.field(
+        default=None, description="Holding this custom field value."
+    )
     archived: bool = strawberry.field(default=False, description="true lists only archived contacts.")
     portfolio_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="In any of these portfolios."
@@ -71,37 +94,43 @@ class ContactFilter:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A channel to reach a contact.")
 class ChannelInput:
-    kind: ChannelKind
-    value: str
+    kind: ChannelKind = strawberry.field(description="The kind of channel.")
+    value: str = strawberry.field(
+        description="Phone numbers are normalised to E.164 and emails validated (INVALID otherwise)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new postal address for a contact.")
 class AddressInput:
-    street: str
-    city: str
+    street: str = strawberry.field(description="Street name (REQUIRED).")
+    city: str = strawberry.field(description="City (REQUIRED).")
     country: str = strawberry.field(description="ISO 3166 alpha-2, e.g. AR.")
-    label: str | None = None
-    number: str | None = None
-    unit: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
-    is_primary: bool = False
+    label: str | None = strawberry.field(default=None, description='Free label, e.g. "Home".')
+    number: str | None = strawberry.field(default=None, description="Street number.")
+    unit: str | None = strawberry.field(default=None, description="Flat, floor or unit.")
+    region: str | None = strawberry.field(default=None, description="Province, state or region.")
+    postal_code: str | None = strawberry.field(default=None, description="Postal code.")
+    is_primary: bool = strawberry.field(
+        default=False, description="Make it the primary address (the previous primary stops being one)."
+    )
 
 
 @strawberry.input(
     description="Only the fields you give change; null clears label, number, unit, region and postalCode."
 )
 class UpdateAddressInput:
-    street: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
+    street: str | None = strawberry.field(default=strawberry.UNSET, description="New street name.")
+    city: str | None = strawberry.field(default=strawberry.UNSET, description="New city.")
     country: str | None = strawberry.field(default=strawberry.UNSET, description="ISO 3166 alpha-2, e.g. AR.")
-    label: str | None = strawberry.UNSET
-    number: str | None = strawberry.UNSET
-    unit: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
+    label: str | None = strawberry.field(default=strawberry.UNSET, description="New label; null clears it.")
+    number: str | None = strawberry.field(default=strawberry.UNSET, description="New street number; null clears it.")
+    unit: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New flat, floor or unit; null clears it."
+    )
+    region: str | None = strawberry.field(default=strawberry.UNSET, description="New region; null clears it.")
+    postal_code: str | None = strawberry.field(default=strawberry.UNSET, description="New postal code; null clears it.")
     is_primary: bool | None = strawberry.field(
         default=strawberry.UNSET,
         description=(
@@ -111,72 +140,92 @@ class UpdateAddressInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="An identity document (C1).")
 class DocumentInput:
-    type_id: strawberry.ID
-    number: str
+    type_id: strawberry.ID = strawberry.field(
+        description="The document type (NOT_FOUND, or INACTIVE when deactivated)."
+    )
+    number: str = strawberry.field(description="Must match the type's format and check digit (INVALID).")
 
 
-@strawberry.input
+@strawberry.input(description="A new company, created inline with a contact (C3).")
 class CompanyInput:
-    name: str
-    tax_id: str | None = None
-    industry: str | None = None
-    website: str | None = None
-    address: str | None = None
-    phone: str | None = None
+    name: str = strawberry.field(description="Company name (REQUIRED).")
+    tax_id: str | None = strawberry.field(default=None, description="Tax number.")
+    industry: str | None = strawberry.field(default=None, description="Line of business.")
+    website: str | None = strawberry.field(default=None, description="Web address.")
+    address: str | None = strawberry.field(default=None, description="Postal address, one line.")
+    phone: str | None = strawberry.field(default=None, description="Phone number, normalised to E.164.")
 
 
-@strawberry.input
+@strawberry.input(description="A value for one of the account's custom fields (C7).")
 class CustomFieldValueInput:
-    key: str
+    key: str = strawberry.field(description="The field's key (NOT_FOUND for an unknown one).")
     value: JSON | None = strawberry.field(description="null clears the field.")
 
 
-@strawberry.input
+@strawberry.input(description="A new contact (C3); the owning team must be one you see.")
 class CreateContactInput:
-    first_names: str
-    last_names: str
-    team_id: strawberry.ID
-    is_vip: bool = False
-    document: DocumentInput | None = None
+    first_names: str = strawberry.field(description="First names (REQUIRED).")
+    last_names: str = strawberry.field(description="Last names (REQUIRED).")
+    team_id: strawberry.ID = strawberry.field(description="The owning team: decides who sees the contact (R3).")
+    is_vip: bool = strawberry.field(default=False, description="Flag the contact VIP.")
+    document: DocumentInput | None = strawberry.field(default=None, description="Identity document; omitted for none.")
     company_id: strawberry.ID | None = strawberry.field(default=None, description="An existing company…")
     company: CompanyInput | None = strawberry.field(
         default=None, description="…or a new one, created with the contact."
     )
-    channels: list[ChannelInput] = strawberry.field(default_factory=list)
-    addresses: list[AddressInput] = strawberry.field(default_factory=list)
-    custom_fields: list[CustomFieldValueInput] = strawberry.field(default_factory=list)
+    channels: list[ChannelInput] = strawberry.field(
+        default_factory=list, description="Ways to reach the contact, in order."
+    )
+    addresses: list[AddressInput] = strawberry.field(
+        default_factory=list, description="Postal addresses; at most one primary."
+    )
+    custom_fields: list[CustomFieldValueInput] = strawberry.field(
+        default_factory=list, description="Custom field values; every required field must have one (REQUIRED)."
+    )
 
 
 @strawberry.input(description="Only the fields you give change; null clears document and companyId.")
 class UpdateContactInput:
-    first_names: str | None = strawberry.UNSET
-    last_names: str | None = strawberry.UNSET
-    is_vip: bool | None = strawberry.UNSET
-    document: DocumentInput | None = strawberry.UNSET
+    first_names: str | None = strawberry.field(default=strawberry.UNSET, description="New first names.")
+    last_names: str | None = strawberry.field(default=strawberry.UNSET, description="New last names.")
+    is_vip: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Set or clear the VIP flag (agents who see the contact get the change live).",
+    )
+    document: DocumentInput | None = strawberry.field(
+        default=strawberry.UNSET, description="New document; null removes it."
+    )
     company_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="An existing company…")
     company: CompanyInput | None = strawberry.field(
         default=strawberry.UNSET, description="…or a new one, created with the edit (C3)."
     )
-    team_id: strawberry.ID | None = strawberry.UNSET
-    custom_fields: list[CustomFieldValueInput] | None = strawberry.UNSET
+    team_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Move the contact to another team you see."
+    )
+    custom_fields: list[CustomFieldValueInput] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Values to set, merged into the current ones; a null value clears that field.",
+    )
 
 
 @strawberry.input(description="Only the fields you give change.")
 class UpdateCompanyInput:
-    name: str | None = strawberry.UNSET
-    tax_id: str | None = strawberry.UNSET
-    industry: str | None = strawberry.UNSET
-    website: str | None = strawberry.UNSET
-    address: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
+    tax_id: str | None = strawberry.field(default=strawberry.UNSET, description="New tax number; null clears it.")
+    industry: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New line of business; null clears it."
+    )
+    website: str | None = strawberry.field(default=strawberry.UNSET, description="New web address; null clears it.")
+    address: str | None = strawberry.field(default=strawberry.UNSET, description="New postal address; null clears it.")
+    phone: str | None = strawberry.field(default=strawberry.UNSET, description="New phone; null clears it.")
 
 
-@strawberry.input
+@strawberry.input(description="A new document type (ADMIN, C6).")
 class CreateDocumentTypeInput:
-    code: str
-    name: str
+    code: str = strawberry.field(description="Short unique code, e.g. DNI (ALREADY_EXISTS).")
+    name: str = strawberry.field(description="Name shown to users.")
     format_regex: str = strawberry.field(
         description=(
             "Regular expression the whole normalised number (at most 32 characters) must match: Python's re"
@@ -184,72 +233,90 @@ class CreateDocumentTypeInput:
             " repetition up to 1000 (write \\{ for a brace)."
         )
     )
-    check_digit: CheckDigit = CheckDigit.NONE
+    check_digit: CheckDigit = strawberry.field(default=CheckDigit.NONE, description="Check-digit rule (default NONE).")
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a document type (ADMIN); only the fields you give change.")
 class UpdateDocumentTypeInput:
-    name: str | None = strawberry.UNSET
-    format_regex: str | None = strawberry.UNSET
-    check_digit: CheckDigit | None = strawberry.UNSET
-    active: bool | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
+    format_regex: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="New format, the same rules as on creation; existing numbers are not checked again.",
+    )
+    check_digit: CheckDigit | None = strawberry.field(default=strawberry.UNSET, description="New check-digit rule.")
+    active: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Deactivate (false) or activate (true): a deactivated type takes no new documents.",
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new custom field definition (ADMIN, C7).")
 class CreateCustomFieldInput:
-    key: str
-    label: str
-    type: FieldType
-    options: list[str] = strawberry.field(default_factory=list)
-    required: bool = False
-    position: int = 0
+    key: str = strawberry.field(description="Stable key, unique (ALREADY_EXISTS); it cannot change later.")
+    label: str = strawberry.field(description="Label shown to users.")
+    type: FieldType = strawberry.field(description="What values it takes.")
+    options: list[str] = strawberry.field(
+        default_factory=list, description="The allowed values of a CHOICE field (REQUIRED for one)."
+    )
+    required: bool = strawberry.field(default=False, description="Whether every new contact must give a value.")
+    position: int = strawberry.field(default=0, description="Display order, smallest first.")
 
 
-@strawberry.input
+@strawberry.input(description="Changes to a custom field definition (ADMIN); only the fields you give change.")
 class UpdateCustomFieldInput:
-    label: str | None = strawberry.UNSET
-    options: list[str] | None = strawberry.UNSET
-    required: bool | None = strawberry.UNSET
-    position: int | None = strawberry.UNSET
-    active: bool | None = strawberry.UNSET
+    label: str | None = strawberry.field(default=strawberry.UNSET, description="New label.")
+    options: list[str] | None = strawberry.field(default=strawberry.UNSET, description="New options of a CHOICE field.")
+    required: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Whether a value is required from now on."
+    )
+    position: int | None = strawberry.field(default=strawberry.UNSET, description="New display order.")
+    active: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="Deactivate (false) or activate (true)."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Result of a contact mutation: the contact as it is now, or userErrors and nothing changed."
+)
 class ContactPayload:
-    contact: Contact | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    contact: Contact | None = strawberry.field(default=None, description="The contact; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
 @strawberry.type(description="What happened to one item of a bulk call (X2).")
 class ContactResult:
     index: int = strawberry.field(description="Position of the item in the input list.")
-    contact: Contact | None
-    user_errors: list[UserError]
+    contact: Contact | None = strawberry.field(description="The contact created; null when this item was refused.")
+    user_errors: list[UserError] = strawberry.field(description="Why this item was refused; empty when it was created.")
 
 
-@strawberry.type
+@strawberry.type(description="Result of createContacts: each item is created or refused on its own (X2).")
 class CreateContactsPayload:
-    created_count: int = 0
-    rejected_count: int = 0
-    results: list[ContactResult] = strawberry.field(default_factory=list)
+    created_count: int = strawberry.field(default=0, description="Contacts created.")
+    rejected_count: int = strawberry.field(default=0, description="Items refused.")
+    results: list[ContactResult] = strawberry.field(default_factory=list, description=docs.BULK_RESULTS)
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Problems with the call itself (too many items); nothing was created."
     )
 
 
-@strawberry.type
+@strawberry.type(description="Result of a company mutation.")
 class CompanyPayload:
-    company: Company | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    company: Company | None = strawberry.field(default=None, description="The company; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of a document type mutation.")
 class DocumentTypePayload:
-    document_type: DocumentType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    document_type: DocumentType | None = strawberry.field(
+        default=None, description="The document type; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of a custom field mutation.")
 class CustomFieldPayload:
-    custom_field: CustomFieldDefinition | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    custom_field: CustomFieldDefinition | None = strawberry.field(
+        default=None, description="The definition; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)

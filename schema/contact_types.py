@@ -11,7 +11,7 @@ from db import models
 from db.batches import Badge
 from db.keyset import PageRequest
 from db.models import ChannelKind, CheckDigit, FieldType
-from schema import sql_map
+from schema import docs, sql_map
 from schema.connection import Connection
 from schema.node import Node, to_global_id
 from schema.types import CursorArg, Info, PageArg, Team, nested_connection
@@ -22,18 +22,57 @@ if TYPE_CHECKING:
     from schema.gestion_types import Gestion
     from schema.portfolio_types import Portfolio
 
-strawberry.enum(ChannelKind, name="ChannelKind")
-strawberry.enum(CheckDigit, name="CheckDigit", description="Check-digit algorithm of a document type.")
-strawberry.enum(FieldType, name="CustomFieldType")
-strawberry.enum(OwnerKind, name="PortfolioOwnerKind", description="Who a portfolio belongs to first.")
+docs.enum(
+    ChannelKind,
+    name="ChannelKind",
+    description="How a contact is reached (C1).",
+    values={
+        "EMAIL": "An email address, validated.",
+        "PHONE": "A phone number, normalised to E.164; a call is a conversation on it.",
+        "WHATSAPP": "A WhatsApp number, normalised to E.164.",
+        "MESSENGER": "A Facebook Messenger handle.",
+        "INSTAGRAM": "An Instagram handle.",
+    },
+)
+docs.enum(
+    CheckDigit,
+    name="CheckDigit",
+    description="Check-digit algorithm of a document type (C6).",
+    values={
+        "NONE": "No check digit: the format alone decides.",
+        "CUIT": "Argentina's CUIT/CUIL: mod 11 over weights 5432765432.",
+        "CPF": "Brazil's CPF: two mod-11 digits.",
+        "RUC_PE": "Peru's RUC: mod 11 over weights 5432765432.",
+        "CI_UY": "Uruguay's cédula: mod 10 over weights 2987634.",
+        "RUT_CL": "Chile's RUT: mod 11, K for 10.",
+    },
+)
+docs.enum(
+    FieldType,
+    name="CustomFieldType",
+    description="What a custom field holds (C7); values are validated against it.",
+    values={
+        "TEXT": "Free text.",
+        "NUMBER": "A number.",
+        "DATE": "A calendar date, YYYY-MM-DD.",
+        "BOOLEAN": "true or false.",
+        "CHOICE": "One of the field's options.",
+    },
+)
+docs.enum(
+    OwnerKind,
+    name="PortfolioOwnerKind",
+    description="Who a portfolio belongs to first.",
+    values={"AGENT": "An agent owns it (its team may be set too).", "TEAM": "A team owns it, with no agent owner."},
+)
 
 
 @strawberry.type(description="The portfolio a contact is in, as everyone who sees the contact sees it (P8).")
 class PortfolioBadge:
-    portfolio_id: strawberry.ID
-    portfolio_name: str
+    portfolio_id: strawberry.ID = strawberry.field(description="The portfolio's global id.")
+    portfolio_name: str = strawberry.field(description="The portfolio's name.")
     owner_name: str = strawberry.field(description="The owning agent's name, or the team's when no agent owns it.")
-    owner_kind: OwnerKind
+    owner_kind: OwnerKind = strawberry.field(description="AGENT when an agent owns the portfolio, else TEAM.")
     active: bool = strawberry.field(description="Whether the portfolio still takes new contacts.")
 
     @classmethod
@@ -57,14 +96,14 @@ class PortfolioBadge:
 
 @strawberry.type(description="A company contacts work for; a shared directory.")
 class Company(Node):
-    name: str
-    tax_id: str | None
-    industry: str | None
-    website: str | None
-    address: str | None
+    name: str = strawberry.field(description=docs.NAME)
+    tax_id: str | None = strawberry.field(description="Tax number (CUIT, RUC…), as typed.")
+    industry: str | None = strawberry.field(description="Line of business, free text.")
+    website: str | None = strawberry.field(description="Web address, free text.")
+    address: str | None = strawberry.field(description="Postal address, one free-text line.")
     phone: str | None = strawberry.field(description="E.164.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Company) -> "Company":
@@ -83,11 +122,11 @@ class Company(Node):
 
 @strawberry.type(description="A kind of identity document, with its format and check digit (C6).")
 class DocumentType(Node):
-    code: str
-    name: str
-    format_regex: str
-    check_digit: CheckDigit
-    active: bool
+    code: str = strawberry.field(description="Short unique code, e.g. DNI or CUIT.")
+    name: str = strawberry.field(description='Name shown to users, e.g. "Documento Nacional de Identidad".')
+    format_regex: str = strawberry.field(description="Regular expression a document number must match in full.")
+    check_digit: CheckDigit = strawberry.field(description="Check-digit rule numbers must also pass (NONE for none).")
+    active: bool = strawberry.field(description=docs.ACTIVE)
 
     @classmethod
     def from_row(cls, row: models.DocumentType) -> "DocumentType":
@@ -103,13 +142,15 @@ class DocumentType(Node):
 
 @strawberry.type(description="A field an admin added to every contact (C7).")
 class CustomFieldDefinition(Node):
-    key: str
-    label: str
-    type: FieldType
-    options: list[str]
-    required: bool
-    position: int
-    active: bool
+    key: str = strawberry.field(
+        description="Stable key under which contacts store the value (CustomFieldValueInput.key)."
+    )
+    label: str = strawberry.field(description="Label shown to users.")
+    type: FieldType = strawberry.field(description="What values it takes; they are validated against it.")
+    options: list[str] = strawberry.field(description="The allowed values of a CHOICE field; empty otherwise.")
+    required: bool = strawberry.field(description="Whether every new contact must give a value.")
+    position: int = strawberry.field(description="Display order, smallest first.")
+    active: bool = strawberry.field(description=docs.ACTIVE)
 
     @classmethod
     def from_row(cls, row: models.CustomFieldDefinition) -> "CustomFieldDefinition":
@@ -125,15 +166,17 @@ class CustomFieldDefinition(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="One custom field's value on a contact (C7).")
 class CustomFieldValue:
-    definition: CustomFieldDefinition
-    value: JSON
+    definition: CustomFieldDefinition = strawberry.field(description="The field's definition.")
+    value: JSON = strawberry.field(
+        description="The value as JSON: a string, number, ISO date (YYYY-MM-DD), boolean or one of the options."
+    )
 
 
 @strawberry.type(description="One way to reach a contact.")
 class ContactChannel(Node):
-    kind: ChannelKind
+    kind: ChannelKind = strawberry.field(description="EMAIL, PHONE, WHATSAPP, MESSENGER or INSTAGRAM.")
     value: str = strawberry.field(description="As it was typed.")
     normalized: str = strawberry.field(description="E.164 for phones, the normalised address or handle otherwise.")
 
@@ -149,21 +192,23 @@ class ContactChannel(Node):
 
 @strawberry.type(description="A contact's channels of one kind (C4).")
 class ChannelGroup:
-    kind: ChannelKind
-    channels: list[ContactChannel]
+    kind: ChannelKind = strawberry.field(description="The kind they share.")
+    channels: list[ContactChannel] = strawberry.field(
+        description="The contact's channels of this kind, in the order they were added."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A postal address of a contact (C4); one of them may be primary.")
 class ContactAddress(Node):
-    label: str | None
-    street: str
-    number: str | None
-    unit: str | None
-    city: str
-    region: str | None
-    postal_code: str | None
+    label: str | None = strawberry.field(description='Free label, e.g. "Home" or "Office".')
+    street: str = strawberry.field(description="Street name.")
+    number: str | None = strawberry.field(description="Street number.")
+    unit: str | None = strawberry.field(description="Flat, floor or unit.")
+    city: str = strawberry.field(description="City.")
+    region: str | None = strawberry.field(description="Province, state or region.")
+    postal_code: str | None = strawberry.field(description="Postal code.")
     country: str = strawberry.field(description="ISO 3166 alpha-2.")
-    is_primary: bool
+    is_primary: bool = strawberry.field(description="Whether it is the contact's primary address (at most one is).")
 
     @classmethod
     def from_row(cls, row: models.ContactAddress) -> "ContactAddress":
@@ -181,12 +226,12 @@ class ContactAddress(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="An identity document: its type and number (C1).")
 class ContactDocument:
     type_pk: strawberry.Private[int]
-    number: str
+    number: str = strawberry.field(description="The number as validated against its type (format and check digit).")
 
-    @strawberry.field
+    @strawberry.field(description="The document's type.")
     async def type(self, info: Info) -> DocumentType:
         row = await info.context.loaders.document_type_by_id.load(self.type_pk)
         assert row is not None
@@ -220,14 +265,14 @@ class Contact(Node):
     company_pk: strawberry.Private[int | None]
     team_pk: strawberry.Private[int]
     values: strawberry.Private[dict[str, Any]]
-    first_names: str
-    last_names: str
-    full_name: str
+    first_names: str = strawberry.field(description="First names, as given.")
+    last_names: str = strawberry.field(description="Last names, as given.")
+    full_name: str = strawberry.field(description="First and last names joined, as lists show it.")
     initials: str = strawberry.field(description="First letter of the first and of the last names (C2).")
-    is_vip: bool
-    document: ContactDocument | None
-    created_at: datetime
-    updated_at: datetime
+    is_vip: bool = strawberry.field(description="Whether the contact is flagged VIP (shown with a star, C2).")
+    document: ContactDocument | None = strawberry.field(description="Identity document; null when none was given.")
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
     archived_at: datetime | None = strawberry.field(
         description="Set when archived: hidden from lists, kept for history."
     )
@@ -256,7 +301,7 @@ class Contact(Node):
             archived_at=row.archived_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The contact's company; null when none (or you cannot see it).")
     async def company(self, info: Info) -> Company | None:
         if self.company_pk is None:
             return None
@@ -268,7 +313,7 @@ class Contact(Node):
         row = await info.context.loaders.team_by_id.load(self.team_pk)
         return Team.from_row(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(description="All the contact's channels, in the order they were added.")
     async def channels(self, info: Info) -> list[ContactChannel]:
         return [ContactChannel.from_row(c) for c in await info.context.loaders.channels_by_contact.load(self.pk)]
 
@@ -288,7 +333,7 @@ class Contact(Node):
     async def addresses(self, info: Info) -> list[ContactAddress]:
         return [ContactAddress.from_row(a) for a in await info.context.loaders.addresses_by_contact.load(self.pk)]
 
-    @strawberry.field
+    @strawberry.field(description="The address marked primary; null when none is.")
     async def primary_address(self, info: Info) -> ContactAddress | None:
         rows = await info.context.loaders.addresses_by_contact.load(self.pk)
         return next((ContactAddress.from_row(a) for a in rows if a.is_primary), None)

@@ -8,7 +8,7 @@ import strawberry
 from db import batches, models
 from db.keyset import PageRequest
 from db.models import ChannelKind, ConversationStatus, MessageDirection, RoutingMethod
-from schema import sql_map
+from schema import docs, sql_map
 from schema.connection import Connection
 from schema.contact_types import Contact, ContactChannel
 from schema.gestion_types import Gestion
@@ -16,15 +16,42 @@ from schema.node import Node, to_global_id
 from schema.types import CursorArg, Info, PageArg, Team, User, nested_connection
 from services.routing_trace import RoutingRule, SkipReason, Trace
 
-strawberry.enum(RoutingRule, name="RoutingRule")
-strawberry.enum(SkipReason, name="RoutingSkipReason")
+docs.enum(
+    RoutingRule,
+    name="RoutingRule",
+    description="What decided where a conversation went: the contact's portfolio (P7), the method (A2) or a person.",
+    values={
+        "PORTFOLIO_AGENT": "The agent who owns the contact's portfolio, straight.",
+        "PORTFOLIO_TEAM": "The team of the contact's portfolio, by the method within that team.",
+        "ROUND_ROBIN": "Strict turns over the ONLINE agents.",
+        "LOAD_BALANCED": "The ONLINE agent with the fewest open conversations.",
+        "LAST_RESPONSIBLE": "The agent who last interacted with the contact.",
+        "DEFAULT_GROUP": "The queue of the chosen team.",
+        "BY_CHANNEL": "The agents chosen for the channel kind.",
+        "MANUAL": "A person assigned, transferred or took it, or its agent started it.",
+        "REOPENED": "The client wrote again within the reopen window: back to the agent who had it.",
+    },
+)
+docs.enum(
+    SkipReason,
+    name="RoutingSkipReason",
+    description="Why the router passed an agent over.",
+    values={
+        "OFFLINE": "The agent was OFFLINE.",
+        "AWAY": "The agent was AWAY.",
+        "AT_CAPACITY": "The agent had the most open conversations the capacity allows.",
+        "CANNOT_SEE": "The contact is outside what the agent may see (R3).",
+        "INACTIVE": "The user is deactivated.",
+        "TRANSFERRED_FROM": "The agent who transferred it to the team.",
+    },
+)
 
 
 @strawberry.type(description="An agent the router passed over, and why.")
 class RoutingSkip:
     user_pk: strawberry.Private[int]
     user_name: str = strawberry.field(description="As it was when the decision was made.")
-    reason: SkipReason
+    reason: SkipReason = strawberry.field(description="Why the router passed them over.")
 
     @strawberry.field(description="Null when you cannot see that user.")
     async def user(self, info: Info) -> User | None:
@@ -38,13 +65,13 @@ class RoutingSkip:
 )
 class ConversationRouting:
     trace: strawberry.Private[Trace]
-    rule: RoutingRule
+    rule: RoutingRule = strawberry.field(description="What decided where it went.")
     method: RoutingMethod = strawberry.field(description="The account's method when it was decided.")
-    decided_at: datetime
+    decided_at: datetime = strawberry.field(description="When the decision was made.")
     fallback: str | None = strawberry.field(description="Set when the rule fell back to another, saying why.")
     skipped: list[RoutingSkip] = strawberry.field(description="In the order they were passed over.")
     chosen_name: str | None = strawberry.field(description="Null: nobody could take it, and it waits in the queue.")
-    candidate_count: int
+    candidate_count: int = strawberry.field(description="Agents considered.")
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> "ConversationRouting":
@@ -89,11 +116,13 @@ class ConversationMessage(Node):
         description="IN from the client; OUT an agent's reply; NOTE internal, never delivered."
     )
     author_name: str | None = strawberry.field(description="Null for the client's own messages.")
-    text: str
-    sent_at: datetime
+    text: str = strawberry.field(description="The message's text, trimmed.")
+    sent_at: datetime = strawberry.field(
+        description="When it was sent: the integrator's time for incoming messages, else when it was written."
+    )
     external_id: str | None = strawberry.field(description="The integrator's id of an incoming message.")
     duration_seconds: int | None = strawberry.field(description="A call's length (PHONE).")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the API stored it.")
 
     @classmethod
     def from_row(cls, row: models.ConversationMessage) -> "ConversationMessage":
@@ -127,15 +156,19 @@ class Conversation(Node):
     agent_pk: strawberry.Private[int | None]
     team_pk: strawberry.Private[int]
     routing_data: strawberry.Private[dict[str, Any] | None]
-    status: ConversationStatus
-    channel_kind: ChannelKind
+    status: ConversationStatus = strawberry.field(description="UNASSIGNED, OPEN or RESOLVED.")
+    channel_kind: ChannelKind = strawberry.field(description="The channel kind it runs on (a call is PHONE).")
     channel_address: str = strawberry.field(description="Normalised, as it came in (E.164, folded e-mail, handle).")
-    created_at: datetime
-    assigned_at: datetime | None
-    first_reply_at: datetime | None
-    resolved_at: datetime | None
-    last_message_at: datetime | None
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    assigned_at: datetime | None = strawberry.field(
+        description="When it was last given to an agent; null while it never was."
+    )
+    first_reply_at: datetime | None = strawberry.field(description="When an agent first replied; null until then.")
+    resolved_at: datetime | None = strawberry.field(description="When it was resolved; null while not resolved.")
+    last_message_at: datetime | None = strawberry.field(
+        description="When the last message came or went; null without messages."
+    )
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Conversation) -> "Conversation":

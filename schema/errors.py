@@ -6,9 +6,27 @@ from dataclasses import dataclass
 
 import strawberry
 
+from schema import docs
 from services.errors import ErrorCode, Problem
 
-strawberry.enum(ErrorCode, name="ErrorCode", description="Why an input was refused.")
+docs.enum(
+    ErrorCode,
+    name="ErrorCode",
+    description="Why an input was refused; stable, so clients may branch on it (the message is for people).",
+    values={
+        "INVALID": "The value breaks a rule: format, range, or a reference of the wrong kind.",
+        "REQUIRED": "A value must be given here.",
+        "TOO_LONG": "The text is longer than this field allows.",
+        "NOT_FOUND": "No such object, or one you may not see: the two read alike (R3).",
+        "FORBIDDEN": "You see it, but your role may not do this to it.",
+        "ALREADY_EXISTS": "Another object already holds this unique value (an email, a code, a name).",
+        "CONFLICT": "The object's state forbids it now (closed, archived, the last admin…); the message says why.",
+        "INVALID_CREDENTIALS": "Sign-in refused: unknown email, wrong password or deactivated user, alike.",
+        "LIMIT_EXCEEDED": "More than one call takes (ids, lines, filters, a date range): split it or use a filter.",
+        "INACTIVE": "The referenced object is deactivated and takes no new work.",
+        "EXPIRED": "An inbox's `after` is older than the events still kept: reload, then subscribe without it.",
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +73,8 @@ class UserError:
     field: str | None = strawberry.field(
         description="`path` joined with dots, e.g. `input.channels.0.value`; null when no single input is at fault."
     )
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(description="Stable reason; branch on this, not on the message.")
+    message: str = strawberry.field(description="Readable explanation, in English.")
     path: list[str] | None = strawberry.field(
         default=None,
         description=(

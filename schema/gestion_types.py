@@ -1,7 +1,7 @@
 """Campaign and gestión types (G1-G7): typologies and results, campaigns, gestiones, comments, attachments."""
 
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -9,34 +9,57 @@ from strawberry.scalars import JSON
 from db import models
 from db.keyset import PageRequest
 from db.models import CampaignStatus, ChannelKind, FieldType, GestionStatus
-from schema import sql_map
+from schema import docs, sql_map
 from schema.connection import Connection
 from schema.contact_types import BADGE_ROWS, Contact, PortfolioBadge
 from schema.node import Node, to_global_id
 from schema.types import AuditEvent, CursorArg, Info, PageArg, Team, User, nested_connection
 from services import typologies
 
-strawberry.enum(CampaignStatus, name="CampaignStatus")
-strawberry.enum(GestionStatus, name="GestionStatus")
+docs.enum(
+    CampaignStatus,
+    name="CampaignStatus",
+    description="DRAFT → ACTIVE ⇄ PAUSED → CLOSED; CLOSED is final (G1).",
+    values={
+        "DRAFT": "Being prepared: gestiones may be added, none is handed out.",
+        "ACTIVE": "Hands out work to its operators.",
+        "PAUSED": "Keeps its gestiones and hands out none until active again.",
+        "CLOSED": "Done for good: no new gestiones, no work.",
+    },
+)
+docs.enum(
+    GestionStatus,
+    name="GestionStatus",
+    description="Where a gestión stands (G2).",
+    values={
+        "PENDING": "Waiting: in the campaign's pool or for its assigned operator.",
+        "IN_PROGRESS": "An operator took it and is working it.",
+        "FINISHED": "Saved with a result that finishes it; reopenGestion brings it back.",
+    },
+)
 
 
 @strawberry.type(description="One field of a typology's plan information (G2).")
 class PlanField:
-    key: str
-    label: str
-    type: FieldType
-    options: list[str]
-    required: bool
+    key: str = strawberry.field(description="Key under which a gestión's `plan` holds the value.")
+    label: str = strawberry.field(description="Label shown to operators.")
+    type: FieldType = strawberry.field(description="What values it takes; lines are validated against it.")
+    options: list[str] = strawberry.field(description="The allowed values of a CHOICE field; empty otherwise.")
+    required: bool = strawberry.field(description="Whether every gestión's plan must give a value.")
 
 
 @strawberry.type(description="A result an operator may give a gestión of this typology (G1, G5).")
 class TypologyResult(Node):
-    code: str
-    label: str
+    code: str = strawberry.field(
+        description="Stable code, unique within the typology; saveGestion's `finish.resultCode` names it."
+    )
+    label: str = strawberry.field(description="Label shown to operators.")
     finishes: bool = strawberry.field(description="False: the gestión goes back to the queue with this result.")
-    requires_comment: bool
-    position: int
-    active: bool
+    requires_comment: bool = strawberry.field(
+        description="Whether saving with this result needs a comment (REQUIRED otherwise)."
+    )
+    position: int = strawberry.field(description="Display order, smallest first.")
+    active: bool = strawberry.field(description=docs.ACTIVE)
 
     @classmethod
     def from_row(cls, row: models.TypologyResult) -> "TypologyResult":
@@ -54,10 +77,12 @@ class TypologyResult(Node):
 @strawberry.type(description="A way of working gestiones: its plan's fields and its result catalogue (G1).")
 class Typology(Node):
     pk: strawberry.Private[int]
-    code: str
-    name: str
-    active: bool
-    plan_fields: list[PlanField]
+    code: str = strawberry.field(description="Stable short code, unique.")
+    name: str = strawberry.field(description=docs.NAME)
+    active: bool = strawberry.field(description=docs.ACTIVE)
+    plan_fields: list[PlanField] = strawberry.field(
+        description="The plan information its gestiones carry, in display order."
+    )
 
     @classmethod
     def from_row(cls, row: models.Typology) -> "Typology":
@@ -76,7 +101,11 @@ class Typology(Node):
         )
 
     @strawberry.field(description="Its results in their order; inactive ones only when asked.")
-    async def results(self, info: Info, include_inactive: bool = False) -> list[TypologyResult]:
+    async def results(
+        self,
+        info: Info,
+        include_inactive: Annotated[bool, strawberry.argument(description=docs.INCLUDE_INACTIVE)] = False,
+    ) -> list[TypologyResult]:
         rows = await info.context.loaders.results_by_typology.load(self.pk)
         return [TypologyResult.from_row(r) for r in rows if include_inactive or r.active]
 
@@ -86,12 +115,14 @@ class Campaign(Node):
     pk: strawberry.Private[int]
     typology_pk: strawberry.Private[int]
     team_pk: strawberry.Private[int]
-    name: str
+    name: str = strawberry.field(description=docs.NAME)
     status: CampaignStatus = strawberry.field(description="Only ACTIVE campaigns hand out work.")
-    starts_on: date | None
-    ends_on: date | None
-    created_at: datetime
-    updated_at: datetime
+    starts_on: date | None = strawberry.field(
+        description="First day work is planned, in the account's time zone; informative."
+    )
+    ends_on: date | None = strawberry.field(description="Last day work is planned; informative.")
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Campaign) -> "Campaign":
@@ -108,7 +139,7 @@ class Campaign(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The typology whose results its gestiones take.")
     async def typology(self, info: Info) -> Typology:
         row = await info.context.loaders.typology_by_id.load(self.typology_pk)
         assert row is not None  # a campaign's typology is never deleted
@@ -138,9 +169,9 @@ class Campaign(Node):
 @strawberry.type(description="A comment left on a gestión (G5).")
 class GestionComment(Node):
     author_pk: strawberry.Private[int | None]
-    body: str
+    body: str = strawberry.field(description="The comment's text.")
     author_name: str = strawberry.field(description="The author's name when they wrote it.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was written.")
 
     @classmethod
     def from_row(cls, row: models.GestionComment) -> "GestionComment":
@@ -163,13 +194,13 @@ class GestionComment(Node):
 @strawberry.type(description="A file attached to a gestión (G7): download it with GET on `url` and your token.")
 class GestionAttachment(Node):
     uploaded_by_pk: strawberry.Private[int | None]
-    filename: str
-    content_type: str
+    filename: str = strawberry.field(description="The file's name as uploaded.")
+    content_type: str = strawberry.field(description="MIME type, checked against the allowed ones on upload.")
     size_bytes: float = strawberry.field(description="Bytes (a Float: files may pass 2^31).")
-    sha256: str
+    sha256: str = strawberry.field(description="SHA-256 of the content, hex.")
     url: str = strawberry.field(description="Where to download it (same visibility as the gestión).")
-    uploaded_by_name: str
-    created_at: datetime
+    uploaded_by_name: str = strawberry.field(description="The uploader's name when they uploaded it.")
+    created_at: datetime = strawberry.field(description="When it was uploaded.")
 
     @classmethod
     def from_row(cls, row: models.GestionAttachment) -> "GestionAttachment":
@@ -201,14 +232,16 @@ class Gestion(Node):
     contact_pk: strawberry.Private[int]
     operator_pk: strawberry.Private[int | None]
     result_pk: strawberry.Private[int | None]
-    status: GestionStatus
+    status: GestionStatus = strawberry.field(
+        description="PENDING, IN_PROGRESS (an operator is working it) or FINISHED."
+    )
     priority: int = strawberry.field(description="Higher first in the operator's queue.")
     plan_data: strawberry.Private[dict[str, Any]]
     attempts: int = strawberry.field(description="Times saved with a result that did not finish it.")
-    claimed_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    claimed_at: datetime | None = strawberry.field(description="When an operator last took it; null while never taken.")
+    finished_at: datetime | None = strawberry.field(description="When it was finished with a result; null while open.")
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Gestion) -> "Gestion":

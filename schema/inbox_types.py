@@ -18,6 +18,7 @@ from db.models import (
     MessageDirection,
     PresenceStatus,
 )
+from schema import docs
 from schema.contact_types import PortfolioBadge
 from schema.enums import AuditAction
 from schema.node import to_global_id
@@ -27,11 +28,54 @@ from services.events import EventKind, LoggedEvent
 from services.gestiones import AssignmentAction, GestionChange
 from services.portfolio_events import PortfolioChange
 
-strawberry.enum(PresenceStatus, name="PresenceStatus")
-strawberry.enum(PortfolioChange, name="PortfolioChange")
-strawberry.enum(AssignmentAction, name="GestionAssignmentAction")
-strawberry.enum(GestionChange, name="GestionChange")
-strawberry.enum(ConversationChange, name="ConversationChange")
+docs.enum(
+    PortfolioChange,
+    name="PortfolioChange",
+    description="What happened to a portfolio.",
+    values={
+        "RENAMED": "It has a new name.",
+        "OWNER_CHANGED": "Its owning team or agent changed.",
+        "ACTIVATED": "It takes new contacts again.",
+        "DEACTIVATED": "It no longer takes new contacts.",
+        "DELETED": "It is gone; its contacts are in no portfolio.",
+    },
+)
+docs.enum(
+    AssignmentAction,
+    name="GestionAssignmentAction",
+    description="How gestiones changed hands.",
+    values={
+        "ASSIGNED": "Given to an operator who had none of them.",
+        "TRANSFERRED": "Moved from one operator to another.",
+        "UNASSIGNED": "Taken back: they belong to nobody now.",
+    },
+)
+docs.enum(
+    GestionChange,
+    name="GestionChange",
+    description="What happened to a gestión.",
+    values={
+        "ATTENDED": "An operator started working it.",
+        "COMMENTED": "Saved with a comment; it stays open.",
+        "RESULT_RECORDED": "Saved with a result that does not finish it.",
+        "FINISHED": "Finished with a result.",
+        "RELEASED": "Its operator let it go unworked.",
+        "REOPENED": "A finished gestión was opened again.",
+    },
+)
+docs.enum(
+    ConversationChange,
+    name="ConversationChange",
+    description="What happened to a conversation.",
+    values={
+        "CREATED": "It came in (routed, or queued when nobody could take it) or was started.",
+        "ASSIGNED": "Given to an agent by hand, or routed again.",
+        "TAKEN": "An agent took it from the queue.",
+        "TRANSFERRED": "Moved to another agent or team.",
+        "RESOLVED": "It was resolved.",
+        "REOPENED": "The client wrote again within the reopen window.",
+    },
+)
 
 
 def badge_of(payload: dict[str, Any] | None) -> PortfolioBadge | None:
@@ -53,55 +97,61 @@ class PortfolioContactsChanged:
     portfolio: PortfolioBadge | None = strawberry.field(description="Where they are now; null when REMOVED.")
     previous_portfolio: PortfolioBadge | None = strawberry.field(description="Where they were; null when ASSIGNED.")
     contact_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
-    contact_count: int
+    contact_count: int = strawberry.field(
+        description="Contacts in the whole change; contactIds may list only part of them."
+    )
 
 
 @strawberry.type(description="A contact's VIP star was set or cleared.")
 class ContactVipChanged:
-    contact_id: strawberry.ID
-    is_vip: bool
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the contact"))
+    is_vip: bool = strawberry.field(description="Whether it is VIP now.")
 
 
 @strawberry.type(description="A portfolio was renamed, given to other owners, (de)activated or deleted.")
 class PortfolioChanged:
-    change: PortfolioChange
+    change: PortfolioChange = strawberry.field(description="What happened to the portfolio.")
     badge: PortfolioBadge = strawberry.field(description="The portfolio's badge as it is now (before, if DELETED).")
 
 
 @strawberry.type(description="A user's presence changed (R4).")
 class PresenceChanged:
-    user_id: strawberry.ID
-    user_name: str
-    status: PresenceStatus
+    user_id: strawberry.ID = strawberry.field(description=docs.ref("the user"))
+    user_name: str = strawberry.field(description="The user's name.")
+    status: PresenceStatus = strawberry.field(description="Their presence now.")
 
 
 @strawberry.type(description="Gestiones were given to an operator, moved between operators, or taken back (G2).")
 class GestionesAssigned:
     # Names unlike the other payloads' fields of other types: a client selects them side by side.
-    assignment: AssignmentAction
-    campaign_id: strawberry.ID
-    campaign_name: str
+    assignment: AssignmentAction = strawberry.field(
+        description="Given (ASSIGNED), moved (TRANSFERRED) or taken back (UNASSIGNED)."
+    )
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the campaign"))
+    campaign_name: str = strawberry.field(description="The campaign's name.")
     operator_id: strawberry.ID | None = strawberry.field(description="Who has them now; null when UNASSIGNED.")
     previous_operator_id: strawberry.ID | None = strawberry.field(description="Who had them; null when ASSIGNED.")
     gestion_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
-    gestion_count: int
+    gestion_count: int = strawberry.field(
+        description="Gestiones in the whole change; gestionIds may list only part of them."
+    )
 
 
 @strawberry.type(description="A gestión was attended, saved, finished, released or reopened (G5).")
 class GestionChanged:
-    gestion_change: GestionChange
-    gestion_id: strawberry.ID
-    campaign_id: strawberry.ID
-    gestion_status: GestionStatus
-    result_code: str | None
-    operator_id: strawberry.ID | None
+    gestion_change: GestionChange = strawberry.field(description="What happened to it.")
+    gestion_id: strawberry.ID = strawberry.field(description=docs.ref("the gestión"))
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the gestión's campaign"))
+    gestion_status: GestionStatus = strawberry.field(description="Its status now.")
+    result_code: str | None = strawberry.field(description="Its last result's code; null when none.")
+    operator_id: strawberry.ID | None = strawberry.field(description="Its operator now; null when unassigned.")
 
 
 @strawberry.type(description="A campaign you work or supervise was activated, paused or closed.")
 class CampaignChanged:
-    campaign_id: strawberry.ID
-    campaign_name: str
-    campaign_status: CampaignStatus
+    campaign_id: strawberry.ID = strawberry.field(description=docs.ref("the campaign"))
+    campaign_name: str = strawberry.field(description="The campaign's name.")
+    campaign_status: CampaignStatus = strawberry.field(description="Its status now.")
 
 
 @strawberry.type(
@@ -109,50 +159,52 @@ class CampaignChanged:
     "resolved or reopened (A1-A3)."
 )
 class ConversationChanged:
-    conversation_change: ConversationChange
-    conversation_id: strawberry.ID
-    contact_id: strawberry.ID
-    conversation_status: ConversationStatus
-    channel: ChannelKind
+    conversation_change: ConversationChange = strawberry.field(description="What happened to it.")
+    conversation_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation"))
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation's contact"))
+    conversation_status: ConversationStatus = strawberry.field(description="Its status now.")
+    channel: ChannelKind = strawberry.field(description="Its channel kind.")
     agent_id: strawberry.ID | None = strawberry.field(description="Who has it now; null while UNASSIGNED.")
-    previous_agent_id: strawberry.ID | None
-    team_id: strawberry.ID
-    previous_team_id: strawberry.ID | None
+    previous_agent_id: strawberry.ID | None = strawberry.field(description="Who had it before; null when nobody did.")
+    team_id: strawberry.ID = strawberry.field(description="Its team now.")
+    previous_team_id: strawberry.ID | None = strawberry.field(description="Its team before a transfer; null otherwise.")
 
 
 @strawberry.type(description="A message joined a conversation you work, supervise or may take (A1).")
 class ConversationMessageAdded:
-    conversation_id: strawberry.ID
-    contact_id: strawberry.ID
-    message_id: strawberry.ID
+    conversation_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation"))
+    contact_id: strawberry.ID = strawberry.field(description=docs.ref("the conversation's contact"))
+    message_id: strawberry.ID = strawberry.field(description=docs.ref("the ConversationMessage"))
     direction: MessageDirection = strawberry.field(
         description="IN from the client; OUT an agent's reply, for the integrator to deliver; NOTE internal."
     )
-    channel: ChannelKind
+    channel: ChannelKind = strawberry.field(description="The conversation's channel kind.")
     author_name: str | None = strawberry.field(description="Null for the client's own messages.")
-    text: str
-    sent_at: datetime
+    text: str = strawberry.field(description="The message's text.")
+    sent_at: datetime = strawberry.field(description="When it was sent.")
 
 
 @strawberry.type(description="An agent's count of OPEN conversations changed: the monitoring table's 'open now' (A4).")
 class AgentLoadChanged:
-    user_id: strawberry.ID
-    open_conversations: int
+    user_id: strawberry.ID = strawberry.field(description=docs.ref("the agent"))
+    open_conversations: int = strawberry.field(description="Their OPEN conversations now.")
 
 
 @strawberry.type(description="A notification was added to your centre (S6); read it with `notifications`.")
 class NotificationAdded:
-    notification_id: strawberry.ID
-    notification_kind: NotificationKind
-    message: str
-    created_at: datetime
+    notification_id: strawberry.ID = strawberry.field(description=docs.ref("the notification"))
+    notification_kind: NotificationKind = strawberry.field(description="What it tells.")
+    message: str = strawberry.field(description="Its text.")
+    created_at: datetime = strawberry.field(description="When it was created.")
 
 
 @strawberry.type(description="Sales attentions of groups you supervise were closed or transferred in bulk (S5).")
 class SalesAttentionsChanged:
     attention_change: AuditAction = strawberry.field(description="CLOSED or TRANSFERRED.")
     attention_ids: list[strawberry.ID] = strawberry.field(description="At most 1,000: a bulk change comes in parts.")
-    attention_count: int
+    attention_count: int = strawberry.field(
+        description="Attentions in the whole change; attentionIds may list only part of them."
+    )
     group_ids: list[strawberry.ID] = strawberry.field(description="The groups they were in and went to.")
 
 
@@ -160,11 +212,11 @@ class SalesAttentionsChanged:
     description="A background job you asked for (an export) progressed, or ended (DONE, FAILED, CANCELLED)."
 )
 class JobProgress:
-    job_id: strawberry.ID
-    job_kind: str
-    job_status: JobStatus
-    done_count: int
-    total_count: int | None
+    job_id: strawberry.ID = strawberry.field(description=docs.ref("the job"))
+    job_kind: str = strawberry.field(description="What the job does, e.g. SALES_EXPORT.")
+    job_status: JobStatus = strawberry.field(description="Its status now.")
+    done_count: int = strawberry.field(description="Items done so far.")
+    total_count: int | None = strawberry.field(description="Items to do; null while not known yet.")
 
 
 InboxPayload = Annotated[
@@ -181,15 +233,17 @@ InboxPayload = Annotated[
     | NotificationAdded
     | SalesAttentionsChanged
     | JobProgress,
-    strawberry.union("InboxPayload"),
+    strawberry.union("InboxPayload", description="What an inbox event is about; more members may be added."),
 ]
 
 
 @strawberry.type(description="One event for you. Resume after a disconnection with inbox(after: <its id>).")
 class InboxEvent:
-    id: strawberry.ID
-    occurred_at: datetime
-    payload: InboxPayload
+    id: strawberry.ID = strawberry.field(description="The event's id: give it to inbox(after:) to resume from here.")
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    payload: InboxPayload = strawberry.field(
+        description="What happened; select the members you show with inline fragments."
+    )
 
     @classmethod
     def from_event(cls, event: LoggedEvent) -> "InboxEvent":

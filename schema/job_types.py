@@ -6,23 +6,35 @@ import strawberry
 
 from db import models
 from db.models import JobStatus
+from schema import docs
 from schema.errors import UserError
 from schema.node import Node, to_global_id
 from schema.types import Info
 
-strawberry.enum(JobStatus, name="JobStatus", description="QUEUED → RUNNING → DONE, FAILED or CANCELLED.")
+docs.enum(
+    JobStatus,
+    name="JobStatus",
+    description="QUEUED → RUNNING → DONE, FAILED or CANCELLED.",
+    values={
+        "QUEUED": "Waiting for a worker; it survives restarts.",
+        "RUNNING": "A worker is on it; if its process dies, another takes it over.",
+        "DONE": "Finished: its file, if any, is ready.",
+        "FAILED": "Gave up; `error` says why.",
+        "CANCELLED": "Stopped by cancelJob.",
+    },
+)
 
 
 @strawberry.type(description="A file a job made for you (an export), downloadable until it expires.")
 class StoredFile(Node):
-    filename: str
-    content_type: str
+    filename: str = strawberry.field(description="The file's name, e.g. the export's CSV.")
+    content_type: str = strawberry.field(description="MIME type, e.g. text/csv.")
     size_bytes: float = strawberry.field(description="Bytes (a Float: files may pass 2^31).")
-    sha256: str
+    sha256: str = strawberry.field(description="SHA-256 of the content, hex.")
     url: str = strawberry.field(
         description="GET it with your bearer token (Authorization header); only you and the admins may."
     )
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was made.")
     expires_at: datetime = strawberry.field(description="After this it is deleted (CARTERA_EXPORT_RETENTION_HOURS).")
 
     @classmethod
@@ -45,15 +57,17 @@ class StoredFile(Node):
 class Job(Node):
     pk: strawberry.Private[int]
     kind: str = strawberry.field(description="What it does: SALES_EXPORT.")
-    status: JobStatus
+    status: JobStatus = strawberry.field(description="QUEUED, RUNNING, DONE, FAILED or CANCELLED.")
     done_count: int = strawberry.field(description="Rows (or items) done so far.")
     total_count: int | None = strawberry.field(description="Rows (or items) in all; null until it is known.")
     attempts: int = strawberry.field(description="Times a process started it (a process that died counts).")
-    cancel_requested: bool
+    cancel_requested: bool = strawberry.field(
+        description="Whether cancelJob was asked of a RUNNING job: it stops at its next step, CANCELLED."
+    )
     error: str | None = strawberry.field(description="Why it FAILED (or why its last attempt did).")
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: datetime = strawberry.field(description="When it was queued.")
+    started_at: datetime | None = strawberry.field(description="When a process first started it; null while QUEUED.")
+    finished_at: datetime | None = strawberry.field(description="When it ended; null while not ended.")
 
     @classmethod
     def from_row(cls, row: models.Job) -> "Job":
@@ -78,12 +92,14 @@ class Job(Node):
         return StoredFile.from_row(row) if row is not None else None
 
 
-@strawberry.input
+@strawberry.input(
+    description="Cancel one of your jobs (an admin: anyone's): QUEUED ends at once, RUNNING at its next step."
+)
 class CancelJobInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The job (yours, or any for an admin).")
 
 
-@strawberry.type
+@strawberry.type(description="Result of a job mutation.")
 class JobPayload:
-    job: Job | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    job: Job | None = strawberry.field(default=None, description="The job; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)

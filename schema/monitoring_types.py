@@ -46,7 +46,9 @@ class AgentActivityFilter:
 
 @strawberry.input(description="Which portfolios (within those you see) and which period.")
 class PortfolioActivityFilter:
-    portfolios: PortfolioFilter | None = None
+    portfolios: PortfolioFilter | None = strawberry.field(
+        default=None, description="Which portfolios; omitted: all you see."
+    )
     period: Period | None = strawberry.field(default=None, description=_PERIOD)
     from_: datetime | None = strawberry.field(default=None, name="from", description=_FROM)
     to: datetime | None = strawberry.field(default=None, description=_TO)
@@ -61,7 +63,7 @@ class PortfolioActivityFilter:
 @strawberry.type(description="The period a report counted: from start up to, not including, end.")
 class ReportWindow:
     period: Period | None = strawberry.field(description="The preset; null for a custom range.")
-    start: datetime
+    start: datetime = strawberry.field(description="The first instant counted.")
     end: datetime = strawberry.field(description="The first instant not counted.")
 
     @classmethod
@@ -71,8 +73,8 @@ class ReportWindow:
 
 @strawberry.type(description="One agent in the monitoring table (A4).")
 class AgentMonitoring:
-    agent: User
-    presence: PresenceStatus
+    agent: User = strawberry.field(description="The agent counted (a user you can see).")
+    presence: PresenceStatus = strawberry.field(description="ONLINE, AWAY or OFFLINE now.")
     presence_since: datetime | None = strawberry.field(description="When it last changed; null when never set.")
     received: int = strawberry.field(description="Conversations given to the agent in the period (it holds them).")
     open_now: int = strawberry.field(description="Its OPEN conversations now, whatever the period.")
@@ -96,7 +98,7 @@ class AgentMonitoring:
 
 @strawberry.type(description="Conversations of one agent (P9).")
 class AgentConversations:
-    agent: User
+    agent: User = strawberry.field(description="The agent counted (a user you can see).")
     received: int = strawberry.field(description="Given to the agent in the period (it holds them).")
     open_now: int = strawberry.field(description="OPEN now, whatever the period.")
     resolved: int = strawberry.field(description="Resolved in the period.")
@@ -108,7 +110,7 @@ class AgentConversations:
 
 @strawberry.type(description="Conversations routed through one portfolio (P7, P9).")
 class PortfolioConversations:
-    portfolio: Portfolio
+    portfolio: Portfolio = strawberry.field(description="The portfolio.")
     received: int = strawberry.field(description="Came in through the portfolio in the period.")
     open_now: int = strawberry.field(description="OPEN now, whatever the period.")
     resolved: int = strawberry.field(description="Resolved in the period.")
@@ -122,14 +124,14 @@ class PortfolioConversations:
 
 @strawberry.type(description="A report's sums over all its rows, not only this page's.")
 class ConversationTotals:
-    received: int
-    open_now: int
-    resolved: int
+    received: int = strawberry.field(description="Conversations received in the period.")
+    open_now: int = strawberry.field(description="OPEN conversations now.")
+    resolved: int = strawberry.field(description="Conversations resolved in the period.")
 
 
 @strawberry.type(description="A page of a report's rows, the period it counted, and its totals.")
 class Report(Connection[T], Generic[T]):
-    window: ReportWindow
+    window: ReportWindow = strawberry.field(description="The period counted.")
     sums: strawberry.Private[Callable[[], Awaitable[Totals]]]
 
     @strawberry.field(description="Sums over the whole report, every page (one extra query).")

@@ -6,6 +6,7 @@ import binascii
 import strawberry
 
 from db.base import parse_id
+from schema import docs
 
 
 class InvalidGlobalId(ValueError):
@@ -40,4 +41,4 @@ def pk_of(global_id: str, type_name: str) -> int | None:
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description=docs.ID)

@@ -12,6 +12,7 @@ import strawberry
 
 from db import models
 from db.models import NotificationKind as NotificationKind
+from schema import docs
 from schema.conversation_types import Conversation
 from schema.errors import UserError
 from schema.job_types import Job, StoredFile
@@ -19,7 +20,18 @@ from schema.node import Node, to_global_id
 from schema.types import Info
 
 # Re-exported (the `as` above): whoever names the enum in a type imports it registered here.
-strawberry.enum(NotificationKind, name="NotificationKind", description="What a notification tells (S6).")
+docs.enum(
+    NotificationKind,
+    name="NotificationKind",
+    description="What a notification tells (S6).",
+    values={
+        "EXPORT_READY": "Your export is done: `file` and `downloadUrl` point to it.",
+        "EXPORT_FAILED": "Your export failed: `job` says why.",
+        "ATTENTIONS_TRANSFERRED": "Someone gave you sales attentions (`count`, `attentionIds`).",
+        "CONVERSATION_TRANSFERRED": "Someone gave you a conversation (`conversation`).",
+        "GESTIONES_TRANSFERRED": "Someone gave you gestiones (`count`, `gestionIds`).",
+    },
+)
 
 
 def _ids(type_name: str, values: Any) -> list[strawberry.ID]:
@@ -30,10 +42,10 @@ def _ids(type_name: str, values: Any) -> list[strawberry.ID]:
 class Notification(Node):
     pk: strawberry.Private[int]
     data: strawberry.Private[dict[str, Any]]
-    kind: NotificationKind
-    message: str
-    created_at: datetime
-    read_at: datetime | None
+    kind: NotificationKind = strawberry.field(description="What it tells.")
+    message: str = strawberry.field(description="Its text, ready to show.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    read_at: datetime | None = strawberry.field(description="When you read it; null while unread.")
 
     @classmethod
     def from_row(cls, row: models.Notification) -> "Notification":
@@ -47,7 +59,7 @@ class Notification(Node):
             read_at=row.read_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description="Whether you read it (readAt is set).")
     def read(self) -> bool:
         return self.read_at is not None
 
@@ -112,11 +124,14 @@ class NotificationFilter:
 
 @strawberry.input(one_of=True, description="Which notifications to mark read: these, or all of yours.")
 class MarkNotificationsReadInput:
-    ids: list[strawberry.ID] | None = strawberry.UNSET
-    all: bool | None = strawberry.UNSET
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Your notifications to mark read; at most the server's limit (LIMIT_EXCEEDED).",
+    )
+    all: bool | None = strawberry.field(default=strawberry.UNSET, description="true marks all of yours read.")
 
 
-@strawberry.type
+@strawberry.type(description="Result of markNotificationsRead.")
 class MarkNotificationsReadPayload:
     updated_count: int = strawberry.field(default=0, description="Notifications that were unread and now are read.")
     unread_count: int = strawberry.field(default=0, description="Your unread notifications after the call.")

@@ -2,10 +2,12 @@
 
 import enum
 from dataclasses import replace
+from typing import Annotated
 
 import strawberry
 
 from db.keyset import PageRequest, paginate_sequence
+from schema import docs
 from schema.connection import Connection, connection
 from schema.contact_inputs import ContactFilter
 from schema.contact_types import Contact, PortfolioBadge
@@ -21,17 +23,28 @@ from services.portfolios import PortfolioFilter as PortfolioFilterData
 from services.portfolios import PortfolioOrder as PortfolioOrderData
 
 
-@strawberry.enum
 class PortfolioOrderField(enum.Enum):
     NAME = "NAME"
     CREATED_AT = "CREATED_AT"
     UPDATED_AT = "UPDATED_AT"
 
 
-@strawberry.input
+docs.enum(
+    PortfolioOrderField,
+    name="PortfolioOrderField",
+    description="What the portfolios list sorts by.",
+    values={
+        "NAME": "Name, case- and accent-insensitive.",
+        "CREATED_AT": "When the portfolio was created.",
+        "UPDATED_AT": "When the portfolio last changed.",
+    },
+)
+
+
+@strawberry.input(description="Sort order of the portfolios list (default: by name, ascending).")
 class PortfolioOrder:
-    field: PortfolioOrderField = PortfolioOrderField.NAME
-    direction: OrderDirection = OrderDirection.ASC
+    field: PortfolioOrderField = strawberry.field(default=PortfolioOrderField.NAME, description=docs.ORDER_FIELD)
+    direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description=docs.ORDER_DIRECTION)
 
     def to_service(self) -> tuple[PortfolioOrderData, bool]:
         return PortfolioOrderData(self.field.value), self.direction is OrderDirection.DESC
@@ -42,7 +55,9 @@ class PortfolioFilter:
     search: str | None = strawberry.field(default=None, description="Part of the name; accents and case ignored.")
     team_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Owned by any of these teams.")
     agent_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Owned by any of these agents.")
-    active: bool | None = None
+    active: bool | None = strawberry.field(
+        default=None, description="Only active (true) or only inactive (false) portfolios."
+    )
 
     def to_service(self) -> PortfolioFilterData:
         return PortfolioFilterData(
@@ -58,13 +73,17 @@ class PortfolioFilter:
     description="Which contacts: these ids (from a list's selection), or every contact matching a filter.",
 )
 class ContactSelection:
-    ids: list[strawberry.ID] | None = strawberry.UNSET
-    filter: ContactFilter | None = strawberry.UNSET
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Global ids of contacts; an id you cannot see is REJECTED as NOT_VISIBLE."
+    )
+    filter: ContactFilter | None = strawberry.field(
+        default=strawberry.UNSET, description="Every contact you see that matches this filter, read when the call runs."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new portfolio (P1): at least a team or an agent owns it.")
 class CreatePortfolioInput:
-    name: str
+    name: str = strawberry.field(description="Unique name (ALREADY_EXISTS).")
     team_id: strawberry.ID | None = strawberry.field(default=None, description="The owning team…")
     agent_id: strawberry.ID | None = strawberry.field(
         default=None, description="…and/or the owning agent (a member of that team when both are given)."
@@ -73,22 +92,30 @@ class CreatePortfolioInput:
 
 @strawberry.input(description="Only the fields you give change; null clears teamId or agentId (one must remain).")
 class UpdatePortfolioInput:
-    name: str | None = strawberry.UNSET
-    team_id: strawberry.ID | None = strawberry.UNSET
-    agent_id: strawberry.ID | None = strawberry.UNSET
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
+    team_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="New owning team; null removes it (the agent must remain)."
+    )
+    agent_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="New owning agent; null removes it (the team must remain)."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Result of a portfolio mutation: the portfolio as it is now, or userErrors and nothing changed."
+)
 class PortfolioPayload:
-    portfolio: Portfolio | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    portfolio: Portfolio | None = strawberry.field(default=None, description="The portfolio; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of deletePortfolio: its contacts are released, in no portfolio.")
 class DeletePortfolioPayload:
-    deleted_portfolio_id: strawberry.ID | None = None
+    deleted_portfolio_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id the portfolio had; null when refused."
+    )
     released_contact_count: int = strawberry.field(default=0, description="Contacts that left with it.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
 def result_of(outcome: ContactOutcome | str) -> ContactAssignmentResult:
@@ -122,15 +149,21 @@ class PortfolioContactsPayload:
     done: strawberry.Private[BulkResult | None] = None
     # Given ids that are not contacts' ids: REJECTED as NOT_VISIBLE, before the others.
     unreadable: strawberry.Private[tuple[str, ...]] = ()
-    portfolio: Portfolio | None = None
-    assigned_count: int = 0
-    moved_count: int = 0
-    kept_count: int = 0
-    already_in_portfolio_count: int = 0
-    removed_count: int = 0
-    not_in_portfolio_count: int = 0
-    rejected_count: int = 0
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    portfolio: Portfolio | None = strawberry.field(
+        default=None, description="The portfolio as it is after the call; null when refused."
+    )
+    assigned_count: int = strawberry.field(default=0, description="Free contacts assigned.")
+    moved_count: int = strawberry.field(default=0, description="Contacts moved from other portfolios (MOVE).")
+    kept_count: int = strawberry.field(default=0, description="Contacts left in their other portfolio (KEEP).")
+    already_in_portfolio_count: int = strawberry.field(
+        default=0, description="Contacts already in this portfolio, unchanged."
+    )
+    removed_count: int = strawberry.field(default=0, description="Contacts removed from the portfolio.")
+    not_in_portfolio_count: int = strawberry.field(
+        default=0, description="Selected contacts that were not in the portfolio."
+    )
+    rejected_count: int = strawberry.field(default=0, description="Contacts left alone, each with its rejection.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
     @classmethod
     def of(cls, done: BulkResult, unreadable: list[str]) -> "PortfolioContactsPayload":
@@ -152,7 +185,7 @@ class PortfolioContactsPayload:
     def results(
         self,
         info: Info,
-        outcomes: list[Outcome] | None = None,
+        outcomes: Annotated[list[Outcome] | None, strawberry.argument(description=docs.OUTCOMES)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -182,7 +215,7 @@ class PortfolioContactsPayload:
 class PortfolioConflictGroup:
     group: strawberry.Private[ConflictGroup]
     selection: strawberry.Private[contacts.ContactFilter]
-    contact_count: int
+    contact_count: int = strawberry.field(description="Selected contacts in that portfolio.")
     movable: bool = strawberry.field(
         description="Whether you may take them out of that portfolio: MOVE moves them, else they are rejected."
     )
@@ -216,10 +249,10 @@ async def _contacts(info: Info, flt: contacts.ContactFilter, request: PageReques
 @strawberry.type(description="Where the selected contacts are now, before assigning them to a portfolio (P4).")
 class PortfolioAssignmentPreview:
     found: strawberry.Private[Preview]
-    portfolio: Portfolio
+    portfolio: Portfolio = strawberry.field(description="The destination portfolio.")
     selected_count: int = strawberry.field(description="Contacts selected that you can see.")
     free_count: int = strawberry.field(description="In no portfolio: they will be assigned.")
-    already_in_portfolio_count: int
+    already_in_portfolio_count: int = strawberry.field(description="Already in the destination: nothing to do.")
     conflict_count: int = strawberry.field(description="In other portfolios: MOVE moves them, KEEP leaves them.")
     movable_conflict_count: int = strawberry.field(description="Of those, the ones you may take from their portfolio.")
     rejected: list[ContactAssignmentResult] = strawberry.field(

@@ -1,13 +1,13 @@
 """Portfolio types (P1-P9): the portfolio, the badge its contacts carry, previews, bulk results, reports."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from db import models
 from db.keyset import PageRequest
-from schema import sql_map
+from schema import docs, sql_map
 from schema.connection import Connection
 from schema.contact_inputs import ContactFilter as ContactFilterInput
 from schema.contact_inputs import ContactOrder as ContactOrderInput
@@ -19,9 +19,41 @@ from services.contacts import ContactFilter, ContactOrder
 from services.portfolio_assignment import ConflictPolicy, Outcome, Rejection
 from services.portfolios import OwnerKind
 
-strawberry.enum(ConflictPolicy, name="ConflictPolicy", description="Selected contacts already in another portfolio.")
-strawberry.enum(Outcome, name="AssignmentOutcome")
-strawberry.enum(Rejection, name="AssignmentRejection", description="Why a selected contact was left alone.")
+docs.enum(
+    ConflictPolicy,
+    name="ConflictPolicy",
+    description=(
+        "What to do with selected contacts already in another portfolio (P4); free ones are assigned either way."
+    ),
+    values={
+        "MOVE": "Move them here (those you may not take from their portfolio are rejected).",
+        "KEEP": "Leave them where they are.",
+    },
+)
+docs.enum(
+    Outcome,
+    name="AssignmentOutcome",
+    description="What a bulk portfolio call did with one contact (X2).",
+    values={
+        "ASSIGNED": "It was free and is now in the portfolio.",
+        "MOVED": "It left another portfolio for this one (MOVE).",
+        "KEPT": "It stayed in its other portfolio (KEEP).",
+        "ALREADY_IN_PORTFOLIO": "It was already in this portfolio.",
+        "REMOVED": "It was taken out of the portfolio.",
+        "NOT_IN_PORTFOLIO": "It was not in the portfolio, so nothing was removed.",
+        "REJECTED": "Left alone; `rejection` says why.",
+    },
+)
+docs.enum(
+    Rejection,
+    name="AssignmentRejection",
+    description="Why a selected contact was left alone.",
+    values={
+        "NOT_VISIBLE": "No such contact, or one you may not see.",
+        "ARCHIVED": "The contact is archived.",
+        "NOT_ALLOWED_TO_MOVE": "It is in a portfolio you may not take it from.",
+    },
+)
 
 
 async def contacts_of_portfolio(
@@ -42,10 +74,10 @@ class Portfolio(Node):
     pk: strawberry.Private[int]
     team_pk: strawberry.Private[int | None]
     agent_pk: strawberry.Private[int | None]
-    name: str
+    name: str = strawberry.field(description=docs.NAME)
     active: bool = strawberry.field(description="Inactive portfolios keep their contacts and take no new ones.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Portfolio) -> "Portfolio":
@@ -86,8 +118,11 @@ class Portfolio(Node):
     async def contacts(
         self,
         info: Info,
-        filter: ContactFilterInput | None = None,
-        order_by: ContactOrderInput | None = None,
+        filter: Annotated[
+            ContactFilterInput | None,
+            strawberry.argument(description="Narrow the portfolio's contacts (P3); every given condition must hold."),
+        ] = None,
+        order_by: Annotated[ContactOrderInput | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -109,8 +144,8 @@ class Portfolio(Node):
 class ContactAssignmentResult:
     contact_pk: strawberry.Private[int]
     other_pk: strawberry.Private[int | None]
-    contact_id: strawberry.ID
-    outcome: Outcome
+    contact_id: strawberry.ID = strawberry.field(description="The contact's global id, as given.")
+    outcome: Outcome = strawberry.field(description="What happened to the contact.")
     rejection: Rejection | None = strawberry.field(description="Set when the outcome is REJECTED.")
 
     @strawberry.field(description="The contact; null when you cannot see it.")
@@ -132,8 +167,8 @@ class ContactAssignmentResult:
 
 @strawberry.type(description="Contacts per portfolio (P9).")
 class PortfolioContactCount:
-    portfolio: Portfolio
-    contact_count: int
+    portfolio: Portfolio = strawberry.field(description="The portfolio.")
+    contact_count: int = strawberry.field(description="Contacts in it now.")
 
     @classmethod
     def from_row(cls, row: Any) -> "PortfolioContactCount":
@@ -152,10 +187,12 @@ class PortfolioContactCount:
 
 @strawberry.type(description="Portfolios and contacts per owner: the agent, or the team when no agent owns them (P9).")
 class OwnerContactCount:
-    owner_kind: OwnerKind
+    owner_kind: OwnerKind = strawberry.field(
+        description="AGENT: counted under the agent; TEAM: a team's portfolios without an agent owner."
+    )
     owner_pk: strawberry.Private[int]
-    portfolio_count: int
-    contact_count: int
+    portfolio_count: int = strawberry.field(description="Portfolios the owner has (that you can see).")
+    contact_count: int = strawberry.field(description="Contacts in those portfolios.")
 
     @strawberry.field(description="The owning agent (ownerKind AGENT); null when you cannot see them.")
     async def agent(self, info: Info) -> User | None:

@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from db.models import ChannelKind, RoutingMethod
+from schema import docs
 from schema.contact_inputs import ChannelInput
 from schema.conversation_types import Conversation, ConversationMessage, ConversationRouting
 from schema.errors import UserError
@@ -13,12 +14,22 @@ from services import intake
 from services.intake import Outcome
 from services.routing_settings import Snapshot
 
-strawberry.enum(Outcome, name="IntakeOutcome", description="What receiving a message did.")
+docs.enum(
+    Outcome,
+    name="IntakeOutcome",
+    description="What receiving a message did.",
+    values={
+        "APPENDED": "It joined the contact's open conversation on that address.",
+        "OPENED": "A new conversation was opened and routed.",
+        "REOPENED": "The contact's conversation resolved within the reopen window was reopened.",
+        "DUPLICATE": "Its externalId was received before: nothing changed.",
+    },
+)
 
 
 @strawberry.type(description="BY_CHANNEL: the agents who take one channel kind's conversations, in turn order.")
 class RoutingChannelAgents:
-    kind: ChannelKind
+    kind: ChannelKind = strawberry.field(description="The channel kind.")
     agent_pks: strawberry.Private[tuple[int, ...]]
 
     @strawberry.field(description="In turn order (by id); those you cannot see are left out.")
@@ -43,7 +54,7 @@ class RoutingSettings:
     reopen_window_minutes: int = strawberry.field(
         description="A client writing again within this long after its conversation was resolved reopens it."
     )
-    updated_at: datetime
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> "RoutingSettings":
@@ -76,13 +87,13 @@ async def _team(info: Info, pk: int | None) -> Team | None:
 
 @strawberry.input(description="One channel kind's BY_CHANNEL agents.")
 class ChannelAgentsInput:
-    kind: ChannelKind
+    kind: ChannelKind = strawberry.field(description="The channel kind.")
     agent_ids: list[strawberry.ID] = strawberry.field(description="Active agents (role AGENT).")
 
 
 @strawberry.input(description="Only the fields you give change; null clears a team, or the capacity (no limit).")
 class UpdateRoutingSettingsInput:
-    method: RoutingMethod | None = strawberry.UNSET
+    method: RoutingMethod | None = strawberry.field(default=strawberry.UNSET, description="The routing method (A2).")
     default_team_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="DEFAULT_GROUP's team: required with that method."
     )
@@ -92,15 +103,22 @@ class UpdateRoutingSettingsInput:
             "BY_CHANNEL's agents, the whole list: a kind left out has none. That method needs one kind with agents."
         ),
     )
-    intake_team_id: strawberry.ID | None = strawberry.UNSET
+    intake_team_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Where intake files a contact it creates; null: the oldest top-level team.",
+    )
     capacity: int | None = strawberry.field(default=strawberry.UNSET, description="1 or more; null: no limit.")
-    reopen_window_minutes: int | None = strawberry.UNSET
+    reopen_window_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, description="From 0 to 129600 (90 days); 0 never reopens."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Result of updateRoutingSettings.")
 class RoutingSettingsPayload:
-    routing_settings: RoutingSettings | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    routing_settings: RoutingSettings | None = strawberry.field(
+        default=None, description="The settings as they are now; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
 @strawberry.input(description="One message an integrator received from a client (A1).")
@@ -108,7 +126,7 @@ class ReceiveMessageInput:
     channel: ChannelInput = strawberry.field(
         description="Where it came from: normalised as contact channels are (E.164, folded e-mail, handle)."
     )
-    text: str
+    text: str = strawberry.field(description="The message's text (REQUIRED when blank).")
     external_id: str = strawberry.field(
         description="The provider's id of the message: sending it again changes nothing (a webhook's retry)."
     )
@@ -136,15 +154,20 @@ class ReceiveMessageInput:
         )
 
 
-@strawberry.type
+@strawberry.type(description="Result of receiveMessage.")
 class ReceiveMessagePayload:
-    outcome: Outcome | None = None
-    conversation: Conversation | None = None
-    message: ConversationMessage | None = None
+    outcome: Outcome | None = strawberry.field(default=None, description="What the message did; null when refused.")
+    conversation: Conversation | None = strawberry.field(
+        default=None, description="The conversation it joined or opened; null when refused."
+    )
+    message: ConversationMessage | None = strawberry.field(
+        default=None,
+        description="The message stored (for DUPLICATE, the one stored the first time); null when refused.",
+    )
     routing: ConversationRouting | None = strawberry.field(
         default=None, description="The routing this message caused (OPENED, REOPENED); null otherwise."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
     @classmethod
     def of(cls, received: intake.Received) -> "ReceiveMessagePayload":

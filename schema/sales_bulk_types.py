@@ -1,8 +1,11 @@
 """Inputs and payloads of the sales panel's bulk close and transfer (S5, X2)."""
 
+from typing import Annotated
+
 import strawberry
 
 from db.keyset import PageRequest, paginate_sequence
+from schema import docs
 from schema.connection import Connection, connection
 from schema.errors import UserError
 from schema.node import to_global_id
@@ -11,13 +14,31 @@ from schema.sales_types import SalesAttention
 from schema.types import AuditEvent, CursorArg, Info, PageArg
 from services.sales_bulk import AttentionOutcome, BulkOutcome, BulkRejection, BulkResult
 
-strawberry.enum(BulkOutcome, name="SalesBulkOutcome")
-strawberry.enum(BulkRejection, name="SalesBulkRejection", description="Why a selected attention was left as it was.")
+docs.enum(
+    BulkOutcome,
+    name="SalesBulkOutcome",
+    description="What a bulk sales call did with one attention.",
+    values={
+        "CLOSED": "It was closed with the reason given.",
+        "TRANSFERRED": "It now belongs to the group (and agent) given.",
+        "UNCHANGED": "Already with that agent in that group: nothing to do.",
+        "REJECTED": "Left as it was; `rejection` says why.",
+    },
+)
+docs.enum(
+    BulkRejection,
+    name="SalesBulkRejection",
+    description="Why a selected attention was left as it was.",
+    values={
+        "NOT_FOUND": "No such attention, or one you may not see.",
+        "ALREADY_CLOSED": "Closed before this call: it keeps its reason and its place.",
+    },
+)
 
 
 @strawberry.input(description="Close these attentions with a reason (S5).")
 class CloseSalesAttentionsInput:
-    selection: SalesAttentionSelection
+    selection: SalesAttentionSelection = strawberry.field(description="Which attentions.")
     close_reason_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required: an active CLOSE_REASON of the catalogue."
     )
@@ -25,7 +46,7 @@ class CloseSalesAttentionsInput:
 
 @strawberry.input(description="Give these attentions to a group and an agent of it (S5).")
 class TransferSalesAttentionsInput:
-    selection: SalesAttentionSelection
+    selection: SalesAttentionSelection = strawberry.field(description="Which attentions.")
     team_id: strawberry.ID = strawberry.field(description="A group you can see.")
     agent_id: strawberry.ID | None = strawberry.field(
         default=None, description="An active member of that group; null leaves them to the group, unassigned."
@@ -35,8 +56,8 @@ class TransferSalesAttentionsInput:
 @strawberry.type(description="What a bulk sales call did with one attention (X2).")
 class SalesAttentionBulkResult:
     pk: strawberry.Private[int]
-    attention_id: strawberry.ID
-    outcome: BulkOutcome
+    attention_id: strawberry.ID = strawberry.field(description="The attention's global id, as given.")
+    outcome: BulkOutcome = strawberry.field(description="What happened to it.")
     rejection: BulkRejection | None = strawberry.field(description="Set when the outcome is REJECTED.")
 
     @classmethod
@@ -57,11 +78,11 @@ class SalesAttentionBulkResult:
 @strawberry.type(description="What closeSalesAttentions or transferSalesAttentions did (X2): counts, each outcome.")
 class SalesAttentionsBulkPayload:
     done: strawberry.Private[BulkResult | None] = None
-    closed_count: int = 0
-    transferred_count: int = 0
+    closed_count: int = strawberry.field(default=0, description="Attentions closed.")
+    transferred_count: int = strawberry.field(default=0, description="Attentions transferred.")
     unchanged_count: int = strawberry.field(default=0, description="Already with that agent in that group.")
-    rejected_count: int = 0
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    rejected_count: int = strawberry.field(default=0, description="Attentions rejected, each with its rejection.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
     @classmethod
     def of(cls, done: BulkResult) -> "SalesAttentionsBulkPayload":
@@ -81,7 +102,7 @@ class SalesAttentionsBulkPayload:
     def results(
         self,
         info: Info,
-        outcomes: list[BulkOutcome] | None = None,
+        outcomes: Annotated[list[BulkOutcome] | None, strawberry.argument(description=docs.OUTCOMES)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,

@@ -2,6 +2,7 @@
 
 import strawberry
 
+from schema import docs
 from schema.errors import UserError
 from schema.job_types import Job
 from schema.sales_inputs import SalesAttentionSelection, SalesColumnInput
@@ -9,7 +10,7 @@ from schema.sales_inputs import SalesAttentionSelection, SalesColumnInput
 
 @strawberry.input(description="Export the attentions selected (by ids or by a filter) as CSV, in the background.")
 class ExportSalesAttentionsInput:
-    selection: SalesAttentionSelection
+    selection: SalesAttentionSelection = strawberry.field(description="Which attentions.")
     view_id: strawberry.ID | None = strawberry.field(
         default=None, description="Take the columns of this saved view of yours (when `columns` is not given)."
     )
@@ -21,9 +22,9 @@ class ExportSalesAttentionsInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="Result of exportSalesAttentions: a queued job, or userErrors and nothing queued.")
 class ExportSalesAttentionsPayload:
     job: Job | None = strawberry.field(
         default=None, description="Queued; its file is announced in your notifications when ready."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)

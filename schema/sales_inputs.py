@@ -9,22 +9,63 @@ from datetime import datetime
 import strawberry
 
 from db.models import SalesAttentionStatus, SalesCatalogKind
+from schema import docs
 from schema.enums import Period
 from schema.ids import optional_pk, pks
 from services import sales_panel
 from services.errors import ErrorCode, fail
 
-strawberry.enum(SalesAttentionStatus, name="SalesAttentionStatus")
-strawberry.enum(SalesCatalogKind, name="SalesCatalogKind", description="The sales panel's catalogues an admin manages.")
-strawberry.enum(sales_panel.Column, name="SalesColumn", description="A column of the sales panel and its exports.")
+docs.enum(
+    SalesAttentionStatus,
+    name="SalesAttentionStatus",
+    description="Where a commercial attention stands (S1).",
+    values={
+        "OPEN": "Being worked.",
+        "PENDING": "Waiting on the client or a follow-up; `pendingSince` says since when.",
+        "CLOSED": "Done, with a close reason.",
+    },
+)
+docs.enum(
+    SalesCatalogKind,
+    name="SalesCatalogKind",
+    description="The sales panel's catalogues an admin manages.",
+    values={
+        "INTEREST": "What a contact is interested in.",
+        "ORIGIN": "Where a contact came from (a campaign, a channel).",
+        "CLOSE_REASON": "Why an attention was closed.",
+    },
+)
+docs.enum(
+    sales_panel.Column,
+    name="SalesColumn",
+    description="A column of the sales panel and its exports.",
+    values={
+        "FULL_NAME": "The contact's full name.",
+        "PHONE": "The contact's first phone or WhatsApp number.",
+        "EMAIL": "The contact's first e-mail.",
+        "INTEREST": "The interest's name.",
+        "ORIGIN": "The origin's name.",
+        "AGENT": "The agent's name.",
+        "GROUP": "The group's (team's) name.",
+        "STATUS": "OPEN, PENDING or CLOSED.",
+        "CLOSE_REASON": "The close reason's name.",
+        "PENDING_SINCE": "When it became PENDING.",
+        "CREATED_AT": "When the attention was created.",
+        "CLOSED_AT": "When it was closed.",
+        "UPDATED_AT": "When it last changed.",
+        "COMPANY": "The contact's company.",
+        "DOCUMENT_NUMBER": "The contact's document number.",
+        "VIP": "Whether the contact is VIP.",
+    },
+)
 
 _PERIOD = "A preset in the account's time zone; LAST_7_DAYS when neither it nor from/to is given."
 
 
 @strawberry.input(description="A contact custom field (C7) whose value must equal `value`.")
 class SalesCustomFieldCondition:
-    key: str
-    value: str
+    key: str = strawberry.field(description="The custom field's key.")
+    value: str = strawberry.field(description="The value it must equal.")
 
 
 @strawberry.input(description="Narrow the sales panel (S3); all given conditions must hold.")
@@ -40,10 +81,16 @@ class SalesAttentionFilter:
     unassigned: bool | None = strawberry.field(
         default=None, description="True: also (or, without agentIds, only) the attentions nobody has."
     )
-    statuses: list[SalesAttentionStatus] | None = None
-    interest_ids: list[strawberry.ID] | None = None
-    origin_ids: list[strawberry.ID] | None = None
-    close_reason_ids: list[strawberry.ID] | None = None
+    statuses: list[SalesAttentionStatus] | None = strawberry.field(
+        default=None, description="With any of these statuses."
+    )
+    interest_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="With any of these interests."
+    )
+    origin_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="With any of these origins.")
+    close_reason_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Closed with any of these reasons."
+    )
     custom_fields: list[SalesCustomFieldCondition] | None = strawberry.field(
         default=None, description="Each one counts as one filter of a view's twelve."
     )
@@ -71,8 +118,12 @@ class SalesAttentionFilter:
     description="Which attentions: these ids (from the panel's selection), or everything matching a filter.",
 )
 class SalesAttentionSelection:
-    ids: list[strawberry.ID] | None = strawberry.UNSET
-    filter: SalesAttentionFilter | None = strawberry.UNSET
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Global ids of attentions; an id you cannot see is REJECTED as NOT_FOUND."
+    )
+    filter: SalesAttentionFilter | None = strawberry.field(
+        default=strawberry.UNSET, description="Every attention you see matching this filter, read when the call runs."
+    )
 
     def to_service(self) -> sales_panel.SalesFilter:
         """Ids select exactly those (within what you see); a filter everything it matches."""
@@ -89,8 +140,12 @@ class SalesAttentionSelection:
     one_of=True, description="A column: one of the panel's own, or a contact custom field (C7) by its key."
 )
 class SalesColumnInput:
-    field: sales_panel.Column | None = strawberry.UNSET
-    custom_field_key: str | None = strawberry.UNSET
+    field: sales_panel.Column | None = strawberry.field(
+        default=strawberry.UNSET, description="One of the panel's own columns."
+    )
+    custom_field_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The key of a contact custom field."
+    )
 
     def to_service(self) -> str:
         if isinstance(self.custom_field_key, str):

@@ -13,7 +13,7 @@ import strawberry
 from db import keyset, models
 from db.keyset import PageRequest
 from db.models import SalesAttentionStatus, SalesCatalogKind
-from schema import sales_inputs, sql_map  # noqa: F401  (registers the panel's enums before they are used here)
+from schema import docs, sales_inputs, sql_map  # noqa: F401  (registers the panel's enums before they are used here)
 from schema.connection import Connection, connection
 from schema.contact_types import Contact
 from schema.conversation_types import Conversation
@@ -26,12 +26,12 @@ from services.sales_panel import SalesFilter
 
 @strawberry.type(description="An interest, origin or close reason of the sales panel (S1), managed by admins.")
 class SalesCatalogEntry(Node):
-    kind: SalesCatalogKind
-    name: str
+    kind: SalesCatalogKind = strawberry.field(description="Which catalogue it belongs to.")
+    name: str = strawberry.field(description=docs.NAME)
     position: int = strawberry.field(description="Catalogues list by position, then name.")
     active: bool = strawberry.field(description="Inactive entries are no longer offered; attentions keep theirs.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.SalesCatalogEntry) -> "SalesCatalogEntry":
@@ -62,11 +62,11 @@ class SalesAttention(Node):
     close_reason_pk: strawberry.Private[int | None]
     agent_pk: strawberry.Private[int | None]
     team_pk: strawberry.Private[int]
-    status: SalesAttentionStatus
+    status: SalesAttentionStatus = strawberry.field(description="OPEN, PENDING or CLOSED.")
     pending_since: datetime | None = strawberry.field(description="When it became PENDING; null unless it is.")
-    created_at: datetime
-    closed_at: datetime | None
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    closed_at: datetime | None = strawberry.field(description="When it was closed; null unless CLOSED.")
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.SalesAttention) -> "SalesAttention":
@@ -106,11 +106,11 @@ class SalesAttention(Node):
         line = await info.context.loaders.sales_contact_line.load(self.contact_pk)
         return line.email if line else None
 
-    @strawberry.field
+    @strawberry.field(description="What the contact is interested in; null when none was given.")
     async def interest(self, info: Info) -> SalesCatalogEntry | None:
         return await _entry(info, self.interest_pk)
 
-    @strawberry.field
+    @strawberry.field(description="Where the contact came from; null when none was given.")
     async def origin(self, info: Info) -> SalesCatalogEntry | None:
         return await _entry(info, self.origin_pk)
 

@@ -2,12 +2,14 @@
 inputs and payloads that write them."""
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from db import models
 from db.keyset import PageRequest
 from db.models import SalesAttentionStatus
+from schema import docs
 from schema.connection import Connection
 from schema.enums import Period
 from schema.errors import UserError
@@ -23,31 +25,33 @@ from services.sales_panel import CUSTOM_FIELD_PREFIX, SalesFilter
 @strawberry.type(description="A column of a saved view: one of the panel's own, or a contact custom field (C7).")
 class SalesViewColumn:
     id: str = strawberry.field(description='The column\'s id: a SalesColumn name, or "customField:<key>".')
-    field: sales_panel.Column | None
-    custom_field_key: str | None
-    label: str
+    field: sales_panel.Column | None = strawberry.field(description="The panel's own column; null for a custom field.")
+    custom_field_key: str | None = strawberry.field(
+        description="The custom field's key; null for the panel's own column."
+    )
+    label: str = strawberry.field(description="The column's heading.")
 
 
 @strawberry.type(description="A custom field condition of a saved filter.")
 class SalesCustomFieldConditionValue:
-    key: str
-    value: str
+    key: str = strawberry.field(description="The custom field's key.")
+    value: str = strawberry.field(description="The value it must equal.")
 
 
 @strawberry.type(description="A saved SalesAttentionFilter, field for field.")
 class SalesAttentionFilterValue:
-    text: str | None
-    period: Period | None
-    from_: datetime | None = strawberry.field(name="from")
-    to: datetime | None
-    team_id: strawberry.ID | None
-    agent_ids: list[strawberry.ID]
-    unassigned: bool
-    statuses: list[SalesAttentionStatus]
-    interest_ids: list[strawberry.ID]
-    origin_ids: list[strawberry.ID]
-    close_reason_ids: list[strawberry.ID]
-    custom_fields: list[SalesCustomFieldConditionValue]
+    text: str | None = strawberry.field(description="Over the contact's name, phones and e-mails.")
+    period: Period | None = strawberry.field(description="The date preset; null for a custom range.")
+    from_: datetime | None = strawberry.field(name="from", description="A custom range's start.")
+    to: datetime | None = strawberry.field(description="A custom range's end.")
+    team_id: strawberry.ID | None = strawberry.field(description="The group; null: the highest you can access.")
+    agent_ids: list[strawberry.ID] = strawberry.field(description="These users' attentions.")
+    unassigned: bool = strawberry.field(description="Also the attentions nobody has.")
+    statuses: list[SalesAttentionStatus] = strawberry.field(description="With any of these statuses.")
+    interest_ids: list[strawberry.ID] = strawberry.field(description="With any of these interests.")
+    origin_ids: list[strawberry.ID] = strawberry.field(description="With any of these origins.")
+    close_reason_ids: list[strawberry.ID] = strawberry.field(description="Closed with any of these reasons.")
+    custom_fields: list[SalesCustomFieldConditionValue] = strawberry.field(description="Custom field conditions.")
 
     @classmethod
     def of(cls, flt: SalesFilter) -> "SalesAttentionFilterValue":
@@ -73,10 +77,10 @@ class SalesView(Node):
     pk: strawberry.Private[int]
     column_ids: strawberry.Private[list[str]]
     stored_filter: strawberry.Private[SalesFilter]
-    name: str
-    is_default: bool
-    created_at: datetime
-    updated_at: datetime
+    name: str = strawberry.field(description="Its name, unique among your views.")
+    is_default: bool = strawberry.field(description="Whether it is your default view (at most one is).")
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.SalesView) -> "SalesView":
@@ -115,7 +119,7 @@ class SalesView(Node):
     async def attentions(
         self,
         info: Info,
-        order_by: SalesAttentionOrder | None = None,
+        order_by: Annotated[SalesAttentionOrder | None, strawberry.argument(description=docs.ORDER_BY)] = None,
         first: PageArg = None,
         after: CursorArg = None,
         last: PageArg = None,
@@ -128,40 +132,48 @@ class SalesView(Node):
 
 @strawberry.input(description="A new saved view of yours (admins and supervisors).")
 class CreateSalesViewInput:
-    name: str
+    name: str = strawberry.field(description="Unique among your views (ALREADY_EXISTS).")
     columns: list[SalesColumnInput] | None = strawberry.field(
         default=None, description="In order, any number, each once; the seed's default set when absent."
     )
     filter: SalesAttentionFilter | None = strawberry.field(default=None, description="At most 12 filters at once.")
-    is_default: bool = False
+    is_default: bool = strawberry.field(default=False, description="Make it your default view.")
 
 
 @strawberry.input(description="What to change in a view; absent fields stay, given ones are replaced whole.")
 class UpdateSalesViewInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    columns: list[SalesColumnInput] | None = strawberry.UNSET
-    filter: SalesAttentionFilter | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The view to change (yours).")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
+    columns: list[SalesColumnInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="The new columns, in order."
+    )
+    filter: SalesAttentionFilter | None = strawberry.field(
+        default=strawberry.UNSET, description="The new filter, at most 12 filters at once (LIMIT_EXCEEDED)."
+    )
 
 
 @strawberry.input(description="Make a view your default (the one you had stops being it), or stop it being so.")
 class SetDefaultSalesViewInput:
-    id: strawberry.ID
-    is_default: bool = True
+    id: strawberry.ID = strawberry.field(description="The view (yours).")
+    is_default: bool = strawberry.field(
+        default=True, description="True (the default) makes it your default; false stops it being so."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Delete one of your saved views.")
 class DeleteSalesViewInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The view (yours).")
 
 
-@strawberry.type
+@strawberry.type(description="Result of a saved view mutation.")
 class SalesViewPayload:
-    view: SalesView | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    view: SalesView | None = strawberry.field(default=None, description="The view; null when refused.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of deleteSalesView.")
 class DeleteSalesViewPayload:
-    deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    deleted_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id the view had; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=docs.USER_ERRORS)

@@ -11,7 +11,7 @@ from strawberry.types.nodes import SelectedField
 from db import batches, models
 from db.keyset import Page, PageRequest
 from db.models import PresenceStatus
-from schema import sql_map
+from schema import docs, sql_map
 from schema.connection import Connection, connection
 from schema.context import Context
 from schema.enums import AuditAction, ResourceType, Role
@@ -61,12 +61,12 @@ async def nested_connection(
 @strawberry.type(description="Someone who signs in: an admin, a supervisor or an agent.")
 class User(Node):
     pk: strawberry.Private[int]
-    email: str
-    name: str
-    role: Role
-    active: bool
-    created_at: datetime
-    updated_at: datetime
+    email: str = strawberry.field(description="Sign-in email, unique in the account (stored lower-case).")
+    name: str = strawberry.field(description="Full name as others see it.")
+    role: Role = strawberry.field(description="What the user may see and do (R1).")
+    active: bool = strawberry.field(description="False once deactivated: the user can no longer sign in.")
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.User) -> "User":
@@ -121,7 +121,7 @@ class User(Node):
 
 @strawberry.type(description="Whether a user is at work (R4).")
 class UserPresence:
-    status: PresenceStatus
+    status: PresenceStatus = strawberry.field(description="ONLINE, AWAY or OFFLINE.")
     changed_at: datetime | None = strawberry.field(description="Null when it was never set (OFFLINE).")
 
 
@@ -129,10 +129,10 @@ class UserPresence:
 class Team(Node):
     pk: strawberry.Private[int]
     parent_pk: strawberry.Private[int | None]
-    name: str
+    name: str = strawberry.field(description="Unique among its sibling teams.")
     depth: int = strawberry.field(description="0 for a top-level team.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description=docs.CREATED_AT)
+    updated_at: datetime = strawberry.field(description=docs.UPDATED_AT)
 
     @classmethod
     def from_row(cls, row: models.Team) -> "Team":
@@ -295,17 +295,19 @@ class AuditEvent(Node):
     pk: strawberry.Private[int]
     batch_pk: strawberry.Private[int | None]
     actor_pk: strawberry.Private[int | None]
-    occurred_at: datetime
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
     actor_name: str = strawberry.field(description="The actor's name when it acted.")
-    action: AuditAction
-    resource_type: ResourceType
+    action: AuditAction = strawberry.field(description="What was done.")
+    resource_type: ResourceType = strawberry.field(description="What kind of resource it was done to.")
     resource_id: strawberry.ID = strawberry.field(description="Global id of the resource (it may since be deleted).")
-    resource_name: str
+    resource_name: str = strawberry.field(description="The resource's name when it happened.")
     changes: list[AuditChange] = strawberry.field(
         resolver=lambda root: audit_changes(root.stored_changes),
         description="What changed, one entry per field, in one shape for every resource (see AuditChange).",
     )
-    request_id: str | None
+    request_id: str | None = strawberry.field(
+        description="The API call's request id (its `X-Request-Id`, or the one the server gave it; also in the logs)."
+    )
     # As the row stores them: `changes` presents them only when a client selects it.
     stored_changes: strawberry.Private[Mapping[str, Any]]
 

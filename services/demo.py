@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ from db.search import fold
 from services import audit
 from services.auth import hash_password
 from services.contacts import search_name, search_text, sort_name
+from services.demo_activity import Activity, People, copy_rows, seed_activity
 
 DEMO_PASSWORD = "demo-cartera-2026"
 DEMO_DOMAIN = "cartera.demo"
@@ -213,6 +214,7 @@ class DemoResult:
     addresses: int
     users: list[DemoUser]
     seconds: float
+    activity: Activity
 
 
 class SeedError(Exception):
@@ -232,6 +234,10 @@ class _Refs:
     company_names: dict[int, str]
     types: dict[str, int]
     fields: list[str]
+    # Who works the contacts (services.demo_activity): the admin, each leaf team's agents.
+    admin_id: int = 0
+    agents: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    leaf_names: dict[int, str] = field(default_factory=dict)
 
 
 def cuit(rng: random.Random, prefix: str) -> str:
@@ -292,6 +298,8 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
     password = hash_password(DEMO_PASSWORD)
     users: list[DemoUser] = []
     leaves: list[int] = []
+    agents_of: dict[int, list[tuple[int, str]]] = {}
+    leaf_names: dict[int, str] = {}
     teams = 0
 
     async def add_team(name: str, parent: tuple[int, str] | None) -> tuple[int, str]:
@@ -325,7 +333,7 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
         users.append(DemoUser(email=email, name=name, role=role, teams=teams))
         return int(user_id)
 
-    await add_user(f"admin@{DEMO_DOMAIN}", "Administración Cartera", Role.ADMIN, ())
+    admin_id = await add_user(f"admin@{DEMO_DOMAIN}", "Administración Cartera", Role.ADMIN, ())
     agents = 0
     for top, children in TEAM_TREE.items():
         root = await add_team(top, None)
@@ -337,11 +345,14 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
         for leaf_name in children or (top,):
             leaf = await add_team(leaf_name, root) if children else root
             leaves.append(leaf[0])
+            leaf_names[leaf[0]] = leaf_name
+            agents_of[leaf[0]] = []
             for _ in range(rng.randint(3, 5)):
                 agents += 1
                 first, last = rng.choice(FIRST), rng.choice(LAST)
                 agent = await add_user(f"agente{agents}@{DEMO_DOMAIN}", f"{first} {last}", Role.AGENT, (leaf_name,))
                 await conn.execute(insert(TeamMember).values(team_id=leaf[0], user_id=agent, created_at=now))
+                agents_of[leaf[0]].append((agent, f"{first} {last}"))
 
     taken = set((await conn.scalars(select(CustomFieldDefinition.key))).all())
     fields = [key for key in CUSTOM_FIELDS if key not in taken]
@@ -421,6 +432,9 @@ async def _setup(conn: AsyncConnection, rng: random.Random, companies: int, now:
         company_names=company_names,
         types={code: int(i) for code, i in types.items()},
         fields=fields,
+        admin_id=admin_id,
+        agents=agents_of,
+        leaf_names=leaf_names,
     )
 
 
@@ -537,14 +551,6 @@ def _contacts(
         yield contacts, channels, addresses
 
 
-async def _copy(conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Rows) -> None:
-    """PostgreSQL COPY through asyncpg's binary protocol."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
-
-
 async def _drop_indexes_and_foreign_keys(conn: AsyncConnection) -> tuple[list[str], list[str]]:
     """Drop the contact tables' B-tree indexes and foreign keys for the load.
 
@@ -598,7 +604,7 @@ async def _load(
     chunks: Iterator[Chunk],
     total: int,
     started: float,
-    progress: Callable[[int, int, float], None] | None,
+    progress: Callable[[str, int, int, float], None] | None,
 ) -> tuple[int, int]:
     """Insert every chunk, generating the next one in a worker thread meanwhile."""
     postgres = conn.dialect.name == "postgresql"
@@ -612,14 +618,14 @@ async def _load(
                 if not rows:
                     continue
                 if postgres:
-                    await _copy(conn, table, columns, rows)
+                    await copy_rows(conn, table, columns, rows)
                 else:
                     await conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
             done += len(chunk[0])
             channels += len(chunk[1])
             addresses += len(chunk[2])
             if progress:
-                progress(done, total, time.perf_counter() - started)
+                progress("contacts", done, total, time.perf_counter() - started)
     return channels, addresses
 
 
@@ -628,12 +634,17 @@ async def seed(
     *,
     contacts: int,
     seed_value: int = 2026,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: Callable[[str, int, int, float], None] | None = None,
     stage: Callable[[str], None] | None = None,
+    activity: bool = True,
 ) -> DemoResult:
-    """Fill an empty database with demo teams, users, custom fields, companies and `contacts` contacts.
+    """Fill an empty database with demo teams, users, custom fields, companies, `contacts` contacts,
+    and what the users work on (services.demo_activity: portfolios, campaigns and gestiones,
+    conversations, sales attentions), scaled to `contacts`.
 
-    progress(done, total, seconds) is called after each chunk; stage(message) when a slow step starts.
+    progress(what, done, total, seconds) is called after each chunk of contacts and each part of
+    the rest; stage(message) when a slow step starts. activity=False: the contacts and who works
+    them only (the benchmarks, which add their own portfolios, gestiones, conversations and attentions).
     """
     if contacts < 1:
         raise ValueError("contacts must be at least 1")
@@ -670,6 +681,21 @@ async def seed(
                     text("SELECT setval(pg_get_serial_sequence('contacts', 'id'), :last)"),
                     {"last": start + contacts - 1},
                 )
+            work = Activity()
+            if activity:
+                work = await seed_activity(
+                    conn,
+                    seed_value=seed_value,
+                    first_contact=start,
+                    contacts=contacts,
+                    people=People(admin_id=refs.admin_id, agents=refs.agents, leaf_names=refs.leaf_names),
+                    now=now,
+                    progress=(
+                        (lambda what, done, total: progress(what, done, total, time.perf_counter() - started))
+                        if progress
+                        else None
+                    ),
+                )
             session = AsyncSession(bind=conn)
             event_id = await audit.record(
                 session,
@@ -691,6 +717,7 @@ async def seed(
                         "teams": refs.teams,
                         "users": [user.email for user in refs.users],
                         "customFields": refs.fields,
+                        **work.as_changes(),
                     }.items()
                 },
             )
@@ -709,4 +736,5 @@ async def seed(
         addresses=addresses,
         users=refs.users,
         seconds=time.perf_counter() - started,
+        activity=work,
     )

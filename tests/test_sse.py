@@ -440,3 +440,27 @@ async def test_graphql_sse_client_retry_with_last_event_id_loses_nothing(
     assert node.count("cutting") == 5
     assert node.count("connected") >= 3
     await eventually(lambda: feed.inbox_count == 0, "the stock client's inboxes were unregistered")
+
+
+async def test_a_persisted_query_runs_by_its_hash_alone(
+    server: Server, factory: Factory, client: GraphQLClient
+) -> None:
+    """The text /graphql keeps for a hash (automatic persisted queries) serves the stream too; an
+    unknown hash is refused before any stream, with /graphql's code."""
+    import hashlib
+
+    token = factory.token(await factory.user(Role.ADMIN, name="Ada Admin"))
+    digest = hashlib.sha256(ME.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    response = await refusal(server, request_headers(token), {"extensions": persisted})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    registered = await client.http.post("/graphql", json={"query": ME, "extensions": persisted}, headers=auth(token))
+    assert registered.json()["data"] == {"me": {"name": "Ada Admin"}}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        request = http.stream("POST", "/graphql/stream", json={"extensions": persisted}, headers=request_headers(token))
+        async with request as answer:
+            assert answer.status_code == 200
+            stream = Stream(answer)
+            assert (await stream.next()).payload["data"] == {"me": {"name": "Ada Admin"}}
+            await stream.complete()
