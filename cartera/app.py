@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from cartera import compression, cors
+from cartera import compression, cors, metrics, tracing
 from cartera.collector import collect_on_schedule, sweep_files_on_schedule
 from cartera.downloads import AttachmentDownloads, FileDownloads
 from cartera.graphiql import ASSETS_PATH, Assets
 from cartera.http import GraphQLEndpoint
+from cartera.sessions import WebSocketSessions
 from cartera.sse import GraphQLEventStream
 from cartera.ws import GraphQLWebSocket
 from db.engine import create_engine, create_sessionmaker
@@ -88,6 +89,9 @@ def create_app(settings: Settings) -> Starlette:
         poll_seconds=settings.job_poll_seconds,
         progress_seconds=settings.job_progress_seconds,
     )
+    for pool, pooled in (("requests", engine), ("hub", hub_engine), ("jobs", jobs_engine)):
+        metrics.watch_engine(pooled, pool)
+    hub.feed.watchers.append(metrics.FeedMetrics())
     workers = [Worker(runtime, woken_by=engine.sync_engine) for _ in range(settings.job_workers)]
 
     async def healthz(_: Request) -> JSONResponse:
@@ -133,12 +137,13 @@ def create_app(settings: Settings) -> Starlette:
             await hub_engine.dispose()
             await jobs_engine.dispose()
             await engine.dispose()
+            metrics.process_exit()
 
     endpoint = GraphQLEndpoint(schema, state)
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            WebSocketRoute("/graphql", GraphQLWebSocket(schema, state)),
+            WebSocketRoute("/graphql", WebSocketSessions(GraphQLWebSocket(schema, state))),
             Route(
                 "/graphql/stream", GraphQLEventStream(schema, state, endpoint.recall).handle, methods=["GET", "POST"]
             ),
@@ -146,6 +151,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/files/{id:int}", FileDownloads(state).handle, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *metrics.routes(settings, sessionmaker, endpoint.compiler),
         ],
         lifespan=lifespan,
         middleware=compression.middleware(settings),
@@ -159,4 +165,5 @@ def create_app(settings: Settings) -> Starlette:
     app.state.endpoint = endpoint
     app.state.hub = hub
     app.state.workers = workers
+    tracing.install(app, settings, [engine, hub_engine, jobs_engine])
     return app

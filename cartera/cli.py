@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -59,6 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.workers > 1 and not settings.redis_url:
         raise CommandError("--workers above 1 needs REDIS_URL: processes share live events through Redis")
     _prepare_database(settings)
+    if args.workers > 1:
+        from cartera import metrics
+
+        # A scrape reaches any one process: each writes its metrics where every one reads them all.
+        metrics.prepare_processes(os.environ)
     print(f"Cartera on http://{args.host}:{args.port}/graphql", file=sys.stderr)
     uvicorn.run(
         "cartera.asgi:create",

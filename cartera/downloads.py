@@ -8,6 +8,7 @@ see (another's export, an expired one) both answer 404. The bytes stream from th
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -43,12 +44,20 @@ class AttachmentDownloads:
         return await attachments.get_for_download(session, principal, pk)
 
     async def handle(self, request: Request) -> Response:
-        settings = self.app.settings
         token = bearer(request.headers.get("authorization"))
-        user_id = read_token(token, secret_key=settings.secret_key) if token else None
+        user_id = read_token(token, secret_key=self.app.settings.secret_key) if token else None
+        pk = request.path_params["id"]
+        response = await self._answer(user_id, pk)
+        fields = {"what": self.what.lower(), "id": pk, "user_id": user_id, "status": response.status_code}
+        if not isinstance(response, StreamingResponse):
+            log.info("download", extra={**fields, "bytes": len(response.body)})
+            return response
+        response.body_iterator = _logged(response.body_iterator, fields)
+        return response
+
+    async def _answer(self, user_id: int | None, pk: int) -> Response:
         if user_id is None:
             return _unauthorized()
-        pk = request.path_params["id"]
         if not 0 < pk <= MAX_ID:
             return self._not_found()
         principal = await self.app.principals.get(user_id)
@@ -77,6 +86,19 @@ class AttachmentDownloads:
 
     def _not_found(self) -> Response:
         return PlainTextResponse(f"{self.what} not found", status_code=404)
+
+
+async def _logged(chunks: AsyncIterable[Any], fields: dict[str, Any]) -> AsyncIterator[Any]:
+    """The body as it streams; one log line once it has gone out, or the client left, with the bytes sent."""
+    sent = 0
+    complete = False
+    try:
+        async for chunk in chunks:
+            yield chunk
+            sent += len(chunk)
+        complete = True
+    finally:
+        log.info("download", extra={**fields, "bytes": sent, "complete": complete})
 
 
 def _unauthorized() -> Response:

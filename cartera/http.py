@@ -37,7 +37,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from cartera import graphiql, wire
+from cartera import graphiql, metrics, wire
 from cartera.persisted_queries import (
     PersistedQueries,
     PersistedQuery,
@@ -314,14 +314,17 @@ class GraphQLEndpoint:
             request_id = uuid.uuid4().hex
         host = request.client.host if request.client else None
         context = Context(app=self.app, request_id=request_id, client_host=host)
-        status, outcome = 500, "error"
+        statements = metrics.count_statements()
+        status, outcome, read = 500, "error", None
         try:
             response, outcome = await self._handle(request, context)
             response.headers["x-request-id"] = request_id
             response.headers.setdefault("cache-control", "no-store")
-            status = response.status_code
+            status, read = response.status_code, response.headers.get("x-cartera-read")
             return response
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(context, outcome, elapsed, statements, read)
             log.info(
                 "graphql request",
                 extra={
@@ -330,7 +333,10 @@ class GraphQLEndpoint:
                     "operation": context.operation_name,
                     "status": status,
                     "outcome": outcome,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": context.token_user_id,
+                    "client": host,
+                    "statements": statements[0],
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
 

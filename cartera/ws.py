@@ -26,7 +26,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
     ConnectionInitMessage,
@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage, StartMessage, StopMessage
 
-from cartera import wire
+from cartera import sessions, wire
 from db.base import utcnow
 from resolvers.live import LAST_EVENT_ID
 from schema.context import AppState, Context
@@ -98,6 +98,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         else:
             await super().handle_complete(message)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        with sessions.operation(operation.id, operation.query, operation.operation_name):
+            await super().run_operation(operation)
+
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle(self) -> None:
@@ -129,6 +133,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self._malformed()
         else:
             await super().handle_stop(message)
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        with sessions.operation(operation_id, query, operation_name):
+            await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def _malformed(self) -> None:
         await self.websocket.close(code=1002, reason="Failed to parse message")
@@ -278,6 +288,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "This user cannot sign in"})
         context.token_user_id = verified.user_id
         context.token_expires_at = verified.expires_at
+        sessions.signed_in(verified.user_id)
         # Checked by the inbox that resumes from it (resolvers.live), as `after` is.
         context.last_event_id = params.get(LAST_EVENT_ID)
         return None

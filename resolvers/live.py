@@ -145,6 +145,7 @@ class LiveSubscriptions:
         try:
             if after_id is not None:
                 async for event in _replay(ctx, inbox, after_id):
+                    ctx.app.hub.feed.delivered(event, replayed=True)
                     ctx.delivered_event_id = event.id
                     yield InboxEvent.from_event(event)
             seen_through = max(after_id or 0, inbox.start)
@@ -156,6 +157,7 @@ class LiveSubscriptions:
                     return
                 # Already replayed, when the client resumed from an id beyond this process's start.
                 if item.id > seen_through and item.kind in SHOWN:
+                    ctx.app.hub.feed.delivered(item)
                     ctx.delivered_event_id = item.id
                     yield InboxEvent.from_event(item)
         finally:

@@ -150,6 +150,12 @@ class Settings:
     export_chunk_delay_seconds: float = 0.0
     # How often expired files (exports past their retention) are deleted, rows and bytes.
     file_sweep_seconds: float = 300.0
+    # Prometheus metrics (cartera/metrics.py): the path they are served at (None: not served), and
+    # the bearer token a scrape must send (None: anyone who reaches the path reads them).
+    metrics_path: str | None = "/metrics"
+    metrics_token: str | None = None
+    # OpenTelemetry tracing (cartera/tracing.py, the `tracing` extra): "off", "otlp" or "console".
+    tracing: str = "off"
     # Automatic persisted queries (cartera/persisted_queries.py), and how long a browser may keep
     # a successful GET query's answer: `private` always, since answers depend on the bearer token.
     persisted_queries: bool = True
@@ -242,6 +248,9 @@ class Settings:
                 env, "CARTERA_EXPORT_CHUNK_DELAY_SECONDS", cls.export_chunk_delay_seconds, allow_zero=True
             ),
             file_sweep_seconds=_seconds(env, "CARTERA_FILE_SWEEP_SECONDS", cls.file_sweep_seconds),
+            metrics_path=_metrics_path(env),
+            metrics_token=_raw(env, "CARTERA_METRICS_TOKEN"),
+            tracing=_choice(env, "CARTERA_TRACING", ("off", "otlp", "console"), cls.tracing),
             persisted_queries=_bool(env, "CARTERA_PERSISTED_QUERIES", cls.persisted_queries),
             get_max_age_seconds=_int(env, "CARTERA_GET_MAX_AGE_SECONDS", cls.get_max_age_seconds, minimum=0),
             compression_min_bytes=_int(env, "CARTERA_COMPRESSION_MIN_BYTES", cls.compression_min_bytes, minimum=0),
@@ -260,6 +269,27 @@ def _media_types(env: Mapping[str, str], name: str, default: tuple[str, ...]) ->
     if wrong or not types:
         raise SettingsError(f"{name} must be a comma-separated list of media types (type/subtype), got {raw!r}")
     return types
+
+
+def _metrics_path(env: Mapping[str, str]) -> str | None:
+    # Set but empty turns metrics off; unset keeps the default.
+    raw = env.get("CARTERA_METRICS_PATH")
+    if raw is None:
+        return Settings.metrics_path
+    path = raw.strip()
+    if not path:
+        return None
+    taken = ("/graphql", "/graphql/stream", "/healthz", "/readyz")
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path) or path.rstrip("/") in taken:
+        raise SettingsError(f"CARTERA_METRICS_PATH must be a free path such as /metrics, or empty, got {raw!r}")
+    return path
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (_raw(env, name) or default).strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {env.get(name)!r}")
+    return value
 
 
 def _region(env: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broadcaster import Broadcast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,6 +77,16 @@ class Inbox:
         return await self.queue.get()
 
 
+class FeedWatcher(Protocol):
+    """Told of inboxes opening and closing and of each event sent to a subscriber (metrics)."""
+
+    def inbox_opened(self) -> None: ...
+
+    def inbox_closed(self) -> None: ...
+
+    def delivered(self, event: LoggedEvent, *, replayed: bool) -> None: ...
+
+
 class EventFeed:
     def __init__(
         self,
@@ -101,6 +112,7 @@ class EventFeed:
         # Told of every ACCESS_CHANGED read from the log: its users, or None for everyone (the
         # composition root adds the process's principal cache).
         self.access_listeners: list[Callable[[frozenset[int] | None], None]] = []
+        self.watchers: list[FeedWatcher] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -131,10 +143,19 @@ class EventFeed:
         can be dispatched between reading `start` and joining the indexes."""
         inbox = Inbox(principal=principal, start=self.position, queue=asyncio.Queue(maxsize=self._queue_size))
         self._index(inbox)
+        for watcher in self.watchers:
+            watcher.inbox_opened()
         return inbox
 
     def unregister(self, inbox: Inbox) -> None:
         self._unindex(inbox)
+        for watcher in self.watchers:
+            watcher.inbox_closed()
+
+    def delivered(self, event: LoggedEvent, *, replayed: bool = False) -> None:
+        """The subscriber of an inbox was sent this event (its subscription's resolver says so)."""
+        for watcher in self.watchers:
+            watcher.delivered(event, replayed=replayed)
 
     def _index(self, inbox: Inbox) -> None:
         principal = inbox.principal
