@@ -9,7 +9,6 @@ The last test runs the real graphql-ws client, cut while events are committed.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +17,23 @@ from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
-from db.models import Contact, Event, EventLogState, Role, Team, User
+from db.models import Event, EventLogState
 from schema.node import to_global_id
-from services.events import EventKind
 from subscriptions.feed import SLOW_CONSUMER
 from tests.conftest import GraphQLClient, Server, eventually
 from tests.factories import Factory, gid
 from tests.stock_clients import StockClient, stock_clients  # noqa: F401  (the fixture)
+from tests.vip_world import SET_VIP, World, build, toggle, vip_events
 from tests.ws import INBOX, LEGACY_WS, QUIET, TRANSPORT_WS, open_socket, receive, send, subscribe
-
-SET_VIP = "mutation($id: ID!, $vip: Boolean!) { setContactVip(id: $id, vip: $vip) { userErrors { code } } }"
-# A stock client's subscription: the same document on every reconnection, no `after`.
-PLAIN_INBOX = "subscription { inbox { id payload { __typename ... on ContactVipChanged { contactId isVip } } } }"
-
-
-@dataclass
-class World:
-    admin: User
-    ana: User  # agent of Norte
-    norte: Team
-    contact: Contact  # a Norte client: each VIP change of it is an event for Ana
 
 
 @pytest.fixture
 async def world(factory: Factory) -> World:
-    norte = await factory.team("Norte")
-    (contact,) = await factory.contacts(norte, "Juan Pérez")
-    return World(
-        admin=await factory.user(Role.ADMIN, name="Ada Admin"),
-        ana=await factory.user(Role.AGENT, name="Ana Agente", teams=[norte]),
-        norte=norte,
-        contact=contact,
-    )
+    return await build(factory)
 
 
-async def toggle(client: GraphQLClient, factory: Factory, world: World, times: int, *, start: bool = True) -> None:
-    """Commit `times` inbox events for Ana through the API."""
-    for i in range(times):
-        vip = start if i % 2 == 0 else not start
-        data = await client.data(SET_VIP, {"id": gid(world.contact), "vip": vip}, factory.token(world.admin))
-        assert data["setContactVip"]["userErrors"] == []
-
-
-async def vip_events_after(factory: Factory, after: int) -> list[str]:
-    async with factory.sessionmaker() as session:
-        ids = await session.scalars(
-            select(Event.id).where(Event.id > after, Event.kind == EventKind.CONTACT_VIP).order_by(Event.id)
-        )
-        return [to_global_id("Event", i) for i in ids]
+# A stock client's subscription: the same document on every reconnection, no `after`.
+PLAIN_INBOX = "subscription { inbox { id payload { __typename ... on ContactVipChanged { contactId isVip } } } }"
 
 
 async def last_event(factory: Factory) -> int:
@@ -120,7 +88,7 @@ async def away(client: GraphQLClient, factory: Factory, world: World) -> tuple[s
     """Ana saw one event, then three more were committed: (the id she saw, the three she missed)."""
     before = await last_event(factory)
     await toggle(client, factory, world, 4)
-    seen, *missed = await vip_events_after(factory, before)
+    seen, *missed = await vip_events(factory, before)
     return seen, missed
 
 
@@ -145,7 +113,7 @@ class TestConnectionInitResume:
             # Then live, nothing repeated at the seam.
             before = await last_event(factory)
             await toggle(client, factory, world, 1)
-            assert await events_of(ws, protocol, 1) == await vip_events_after(factory, before)
+            assert await events_of(ws, protocol, 1) == await vip_events(factory, before)
             await quiet(ws)
 
     async def test_after_wins_over_the_connections_last_event_id(
@@ -189,7 +157,7 @@ class TestConnectionInitResume:
         await toggle(client, factory, world, 1)
         await client.data(SET_VIP, {"id": gid(theirs), "vip": True}, factory.token(world.admin))
         await toggle(client, factory, world, 1, start=False)
-        seen, _theirs, hers = await vip_events_after(factory, 0)
+        seen, _theirs, hers = await vip_events(factory, 0)
         async with open_socket(server) as ws:
             await connect(ws, TRANSPORT_WS, init_payload(factory.token(world.ana), seen))
             await start_inbox(ws, TRANSPORT_WS)
@@ -232,7 +200,7 @@ async def test_graphql_ws_retry_loses_nothing(
         received = await node.finished()
     finally:
         await node.stop()
-    assert received == await vip_events_after(factory, before)
+    assert received == await vip_events(factory, before)
     # It did reconnect: five cuts of its own, one by the server.
     assert node.count("cutting") == 5
     assert node.count("connected") >= 3

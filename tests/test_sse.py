@@ -18,59 +18,28 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from db.models import Contact, Event, EventLogState, Role, Team, User
+from db.models import EventLogState, Role
 from schema.node import to_global_id
 from services.auth import issue_token
-from services.events import EventKind
 from subscriptions.feed import SLOW_CONSUMER
 from tests.conftest import SECRET, GraphQLClient, Server, auth, eventually, running
 from tests.factories import Factory, gid
 from tests.stock_clients import StockClient, stock_clients  # noqa: F401  (the fixture)
+from tests.vip_world import SET_VIP, World, build, toggle, vip_events
 from tests.ws import INBOX, init, open_socket, receive, send, subscribe
-
-EVENT_STREAM = "text/event-stream"
-SET_VIP = "mutation($id: ID!, $vip: Boolean!) { setContactVip(id: $id, vip: $vip) { userErrors { code } } }"
-DEACTIVATE_USER = "mutation($id: ID!) { deactivateUser(id: $id) { userErrors { code } } }"
-ME = "{ me { name } }"
-# Every read of a stream is bounded: a missing message fails the test instead of hanging it.
-READ_TIMEOUT = 5
-
-
-@dataclass
-class World:
-    admin: User
-    ana: User  # agent of Norte
-    norte: Team
-    contact: Contact  # a Norte client: each VIP change of it is an event for Ana
 
 
 @pytest.fixture
 async def world(factory: Factory) -> World:
-    norte = await factory.team("Norte")
-    (contact,) = await factory.contacts(norte, "Juan Pérez")
-    return World(
-        admin=await factory.user(Role.ADMIN, name="Ada Admin"),
-        ana=await factory.user(Role.AGENT, name="Ana Agente", teams=[norte]),
-        norte=norte,
-        contact=contact,
-    )
+    return await build(factory)
 
 
-async def toggle(client: GraphQLClient, factory: Factory, world: World, times: int = 1, *, start: bool = True) -> None:
-    """Commit `times` inbox events for Ana through the API."""
-    for i in range(times):
-        vip = start if i % 2 == 0 else not start
-        data = await client.data(SET_VIP, {"id": gid(world.contact), "vip": vip}, factory.token(world.admin))
-        assert data["setContactVip"]["userErrors"] == []
-
-
-async def vip_events(factory: Factory) -> list[str]:
-    """Every VIP change of this test, oldest first (each test starts with an empty log)."""
-    async with factory.sessionmaker() as session:
-        ids = await session.scalars(select(Event.id).where(Event.kind == EventKind.CONTACT_VIP).order_by(Event.id))
-        return [to_global_id("Event", i) for i in ids]
+EVENT_STREAM = "text/event-stream"
+DEACTIVATE_USER = "mutation($id: ID!) { deactivateUser(id: $id) { userErrors { code } } }"
+ME = "{ me { name } }"
+# Every read of a stream is bounded: a missing message fails the test instead of hanging it.
+READ_TIMEOUT = 5
 
 
 @dataclass
