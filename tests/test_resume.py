@@ -19,11 +19,10 @@ from websockets.typing import Subprotocol
 
 from db.models import Event, EventLogState
 from schema.node import to_global_id
-from subscriptions.feed import SLOW_CONSUMER
 from tests.conftest import GraphQLClient, Server, eventually
 from tests.factories import Factory, gid
 from tests.stock_clients import StockClient, stock_clients  # noqa: F401  (the fixture)
-from tests.vip_world import SET_VIP, World, build, toggle, vip_events
+from tests.vip_world import SET_VIP, World, build, commit_while_cut, toggle, vip_events
 from tests.ws import INBOX, LEGACY_WS, QUIET, TRANSPORT_WS, open_socket, receive, send, subscribe
 
 
@@ -191,12 +190,7 @@ async def test_graphql_ws_retry_loses_nothing(
     )
     try:
         await eventually(lambda: feed.inbox_count > 0, "the stock client subscribed", 30)
-        for i in range(total):
-            await toggle(client, factory, world, 1, start=i % 2 == 0)
-            if i == 9:
-                # The server cuts it too: its inbox closes as one too far behind does (4410).
-                for inbox in list(feed._inboxes()):
-                    inbox.close(SLOW_CONSUMER, "cut by the test")
+        await commit_while_cut(client, factory, world, feed, total)
         received = await node.finished()
     finally:
         await node.stop()

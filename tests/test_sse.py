@@ -26,7 +26,7 @@ from subscriptions.feed import SLOW_CONSUMER
 from tests.conftest import SECRET, GraphQLClient, Server, auth, eventually, running
 from tests.factories import Factory, gid
 from tests.stock_clients import StockClient, stock_clients  # noqa: F401  (the fixture)
-from tests.vip_world import SET_VIP, World, build, toggle, vip_events
+from tests.vip_world import SET_VIP, World, build, commit_while_cut, toggle, vip_events
 from tests.ws import INBOX, init, open_socket, receive, send, subscribe
 
 
@@ -397,11 +397,7 @@ async def test_graphql_sse_client_retry_with_last_event_id_loses_nothing(
     node = await StockClient.start(stock_clients, "sse", url, factory.token(world.ana), expected=total, cut_every=3)
     try:
         await eventually(lambda: feed.inbox_count > 0, "the stock client subscribed", 30)
-        for i in range(total):
-            await toggle(client, factory, world, 1, start=i % 2 == 0)
-            if i == 9:
-                for inbox in list(feed._inboxes()):
-                    inbox.close(SLOW_CONSUMER, "cut by the test")
+        await commit_while_cut(client, factory, world, feed, total)
         received = await node.finished()
     finally:
         await node.stop()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from db.models import Contact, Event, Role, Team, User
 from schema.node import to_global_id
 from services.events import EventKind
+from subscriptions.feed import SLOW_CONSUMER, EventFeed
 from tests.conftest import GraphQLClient
 from tests.factories import Factory, gid
 
@@ -50,3 +51,13 @@ async def vip_events(factory: Factory, after: int = 0) -> list[str]:
             select(Event.id).where(Event.id > after, Event.kind == EventKind.CONTACT_VIP).order_by(Event.id)
         )
         return [to_global_id("Event", i) for i in ids]
+
+
+async def commit_while_cut(client: GraphQLClient, factory: Factory, world: World, feed: EventFeed, total: int) -> None:
+    """Commit `total` events for Ana, and after the tenth cut every inbox from the server's side,
+    as one too far behind is closed (4410): what a stock client's own retry must survive."""
+    for i in range(total):
+        await toggle(client, factory, world, 1, start=i % 2 == 0)
+        if i == 9:
+            for inbox in list(feed._inboxes()):
+                inbox.close(SLOW_CONSUMER, "cut by the test")
