@@ -87,8 +87,11 @@ _LOST = (
 )
 # What building a statement may raise for a client's input: strawberry answers with the error.
 _REFUSALS = (PaginationError, DomainError, InvalidGlobalId, SearchTooLong, Unauthenticated, GraphQLError)
-# The SQL (None: known without it), its parameters (or the answer's text), the operation's cost.
-_Plan = tuple[str | None, list[Any], int]
+# The SQL (None: known without it), its parameters (or the answer's text), the operation's cost,
+# and whether PostgreSQL must plan it with its values (a text filter: see ReadCompiler._fetch).
+_Plan = tuple[str | None, list[Any], int, bool]
+# Argument names, at the root or in its filter, of a text that statements match with LIKE.
+_TEXT_FILTERS = frozenset({"search", "text"})
 
 
 class _Fallback(Exception):
@@ -257,13 +260,13 @@ class ReadCompiler:
         built = self._plan(query, operation_name, document, variables, principal)
         if built is None:
             return None
-        sql, params, cost = built
+        sql, params, cost, with_values = built
         context.operation_name = document.operation.name.value if document.operation.name else None
         if sql is None:
             data = params[0]
         else:
             try:
-                data = await self._fetch(sql, params)
+                data = await self._fetch(sql, params, with_values=with_values)
             except asyncpg.PostgresError:
                 # A statement PostgreSQL refused is this module's mistake, not the client's: say so
                 # in the log and let strawberry answer (the differential tests fail on it first).
@@ -277,7 +280,7 @@ class ReadCompiler:
         tail = f',"extensions":{{"cost":{{"requested":{cost},"limit":{self.settings.max_query_cost}}}}}}}'
         return b'{"data":' + str(data).encode() + tail.encode()
 
-    async def _fetch(self, sql: str, params: list[Any]) -> str:
+    async def _fetch(self, sql: str, params: list[Any], *, with_values: bool = False) -> str:
         """The statement's one value, sent on the engine's pooled connection through asyncpg itself:
         SQLAlchemy's execution around one SELECT (greenlets, the cursor adapter, its result) took a
         third of a `{ me { id } }`'s CPU. No transaction: the connection is in autocommit until
@@ -289,7 +292,17 @@ class ReadCompiler:
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None
                 try:
-                    value = await driver.fetchval(sql, *params)
+                    if with_values:
+                        # A statement asyncpg prepares once per connection may, after five runs, get a
+                        # generic plan from PostgreSQL, which ignores the values: the one chosen while
+                        # the panel's text filter read "gonzalez" took 52-80 ms for "0341 15" instead of
+                        # 9 (bench/sales.py). A statement prepared afresh is planned with its values,
+                        # for one round trip more; plan_cache_mode for every statement cost the hot
+                        # pages a third of their throughput in planning. Unnamed (""): nothing is
+                        # left on the server, the next statement's Parse replaces it.
+                        value = await (await driver.prepare(sql, name="")).fetchval(*params)
+                    else:
+                        value = await driver.fetchval(sql, *params)
                 except _LOST as error:
                     # The server restarted or the backend was terminated: drop this connection
                     # (and, as SQLAlchemy does, the pool's older ones) and send the read again.
@@ -379,9 +392,10 @@ class ReadCompiler:
             return None, False
         if len(typenames) == len(pieces):
             # Nothing to read: the answer is known without the database.
-            return (None, [json.dumps(typenames, separators=(",", ":"))], cost), False
+            return (None, [json.dumps(typenames, separators=(",", ":"))], cost, False), False
         body = " || ',' || ".join(pieces) if pieces else "''"
-        return (f"SELECT '{{' || {body} || '}}'", build.statement.params, cost), build.clocked
+        sql = f"SELECT '{{' || {body} || '}}'"
+        return (sql, build.statement.params, cost, build.text_filtered), build.clocked
 
 
 class _Build:
@@ -399,6 +413,8 @@ class _Build:
         self.max_page_size = compiler.settings.max_page_size
         # A root whose statement reads the clock (a period preset) is built again for every request.
         self.clocked = False
+        # A root filtered by a text: the statement is planned with its values (ReadCompiler._fetch).
+        self.text_filtered = False
 
     # Arguments, converted as strawberry converts them for the resolver.
 
@@ -406,6 +422,9 @@ class _Build:
         parent_type = self.gql.get_type(parent)
         assert isinstance(parent_type, GraphQLObjectType)
         raw = get_argument_values(parent_type.fields[node.name.value], node, self.variables)
+        if parent == "Query" and not self.text_filtered:
+            levels = [raw, *(v for v in raw.values() if isinstance(v, dict))]
+            self.text_filtered = any(isinstance(level.get(name), str) for level in levels for name in _TEXT_FILTERS)
         definition = self.compiler.schema.get_type_by_name(parent)
         names = self.compiler.schema.config.name_converter
         fields = definition.fields  # type: ignore[union-attr]
