@@ -34,7 +34,7 @@ from starlette.types import Message
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.execution import PreExecutionError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from cartera import graphiql, metrics, wire
@@ -276,7 +276,13 @@ async def _parse(request: Request, settings: Settings) -> GraphQLRequest:
     return _params(_decode(body, depth, "The request body is not valid JSON", graphql_shaped=False))
 
 
-def _respond(payload: dict[str, Any], media: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def request_id_of(request: Request) -> str:
+    """The client's X-Request-ID when it is a short printable one, else a new id."""
+    request_id = request.headers.get("x-request-id") or ""
+    return request_id if 0 < len(request_id) <= 64 and request_id.isprintable() else uuid.uuid4().hex
+
+
+def respond(payload: dict[str, Any], media: str, status: int, headers: dict[str, str] | None = None) -> Response:
     body = wire.encode(payload)
     return Response(body, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
@@ -309,9 +315,7 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or ""
-        if not (0 < len(request_id) <= 64 and request_id.isprintable()):
-            request_id = uuid.uuid4().hex
+        request_id = request_id_of(request)
         host = request.client.host if request.client else None
         context = Context(app=self.app, request_id=request_id, client_host=host)
         statements = metrics.count_statements()
@@ -456,25 +460,30 @@ class GraphQLEndpoint:
 
         if not isinstance(result, PreExecutionError):
             await self._remember(params)
-        # Errors raised before execution (the lifecycle's setup: loading the principal, say)
-        # never pass through the lifecycle's own presentation; mask and log them here too.
-        presented = [present_error(e, context.request_id) for e in result.errors or []]
-        errors = [e.formatted for e in presented]
-        if isinstance(result, PreExecutionError) or _is_request_error(result.data, result.errors or []):
-            # Nothing executed, so there is no `data` entry.
-            if any((e.extensions or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in presented):
-                return _respond({"errors": errors}, media, 500 if media == GRAPHQL_RESPONSE else 200), "error"
-            # A request error.
-            status = 400 if media == GRAPHQL_RESPONSE else 200
-            return _respond({"errors": errors}, media, status), "rejected"
-        payload: dict[str, Any] = {"data": result.data}
-        if errors:
-            payload["errors"] = errors
-        if result.extensions:
-            payload["extensions"] = result.extensions
-        if errors:
-            return _respond(payload, media, 200), "partial"
-        return _respond(payload, media, 200, self.cacheable if get else None), "ok"
+        payload, outcome = result_payload(result, context.request_id)
+        if outcome in ("error", "rejected"):
+            # Nothing executed: an internal failure setting it up, or a request error.
+            status = (500 if outcome == "error" else 400) if media == GRAPHQL_RESPONSE else 200
+            return respond(payload, media, status), outcome
+        return respond(payload, media, 200, self.cacheable if get and outcome == "ok" else None), outcome
+
+
+def result_payload(result: ExecutionResult, request_id: str) -> tuple[dict[str, Any], str]:
+    """An operation's result as a response (HTTP's, and each of an event stream's messages), and its
+    outcome: "error" or "rejected" when nothing executed (no `data` entry), else "partial" or "ok"."""
+    # Errors raised before execution (the lifecycle's setup: loading the principal, say)
+    # never pass through the lifecycle's own presentation; mask and log them here too.
+    presented = [present_error(e, request_id) for e in result.errors or []]
+    errors = [e.formatted for e in presented]
+    if isinstance(result, PreExecutionError) or _is_request_error(result.data, result.errors or []):
+        internal = any((e.extensions or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in presented)
+        return {"errors": errors}, "error" if internal else "rejected"
+    payload: dict[str, Any] = {"data": result.data}
+    if errors:
+        payload["errors"] = errors
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return payload, "partial" if errors else "ok"
 
 
 def _request_error(error: RequestError, media: str) -> Response:
@@ -484,4 +493,4 @@ def _request_error(error: RequestError, media: str) -> Response:
     refusal: dict[str, Any] = {"message": str(error)}
     if error.code:
         refusal["extensions"] = {"code": error.code}
-    return _respond({"errors": [refusal]}, media, status, error.headers)
+    return respond({"errors": [refusal]}, media, status, error.headers)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
@@ -35,14 +34,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.schema import BaseSchema
-from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from cartera import wire
-from cartera.http import JSON, MULTIPART, GraphQLRequest, RequestError, _parse
+from cartera.http import JSON, MULTIPART, GraphQLRequest, RequestError, _parse, request_id_of, respond, result_payload
 from cartera.ws import DATABASE_UNAVAILABLE, TOKEN_EXPIRED, UNAVAILABLE
 from db.base import utcnow
-from resolvers.lifecycle import present_error
 from schema.context import AppState, Context
 from schema.node import to_global_id
 from services.auth import bearer, verify_token
@@ -75,8 +73,7 @@ def _refusal(status: int, message: str, code: str | None = None, headers: dict[s
     error: dict[str, Any] = {"message": message}
     if code:
         error["extensions"] = {"code": code}
-    body = wire.encode({"errors": [error]})
-    return Response(body, status_code=status, media_type=f"{JSON}; charset=utf-8", headers=headers)
+    return respond({"errors": [error]}, JSON, status, headers)
 
 
 def _accepts_event_stream(request: Request) -> bool:
@@ -131,9 +128,7 @@ class GraphQLEventStream:
         self.open: Counter[int] = Counter()
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or ""
-        if not (0 < len(request_id) <= 64 and request_id.isprintable()):
-            request_id = uuid.uuid4().hex
+        request_id = request_id_of(request)
         response = await self._handle(request, request_id)
         response.headers["x-request-id"] = request_id
         return response
@@ -279,16 +274,8 @@ class GraphQLEventStream:
         await outbox.put(None)
 
     def _payload(self, stream: _Stream, result: ExecutionResult) -> dict[str, Any]:
-        # Errors raised before execution (setting up the operation) skip the lifecycle's presentation.
-        errors = [present_error(e, stream.context.request_id).formatted for e in result.errors or []]
-        if isinstance(result, PreExecutionError):
-            stream.outcome = "rejected"
-            # Nothing executed: no `data` entry, as over HTTP.
-            return {"errors": errors}
-        payload: dict[str, Any] = {"data": result.data}
-        if errors:
-            stream.outcome = "partial"
-            payload["errors"] = errors
-        if result.extensions:
-            payload["extensions"] = result.extensions
+        # As over HTTP: nothing executed, no `data` entry.
+        payload, outcome = result_payload(result, stream.context.request_id)
+        if outcome != "ok":
+            stream.outcome = outcome
         return payload
