@@ -47,7 +47,7 @@ from db.search import fold
 from services import audit
 from services.auth import hash_password
 from services.contacts import search_name, search_text, sort_name
-from services.demo_activity import Activity, People, copy_rows, seed_activity
+from services.demo_activity import Activity, People, copy_rows, first_id, move_sequence, seed_activity
 
 DEMO_PASSWORD = "demo-cartera-2026"
 DEMO_DOMAIN = "cartera.demo"
@@ -660,12 +660,8 @@ async def seed(
                 await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
             await _refuse_clashes(conn)
             refs = await _setup(conn, rng, max(1, contacts // 40), now)
-            start = int(await conn.scalar(select(func.max(Contact.id))) or 0) + 1
-            if postgres:
-                # Nor the ids of deleted contacts, which the audit trail still names.
-                sequence = "CAST(pg_get_serial_sequence('contacts', 'id') AS regclass)"
-                used = await conn.scalar(text(f"SELECT pg_sequence_last_value({sequence})"))
-                start = max(start, int(used or 0) + 1)
+            contacts_table = Base.metadata.tables[Contact.__tablename__]
+            start = await first_id(conn, contacts_table)
             restore, kept = await _drop_indexes_and_foreign_keys(conn) if postgres else ([], [])
             chunks = _contacts(rng, start, contacts, refs, now, json_text=postgres)
             channels, addresses = await _load(conn, chunks, contacts, started, progress)
@@ -677,10 +673,7 @@ async def seed(
                 for name in kept:
                     # Move what is left in the GIN pending list into the index proper.
                     await conn.execute(text("SELECT gin_clean_pending_list(CAST(:name AS regclass))"), {"name": name})
-                await conn.execute(
-                    text("SELECT setval(pg_get_serial_sequence('contacts', 'id'), :last)"),
-                    {"last": start + contacts - 1},
-                )
+                await move_sequence(conn, contacts_table, start + contacts - 1)
             work = Activity()
             if activity:
                 work = await seed_activity(

@@ -187,6 +187,25 @@ async def copy_rows(conn: AsyncConnection, table: Table, columns: Sequence[str],
     await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
 
 
+async def first_id(conn: AsyncConnection, table: Table) -> int:
+    """The first id past every row the table holds, and on PostgreSQL past every id its sequence
+    gave: rows since deleted, which the audit trail may still name."""
+    start = int(await conn.scalar(select(func.max(table.c.id))) or 0) + 1
+    if conn.dialect.name == "postgresql":
+        used = await conn.scalar(
+            text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:t, 'id') AS regclass))"),
+            {"t": table.name},
+        )
+        start = max(start, int(used or 0) + 1)
+    return start
+
+
+async def move_sequence(conn: AsyncConnection, table: Table, last: int) -> None:
+    """PostgreSQL's sequence past ids written by hand (first_id started past its last value, so
+    this only moves it forward)."""
+    await conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :last)"), {"t": table.name, "last": last})
+
+
 class _Writer:
     """Ids after what the table holds, and rows written in one statement per table."""
 
@@ -195,15 +214,7 @@ class _Writer:
         self.postgres = conn.dialect.name == "postgresql"
 
     async def first_id(self, table: Table) -> int:
-        start = int(await self.conn.scalar(select(func.max(table.c.id))) or 0) + 1
-        if self.postgres:
-            # Nor ids the sequence gave to rows since deleted, which the audit trail may still name.
-            used = await self.conn.scalar(
-                text("SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:t, 'id') AS regclass))"),
-                {"t": table.name},
-            )
-            start = max(start, int(used or 0) + 1)
-        return start
+        return await first_id(self.conn, table)
 
     async def write(self, table: Table, columns: Sequence[str], rows: Rows) -> None:
         if not rows:
@@ -218,11 +229,7 @@ class _Writer:
                 ]
             await copy_rows(self.conn, table, columns, rows)
             if "id" in columns:
-                last = max(row[list(columns).index("id")] for row in rows)
-                # first_id started past the sequence's last value, so this only moves it forward.
-                await self.conn.execute(
-                    text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :last)"), {"t": table.name, "last": last}
-                )
+                await move_sequence(self.conn, table, max(row[list(columns).index("id")] for row in rows))
         else:
             await self.conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
 
