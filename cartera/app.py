@@ -119,8 +119,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await hub.start()
         collector = asyncio.create_task(collect_on_schedule(settings.gc_seconds), name="cartera-collector")
+        # On the jobs' pool, as the jobs are: background work never takes a connection a request
+        # waits for (nor shows among a request's statements: CI once counted a sweep in one).
         sweeper = asyncio.create_task(
-            sweep_files_on_schedule(sessionmaker, store, settings.file_sweep_seconds), name="cartera-file-sweeper"
+            sweep_files_on_schedule(runtime.sessionmaker, store, settings.file_sweep_seconds),
+            name="cartera-file-sweeper",
         )
         for worker in workers:
             worker.start()

@@ -29,7 +29,7 @@ from db.models import (
 from schema.node import to_global_id
 from services.principal import load_principal
 from services.sales_panel import SalesFilter, matching
-from tests.conftest import GraphQLClient, Server, StatementCounter, running
+from tests.conftest import GraphQLClient, Server, StatementCounter, counting_sql, running
 from tests.factories import Factory, gid, problems
 from tests.ws import listening
 
@@ -341,10 +341,15 @@ async def test_expired_files_are_not_served_and_are_deleted(
     assert (await _download(server, job["file"]["url"], token)).status_code == 404
     store = server.app.state.cartera.attachments
     assert [c async for c in await store.open(row.storage_key)]
-    async with running(database_url, job_workers=0, file_sweep_seconds=0.05):
+    async with running(database_url, job_workers=0, file_sweep_seconds=0.05) as (sweeping, _):
         async with asyncio.timeout(10):
             while await factory.count(StoredFile):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
+        # The sweeps (one every 0.05 s) run on the jobs' pool: none of their statements on the
+        # connections requests use, where a request's count of statements would include them.
+        with counting_sql(sweeping) as requests_pool:
+            await asyncio.sleep(0.3)
+        assert requests_pool.count == 0, requests_pool.statements
     with pytest.raises(FileNotFoundError):
         await store.open(row.storage_key)
 
