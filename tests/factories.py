@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.base import utcnow
+from db.engine import SQLITE_WRITE
 from db.models import (
     AgentLoad,
     AuditEvent,
@@ -78,6 +80,17 @@ class Factory:
         # this does instead.
         self.access_changed = access_changed
         self._n = 0
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for a block that reads a row and then changes it, holding the write lock
+        from its start as the app's writers do: on SQLite a deferred transaction the server has
+        written past since its first read fails at once with "database is locked" (busy_timeout
+        does not apply to that upgrade). PostgreSQL ignores the option. Not for nesting: a
+        factory session opened inside would wait on this one's lock."""
+        async with self.sessionmaker() as session:
+            await session.connection(execution_options={SQLITE_WRITE: True})
+            yield session
 
     def _access_changed(self) -> None:
         if self.access_changed is not None:
@@ -286,7 +299,7 @@ class Factory:
         channel = channel or await self.channel(contact, kind.value)
         now = created_at or utcnow()
         assigned = status is ConversationStatus.OPEN
-        async with self.sessionmaker() as session:
+        async with self.writing() as session:
             row = Conversation(
                 contact_id=contact.id,
                 channel_id=channel.id,
@@ -563,7 +576,7 @@ def priced(requested: int, *, limit: int = Settings.max_query_cost) -> dict[str,
 
 async def agent_load(factory: Factory, agent: User, open_conversations: int) -> None:
     """The agent's count of OPEN conversations, as services.agent_loads keeps it."""
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = await session.get(AgentLoad, agent.id)
         if row is None:
             session.add(AgentLoad(user_id=agent.id, open_conversations=open_conversations))

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from db.base import utcnow
-from db.engine import SQLITE_WRITE
 from db.models import (
     AgentLoad,
     ChannelKind,
@@ -185,10 +184,7 @@ def names(users: Sequence[dict[str, Any]]) -> list[str]:
 async def resolve_directly(factory: Factory, conversation_id: int, *, at: datetime | None = None) -> None:
     """RESOLVED as resolveConversation leaves it (that mutation is another module's): status,
     resolved_at, and the agent's load."""
-    async with factory.sessionmaker() as session:
-        # A write transaction from the start: SQLite refuses to turn a read one into it when
-        # the server wrote in between.
-        await session.connection(execution_options={SQLITE_WRITE: True})
+    async with factory.writing() as session:
         row = await session.get(Conversation, conversation_id)
         assert row is not None
         if row.agent_id is not None and row.status == "OPEN":

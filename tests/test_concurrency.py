@@ -4,7 +4,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from db.engine import SQLITE_WRITE, create_engine
 from db.models import Role, Team, User
@@ -106,3 +108,30 @@ async def test_a_connection_closed_mid_statement_lets_go_of_the_sqlite_write_loc
         del pending
     finally:
         await engine.dispose()
+
+
+async def test_a_factory_block_that_reads_then_writes_holds_the_lock_from_its_start(
+    client: GraphQLClient, factory: Factory, backend_name: str
+) -> None:
+    """What made test_conversation_start flaky on SQLite: a factory block read a row, the server
+    committed a write, and the block's own write then failed at once with "database is locked"
+    (WAL refuses to turn a read transaction the server has written past into a write one, and
+    busy_timeout does not apply). Factory.writing() takes the lock first: the server waits."""
+    admin = await factory.user(Role.ADMIN)
+    token = factory.token(admin)
+    if backend_name == "sqlite":
+        async with factory.sessionmaker() as session:
+            row = await session.get_one(User, admin.id)
+            assert (await client.data(CREATE_TEAM, {"name": "Antes"}, token))["createTeam"]["userErrors"] == []
+            row.name = "Renombrada"
+            with pytest.raises(OperationalError, match="database is locked"):
+                await session.commit()
+    async with factory.writing() as session:
+        row = await session.get_one(User, admin.id)
+        server = asyncio.create_task(client.data(CREATE_TEAM, {"name": "Durante"}, token))
+        row.name = "Renombrada"
+        await session.commit()
+    assert (await server)["createTeam"]["userErrors"] == []
+    async with factory.sessionmaker() as session:
+        assert (await session.get_one(User, admin.id)).name == "Renombrada"
+    assert await factory.count(Team) == (2 if backend_name == "sqlite" else 1)

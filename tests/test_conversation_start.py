@@ -117,7 +117,7 @@ async def test_anyone_elses_open_conversation_on_the_address_is_a_conflict(
         assert payload["conversation"] is None
         assert await factory.conversation_state() == before
     # Once resolved, the address takes a new conversation.
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = await session.get_one(Conversation, queued.id)
         row.status, row.resolved_at = ConversationStatus.RESOLVED.value, utcnow()
         await session.commit()
@@ -132,7 +132,7 @@ async def test_refusals_change_nothing(client: GraphQLClient, factory: Factory, 
     hers = await factory.channel(other, "EMAIL", "maria@example.com")
     (archived,) = await factory.contacts(w.team, "Ex Cliente")
     gone = await factory.channel(archived, "EMAIL", "ex@example.com")
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = await session.get_one(Contact, archived.id)
         row.archived_at = utcnow()
         await session.commit()

@@ -174,7 +174,7 @@ async def test_a_conversation_given_to_another_agent_no_longer_shows_its_contact
 ) -> None:
     """What Ana sees of Pedro comes from her conversation: given to Carla, he is gone from her lists."""
     w = world
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = await session.get_one(Conversation, w.ana_pedro.id)
         row.agent_id = w.carla.id
         await session.commit()
@@ -233,7 +233,7 @@ async def test_order_and_keyset_pages(client: GraphQLClient, factory: Factory, w
     assert _ids(rest) == [gid(w.ana_pedro)]
     assert rest["pageInfo"]["hasNextPage"] is False
     # Changed last first: a message on Juan's conversation brings it to the top.
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = await session.get_one(Conversation, w.ana_juan.id)
         row.updated_at = BASE + timedelta(hours=1)
         await session.commit()

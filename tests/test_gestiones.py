@@ -541,7 +541,7 @@ class TestDistribution:
         self, client: GraphQLClient, factory: Factory, world: World
     ) -> None:
         rows = await factory.gestiones(world.campaign, world.clients, operator=world.ana)
-        async with factory.sessionmaker() as session:
+        async with factory.writing() as session:
             busy = await session.get_one(Gestion, rows[0].id)
             busy.status = "IN_PROGRESS"
             await session.commit()
@@ -612,7 +612,7 @@ class TestPanel:
         assert first["planSummary"].startswith("Plan number: PL-0001 · Product: Auto 0km · Instalments overdue: 3")
         assert first["operator"] == {"name": "Ana"}
         # C8: a rename shows at once, the gestión holds no copy.
-        async with factory.sessionmaker() as session:
+        async with factory.writing() as session:
             contact = await session.get_one(Contact, world.clients[0].id)
             contact.last_names = "Pereyra"
             await session.commit()
@@ -625,7 +625,7 @@ class TestPanel:
         self, client: GraphQLClient, factory: Factory, world: World
     ) -> None:
         rows = await factory.gestiones(world.campaign, world.clients, operator=world.ana)
-        async with factory.sessionmaker() as session:
+        async with factory.writing() as session:
             paid = await session.scalar(select(TypologyResult.id).where(TypologyResult.code == "PAID"))
             done = await session.get_one(Gestion, rows[1].id)
             done.status, done.result_id = "FINISHED", paid

@@ -83,7 +83,7 @@ async def test_a_job_that_died_as_often_as_allowed_is_given_up(database_url: str
 
 async def test_a_job_held_under_a_live_lease_is_left_alone(database_url: str, factory: Factory) -> None:
     orphan, _ = await _orphan(factory, attempts=1)
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         held = await session.get_one(Job, orphan.id)
         held.lease_expires_at = utcnow() + timedelta(minutes=5)
         await session.commit()

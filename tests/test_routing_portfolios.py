@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from db.engine import SQLITE_WRITE
 from db.models import (
     ChannelKind,
     Conversation,
@@ -89,8 +88,7 @@ async def in_portfolio(
 async def route_within(factory: Factory, conversation_id: int, team: Team) -> Trace:
     """routing.route(within_team=…) on a conversation, in a transaction of its own: the decision a
     transfer to a team takes (transferConversation, through the endpoint in test_conversation_moves)."""
-    async with factory.sessionmaker() as session:
-        await session.connection(execution_options={SQLITE_WRITE: True})
+    async with factory.writing() as session:
         row = await session.get(Conversation, conversation_id)
         assert row is not None
         trace = await routing.route(session, row, within_team=team.id)

@@ -153,7 +153,7 @@ class TestCreate:
         self, client: GraphQLClient, factory: Factory, world: SalesWorld
     ) -> None:
         given = {"contactId": gid(world.juan), "interestId": gid(world.auto)}
-        async with factory.sessionmaker() as session:
+        async with factory.writing() as session:
             entry = await session.get_one(type(world.auto), world.auto.id)
             entry.active = False
             await session.commit()

@@ -334,7 +334,7 @@ async def test_expired_files_are_not_served_and_are_deleted(
     token = factory.token(boss)
     payload = await _export(client, token, selection=ALL_LAST_30)
     job = await _wait_job(client, token, payload["job"]["id"])
-    async with factory.sessionmaker() as session:
+    async with factory.writing() as session:
         row = (await session.scalars(select(StoredFile))).one()
         await session.execute(update(StoredFile).values(expires_at=utcnow() - timedelta(seconds=1)))
         await session.commit()

@@ -271,7 +271,7 @@ class TestFilters:
 
     async def test_a_contact_custom_field(self, api: GraphQLClient, factory: Factory, world: SalesWorld) -> None:
         at = NOW - timedelta(hours=1)
-        async with factory.sessionmaker() as session:
+        async with factory.writing() as session:
             contact = await session.get_one(Contact, world.juan.id)
             contact.custom_fields = {"segmento": "Oro"}
             await session.commit()
