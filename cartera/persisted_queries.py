@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from services.lru import MISSING, Lru
 
 log = logging.getLogger("cartera.persisted_queries")
 
@@ -73,35 +74,9 @@ def sha256_of(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()
 
 
-class LocalQueries:
+def local_queries(*, max_entries: int = LOCAL_ENTRIES, max_bytes: int = LOCAL_BYTES) -> Lru[str, str]:
     """Texts by hash, least recently used first out, bounded by count and by total bytes."""
-
-    def __init__(self, *, max_entries: int = LOCAL_ENTRIES, max_bytes: int = LOCAL_BYTES) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._texts: OrderedDict[str, str] = OrderedDict()
-        self.size_bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-    def get(self, digest: str) -> str | None:
-        text = self._texts.get(digest)
-        if text is not None:
-            self._texts.move_to_end(digest)
-        return text
-
-    def put(self, digest: str, text: str) -> None:
-        size = len(text.encode())
-        if size > self.max_bytes or digest in self._texts:
-            if digest in self._texts:
-                self._texts.move_to_end(digest)
-            return
-        self._texts[digest] = text
-        self.size_bytes += size
-        while len(self._texts) > self.max_entries or self.size_bytes > self.max_bytes:
-            _, dropped = self._texts.popitem(last=False)
-            self.size_bytes -= len(dropped.encode())
+    return Lru(max_entries, max_weight=max_bytes, weigh=lambda text: len(text.encode()))
 
 
 class PersistedQueries:
@@ -111,8 +86,8 @@ class PersistedQueries:
     PERSISTED_QUERY_NOT_FOUND, the link sends the query, and the request is served.
     """
 
-    def __init__(self, redis_url: str | None, *, local: LocalQueries | None = None) -> None:
-        self.local = local or LocalQueries()
+    def __init__(self, redis_url: str | None, *, local: Lru[str, str] | None = None) -> None:
+        self.local = local or local_queries()
         self._redis = (
             Redis.from_url(
                 redis_url, socket_timeout=_REDIS_TIMEOUT_SECONDS, socket_connect_timeout=_REDIS_TIMEOUT_SECONDS
@@ -128,8 +103,10 @@ class PersistedQueries:
 
     async def get(self, digest: str) -> str | None:
         text = self.local.get(digest)
-        if text is not None or self._redis is None:
+        if text is not MISSING:
             return text
+        if self._redis is None:
+            return None
         try:
             # GETEX: a hash still in use keeps its entry.
             raw = await self._redis.getex(REDIS_PREFIX + digest, ex=REDIS_TTL_SECONDS)

@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Generic, TypeVar, cast
+from typing import Any
 
 import asyncpg
 from graphql import (
@@ -68,6 +67,7 @@ from schema.context import AppState, Context
 from schema.node import InvalidGlobalId, from_global_id
 from services import audit, companies, contacts, conversations, gestiones, portfolios, sales_attentions
 from services.errors import DomainError, Unauthenticated
+from services.lru import MISSING, Lru
 from services.principal import Principal
 
 log = logging.getLogger("cartera.compiled")
@@ -125,35 +125,7 @@ class _Statement:
         return _renumber(text, offset) if offset else text
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-_MISSING: Any = object()
-
-
-class _Lru(Generic[K, V]):
-    """At most `size` entries, the least recently used dropped first."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V:
-        """The entry, or _MISSING."""
-        if key not in self._entries:
-            return cast(V, _MISSING)
-        self._entries.move_to_end(key)
-        return self._entries[key]
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def drop(self, key: K) -> None:
-        self._entries.pop(key, None)
-
-
-_COMPILED: _Lru[Any, Any] = _Lru(2048)
+_COMPILED: Lru[Any, Any] = Lru(2048)
 
 
 def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
@@ -164,7 +136,7 @@ def _compiled(stmt: Select[Any]) -> tuple[str, list[Any]]:
     key = stmt._generate_cache_key()
     assert key is not None
     compiled = _COMPILED.get(key.key)
-    if compiled is _MISSING:
+    if compiled is MISSING:
         compiled = _DIALECT.statement_compiler(_DIALECT, stmt, cache_key=key)
         _COMPILED.put(key.key, compiled)
     params = compiled.construct_params(extracted_parameters=key.bindparams, escape_names=False)
@@ -201,8 +173,8 @@ class ReadCompiler:
         self.app = app
         self.settings = app.settings
         self.rules = [*specified_rules, *getattr(schema, "cartera_rules", ())]
-        self._documents: _Lru[tuple[str, str | None], _Document | None] = _Lru(_DOCUMENTS)
-        self._plans: _Lru[tuple[Any, ...], _Plan | None] = _Lru(_PLANS)
+        self._documents: Lru[tuple[str, str | None], _Document | None] = Lru(_DOCUMENTS)
+        self._plans: Lru[tuple[Any, ...], _Plan | None] = Lru(_PLANS)
         # Called with each statement sent (the tests count them, as they count SQLAlchemy's).
         self.listeners: list[Callable[[str], None]] = []
 
@@ -216,7 +188,7 @@ class ReadCompiler:
         """The parsed and validated query operation, or None when strawberry must answer."""
         key = (query, operation_name)
         found = self._documents.get(key)
-        if found is _MISSING:
+        if found is MISSING:
             found = self._parse(query, operation_name)
             self._documents.put(key, found)
         return found
@@ -275,7 +247,7 @@ class ReadCompiler:
                 )
                 key = self._key(query, operation_name, variables, principal)
                 if key is not None:
-                    self._plans.drop(key)
+                    self._plans.pop(key)
                 return None
         tail = f',"extensions":{{"cost":{{"requested":{cost},"limit":{self.settings.max_query_cost}}}}}}}'
         return b'{"data":' + str(data).encode() + tail.encode()
@@ -340,7 +312,7 @@ class ReadCompiler:
         if key is None:
             return None
         plan = self._plans.get(key)
-        if plan is not _MISSING:
+        if plan is not MISSING:
             return plan
         plan, clocked = self._build(document, variables, principal)
         if not clocked:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import parse_id
 from db.models import User
 from services.errors import ErrorCode, fail
+from services.lru import MISSING, Lru
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs as long as a wrong password.
@@ -88,24 +88,21 @@ class VerifiedToken:
 # checking its signature and claims cost about a tenth of a `{ __typename }`. Only valid ones are
 # kept (once valid, a token stays so until it expires, which every hit checks), at most this many.
 _VERIFIED_MAX = 10_000
-_verified: OrderedDict[tuple[str, str], VerifiedToken] = OrderedDict()
+_verified: Lru[tuple[str, str], VerifiedToken] = Lru(_VERIFIED_MAX)
 
 
 def verify_token(token: str, *, secret_key: str) -> VerifiedToken | None:
     """Who a valid, unexpired token names and until when, else None. No database access."""
     key = (secret_key, token)
     known = _verified.get(key)
-    if known is not None:
+    if known is not MISSING:
         if known.expires_at.timestamp() > time.time():
-            _verified.move_to_end(key)
             return known
-        del _verified[key]
+        _verified.pop(key)
         return None
     verified = _check_token(token, secret_key=secret_key)
     if verified is not None:
-        _verified[key] = verified
-        if len(_verified) > _VERIFIED_MAX:
-            _verified.popitem(last=False)
+        _verified.put(key, verified)
     return verified
 
 

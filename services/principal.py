@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Role, Team, TeamMember, TeamSupervisor, User
 from services.events import EventKind, LoggedEvent, access_changed_for
+from services.lru import MISSING, Lru
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,7 @@ class PrincipalCache:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, maxsize: int = 10_000) -> None:
         self._sessionmaker = sessionmaker
-        self._maxsize = maxsize
-        self._known: OrderedDict[int, Principal | None] = OrderedDict()
+        self._known: Lru[int, Principal | None] = Lru(maxsize)
         # Bumped by every forget. A load stores what it read only if none came while it ran:
         # one that read before a change committed and finished after its forget would
         # otherwise keep the old access for good.
@@ -123,10 +123,9 @@ class PrincipalCache:
 
     async def get(self, user_id: int) -> Principal | None:
         """The principal of this user if it is active, else None."""
-        known = self._known
-        if user_id in known:
-            known.move_to_end(user_id)
-            return known[user_id]
+        known = self._known.get(user_id)
+        if known is not MISSING:
+            return known
         loading = self._loading.get(user_id)
         if loading is None or loading[0] != self._generation:
             task = asyncio.ensure_future(self._load(user_id, self._generation))
@@ -142,9 +141,7 @@ class PrincipalCache:
             await session.connection(execution_options={PRINCIPAL_LOAD: True})
             principal = await load_principal(session, user_id)
         if generation == self._generation:
-            self._known[user_id] = principal
-            if len(self._known) > self._maxsize:
-                self._known.popitem(last=False)
+            self._known.put(user_id, principal)
         return principal
 
     def _loaded(self, user_id: int, task: asyncio.Task[Principal | None]) -> None:
@@ -162,7 +159,7 @@ class PrincipalCache:
             self._known.clear()
             return
         for user_id in user_ids:
-            self._known.pop(user_id, None)
+            self._known.pop(user_id)
 
     def forget_for(self, written: Iterable[LoggedEvent]) -> None:
         """Forget whoever the ACCESS_CHANGED events among these name."""

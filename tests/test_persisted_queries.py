@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cartera.persisted_queries import LocalQueries, PersistedQueries
+from cartera.persisted_queries import PersistedQueries, local_queries
 from db.models import Role, User
 from services.settings import Settings, SettingsError
 from tests import differential
@@ -275,7 +275,7 @@ async def test_the_process_store_is_bounded_by_count_and_by_bytes(database_url: 
     # No Redis behind it, so what this process drops is gone.
     async with running(database_url, redis_url=None) as (srv, client):
         store: PersistedQueries = srv.app.state.endpoint.persisted
-        store.local = LocalQueries(max_entries=2, max_bytes=400)
+        store.local = local_queries(max_entries=2, max_bytes=400)
         queries = [unique(ME) for _ in range(3)]
         for query in queries:
             assert "data" in (await post_persisted(client.http, sha256(query), query, token=admin_token)).json()
@@ -289,7 +289,7 @@ async def test_the_process_store_is_bounded_by_count_and_by_bytes(database_url: 
         big = "query Big { me { name } } # " + "x" * 400
         assert "data" in (await post_persisted(client.http, sha256(big), big, token=admin_token)).json()
         assert (await post_persisted(client.http, sha256(big), token=admin_token)).json() == NOT_FOUND
-        assert store.local.size_bytes <= 400
+        assert store.local.weight <= 400
 
 
 async def test_a_document_that_does_not_validate_is_not_kept(client: GraphQLClient, admin_token: str) -> None:
