@@ -261,7 +261,8 @@ class ReadCompiler:
             listener(sql)
         for again in (True, False):
             async with self.engine.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
+                pooled = await conn.get_raw_connection()
+                driver = pooled.driver_connection
                 assert driver is not None
                 try:
                     if with_values:
@@ -277,8 +278,11 @@ class ReadCompiler:
                         value = await driver.fetchval(sql, *params)
                 except _LOST as error:
                     # The server restarted or the backend was terminated: drop this connection
-                    # (and, as SQLAlchemy does, the pool's older ones) and send the read again.
-                    await conn.invalidate()
+                    # and the pool's older ones, and send the read again. Connection.invalidate
+                    # drops this one alone, and the retry met the next dead one in the pool (a
+                    # 500 with a few idle); Pool._invalidate is what SQLAlchemy's own disconnect
+                    # handling calls (Connection._handle_dbapi_exception), with no public twin.
+                    self.engine.sync_engine.pool._invalidate(pooled, error)
                     if not again:
                         raise
                     log.info("a compiled read met a dead connection; sending it again", extra={"error": repr(error)})

@@ -3,6 +3,7 @@ strawberry's (PostgreSQL; the embedded SQLite default never compiles)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,13 @@ async def test_a_compiled_read_survives_its_connections_being_terminated(
     query = "{ contacts(first: 3) { nodes { fullName } } }"
     before = await client.post(query, None, token)
     assert before.headers["x-cartera-read"] == "compiled"
+    # Idle connections in the pool, more than a read tries: each would be found dead in turn
+    # unless the first one found takes the older ones with it (it took one alone: a 500).
+    engine = factory.sessionmaker.kw["bind"]
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(6):
+            conn = await held.enter_async_context(engine.connect())
+            await conn.execute(text("SELECT 1"))
     # Every other backend of this database: the app's pools, the compiled reads' among them.
     async with factory.sessionmaker() as session:
         await session.execute(
